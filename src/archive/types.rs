@@ -1,0 +1,201 @@
+//! The vocabulary every archive backend speaks: byte sources, members, and where members' bytes live.
+//!
+//! Backends (zip, tar, gzip, ...) only *list*: they turn an archive into `Member`s whose `DataLoc`
+//! says where the bytes are in a `ByteSource`. Reading is done by one shared reader, so a new
+//! format is a new lister (plus, at most, a new `DataLoc` variant and its decoder).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Random-access bytes: a file on disk, the parts of a split archive, a decompressed gzip stream.
+/// `read_at` must be callable from many threads at once (no shared cursor).
+pub trait ByteSource: Send + Sync {
+    /// Total length in bytes.
+    fn len(&self) -> u64;
+    /// Reads up to `buf.len()` bytes at `offset`; returns 0 only at or past the end.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+    /// A human name for errors ("/data/x.zip").
+    fn describe(&self) -> String;
+
+    /// Fills `buf` completely or fails with `UnexpectedEof`.
+    fn read_exact_at(&self, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(offset, buf) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{}: unexpected end of data at offset {offset}", self.describe()),
+                    ));
+                }
+                Ok(n) => {
+                    offset += n as u64;
+                    buf = &mut buf[n..];
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A plain file read with `pread`, so any number of threads share one descriptor.
+pub struct FileSource {
+    file: File,
+    len: u64,
+    path: PathBuf,
+}
+
+impl FileSource {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> io::Result<FileSource> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(FileSource { file, len, path: path.to_path_buf() })
+    }
+}
+
+impl ByteSource for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.len {
+            return Ok(0);
+        }
+        let want = buf.len().min((self.len - offset).min(usize::MAX as u64) as usize);
+        self.file.read_at(&mut buf[..want], offset)
+    }
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// A sequential reader over a `ByteSource`, for listers that parse front to back.
+pub struct SourceReader<'a> {
+    /// The source being read.
+    pub source: &'a dyn ByteSource,
+    /// Current offset.
+    pub pos: u64,
+}
+
+impl io::Read for SourceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.source.read_at(self.pos, buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// What a member is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberKind {
+    /// A regular file (tar hardlinks are resolved by the lister into files sharing the data).
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link; `target` is the raw stored target, never resolved by the lister.
+    Symlink {
+        /// Raw link target bytes.
+        target: Vec<u8>,
+    },
+}
+
+/// One entry of an archive as the format stores it. Paths are not yet sanitized: the tree does
+/// that, in one place, for every format.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// Path as decoded by the format (pax/GNU long names applied, zip names decoded to UTF-8
+    /// where the format says how), `/`-separated, possibly with `./`, `..`, leading `/`.
+    pub path: Vec<u8>,
+    /// File, directory or symlink.
+    pub kind: MemberKind,
+    /// Exact uncompressed size in bytes (0 for directories and symlinks).
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub mtime: i64,
+    /// Permission bits as stored (informational; the mount shows 0444/0555).
+    pub mode: u32,
+    /// Where the bytes are.
+    pub data: DataLoc,
+}
+
+/// A run of a sparse file's data: `len` bytes at `offset` in the stream are the file's bytes at
+/// `logical`. Everything not covered by an extent reads as zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// Offset within the member's logical content.
+    pub logical: u64,
+    /// Offset within the (decoded) stream.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// A zip member's compressed data, located through its local header (whose variable-length name
+/// and extra field are only resolved when the member is first read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZipData {
+    /// Offset of the local file header in the source.
+    pub header_offset: u64,
+    /// Compressed size from the central directory.
+    pub compressed_size: u64,
+    /// Compression method (0 stored, 8 deflate, 9 deflate64, ...).
+    pub method: u16,
+    /// CRC-32 of the uncompressed bytes, from the central directory.
+    pub crc32: u32,
+    /// General purpose flags (bit 0: encrypted).
+    pub flags: u16,
+}
+
+/// Where a member's bytes live.
+#[derive(Clone, Debug)]
+pub enum DataLoc {
+    /// No data: directories, symlinks, empty files.
+    None,
+    /// `size` contiguous bytes at `offset` of the (decoded) stream: tar members, stored data.
+    Raw {
+        /// Offset in the stream.
+        offset: u64,
+    },
+    /// A sparse file: data runs plus holes of zeros.
+    Sparse {
+        /// Data runs, sorted by `logical`, non-overlapping.
+        extents: Box<[Extent]>,
+    },
+    /// A zip member (stored or compressed), checked against its CRC-32.
+    Zip(ZipData),
+    /// Listed but cannot be read (encrypted, unsupported method, truncated): reads fail with EIO.
+    Bad {
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+/// The result of listing an archive.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Members in archive order (later duplicates win when the tree is built).
+    pub members: Vec<Member>,
+    /// Problems met on the way, each naming what was affected.
+    pub warnings: Vec<String>,
+    /// True when part of the archive could not be read (truncated, corrupt header half way):
+    /// `--strict` refuses such an archive; otherwise it mounts with a warning.
+    pub damaged: bool,
+}
+
+/// Why an archive could not be listed at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The bytes are not this format (used by content detection to try the next one).
+    #[error("not a {0} archive")]
+    NotThisFormat(&'static str),
+    /// The archive is this format but unreadable from the start.
+    #[error("corrupt archive: {0}")]
+    Corrupt(String),
+    /// Reading the source failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
