@@ -1,7 +1,10 @@
-//! Reading archives: the shared member vocabulary, content detection, and one lister per format.
+//! Reading archives: the shared member vocabulary, and one lister per format.
 //! Knows nothing about datasets or FUSE.
 
 mod types;
+pub mod gzindex;
 pub mod path;
+pub mod tar;
+pub mod zip;
 
 pub use types::*;

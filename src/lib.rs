@@ -1,3 +1,22 @@
-//! medfs: mounts medical-imaging dataset downloads (zip, tar, tar.gz, folders) read-only, lazily.
+//! medfs: mounts medical-imaging dataset downloads (zip, tar, tar.gz, folders) read-only and
+//! lazily, as one tree that any tool can read.
+//!
+//! Layers, each knowing only those below it:
+//! `cli`/`run` (wiring) → `fuse` (the only fuser user) → `fs` (FUSE-shaped core) → `tree`
+//! (names) and `reader` (bytes) → `pool` (sources, detection, listing) → `archive` (one lister
+//! per format) and `stream`/`cache` (decoded streams, decompressed blocks).
+#![warn(missing_docs)]
 
 pub mod archive;
+pub mod cache;
+pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod fs;
+pub mod fuse;
+pub mod pool;
+pub mod progress;
+pub mod reader;
+pub mod run;
+pub mod stream;
+pub mod tree;

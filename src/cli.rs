@@ -1,0 +1,134 @@
+//! The command line: what a user can type, parsed and checked, nothing more.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// medfs: mount medical-imaging dataset downloads read-only, lazily, as one tree.
+#[derive(Parser, Debug)]
+#[command(name = "medfs", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Mount SOURCE... at MOUNTPOINT (returns once the mount answers; -f stays attached).
+    Mount(MountArgs),
+    /// Unmount a medfs mount (also cleans up a mount left dead by a killed daemon).
+    #[command(alias = "umount")]
+    Unmount {
+        /// The mountpoint.
+        mountpoint: PathBuf,
+    },
+    /// Print the virtual tree without mounting (no FUSE needed).
+    Ls {
+        /// Sources, optionally followed by a PATH inside the tree.
+        #[arg(required = true, num_args = 1..)]
+        args: Vec<PathBuf>,
+        /// Tree options.
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+    /// Write one virtual file to stdout without mounting.
+    Cat {
+        /// Sources followed by the PATH of the file inside the tree.
+        #[arg(required = true, num_args = 2..)]
+        args: Vec<PathBuf>,
+        /// Tree options.
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+    /// List sources once ahead of time (reports what a mount would show).
+    Index {
+        /// Sources.
+        #[arg(required = true, num_args = 1..)]
+        sources: Vec<PathBuf>,
+    },
+    /// Generate a small demo download, mount it, and show the tree.
+    Demo {
+        /// Where to put the demo files and mountpoint.
+        #[arg(long, default_value = "/tmp/medfs-demo")]
+        dir: PathBuf,
+    },
+}
+
+/// Options shared by everything that builds a tree.
+#[derive(Args, Debug, Clone)]
+pub struct TreeArgs {
+    /// Refuse damaged archives instead of mounting what can be read.
+    #[arg(long)]
+    pub strict: bool,
+    /// Show symlinks whose target leaves their archive (verbatim) instead of hiding them.
+    #[arg(long)]
+    pub keep_outside_symlinks: bool,
+    /// Memory for decompressed data (e.g. 512M, 2G).
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
+    pub cache_size: usize,
+}
+
+/// `medfs mount` options.
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// Archives, loose files or folders, then the mountpoint.
+    #[arg(required = true, num_args = 2..)]
+    pub paths: Vec<PathBuf>,
+    /// Stay in the foreground (Ctrl-C unmounts).
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// FUSE worker threads (the default serves a DataLoader with 8 workers without queueing).
+    #[arg(long, default_value_t = 16)]
+    pub threads: usize,
+    /// Let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Log file of the daemon (default: $XDG_CACHE_HOME/medfs/medfs.log).
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
+    /// Tree options.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+}
+
+/// Parses `512M`, `2G`, `1048576`, `64k` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (s, 1u64),
+        Some((i, _)) => {
+            let unit = s[i..].trim().to_ascii_lowercase();
+            let mult = match unit.trim_end_matches("ib").trim_end_matches('b') {
+                "" => 1,
+                "k" => 1 << 10,
+                "m" => 1 << 20,
+                "g" => 1 << 30,
+                "t" => 1 << 40,
+                _ => return Err(format!("unknown size unit in {s:?} (use K, M, G)")),
+            };
+            (&s[..i], mult)
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    n.checked_mul(mult).and_then(|v| usize::try_from(v).ok()).ok_or_else(|| format!("size too large: {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("").is_err());
+    }
+}

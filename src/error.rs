@@ -1,0 +1,90 @@
+//! The filesystem core's error type and its one exhaustive errno table.
+
+use std::io;
+
+/// Why a filesystem operation failed. Every variant maps to exactly one errno in `errno()`;
+/// there is no catch-all arm, so a new variant forces a decision.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// No such name in that directory, or no such inode.
+    #[error("no such file or directory")]
+    NotFound,
+    /// A directory operation on a file.
+    #[error("not a directory")]
+    NotADirectory,
+    /// A file operation on a directory.
+    #[error("is a directory")]
+    IsADirectory,
+    /// readlink on something that is not a symlink.
+    #[error("not a symbolic link")]
+    NotASymlink,
+    /// Any attempt to change the mount.
+    #[error("read-only file system")]
+    ReadOnly,
+    /// The member's bytes cannot be produced correctly (corrupt data, CRC mismatch, truncated
+    /// archive, unsupported method, encryption). Never answered with wrong bytes.
+    #[error("{archive}: {member}: {reason}")]
+    Unreadable {
+        /// Archive display name.
+        archive: String,
+        /// Member path inside it.
+        member: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Reading the underlying archive file failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being read.
+        context: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl FsError {
+    /// The errno the kernel gets for this error.
+    pub fn errno(&self) -> i32 {
+        match self {
+            FsError::NotFound => libc::ENOENT,
+            FsError::NotADirectory => libc::ENOTDIR,
+            FsError::IsADirectory => libc::EISDIR,
+            FsError::NotASymlink => libc::EINVAL,
+            FsError::ReadOnly => libc::EROFS,
+            FsError::Unreadable { .. } => libc::EIO,
+            // Corrupt data surfaces as InvalidData/UnexpectedEof: that is EIO, not the
+            // raw errno (there is none).
+            FsError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+
+    /// Expected misses are not worth a warning; real failures are.
+    pub fn is_expected(&self) -> bool {
+        match self {
+            FsError::NotFound
+            | FsError::NotADirectory
+            | FsError::IsADirectory
+            | FsError::NotASymlink
+            | FsError::ReadOnly => true,
+            FsError::Unreadable { .. } | FsError::Io { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_data_is_eio_and_os_errors_keep_their_errno() {
+        let corrupt = FsError::Io {
+            context: "x".into(),
+            source: io::Error::new(io::ErrorKind::InvalidData, "crc"),
+        };
+        assert_eq!(corrupt.errno(), libc::EIO);
+        let denied = FsError::Io { context: "x".into(), source: io::Error::from_raw_os_error(libc::EACCES) };
+        assert_eq!(denied.errno(), libc::EACCES);
+        assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
+        assert!(!corrupt.is_expected());
+    }
+}

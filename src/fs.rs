@@ -1,0 +1,198 @@
+//! MedFs: the filesystem core in FUSE's shape (lookup, getattr, read, readdir...), returning
+//! plain structs. It never sees fuser, so `medfs ls`/`cat` and tests drive it without a kernel.
+
+use crate::error::FsError;
+use crate::pool::Pool;
+use crate::reader::Reader;
+use crate::tree::{self, NodeId, NodeKind, Tree, TreeBuilder, TreeOptions};
+
+/// Inode number of a node.
+pub type Ino = u64;
+
+/// The root's inode number.
+pub const ROOT_INO: Ino = 1;
+
+/// What an inode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A folder.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// Attributes of an inode, as `stat` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    /// Inode number.
+    pub ino: Ino,
+    /// Kind.
+    pub kind: FileKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, seconds since the epoch (also used for ctime and atime).
+    pub mtime: i64,
+    /// Permission bits: 0444 for files, 0555 for folders, 0777 for links.
+    pub perm: u16,
+    /// Link count.
+    pub nlink: u32,
+}
+
+/// One directory entry with its attributes (readdirplus).
+#[derive(Debug, Clone)]
+pub struct DirEntry<'a> {
+    /// Name.
+    pub name: &'a [u8],
+    /// Attributes of the entry.
+    pub attr: Attr,
+    /// Cookie to pass back to continue after this entry.
+    pub next_offset: u64,
+}
+
+/// Filesystem-wide numbers for `statfs`.
+#[derive(Debug, Clone, Copy)]
+pub struct StatFs {
+    /// Total bytes of all files.
+    pub bytes: u64,
+    /// Number of inodes.
+    pub files: u64,
+}
+
+/// The core.
+pub struct MedFs {
+    tree: Tree,
+    reader: Reader,
+    total_bytes: u64,
+}
+
+impl MedFs {
+    /// Builds the tree over a listed pool.
+    pub fn new(pool: Pool, opts: TreeOptions) -> MedFs {
+        let now_ish = pool.archives.iter().map(|a| a.mtime).max().unwrap_or(0);
+        let mut builder = TreeBuilder::new(now_ish, opts);
+        builder.archives_dir(now_ish);
+        for (i, archive) in pool.archives.iter().enumerate() {
+            builder.add_archive(i as u32, archive);
+        }
+        let tree = builder.finish();
+        let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
+        MedFs { tree, reader: Reader::new(pool), total_bytes }
+    }
+
+    /// The tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        self.reader.pool()
+    }
+
+    fn node_id(ino: Ino) -> Result<NodeId, FsError> {
+        ino.checked_sub(1).and_then(|i| NodeId::try_from(i).ok()).ok_or(FsError::NotFound)
+    }
+
+    fn attr_of(&self, id: NodeId) -> Result<Attr, FsError> {
+        let node = self.tree.node(id).ok_or(FsError::NotFound)?;
+        let (kind, perm, nlink) = match &node.kind {
+            NodeKind::Dir { subdirs, .. } => (FileKind::Dir, 0o555, 2 + subdirs),
+            NodeKind::File { .. } | NodeKind::Generated { .. } => (FileKind::File, 0o444, 1),
+            NodeKind::Symlink { .. } => (FileKind::Symlink, 0o777, 1),
+        };
+        Ok(Attr { ino: id as Ino + 1, kind, size: node.size(), mtime: node.mtime, perm, nlink })
+    }
+
+    /// Looks `name` up in folder `parent`.
+    pub fn lookup(&self, parent: Ino, name: &[u8]) -> Result<Attr, FsError> {
+        let dir = Self::node_id(parent)?;
+        if self.tree.children(dir).is_none() {
+            return Err(FsError::NotADirectory);
+        }
+        let id = self.tree.lookup(dir, name).ok_or(FsError::NotFound)?;
+        self.attr_of(id)
+    }
+
+    /// Attributes of an inode.
+    pub fn getattr(&self, ino: Ino) -> Result<Attr, FsError> {
+        self.attr_of(Self::node_id(ino)?)
+    }
+
+    /// Target of a symlink.
+    pub fn readlink(&self, ino: Ino) -> Result<&[u8], FsError> {
+        match &self.tree.node(Self::node_id(ino)?).ok_or(FsError::NotFound)?.kind {
+            NodeKind::Symlink { target } => Ok(target),
+            _ => Err(FsError::NotASymlink),
+        }
+    }
+
+    /// Reads up to `size` bytes at `offset` into `out`.
+    pub fn read(&self, ino: Ino, offset: u64, size: usize, out: &mut Vec<u8>) -> Result<(), FsError> {
+        match &self.tree.node(Self::node_id(ino)?).ok_or(FsError::NotFound)?.kind {
+            NodeKind::File { archive, member, .. } => self.reader.read(*archive, *member, offset, size, out),
+            NodeKind::Generated { bytes } => {
+                out.clear();
+                let start = (offset.min(bytes.len() as u64)) as usize;
+                let end = start.saturating_add(size).min(bytes.len());
+                out.extend_from_slice(&bytes[start..end]);
+                Ok(())
+            }
+            NodeKind::Dir { .. } => Err(FsError::IsADirectory),
+            NodeKind::Symlink { .. } => Err(FsError::NotFound),
+        }
+    }
+
+    /// Lists folder `ino` from cookie `offset` (0 to start), with `.` and `..`; `add` returns
+    /// true when the reply buffer is full.
+    pub fn readdir(&self, ino: Ino, offset: u64, mut add: impl FnMut(DirEntry<'_>) -> bool) -> Result<(), FsError> {
+        let id = Self::node_id(ino)?;
+        let children = self.tree.children(id).ok_or(FsError::NotADirectory)?;
+        let node = self.tree.node(id).ok_or(FsError::NotFound)?;
+        let total = children.len() as u64 + 2;
+        for cookie in offset..total {
+            let (name, target): (&[u8], NodeId) = match cookie {
+                0 => (b".", id),
+                1 => (b"..", node.parent),
+                n => {
+                    let child = children[(n - 2) as usize];
+                    (&self.tree.node(child).expect("child exists").name, child)
+                }
+            };
+            if add(DirEntry { name, attr: self.attr_of(target)?, next_offset: cookie + 1 }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Filesystem numbers.
+    pub fn statfs(&self) -> StatFs {
+        StatFs { bytes: self.total_bytes, files: self.tree.len() as u64 }
+    }
+
+    /// Every path under `path` (depth first, sorted), for `medfs ls`.
+    pub fn walk(&self, path: &[u8]) -> Result<Vec<(Vec<u8>, Attr)>, FsError> {
+        let start = self.tree.resolve(path).ok_or(FsError::NotFound)?;
+        let mut out = Vec::new();
+        let mut stack = vec![start];
+        while let Some(id) = stack.pop() {
+            out.push((self.tree.path_of(id), self.attr_of(id)?));
+            if let Some(children) = self.tree.children(id) {
+                stack.extend(children.iter().rev());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolves a path to an inode.
+    pub fn resolve(&self, path: &[u8]) -> Result<Ino, FsError> {
+        self.tree.resolve(path).map(|id| id as Ino + 1).ok_or(FsError::NotFound)
+    }
+
+    /// Name of the raw view folder.
+    pub fn archives_dir_name() -> &'static [u8] {
+        tree::ARCHIVES_DIR
+    }
+}

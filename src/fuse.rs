@@ -1,0 +1,307 @@
+//! The kernel boundary: translates fuser calls into MedFs calls and back. The only module that
+//! imports fuser; each operation is a call into the core and a reply.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use fuser::{
+    Config, Errno, FileAttr, FileHandle, FileType, Filesystem, Generation, INodeNo, InitFlags, KernelConfig,
+    LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, SessionACL,
+};
+use tracing::{debug, warn};
+
+use crate::error::FsError;
+use crate::fs::{Attr, FileKind, MedFs};
+
+/// The mount never changes while mounted, so the kernel may cache names and attributes for as
+/// long as it likes: every cached answer saves a round trip.
+const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How a mount talks to the kernel.
+#[derive(Clone, Debug)]
+pub struct MountConfig {
+    /// FUSE worker threads.
+    pub threads: usize,
+    /// Let other users see the mount.
+    pub allow_other: bool,
+}
+
+/// The fuser adapter over the core.
+pub struct MedFuse {
+    fs: Arc<MedFs>,
+    uid: u32,
+    gid: u32,
+}
+
+impl MedFuse {
+    /// Serves `fs` as the mounting user.
+    pub fn new(fs: Arc<MedFs>) -> MedFuse {
+        // SAFETY: getuid/getgid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        MedFuse { fs, uid, gid }
+    }
+
+    fn file_attr(&self, a: &Attr) -> FileAttr {
+        let time = if a.mtime >= 0 {
+            UNIX_EPOCH + Duration::from_secs(a.mtime as u64)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(a.mtime.unsigned_abs())
+        };
+        FileAttr {
+            ino: INodeNo(a.ino),
+            size: a.size,
+            blocks: a.size.div_ceil(512),
+            atime: time,
+            mtime: time,
+            ctime: time,
+            crtime: time,
+            kind: match a.kind {
+                FileKind::Dir => FileType::Directory,
+                FileKind::File => FileType::RegularFile,
+                FileKind::Symlink => FileType::Symlink,
+            },
+            perm: a.perm,
+            nlink: a.nlink,
+            uid: self.uid,
+            gid: self.gid,
+            rdev: 0,
+            blksize: 1 << 17,
+            flags: 0,
+        }
+    }
+}
+
+/// Replies with an error, logging real failures once at warn and expected misses at debug.
+fn errno(op: &str, e: &FsError) -> Errno {
+    if e.is_expected() {
+        debug!("{op}: {e}");
+    } else {
+        warn!("{op}: {e}");
+    }
+    Errno::from_i32(e.errno())
+}
+
+impl Filesystem for MedFuse {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // Fewer round trips is the whole game on FUSE: list with attributes, let lookups in one
+        // folder run in parallel, and let open/opendir be skipped (answered ENOSYS below, which
+        // makes the kernel keep page and directory caches by default).
+        let wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_CACHE_SYMLINKS
+            | InitFlags::FUSE_NO_OPEN_SUPPORT
+            | InitFlags::FUSE_NO_OPENDIR_SUPPORT;
+        let supported = config.capabilities() & wanted;
+        let _ = config.add_capabilities(supported);
+        let _ = config.set_max_readahead(1 << 20);
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        match self.fs.lookup(parent.0, name.as_bytes()) {
+            Ok(a) => reply.entry(&TTL, &self.file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno("lookup", &e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.fs.getattr(ino.0) {
+            Ok(a) => reply.attr(&TTL, &self.file_attr(&a)),
+            Err(e) => reply.error(errno("getattr", &e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.fs.readlink(ino.0) {
+            Ok(target) => reply.data(target),
+            Err(e) => reply.error(errno("readlink", &e)),
+        }
+    }
+
+    fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // No per-open state: ENOSYS tells the kernel never to send open/release again.
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let mut buf = Vec::with_capacity(size as usize);
+        match self.fs.read(ino.0, offset, size as usize, &mut buf) {
+            Ok(()) => reply.data(&buf),
+            Err(e) => reply.error(errno("read", &e)),
+        }
+    }
+
+    fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let result = self.fs.readdir(ino.0, offset, |e| {
+            let kind = match e.attr.kind {
+                FileKind::Dir => FileType::Directory,
+                FileKind::File => FileType::RegularFile,
+                FileKind::Symlink => FileType::Symlink,
+            };
+            reply.add(INodeNo(e.attr.ino), e.next_offset, kind, OsStr::from_bytes(e.name))
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("readdir", &e)),
+        }
+    }
+
+    fn readdirplus(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let result = self.fs.readdir(ino.0, offset, |e| {
+            let attr = self.file_attr(&e.attr);
+            reply.add(INodeNo(e.attr.ino), e.next_offset, OsStr::from_bytes(e.name), &TTL, &attr, Generation(0))
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("readdirplus", &e)),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let s = self.fs.statfs();
+        reply.statfs(s.bytes.div_ceil(4096), 0, 0, s.files, 0, 4096, 255, 4096);
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        if mask.contains(fuser::AccessFlags::W_OK) {
+            reply.error(Errno::EROFS);
+        } else {
+            reply.ok();
+        }
+    }
+
+    // The mount is read-only (MS_RDONLY makes the kernel refuse most writes itself); these
+    // answer whatever still reaches us.
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _data: &[u8],
+        _write_flags: fuser::WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<fuser::TimeOrNow>,
+        _mtime: Option<fuser::TimeOrNow>,
+        _ctime: Option<std::time::SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<std::time::SystemTime>,
+        _chgtime: Option<std::time::SystemTime>,
+        _bkuptime: Option<std::time::SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mkdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mknod(&self, _req: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, _r: u32, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn symlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, _target: &Path, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: fuser::ReplyCreate,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+}
+
+/// Mounts `fs` at `mountpoint` and performs the INIT handshake; the returned session is ready to
+/// `run`. Errors come back before anything is left mounted.
+pub fn mount(fs: Arc<MedFs>, mountpoint: &Path, config: &MountConfig) -> std::io::Result<fuser::Session<MedFuse>> {
+    let mut c = Config::default();
+    c.mount_options = vec![
+        MountOption::RO,
+        MountOption::FSName("medfs".into()),
+        MountOption::Subtype("medfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoAtime,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+    ];
+    c.acl = if config.allow_other { SessionACL::All } else { SessionACL::Owner };
+    c.n_threads = Some(config.threads.max(1));
+    c.clone_fd = true;
+    fuser::Session::new(MedFuse::new(fs), mountpoint, &c)
+}
+
+/// Unmounts a session's mountpoint from another thread (signal handling).
+pub type Unmounter = fuser::SessionUnmounter;
+
+/// The unmount handle of a session.
+pub fn unmounter(session: &mut fuser::Session<MedFuse>) -> Unmounter {
+    session.unmount_callable()
+}

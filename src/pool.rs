@@ -1,0 +1,449 @@
+//! The pool: every SOURCE of one mount opened, detected by content, and listed.
+//!
+//! A SOURCE is an archive file, a loose file, or a folder (each archive inside plus its loose
+//! files). Listing runs in parallel across archives; a tar.gz is listed in one streaming pass
+//! that also records its gzip seek points.
+
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::archive::gzindex::{self, GzIndexer};
+use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind, tar, zip};
+use crate::cache::BlockCache;
+use crate::stream::GzStream;
+
+/// Seek-point spacing in a gzip stream's uncompressed bytes: a random read inflates half of
+/// this on average, and each point costs up to 32 KiB of (compressed) window.
+pub const GZ_SPACING: u64 = 1 << 20;
+
+/// How an archive's bytes are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A zip file (possibly self-extracting or with prepended data).
+    Zip,
+    /// A plain tar.
+    Tar,
+    /// A gzip-compressed tar.
+    TarGz,
+    /// A single gzip-compressed file.
+    Gz,
+    /// Loose files of a folder source (and loose files named on the command line).
+    Loose,
+}
+
+/// One listed archive (or the loose files of a source), ready to be read.
+pub struct Archive {
+    /// Number of this archive in the pool; also its cache owner id.
+    pub id: u32,
+    /// Index of the command-line SOURCE it came from.
+    pub source_index: usize,
+    /// Path for messages.
+    pub display: String,
+    /// Where it appears under `_archives/` (components); empty for loose files, which sit at
+    /// their own relative paths.
+    pub mount_path: Vec<Vec<u8>>,
+    /// Storage format.
+    pub format: Format,
+    /// The archive file itself (zip members are read from it).
+    pub file: Option<Arc<dyn ByteSource>>,
+    /// The decoded stream that `DataLoc::Raw` offsets refer to (the file, or its decompression).
+    pub stream: Option<Arc<dyn ByteSource>>,
+    /// For loose files: the folder their paths are relative to.
+    pub root: Option<PathBuf>,
+    /// Members in archive order.
+    pub members: Vec<Member>,
+    /// The archive file's mtime, for directories the archive does not date.
+    pub mtime: i64,
+    /// Problems met while listing.
+    pub warnings: Vec<String>,
+    /// Part of the archive could not be read.
+    pub damaged: bool,
+    /// Lazily resolved data offsets of zip members (`u64::MAX` = not yet known).
+    pub zip_data_starts: Box<[AtomicU64]>,
+}
+
+/// Why the pool could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// A SOURCE does not exist or cannot be opened.
+    #[error("{path}: {source}")]
+    Open {
+        /// The path given.
+        path: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A SOURCE named as an archive is not one we can read.
+    #[error("{path}: {reason}")]
+    NotAnArchive {
+        /// The path given.
+        path: String,
+        /// What detection found.
+        reason: String,
+    },
+    /// An archive is damaged and `--strict` was given.
+    #[error("{path}: damaged archive refused (--strict): {reason}")]
+    Damaged {
+        /// The archive.
+        path: String,
+        /// First problem found.
+        reason: String,
+    },
+}
+
+/// Options for building a pool.
+#[derive(Clone, Debug, Default)]
+pub struct PoolOptions {
+    /// Refuse damaged archives instead of mounting what can be read.
+    pub strict: bool,
+    /// Show a progress bar for long listing passes (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Everything one mount serves.
+pub struct Pool {
+    /// Listed archives, in a deterministic order (command line order, then sorted paths).
+    pub archives: Vec<Archive>,
+    /// The shared decompressed-block cache.
+    pub cache: Arc<BlockCache>,
+    /// Warnings about sources skipped or damaged, to print at mount time.
+    pub warnings: Vec<String>,
+}
+
+/// What content detection decided about one file.
+enum Detected {
+    Archive(Format),
+    /// A known archive format we cannot read yet (named, for the error message).
+    Unsupported(&'static str),
+    NotArchive,
+}
+
+fn detect(file: &FileSource) -> io::Result<Detected> {
+    let mut head = [0u8; 512];
+    let n = read_up_to(file, 0, &mut head)?;
+    let head = &head[..n];
+    if gzindex::looks_like_gzip(head) {
+        // Peek into the decompressed stream: a tar header means tar.gz.
+        let mut dec = GzIndexer::new(BufReader::new(crate::archive::SourceReader { source: file, pos: 0 }), u64::MAX);
+        let mut block = [0u8; 512];
+        let got = read_fully(&mut dec, &mut block).unwrap_or(0);
+        return Ok(Detected::Archive(if got == 512 && tar::looks_like_tar(&block) { Format::TarGz } else { Format::Gz }));
+    }
+    if zip::looks_like_zip(file) {
+        return Ok(Detected::Archive(Format::Zip));
+    }
+    if head.len() == 512 && tar::looks_like_tar(head) {
+        return Ok(Detected::Archive(Format::Tar));
+    }
+    Ok(match head {
+        [b'B', b'Z', b'h', ..] => Detected::Unsupported("bzip2"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Detected::Unsupported("xz"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Detected::Unsupported("zstd"),
+        [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Detected::Unsupported("7z"),
+        [b'R', b'a', b'r', b'!', ..] => Detected::Unsupported("rar"),
+        _ => Detected::NotArchive,
+    })
+}
+
+fn read_up_to(src: &dyn ByteSource, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read_at(offset + got as u64, &mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+fn read_fully(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// File names that promise an archive: such a file that is not readable as one is an error
+/// when named on the command line, where any other file is simply a loose file (a label CSV).
+fn named_like_archive(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".zip", ".tar", ".tgz", ".gz", ".tar.gz", ".7z", ".bz2", ".xz", ".zst", ".tbz", ".txz", ".rar"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+        || lower.rsplit_once('.').is_some_and(|(_, ext)| ext.len() == 3 && ext.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A file found while expanding the sources, before listing.
+struct Candidate {
+    source_index: usize,
+    path: PathBuf,
+    /// Components under `_archives/` (or, for loose files, their own relative path).
+    rel: Vec<Vec<u8>>,
+    named_on_command_line: bool,
+}
+
+fn components(rel: &Path) -> Vec<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    rel.components().map(|c| c.as_os_str().as_bytes().to_vec()).collect()
+}
+
+fn walk_folder(source_index: usize, root: &Path, dir: &Path, out: &mut Vec<Candidate>, warnings: &mut Vec<String>) {
+    let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).collect(),
+        Err(e) => {
+            warnings.push(format!("{}: skipped: {e}", dir.display()));
+            return;
+        }
+    };
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        // Follow symlinks to files, but never into directories: a link loop must not hang us.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            warnings.push(format!("{}: skipped: dangling link or unreadable", path.display()));
+            continue;
+        };
+        if meta.is_dir() {
+            if !entry.file_type().map(|t| t.is_symlink()).unwrap_or(false) {
+                walk_folder(source_index, root, &path, out, warnings);
+            }
+        } else if meta.is_file() {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            out.push(Candidate { source_index, rel: components(rel), path, named_on_command_line: false });
+        }
+    }
+}
+
+impl Pool {
+    /// Opens, detects and lists every source. Errors name the source and the problem.
+    pub fn open(sources: &[PathBuf], cache_bytes: usize, opts: &PoolOptions) -> Result<Pool, PoolError> {
+        let mut warnings = Vec::new();
+        let mut candidates = Vec::new();
+        for (source_index, path) in sources.iter().enumerate() {
+            let meta = std::fs::metadata(path)
+                .map_err(|source| PoolError::Open { path: path.display().to_string(), source })?;
+            if meta.is_dir() {
+                walk_folder(source_index, path, path, &mut candidates, &mut warnings);
+            } else {
+                let name = path.file_name().map(|n| n.as_encoded_bytes().to_vec()).unwrap_or_default();
+                candidates.push(Candidate { source_index, path: path.clone(), rel: vec![name], named_on_command_line: true });
+            }
+        }
+        let cache = Arc::new(BlockCache::new(cache_bytes));
+        let listed = list_all(&candidates, &cache, opts);
+
+        let mut archives = Vec::new();
+        // Loose files are gathered per source into one pseudo-archive, so that an extracted tree
+        // of 100k files costs 100k members, not 100k archives.
+        let mut loose: Vec<Option<Archive>> = (0..sources.len()).map(|_| None).collect();
+        for (cand, outcome) in candidates.iter().zip(listed) {
+            let display = cand.path.display().to_string();
+            match outcome {
+                Listed::Archive(mut a) => {
+                    if a.damaged {
+                        let reason = a.warnings.first().cloned().unwrap_or_else(|| "damaged".into());
+                        if opts.strict {
+                            return Err(PoolError::Damaged { path: display, reason });
+                        }
+                    }
+                    a.source_index = cand.source_index;
+                    a.mount_path = cand.rel.clone();
+                    warnings.extend(a.warnings.iter().map(|w| format!("warning: {w}")));
+                    archives.push(a);
+                }
+                Listed::Failed(reason) => {
+                    if cand.named_on_command_line {
+                        return Err(PoolError::NotAnArchive { path: display, reason });
+                    }
+                    warnings.push(format!("warning: {display}: skipped: {reason}"));
+                }
+                Listed::NotArchive => {
+                    let name = cand.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if cand.named_on_command_line && named_like_archive(name) {
+                        return Err(PoolError::NotAnArchive {
+                            path: display,
+                            reason: "not a zip, tar or tar.gz archive (format detected by content)".into(),
+                        });
+                    }
+                    let Ok(meta) = std::fs::metadata(&cand.path) else { continue };
+                    let slot = &mut loose[cand.source_index];
+                    let root = if cand.named_on_command_line {
+                        cand.path.parent().unwrap_or(Path::new(".")).to_path_buf()
+                    } else {
+                        sources[cand.source_index].clone()
+                    };
+                    let entry = slot.get_or_insert_with(|| Archive {
+                        id: 0,
+                        source_index: cand.source_index,
+                        display: sources[cand.source_index].display().to_string(),
+                        mount_path: Vec::new(),
+                        format: Format::Loose,
+                        file: None,
+                        stream: None,
+                        root: Some(root),
+                        members: Vec::new(),
+                        mtime: meta.mtime(),
+                        warnings: Vec::new(),
+                        damaged: false,
+                        zip_data_starts: Box::new([]),
+                    });
+                    entry.members.push(Member {
+                        path: cand.rel.join(&b'/'),
+                        kind: MemberKind::File,
+                        size: meta.len(),
+                        mtime: meta.mtime(),
+                        mode: meta.mode(),
+                        data: DataLoc::Raw { offset: 0 },
+                    });
+                }
+            }
+        }
+        archives.extend(loose.into_iter().flatten());
+        archives.sort_by_key(|a| a.source_index);
+        for (i, a) in archives.iter_mut().enumerate() {
+            a.id = i as u32;
+        }
+        Ok(Pool { archives, cache, warnings })
+    }
+}
+
+enum Listed {
+    Archive(Archive),
+    NotArchive,
+    Failed(String),
+}
+
+/// Lists every candidate, several at once: listing is I/O and inflate bound per archive.
+fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOptions) -> Vec<Listed> {
+    let next = AtomicU64::new(0);
+    let results: Vec<parking_lot::Mutex<Option<Listed>>> = candidates.iter().map(|_| parking_lot::Mutex::new(None)).collect();
+    let progress = crate::progress::Progress::new(opts.progress);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(candidates.len()).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(cand) = candidates.get(i) else { break };
+                let outcome = list_one(&cand.path, i as u32, cache, &progress);
+                *results[i].lock() = Some(outcome);
+            });
+        }
+    });
+    progress.finish();
+    results.into_iter().map(|m| m.into_inner().expect("every candidate listed")).collect()
+}
+
+fn list_one(path: &Path, id: u32, cache: &Arc<BlockCache>, progress: &crate::progress::Progress) -> Listed {
+    let display = path.display().to_string();
+    let file = match FileSource::open(path) {
+        Ok(f) => f,
+        Err(e) => return Listed::Failed(format!("cannot open: {e}")),
+    };
+    let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
+    let format = match detect(&file) {
+        Ok(Detected::Archive(f)) => f,
+        Ok(Detected::Unsupported(what)) => return Listed::Failed(format!("{what} archives are not supported yet")),
+        Ok(Detected::NotArchive) => return Listed::NotArchive,
+        Err(e) => return Listed::Failed(format!("cannot read: {e}")),
+    };
+    let file: Arc<dyn ByteSource> = Arc::new(file);
+    let listed: Result<(Listing, Arc<dyn ByteSource>), FormatError> = match format {
+        Format::Zip => zip::list(&*file).map(|l| (l, file.clone())),
+        Format::Tar => {
+            let mut input = tar::SeekInput::new(file.clone());
+            tar::list(&mut input, &display).map(|l| (l, file.clone()))
+        }
+        Format::TarGz | Format::Gz => list_gzip(format, path, &file, id, cache, progress),
+        Format::Loose => unreachable!("detection never yields Loose"),
+    };
+    match listed {
+        Ok((listing, stream)) => {
+            let starts = if format == Format::Zip {
+                (0..listing.members.len()).map(|_| AtomicU64::new(u64::MAX)).collect()
+            } else {
+                Box::new([]) as Box<[AtomicU64]>
+            };
+            Listed::Archive(Archive {
+                id,
+                source_index: 0,
+                display,
+                mount_path: Vec::new(),
+                format,
+                file: Some(file),
+                stream: Some(stream),
+                root: None,
+                members: listing.members,
+                mtime,
+                warnings: listing.warnings,
+                damaged: listing.damaged,
+                zip_data_starts: starts,
+            })
+        }
+        Err(FormatError::NotThisFormat(_)) => Listed::NotArchive,
+        Err(e) => Listed::Failed(e.to_string()),
+    }
+}
+
+/// One streaming pass over a gzip file: lists the tar inside (or the single file) and records
+/// seek points as it goes. A stream that breaks half way keeps what was complete before it.
+fn list_gzip(
+    format: Format,
+    path: &Path,
+    file: &Arc<dyn ByteSource>,
+    owner: u32,
+    cache: &Arc<BlockCache>,
+    progress: &crate::progress::Progress,
+) -> Result<(Listing, Arc<dyn ByteSource>), FormatError> {
+    let display = path.display().to_string();
+    let bar = progress.add(&display, file.len());
+    let counted = crate::progress::Counted::new(crate::archive::SourceReader { source: &**file, pos: 0 }, bar.clone());
+    let mut indexer = GzIndexer::new(BufReader::with_capacity(1 << 20, counted), GZ_SPACING);
+    let mut listing = match format {
+        Format::TarGz => tar::list(&mut tar::ReadInput::new(&mut indexer), &display)?,
+        _ => Listing::default(),
+    };
+    // Drain what follows the tar's end (padding, or the whole file for a bare .gz), so that every
+    // gzip member's CRC is checked and the seek points cover the whole stream.
+    let drained = io::copy(&mut indexer, &mut io::sink());
+    let (index, stream_error) = indexer.finish_partial();
+    bar.finish();
+    if let Err(e) = drained {
+        listing.damaged = true;
+        listing.warnings.push(format!("{display}: gzip stream damaged: {e}"));
+    }
+    if let Some(e) = stream_error {
+        listing.damaged = true;
+        listing.warnings.push(format!("{display}: gzip stream damaged: {e}"));
+    }
+    let good_len = index.uncompressed_len();
+    if format == Format::Gz {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data");
+        let stem = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".GZ")).unwrap_or(name);
+        listing.members.push(Member {
+            path: stem.as_bytes().to_vec(),
+            kind: MemberKind::File,
+            size: good_len,
+            mtime: 0,
+            mode: 0o644,
+            data: if listing.damaged { DataLoc::Bad { reason: "gzip stream damaged".into() } } else { DataLoc::Raw { offset: 0 } },
+        });
+    } else if listing.damaged {
+        // Members whose bytes run past the last verified byte cannot be served.
+        for m in &mut listing.members {
+            if let DataLoc::Raw { offset } = m.data
+                && offset + m.size > good_len
+            {
+                m.data = DataLoc::Bad { reason: "data lies in a damaged part of the gzip stream".into() };
+            }
+        }
+    }
+    let stream: Arc<dyn ByteSource> = Arc::new(GzStream::new(file.clone(), index, cache.clone(), owner));
+    Ok((listing, stream))
+}

@@ -1,0 +1,304 @@
+//! Reading members' bytes: positioned reads for stored data, decompression through the block
+//! cache for compressed data, CRC checks so that bad bytes are never served as good.
+//!
+//! - Raw/sparse data (tar, tar.gz, loose files, stored zip members too big to verify at once)
+//!   is read at its offset in the decoded stream.
+//! - A zip member up to `WHOLE_MEMBER_MAX` is decoded whole into the cache on its first read,
+//!   CRC-checked before anyone sees a byte.
+//! - A bigger compressed zip member is decoded front to back by one cursor per member, which
+//!   leaves 1 MiB blocks in the cache behind it: concurrent and slightly out-of-order readers
+//!   (kernel readahead) find their blocks there, and the member is never held whole in memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use parking_lot::Mutex;
+
+use crate::archive::{ByteSource, DataLoc, Member, ZipData, zip};
+use crate::cache::BlockKey;
+use crate::error::FsError;
+use crate::pool::{Archive, Pool};
+
+/// Zip members up to this size are decoded and verified whole on first read.
+const WHOLE_MEMBER_MAX: u64 = 8 << 20;
+/// Cache block size for big compressed members.
+const STREAM_BLOCK: u64 = 1 << 20;
+/// Most members whose CRC is being followed at once; beyond that, the oldest are forgotten.
+const MAX_TRACKED: usize = 4096;
+
+/// Reads members of a pool.
+pub struct Reader {
+    pool: Pool,
+    crc: Mutex<HashMap<(u32, u32), CrcTrack>>,
+    cursors: Mutex<HashMap<(u32, u32), Arc<Mutex<Option<Cursor>>>>>,
+}
+
+struct Cursor {
+    pos: u64,
+    reader: Box<dyn Read + Send>,
+}
+
+impl Reader {
+    /// A reader over `pool`.
+    pub fn new(pool: Pool) -> Reader {
+        Reader { pool, crc: Mutex::new(HashMap::new()), cursors: Mutex::new(HashMap::new()) }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn unreadable(archive: &Archive, member: &Member, reason: impl ToString) -> FsError {
+        FsError::Unreadable {
+            archive: archive.display.clone(),
+            member: String::from_utf8_lossy(&member.path).into_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Reads up to `len` bytes of member `member` of archive `archive` at `offset` into `out`
+    /// (cleared first). Fewer bytes only at the end of the member.
+    pub fn read(&self, archive: u32, member: u32, offset: u64, len: usize, out: &mut Vec<u8>) -> Result<(), FsError> {
+        out.clear();
+        let a = &self.pool.archives[archive as usize];
+        let m = &a.members[member as usize];
+        if offset >= m.size {
+            return Ok(());
+        }
+        let len = len.min((m.size - offset).min(usize::MAX as u64) as usize);
+        let fail = |e: io::Error| match e.kind() {
+            io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Unsupported => {
+                Self::unreadable(a, m, e)
+            }
+            _ => FsError::Io { context: format!("{}: {}", a.display, String::from_utf8_lossy(&m.path)), source: e },
+        };
+        match &m.data {
+            DataLoc::None => out.resize(len, 0),
+            DataLoc::Bad { reason } => return Err(Self::unreadable(a, m, reason)),
+            DataLoc::Raw { offset: start } => {
+                out.resize(len, 0);
+                if let Some(root) = &a.root {
+                    read_loose(root, &m.path, offset, out).map_err(fail)?;
+                } else {
+                    let stream = a.stream.as_ref().expect("listed archives have a stream");
+                    stream.read_exact_at(start + offset, out).map_err(fail)?;
+                }
+            }
+            DataLoc::Sparse { extents } => {
+                out.resize(len, 0);
+                let stream = a.stream.as_ref().expect("listed archives have a stream");
+                let end = offset + len as u64;
+                for e in extents.iter().filter(|e| e.logical < end && e.logical + e.len > offset) {
+                    let from = e.logical.max(offset);
+                    let to = (e.logical + e.len).min(end);
+                    let dst = &mut out[(from - offset) as usize..(to - offset) as usize];
+                    stream.read_exact_at(e.offset + (from - e.logical), dst).map_err(fail)?;
+                }
+            }
+            DataLoc::Zip(zd) => self.read_zip(a, member, m, zd, offset, len, out).map_err(fail)?,
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_zip(&self, a: &Archive, index: u32, m: &Member, zd: &ZipData, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        let file = a.file.as_ref().expect("zip archives have a file");
+        let cache = &self.pool.cache;
+        if m.size <= WHOLE_MEMBER_MAX.min(cache.max_block() as u64) {
+            let key = BlockKey { owner: a.id, item: index, block: 0 };
+            let whole = cache.get_or_load(key, || decode_whole(file.clone(), zd, m.size))?;
+            out.extend_from_slice(&whole[offset as usize..offset as usize + len]);
+            return Ok(());
+        }
+        if zd.method == 0 {
+            let start = match a.zip_data_starts[index as usize].load(Ordering::Relaxed) {
+                u64::MAX => {
+                    let s = zip::stored_data_offset(&**file, zd)?;
+                    a.zip_data_starts[index as usize].store(s, Ordering::Relaxed);
+                    s
+                }
+                s => s,
+            };
+            out.resize(len, 0);
+            file.read_exact_at(start + offset, out)?;
+            return self.track_crc((a.id, index), m.size, zd.crc32, offset, out);
+        }
+        // Big compressed member: blocks from the cache, else advance this member's cursor.
+        let mut at = offset;
+        let end = offset + len as u64;
+        while at < end {
+            let block_no = at / STREAM_BLOCK;
+            let block = self.stream_block(a, index, m, zd, block_no)?;
+            let from = (at - block_no * STREAM_BLOCK) as usize;
+            let to = block.len().min(from + (end - at) as usize);
+            if to <= from {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "member shorter than its declared size"));
+            }
+            out.extend_from_slice(&block[from..to]);
+            at += (to - from) as u64;
+        }
+        Ok(())
+    }
+
+    fn stream_block(&self, a: &Archive, index: u32, m: &Member, zd: &ZipData, block_no: u64) -> io::Result<Arc<[u8]>> {
+        let cache = &self.pool.cache;
+        let key = |b: u64| BlockKey { owner: a.id, item: index, block: b };
+        if let Some(b) = cache.get(&key(block_no)) {
+            return Ok(b);
+        }
+        let slot = self.cursors.lock().entry((a.id, index)).or_default().clone();
+        let mut cursor = slot.lock();
+        // Another reader may have passed this block while we waited for the cursor.
+        if let Some(b) = cache.get(&key(block_no)) {
+            return Ok(b);
+        }
+        let target = block_no * STREAM_BLOCK;
+        if cursor.as_ref().is_none_or(|c| c.pos > target) {
+            let file = a.file.as_ref().expect("zip archives have a file").clone();
+            *cursor = Some(Cursor { pos: 0, reader: zip::open_member(file, zd, m.size)? });
+        }
+        let c = cursor.as_mut().expect("just set");
+        loop {
+            let want = STREAM_BLOCK.min(m.size - c.pos) as usize;
+            let mut block = vec![0u8; want];
+            if let Err(e) = c.reader.read_exact(&mut block) {
+                *cursor = None;
+                return Err(e);
+            }
+            if c.pos + want as u64 == m.size {
+                // Let the decoder see the end, which is where it checks the CRC.
+                let mut probe = [0u8; 1];
+                match c.reader.read(&mut probe) {
+                    Ok(0) => {}
+                    Ok(_) => {
+                        *cursor = None;
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "member longer than its declared size"));
+                    }
+                    Err(e) => {
+                        *cursor = None;
+                        return Err(e);
+                    }
+                }
+            }
+            let this = c.pos / STREAM_BLOCK;
+            c.pos += want as u64;
+            let block: Arc<[u8]> = block.into();
+            cache.insert(key(this), block.clone());
+            if this == block_no {
+                return Ok(block);
+            }
+        }
+    }
+
+    /// Follows the CRC of a member served by positioned reads; the read that completes the
+    /// member fails if the CRC does not match, so a sequential reader (cp, sha256sum) sees an
+    /// error instead of silently wrong bytes.
+    fn track_crc(&self, key: (u32, u32), size: u64, expected: u32, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut all = self.crc.lock();
+        if all.len() >= MAX_TRACKED && !all.contains_key(&key) {
+            // Forgetting is safe: it only means this member's current pass is not verified.
+            if let Some(&victim) = all.keys().next() {
+                all.remove(&victim);
+            }
+        }
+        let Some(crc) = all.entry(key).or_default().add(offset, data, size) else { return Ok(()) };
+        all.remove(&key);
+        if crc != expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("CRC-32 mismatch over {size} bytes (stored {expected:08x}, read {crc:08x})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// CRC-32 of the disjoint ranges of one member read so far, merged as they become adjacent
+/// (reads arrive out of order from concurrent kernel requests).
+#[derive(Default)]
+struct CrcTrack {
+    segments: BTreeMap<u64, (u64, crc32fast::Hasher)>,
+}
+
+impl CrcTrack {
+    const MAX_SEGMENTS: usize = 1024;
+
+    /// Adds a read of `data` at `offset`; once the reads cover `[0, size)` without a gap,
+    /// returns the CRC-32 of the whole member. Re-reads (overlaps) are ignored.
+    fn add(&mut self, offset: u64, data: &[u8], size: u64) -> Option<u32> {
+        let end = offset + data.len() as u64;
+        if data.is_empty() || self.overlaps(offset, end) || self.segments.len() >= Self::MAX_SEGMENTS {
+            return None;
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(data);
+        let (mut start, mut seg_end) = (offset, end);
+        if let Some((&s, &(e, _))) = self.segments.range(..offset).next_back()
+            && e == offset
+        {
+            let (_, mut prev) = self.segments.remove(&s).expect("present");
+            prev.combine(&hasher);
+            hasher = prev;
+            start = s;
+        }
+        if let Some((e, next)) = self.segments.remove(&seg_end) {
+            hasher.combine(&next);
+            seg_end = e;
+        }
+        if start == 0 && seg_end == size {
+            return Some(hasher.finalize());
+        }
+        self.segments.insert(start, (seg_end, hasher));
+        None
+    }
+
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.segments.range(..end).next_back().is_some_and(|(_, &(e, _))| e > start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_tracking_joins_out_of_order_reads() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let crc = crc32fast::hash(&data);
+        let mut t = CrcTrack::default();
+        assert_eq!(t.add(4000, &data[4000..8000], 10_000), None);
+        assert_eq!(t.add(0, &data[..4000], 10_000), None);
+        assert_eq!(t.add(2000, &data[2000..3000], 10_000), None, "re-read ignored");
+        assert_eq!(t.add(8000, &data[8000..], 10_000), Some(crc));
+    }
+}
+
+fn decode_whole(file: Arc<dyn ByteSource>, zd: &ZipData, size: u64) -> io::Result<Vec<u8>> {
+    let mut reader = zip::open_member(file, zd, size)?;
+    // The size comes from the central directory and is capped by the caller, so this
+    // allocation is bounded whatever the header claims.
+    let mut out = Vec::with_capacity(size as usize);
+    reader.read_to_end(&mut out)?;
+    if out.len() as u64 != size {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("member has {} bytes, not {size}", out.len())));
+    }
+    Ok(out)
+}
+
+fn read_loose(root: &std::path::Path, rel: &[u8], offset: u64, out: &mut [u8]) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = root.join(std::ffi::OsStr::from_bytes(rel));
+    let file = std::fs::File::open(&path)?;
+    let mut got = 0;
+    while got < out.len() {
+        match file.read_at(&mut out[got..], offset + got as u64)? {
+            0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} shrank while mounted", path.display()))),
+            n => got += n,
+        }
+    }
+    Ok(())
+}

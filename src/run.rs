@@ -1,0 +1,342 @@
+//! Wiring: turns a parsed command line into a pool, a core and (for `mount`) a FUSE session;
+//! daemonizing, signals, and mountpoint checks live here.
+
+use std::ffi::CString;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::{FromRawFd, IntoRawFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::cli::{Cli, Command, MountArgs, TreeArgs};
+use crate::fs::{FileKind, MedFs};
+use crate::fuse::{self, MountConfig};
+use crate::pool::{Pool, PoolOptions};
+use crate::tree::TreeOptions;
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> Result<()> {
+    init_logging(cli.verbose);
+    match cli.command {
+        Command::Mount(args) => mount(args),
+        Command::Unmount { mountpoint } => unmount(&mountpoint),
+        Command::Ls { args, tree } => ls(&args, &tree),
+        Command::Cat { args, tree } => cat(&args, &tree),
+        Command::Index { sources } => index(&sources),
+        Command::Demo { dir } => crate::demo::run(&dir),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDFS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("medfs={level},fuser=error")));
+    // Logs go to fd 2, which a daemon points at its log file.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_ansi(false).try_init();
+}
+
+/// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
+pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
+    let opts = PoolOptions { strict: tree.strict, progress };
+    let pool = Pool::open(sources, tree.cache_size, &opts)?;
+    for w in &pool.warnings {
+        eprintln!("medfs: {w}");
+    }
+    let fs = MedFs::new(pool, TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks });
+    for w in fs.tree().warnings.iter().take(20) {
+        eprintln!("medfs: warning: {w}");
+    }
+    if fs.tree().warnings.len() > 20 {
+        eprintln!("medfs: warning: ... and {} more (see -v)", fs.tree().warnings.len() - 20);
+    }
+    Ok(fs)
+}
+
+/// `ls`/`cat` take SOURCE... [PATH]: the last argument is a PATH unless it exists on disk.
+fn split_sources(args: &[PathBuf], path_required: bool) -> (Vec<PathBuf>, Vec<u8>) {
+    let last = args.last().expect("clap requires one");
+    if path_required || (args.len() > 1 && !last.exists()) {
+        (args[..args.len() - 1].to_vec(), last.as_os_str().as_bytes().to_vec())
+    } else {
+        (args.to_vec(), Vec::new())
+    }
+}
+
+fn ls(args: &[PathBuf], tree: &TreeArgs) -> Result<()> {
+    let (sources, path) = split_sources(args, false);
+    let fs = build(&sources, tree, true)?;
+    let entries = fs.walk(&path).map_err(|e| anyhow!("{}: {e}", String::from_utf8_lossy(&path)))?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for (p, attr) in entries {
+        let shown = if p.is_empty() { b".".to_vec() } else { p };
+        let _ = out.write_all(&shown);
+        let _ = match attr.kind {
+            FileKind::Dir => out.write_all(b"/\n"),
+            FileKind::File => writeln!(out, "\t{}", attr.size),
+            FileKind::Symlink => {
+                let target = fs.readlink(attr.ino).unwrap_or_default();
+                out.write_all(b" -> ").and_then(|()| out.write_all(target)).and_then(|()| out.write_all(b"\n"))
+            }
+        };
+    }
+    out.flush().ok();
+    Ok(())
+}
+
+fn cat(args: &[PathBuf], tree: &TreeArgs) -> Result<()> {
+    let (sources, path) = split_sources(args, true);
+    let fs = build(&sources, tree, true)?;
+    let shown = String::from_utf8_lossy(&path).into_owned();
+    let ino = fs.resolve(&path).map_err(|e| anyhow!("{shown}: {e}"))?;
+    let size = fs.getattr(ino)?.size;
+    let mut out = io::stdout().lock();
+    let mut buf = Vec::new();
+    let mut offset = 0;
+    while offset < size {
+        fs.read(ino, offset, 1 << 20, &mut buf).map_err(|e| anyhow!("{shown}: {e}"))?;
+        if buf.is_empty() {
+            break;
+        }
+        if let Err(e) = out.write_all(&buf) {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+        offset += buf.len() as u64;
+    }
+    Ok(())
+}
+
+fn index(sources: &[PathBuf]) -> Result<()> {
+    let tree = TreeArgs { strict: false, keep_outside_symlinks: false, cache_size: 64 << 20 };
+    let fs = build(sources, &tree, true)?;
+    for a in &fs.pool().archives {
+        println!("{}: {} members{}", a.display, a.members.len(), if a.damaged { " (damaged)" } else { "" });
+    }
+    Ok(())
+}
+
+/// Is `path` itself a mountpoint (per /proc/self/mountinfo)?
+fn is_mountpoint(path: &Path) -> bool {
+    let Ok(canon) = std::fs::canonicalize(path) else { return false };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    // Field 5 is the mount point, with spaces etc. escaped as octal.
+    let want = canon.as_os_str().as_bytes().iter().fold(String::new(), |mut s, &b| {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\\' => s.push_str(&format!("\\{b:03o}")),
+            _ => s.push(b as char),
+        }
+        s
+    });
+    info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
+
+/// A mountpoint whose daemon died answers ENOTCONN ("Transport endpoint is not connected").
+fn is_dead_mount(path: &Path) -> bool {
+    matches!(std::fs::metadata(path), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+}
+
+fn umount2(path: &Path, flags: i32) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Unmounts with umount(2) as root, else with fusermount; `lazy` detaches a busy or dead mount.
+fn do_unmount(path: &Path, lazy: bool) -> io::Result<()> {
+    match umount2(path, if lazy { libc::MNT_DETACH } else { 0 }) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            let flags = if lazy { "-uz" } else { "-u" };
+            for tool in ["fusermount3", "fusermount"] {
+                if let Ok(status) = std::process::Command::new(tool).arg(flags).arg(path).status() {
+                    return if status.success() { Ok(()) } else { Err(io::Error::other(format!("{tool} {flags} failed"))) };
+                }
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn unmount(mountpoint: &Path) -> Result<()> {
+    let shown = mountpoint.display();
+    if is_dead_mount(mountpoint) {
+        do_unmount(mountpoint, true).with_context(|| format!("{shown}: cannot clean up dead mount"))?;
+        eprintln!("medfs: {shown}: cleaned up a mount whose daemon had died");
+        return Ok(());
+    }
+    if !is_mountpoint(mountpoint) {
+        bail!("{shown}: not mounted");
+    }
+    match do_unmount(mountpoint, false) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            bail!("{shown}: busy (a shell or program has files open there); close them and retry")
+        }
+        Err(e) => Err(anyhow!("{shown}: cannot unmount: {e}")),
+    }
+}
+
+fn check_mountpoint(mnt: &Path) -> Result<()> {
+    let shown = mnt.display();
+    if is_dead_mount(mnt) {
+        eprintln!("medfs: {shown}: cleaning up a mount left by a daemon that died");
+        do_unmount(mnt, true).with_context(|| format!("{shown}: cannot clean up dead mount"))?;
+    }
+    let meta = std::fs::metadata(mnt).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => anyhow!("mountpoint {shown} does not exist (create it with: mkdir -p {shown})"),
+        _ => anyhow!("mountpoint {shown}: {e}"),
+    })?;
+    if !meta.is_dir() {
+        bail!("mountpoint {shown} is not a directory");
+    }
+    if is_mountpoint(mnt) {
+        bail!("mountpoint {shown} is already mounted (medfs unmount {shown} first)");
+    }
+    if std::fs::read_dir(mnt).with_context(|| format!("mountpoint {shown}"))?.next().is_some() {
+        bail!("mountpoint {shown} is not empty");
+    }
+    if !Path::new("/dev/fuse").exists() {
+        bail!("/dev/fuse is missing: load the fuse module (modprobe fuse) or install fuse3");
+    }
+    Ok(())
+}
+
+fn default_log_file() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("medfs").join("medfs.log")
+}
+
+fn mount(args: MountArgs) -> Result<()> {
+    let (mnt, sources) = args.paths.split_last().expect("clap requires two");
+    check_mountpoint(mnt)?;
+    let fs = Arc::new(build(sources, &args.tree, true)?);
+    let config = MountConfig { threads: args.threads, allow_other: args.allow_other };
+    if args.foreground {
+        let session = fuse::mount(fs, mnt, &config).map_err(|e| mount_error(mnt, e))?;
+        return serve(session);
+    }
+    let log_path = args.log_file.unwrap_or_else(default_log_file);
+    if let Some(dir) = log_path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("log file {}", log_path.display()))?;
+    let (mut ready_rx, ready_tx) = pipe()?;
+    // SAFETY: no other threads run at this point (listing threads have been joined), so the
+    // child may keep using the allocator and std.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()).context("fork"),
+        0 => {
+            drop(ready_rx);
+            daemon_child(fs, mnt, &config, log, ready_tx)
+        }
+        _ => {
+            drop(ready_tx);
+            let mut msg = String::new();
+            let _ = ready_rx.read_to_string(&mut msg);
+            match msg.strip_prefix("ok") {
+                Some(_) => Ok(()),
+                None if msg.is_empty() => bail!("mount daemon exited before the mount was ready (see {})", log_path.display()),
+                None => bail!("{}", msg.trim_end()),
+            }
+        }
+    }
+}
+
+fn daemon_child(fs: Arc<MedFs>, mnt: &Path, config: &MountConfig, log: std::fs::File, mut ready: std::fs::File) -> ! {
+    // SAFETY: setsid has no preconditions; detaching from the terminal keeps Ctrl-C in the
+    // parent's shell from reaching the daemon.
+    unsafe { libc::setsid() };
+    let null = std::fs::File::open("/dev/null").map(|f| f.into_raw_fd()).unwrap_or(-1);
+    let log_fd = log.into_raw_fd();
+    // SAFETY: dup2 onto the standard descriptors with fds we own; failures leave them as they were.
+    unsafe {
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+        }
+        libc::dup2(log_fd, 2);
+    }
+    tracing::info!("mounting {} (pid {})", mnt.display(), std::process::id());
+    let session = match fuse::mount(fs, mnt, config) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = write!(ready, "{}", mount_error(mnt, e));
+            std::process::exit(1);
+        }
+    };
+    let _ = ready.write_all(b"ok");
+    drop(ready);
+    let code = match serve(session) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            anyhow!("cannot mount at {}: permission denied (run as root, or install fuse3 for fusermount3)", mnt.display())
+        }
+        _ => anyhow!("cannot mount at {}: {e}", mnt.display()),
+    }
+}
+
+/// Runs the session until it is unmounted, unmounting it on SIGINT/SIGTERM/SIGHUP.
+fn serve(mut session: fuser::Session<fuse::MedFuse>) -> Result<()> {
+    let mut unmounter = fuse::unmounter(&mut session);
+    // Block the signals in this thread before the workers start (they inherit the mask), and
+    // take them synchronously in one thread that unmounts: the session then ends by itself.
+    // SAFETY: plain signal-set manipulation on a local sigset_t.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::Builder::new().name("medfs-signals".into()).spawn(move || {
+        let mut sig = 0;
+        // SAFETY: `set` is initialized; sigwait writes the signal number into `sig`.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        tracing::info!("signal {sig}: unmounting");
+        if let Err(e) = unmounter.unmount() {
+            tracing::error!("unmount on signal {sig} failed: {e}");
+            std::process::exit(1);
+        }
+    })?;
+    session.run().context("FUSE session")?;
+    Ok(())
+}
+
+fn pipe() -> Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error()).context("pipe");
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) })
+}
