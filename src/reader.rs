@@ -33,6 +33,10 @@ const MAX_TRACKED: usize = 4096;
 pub struct Reader {
     pool: Pool,
     crc: Mutex<HashMap<(u32, u32), CrcTrack>>,
+    /// Members found corrupt after some of their bytes were served (CRC of a positioned-read
+    /// pass, end of a stream): every later read fails. The kernel drops errors of readahead
+    /// requests and retries the pages synchronously, so failing only one read is not enough.
+    corrupt: Mutex<HashMap<(u32, u32), String>>,
     cursors: Mutex<HashMap<(u32, u32), Arc<Mutex<Option<Cursor>>>>>,
 }
 
@@ -44,7 +48,7 @@ struct Cursor {
 impl Reader {
     /// A reader over `pool`.
     pub fn new(pool: Pool) -> Reader {
-        Reader { pool, crc: Mutex::new(HashMap::new()), cursors: Mutex::new(HashMap::new()) }
+        Reader { pool, crc: Mutex::new(HashMap::new()), corrupt: Mutex::new(HashMap::new()), cursors: Mutex::new(HashMap::new()) }
     }
 
     /// The pool.
@@ -99,7 +103,17 @@ impl Reader {
                     stream.read_exact_at(e.offset + (from - e.logical), dst).map_err(fail)?;
                 }
             }
-            DataLoc::Zip(zd) => self.read_zip(a, member, m, zd, offset, len, out).map_err(fail)?,
+            DataLoc::Zip(zd) => {
+                if let Some(reason) = self.corrupt.lock().get(&(archive, member)) {
+                    return Err(Self::unreadable(a, m, reason));
+                }
+                if let Err(e) = self.read_zip(a, member, m, zd, offset, len, out) {
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        self.corrupt.lock().insert((archive, member), e.to_string());
+                    }
+                    return Err(fail(e));
+                }
+            }
         }
         Ok(())
     }
@@ -114,7 +128,7 @@ impl Reader {
             out.extend_from_slice(&whole[offset as usize..offset as usize + len]);
             return Ok(());
         }
-        if zd.method == 0 {
+        if zd.method == 0 && zd.compressed_size == m.size {
             let start = match a.zip_data_starts[index as usize].load(Ordering::Relaxed) {
                 u64::MAX => {
                     let s = zip::stored_data_offset(&**file, zd)?;

@@ -13,4 +13,4 @@ impl<'a> ReadInput<'a> { pub fn new(r: &'a mut dyn Read) -> Self { ReadInput(r) 
 impl Read for ReadInput<'_> { fn read(&mut self, b: &mut [u8]) -> io::Result<usize> { todo!() } }
 impl TarInput for ReadInput<'_> {}
 pub fn list(input: &mut dyn TarInput, name: &str) -> Result<Listing, FormatError> { todo!() }
-pub fn looks_like_tar(b: &[u8]) -> bool { todo!() }
+pub fn looks_like_tar(b: &[u8]) -> bool { false }

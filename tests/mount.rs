@@ -1,0 +1,399 @@
+//! Real mounts through the kernel: generated zip, tar and tar.gz archives read back byte for
+//! byte (whole, at random offsets, from 8 threads), the tree complete, and every error path.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+
+/// The archive contents every format is checked with: nested folders, unicode and very long
+/// names, empty files, a member bigger than the cache, hundreds of small members.
+fn rich_entries() -> Vec<Entry> {
+    let long_component = "l".repeat(200);
+    let mut v = vec![
+        entry("top/", vec![]),
+        entry("top/nested/deeper/file.bin", bytes(70_000, 1, false)),
+        entry("top/Ωmega/naïve ü.txt", bytes(5_000, 2, true)),
+        entry("top/日本語/画像 1.png", bytes(33_000, 3, false)),
+        entry(&format!("top/long/{long_component}/{long_component}/{long_component}.dat"), bytes(1_234, 4, true)),
+        entry("top/empty.txt", vec![]),
+        entry("top/empty_dir/", vec![]),
+        entry("big/volume.nii", bytes(12 << 20, 5, true)),
+    ];
+    for i in 0..300 {
+        v.push(entry(&format!("many/p{:03}/img{i}.png", i % 17), bytes(100 + (i * 37) % 3000, 100 + i as u64, i % 2 == 0)));
+    }
+    v
+}
+
+/// Paths the raw view must show for these entries (implicit parents included).
+fn expected_paths(prefix: &str, entries: &[Entry]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    out.insert(format!("{prefix}/"));
+    for e in entries {
+        let p = e.path.trim_end_matches('/');
+        let parts: Vec<&str> = p.split('/').collect();
+        for i in 1..parts.len() {
+            out.insert(format!("{prefix}/{}/", parts[..i].join("/")));
+        }
+        out.insert(if e.path.ends_with('/') { format!("{prefix}/{p}/") } else { format!("{prefix}/{p}") });
+    }
+    out
+}
+
+fn check_all_bytes(root: &Path, entries: &[Entry]) {
+    for e in entries.iter().filter(|e| !e.path.ends_with('/')) {
+        let got = std::fs::read(root.join(&e.path)).unwrap_or_else(|err| panic!("{}: {err}", e.path));
+        assert!(got == e.data, "{}: bytes differ ({} vs {} bytes)", e.path, got.len(), e.data.len());
+    }
+}
+
+fn check_random_offsets(root: &Path, entries: &[Entry], seed: u64) {
+    let mut x = seed;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for e in entries.iter().filter(|e| e.data.len() > 4096) {
+        let f = std::fs::File::open(root.join(&e.path)).unwrap();
+        for _ in 0..20 {
+            let off = (next() % e.data.len() as u64) as usize;
+            let len = 1 + (next() % 200_000) as usize;
+            let mut buf = vec![0u8; len];
+            let n = f.read_at(&mut buf, off as u64).unwrap();
+            let want = &e.data[off..(off + len).min(e.data.len())];
+            assert_eq!(&buf[..n], want, "{} at {off}+{len}", e.path);
+        }
+    }
+}
+
+fn check_parallel(root: &Path, entries: &[Entry]) {
+    let entries = Arc::new(entries.iter().filter(|e| !e.path.ends_with('/')).cloned().collect::<Vec<_>>());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (entries, root) = (entries.clone(), root.to_path_buf());
+            std::thread::spawn(move || {
+                // Each thread walks the members in its own order, so reads of different and of
+                // the same members overlap.
+                for i in 0..entries.len() {
+                    let e = &entries[(i * 7 + t * 13) % entries.len()];
+                    let got = std::fs::read(root.join(&e.path)).unwrap();
+                    assert!(got == e.data, "thread {t}: {} differs", e.path);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn every_member_of_zip_tar_and_tar_gz_is_byte_identical_through_the_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = rich_entries();
+    let archives = [
+        ("stored.zip", 0),
+        ("deflated.zip", 1),
+        ("plain.tar", 2),
+        ("compressed.tar.gz", 3),
+    ];
+    let mut paths = Vec::new();
+    for (name, kind) in archives {
+        let p = dir.path().join(name);
+        match kind {
+            0 => make_zip(&p, &entries, ZipMethod::Stored),
+            1 => make_zip(&p, &entries, ZipMethod::Deflated),
+            2 => make_tar(&p, &entries),
+            _ => make_tar_gz(&p, &entries),
+        }
+        paths.push(p);
+    }
+    let sources: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    // A 4 MiB cache is smaller than the 12 MiB member: big members must stream.
+    let m = mount(&sources, &dir.path().join("mnt"), &["--cache-size", "4M"]);
+
+    let mut expected = BTreeSet::new();
+    expected.insert("_archives/".to_string());
+    for (name, _) in archives {
+        expected.extend(expected_paths(&format!("_archives/{name}"), &entries));
+    }
+    let got: BTreeSet<String> = walk(&m.mnt).into_iter().collect();
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let extra: Vec<_> = got.difference(&expected).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}\nextra {extra:?}");
+
+    for (name, _) in archives {
+        let root = m.path(&format!("_archives/{name}"));
+        check_all_bytes(&root, &entries);
+        check_random_offsets(&root, &entries, 0x1234_5678 ^ name.len() as u64);
+        check_parallel(&root, &entries);
+    }
+}
+
+#[test]
+fn attributes_are_read_only_exact_and_stable_across_remounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("a.zip");
+    let tgz = dir.path().join("b.tar.gz");
+    let entries = vec![entry("d/x.bin", bytes(1000, 9, false)), entry("d/y.txt", bytes(10, 8, true))];
+    make_zip(&zip, &entries, ZipMethod::Deflated);
+    make_tar_gz(&tgz, &entries);
+    let mnt = dir.path().join("mnt");
+    let inodes = |m: &Mounted| -> Vec<(String, u64)> {
+        walk(&m.mnt).into_iter().map(|p| (p.clone(), std::fs::metadata(m.path(&p)).unwrap().ino())).collect()
+    };
+    let first = {
+        let m = mount(&[&zip, &tgz], &mnt, &[]);
+        let f = std::fs::metadata(m.path("_archives/a.zip/d/x.bin")).unwrap();
+        assert_eq!(f.len(), 1000);
+        assert_eq!(f.permissions().mode() & 0o777, 0o444);
+        let d = std::fs::metadata(m.path("_archives/a.zip/d")).unwrap();
+        assert_eq!(d.permissions().mode() & 0o777, 0o555);
+        // 2020-05-17 10:30:00 as written by the zip writer (DOS time, read as UTC).
+        assert_eq!(f.mtime(), 1_589_711_400);
+        assert_eq!(std::fs::metadata(m.path("_archives/b.tar.gz/d/y.txt")).unwrap().mtime(), 1_600_000_000);
+        // SAFETY: statvfs on a valid path with a zeroed out-struct.
+        let st = unsafe {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            let c = std::ffi::CString::new(m.mnt.to_str().unwrap()).unwrap();
+            assert_eq!(libc::statvfs(c.as_ptr(), &mut st), 0);
+            st
+        };
+        assert!(st.f_files >= 7, "statfs counts the inodes");
+        inodes(&m)
+    };
+    let m = mount(&[&zip, &tgz], &mnt, &[]);
+    assert_eq!(inodes(&m), first, "same sources, same inode numbers");
+}
+
+#[test]
+fn writes_of_every_kind_fail_with_erofs_and_misses_with_enoent() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("a.zip");
+    make_zip(&zip, &[entry("f.txt", b"hello".to_vec())], ZipMethod::Stored);
+    let m = mount(&[&zip], &dir.path().join("mnt"), &[]);
+    let f = m.path("_archives/a.zip/f.txt");
+    let erofs = |r: std::io::Result<()>, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{what}: {e}");
+    };
+    erofs(std::fs::OpenOptions::new().write(true).open(&f).map(|_| ()), "open for write");
+    erofs(std::fs::write(m.path("_archives/a.zip/new.txt"), b"x"), "create");
+    erofs(std::fs::create_dir(m.path("_archives/a.zip/newdir")), "mkdir");
+    erofs(std::fs::remove_file(&f), "unlink");
+    erofs(std::fs::rename(&f, m.path("_archives/a.zip/g.txt")), "rename");
+    erofs(std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o777)), "chmod");
+    erofs(std::fs::OpenOptions::new().write(true).truncate(true).open(&f).map(|_| ()), "truncate");
+    assert_eq!(std::fs::read(&f).unwrap(), b"hello", "nothing changed");
+    let e = std::fs::metadata(m.path("_archives/a.zip/nope")).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+}
+
+/// Offset of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).position(|w| w == needle).expect("needle present")
+}
+
+#[test]
+fn a_corrupt_member_fails_with_eio_and_the_rest_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = bytes(50_000, 21, false);
+    let bad = bytes(50_000, 22, false);
+    let big_bad = bytes(20 << 20, 23, false);
+    // Stored: the flipped byte is only caught by the CRC check.
+    let stored = dir.path().join("stored.zip");
+    make_zip(&stored, &[entry("good.bin", good.clone()), entry("bad.bin", bad.clone()), entry("big_bad.bin", big_bad.clone())], ZipMethod::Stored);
+    let mut raw = std::fs::read(&stored).unwrap();
+    let at = find(&raw, &bad[1000..1032]);
+    raw[at + 5] ^= 0xff;
+    let at = find(&raw, &big_bad[15_000_000..15_000_032]);
+    raw[at + 7] ^= 0x01;
+    std::fs::write(&stored, &raw).unwrap();
+    // Deflated: garbage in the middle of the compressed stream.
+    let deflated = dir.path().join("deflated.zip");
+    make_zip(&deflated, &[entry("good.txt", bytes(80_000, 24, true)), entry("bad.txt", bytes(80_000, 25, true))], ZipMethod::Deflated);
+    let data_start = {
+        let mut z = zip::ZipArchive::new(std::fs::File::open(&deflated).unwrap()).unwrap();
+        let f = z.by_name("bad.txt").unwrap();
+        (f.data_start(), f.compressed_size())
+    };
+    let mut raw = std::fs::read(&deflated).unwrap();
+    let mid = (data_start.0 + data_start.1 / 2) as usize;
+    for b in &mut raw[mid..mid + 64] {
+        *b = !*b;
+    }
+    std::fs::write(&deflated, &raw).unwrap();
+
+    let m = mount(&[&stored, &deflated], &dir.path().join("mnt"), &[]);
+    let eio = |p: &str| {
+        match std::fs::read(m.path(p)) {
+            Ok(data) => panic!("{p}: read {} bytes of a corrupt member instead of failing", data.len()),
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{p}: {e}"),
+        }
+    };
+    eio("_archives/stored.zip/bad.bin");
+    eio("_archives/stored.zip/big_bad.bin");
+    eio("_archives/deflated.zip/bad.txt");
+    assert_eq!(std::fs::read(m.path("_archives/stored.zip/good.bin")).unwrap(), good);
+    assert_eq!(std::fs::read(m.path("_archives/deflated.zip/good.txt")).unwrap(), bytes(80_000, 24, true));
+    // The big stored member is served by positioned reads: its early bytes are fine, and the
+    // read that completes a sequential pass fails.
+    let mut f = std::fs::File::open(m.path("_archives/stored.zip/big_bad.bin")).unwrap();
+    let mut head = vec![0u8; 4096];
+    f.seek(SeekFrom::Start(0)).unwrap();
+    f.read_exact(&mut head).unwrap();
+    assert_eq!(head, big_bad[..4096]);
+}
+
+#[test]
+fn mount_errors_are_one_line_name_the_cause_and_leave_nothing_mounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("a.zip");
+    make_zip(&zip, &[entry("f", b"x".to_vec())], ZipMethod::Stored);
+    let garbage = dir.path().join("garbage.zip");
+    std::fs::write(&garbage, bytes(10_000, 1, false)).unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let fails_with = |sources: &[&Path], mnt: &Path, needle: &str| {
+        let out = try_mount(sources, mnt, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "should fail: {err}");
+        assert!(err.contains(needle), "error {err:?} should mention {needle:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+        assert!(!is_mounted(mnt), "nothing mounted");
+    };
+    fails_with(&[&dir.path().join("missing.zip")], &mnt, "missing.zip");
+    fails_with(&[&garbage], &mnt, "garbage.zip: not a zip");
+    fails_with(&[&zip], &dir.path().join("no-such-dir"), "does not exist");
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("x"), b"").unwrap();
+    fails_with(&[&zip], &full, "not empty");
+    let _m = mount(&[&zip], &mnt, &[]);
+    let out = try_mount(&[&zip], &mnt, &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already mounted"));
+}
+
+#[test]
+fn a_truncated_download_mounts_what_is_complete_and_strict_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<Entry> = (0..40).map(|i| entry(&format!("images/{i:04}.png"), bytes(60_000, i, false))).collect();
+    let full = dir.path().join("full.tar.gz");
+    make_tar_gz(&full, &entries);
+    let raw = std::fs::read(&full).unwrap();
+    let cut = dir.path().join("cut.tar.gz");
+    std::fs::write(&cut, &raw[..raw.len() / 2]).unwrap();
+
+    let out = try_mount(&[&cut], &dir.path().join("strict"), &["--strict"]);
+    let _ = std::fs::create_dir(dir.path().join("strict"));
+    let out = if out.status.success() { out } else { try_mount(&[&cut], &dir.path().join("strict"), &["--strict"]) };
+    assert!(!out.status.success(), "--strict refuses a damaged archive");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cut.tar.gz"));
+
+    let m = mount(&[&cut], &dir.path().join("mnt"), &[]);
+    assert!(m.stderr.contains("cut.tar.gz") && m.stderr.contains("warning"), "warns: {}", m.stderr);
+    let shown = std::fs::read_dir(m.path("_archives/cut.tar.gz/images")).unwrap().count();
+    assert!(shown > 5 && shown < 40, "{shown} of 40 members listed");
+    let mut readable = 0;
+    for e in &entries {
+        match std::fs::read(m.path(&format!("_archives/cut.tar.gz/{}", e.path))) {
+            Ok(data) => {
+                assert!(data == e.data, "{}: a member read from a damaged archive is exact", e.path);
+                readable += 1;
+            }
+            Err(err) => assert!(
+                matches!(err.raw_os_error(), Some(libc::EIO) | Some(libc::ENOENT)),
+                "{}: {err}",
+                e.path
+            ),
+        }
+    }
+    assert!(readable >= 5, "complete members read back ({readable})");
+}
+
+#[test]
+fn sigterm_unmounts_and_a_killed_daemon_is_cleaned_up_by_the_next_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("a.zip");
+    make_zip(&zip, &[entry("f", b"x".to_vec())], ZipMethod::Stored);
+    let mnt = dir.path().join("mnt");
+
+    let m = mount(&[&zip], &mnt, &[]);
+    let pid = daemon_pid(&mnt).expect("daemon running");
+    // SAFETY: sending a signal to a pid we just found.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(wait_for(Duration::from_secs(10), || std::fs::read_dir(&mnt).map(|mut d| d.next().is_none()).unwrap_or(false)));
+    assert!(wait_for(Duration::from_secs(10), || daemon_pid(&mnt).is_none()), "daemon exits after SIGTERM");
+    std::mem::forget(m);
+
+    let m = mount(&[&zip], &mnt, &[]);
+    let pid = daemon_pid(&mnt).expect("daemon running");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(wait_for(Duration::from_secs(10), || {
+        matches!(std::fs::metadata(&mnt), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+    }));
+    std::mem::forget(m);
+    // The next mount cleans the dead one up by itself.
+    let m = mount(&[&zip], &mnt, &[]);
+    assert_eq!(std::fs::read(m.path("_archives/a.zip/f")).unwrap(), b"x");
+    drop(m);
+
+    let m = mount(&[&zip], &mnt, &[]);
+    // SAFETY: as above.
+    unsafe { libc::kill(daemon_pid(&mnt).unwrap(), libc::SIGKILL) };
+    assert!(wait_for(Duration::from_secs(10), || std::fs::metadata(&mnt).is_err()));
+    let out = medfs().arg("unmount").arg(&mnt).output().unwrap();
+    assert!(out.status.success(), "unmount cleans a dead mount: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::metadata(&mnt).unwrap().is_dir());
+    std::mem::forget(m);
+}
+
+#[test]
+fn a_folder_source_shows_its_archives_and_loose_files_and_skips_unreadable_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let dl = dir.path().join("Downloads");
+    std::fs::create_dir_all(dl.join("sub")).unwrap();
+    make_zip(&dl.join("sub/x.zip"), &[entry("a/1.png", bytes(3000, 1, false))], ZipMethod::Deflated);
+    make_tar_gz(&dl.join("images_001.tar.gz"), &[entry("images/00000001_000.png", bytes(4000, 2, false))]);
+    std::fs::write(dl.join("Data_Entry_2017.csv"), b"Image Index,Finding Labels\n").unwrap();
+    std::fs::write(dl.join("broken.zip"), bytes(5000, 3, false)).unwrap();
+    // A second source with a name the folder already has: both stay visible.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    make_zip(&other.join("images_001.tar.gz"), &[entry("z.txt", b"zip in disguise".to_vec())], ZipMethod::Stored);
+
+    let m = mount(&[&dl, &other.join("images_001.tar.gz")], &dir.path().join("mnt"), &[]);
+    assert!(m.stderr.contains("broken.zip"), "skipped file is named: {}", m.stderr);
+    assert_eq!(std::fs::read(m.path("_archives/sub/x.zip/a/1.png")).unwrap(), bytes(3000, 1, false));
+    assert_eq!(std::fs::read(m.path("_archives/images_001.tar.gz/images/00000001_000.png")).unwrap(), bytes(4000, 2, false));
+    assert_eq!(std::fs::read(m.path("_archives/Data_Entry_2017.csv")).unwrap(), b"Image Index,Finding Labels\n");
+    assert_eq!(std::fs::read(m.path("_archives/images_001.tar.gz~2/z.txt")).unwrap(), b"zip in disguise");
+    assert!(!m.path("_archives/broken.zip").exists());
+}
+
+#[test]
+fn ls_and_cat_work_without_fuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("a.zip");
+    make_zip(&zip, &[entry("d/f.txt", b"hello world".to_vec())], ZipMethod::Deflated);
+    let out = medfs().arg("ls").arg(&zip).output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(listing.contains("_archives/a.zip/d/f.txt\t11"), "{listing}");
+    let out = medfs().arg("cat").arg(&zip).arg("_archives/a.zip/d/f.txt").output().unwrap();
+    assert_eq!(out.stdout, b"hello world");
+    let out = medfs().arg("cat").arg(&zip).arg("_archives/a.zip/nope").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
