@@ -138,6 +138,16 @@ fn detect(file: &FileSource) -> io::Result<Detected> {
     if head.len() == 512 && tar::looks_like_tar(head) {
         return Ok(Detected::Archive(Format::Tar));
     }
+    // An empty tar is nothing but zero blocks: two of them end the archive.
+    let mut second = [0u8; 512];
+    if head.len() == 512
+        && file.len() % 512 == 0
+        && head.iter().all(|&b| b == 0)
+        && read_up_to(file, 512, &mut second)? == 512
+        && second.iter().all(|&b| b == 0)
+    {
+        return Ok(Detected::Archive(Format::Tar));
+    }
     Ok(match head {
         [b'B', b'Z', b'h', ..] => Detected::Unsupported("bzip2"),
         [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Detected::Unsupported("xz"),
@@ -356,10 +366,7 @@ fn list_one(path: &Path, id: u32, cache: &Arc<BlockCache>, progress: &crate::pro
     let file: Arc<dyn ByteSource> = Arc::new(file);
     let listed: Result<(Listing, Arc<dyn ByteSource>), FormatError> = match format {
         Format::Zip => zip::list(&*file).map(|l| (l, file.clone())),
-        Format::Tar => {
-            let mut input = tar::SeekInput::new(file.clone());
-            tar::list(&mut input, &display).map(|l| (l, file.clone()))
-        }
+        Format::Tar => tar::list_source(&*file, &display).map(|l| (l, file.clone())),
         Format::TarGz | Format::Gz => list_gzip(format, path, &file, id, cache, progress),
         Format::Loose => unreachable!("detection never yields Loose"),
     };
@@ -406,7 +413,7 @@ fn list_gzip(
     let counted = crate::progress::Counted::new(crate::archive::SourceReader { source: &**file, pos: 0 }, bar.clone());
     let mut indexer = GzIndexer::new(BufReader::with_capacity(1 << 20, counted), GZ_SPACING);
     let mut listing = match format {
-        Format::TarGz => tar::list(&mut tar::ReadInput::new(&mut indexer), &display)?,
+        Format::TarGz => tar::list(&mut indexer, &display)?,
         _ => Listing::default(),
     };
     // Drain what follows the tar's end (padding, or the whole file for a bare .gz), so that every
