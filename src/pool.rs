@@ -276,11 +276,13 @@ impl Pool {
                 }
                 Listed::NotArchive => {
                     let name = cand.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    if cand.named_on_command_line && named_like_archive(name) {
-                        return Err(PoolError::NotAnArchive {
-                            path: display,
-                            reason: "not a zip, tar or tar.gz archive (format detected by content)".into(),
-                        });
+                    if named_like_archive(name) {
+                        let reason = "not a zip, tar or tar.gz archive (format detected by content)";
+                        if cand.named_on_command_line {
+                            return Err(PoolError::NotAnArchive { path: display, reason: reason.into() });
+                        }
+                        warnings.push(format!("warning: {display}: skipped: {reason}"));
+                        continue;
                     }
                     let Ok(meta) = std::fs::metadata(&cand.path) else { continue };
                     let slot = &mut loose[cand.source_index];
@@ -421,15 +423,21 @@ fn list_gzip(
     let drained = io::copy(&mut indexer, &mut io::sink());
     let (index, stream_error) = indexer.finish_partial();
     bar.finish();
-    if let Err(e) = drained {
+    listing.warnings.extend(index.warnings().iter().map(|w| format!("{display}: {w}")));
+    if let Err(e) = &drained {
         listing.damaged = true;
         listing.warnings.push(format!("{display}: gzip stream damaged: {e}"));
     }
-    if let Some(e) = stream_error {
+    if let Some(e) = &stream_error {
         listing.damaged = true;
         listing.warnings.push(format!("{display}: gzip stream damaged: {e}"));
     }
-    let good_len = index.uncompressed_len();
+    // A stream that merely ends early (a truncated download) decoded correctly up to where it
+    // stops: inflate fails at the cut, it does not invent bytes before it. A stream with bad data
+    // or a CRC mismatch is trusted only up to the last member whose CRC checked out.
+    let truncated_only = matches!(&stream_error, Some(e) if e.kind() == io::ErrorKind::UnexpectedEof)
+        && drained.as_ref().err().is_none_or(|e| e.kind() == io::ErrorKind::UnexpectedEof);
+    let good_len = if truncated_only { index.uncompressed_len() } else { index.verified_len() };
     if format == Format::Gz {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data");
         let stem = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".GZ")).unwrap_or(name);

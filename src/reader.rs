@@ -70,6 +70,10 @@ impl Reader {
         out.clear();
         let a = &self.pool.archives[archive as usize];
         let m = &a.members[member as usize];
+        if let DataLoc::Bad { reason } = &m.data {
+            // Even an empty read of an unreadable member fails: "empty" would be a wrong answer.
+            return Err(Self::unreadable(a, m, reason));
+        }
         if offset >= m.size {
             return Ok(());
         }

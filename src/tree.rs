@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::archive::MemberKind;
+use crate::archive::{DataLoc, MemberKind};
 use crate::archive::path::normalize;
 use crate::pool::Archive;
 
@@ -294,6 +294,14 @@ impl TreeBuilder {
                 MemberKind::Dir => {
                     let dir = self.ensure_dir(base_dir, &comps, member.mtime, &context);
                     self.nodes[dir as usize].mtime = member.mtime;
+                }
+                MemberKind::File if member.size == 0 && matches!(member.data, DataLoc::Bad { .. }) => {
+                    // The kernel never asks to read an empty file, so its read error could not
+                    // surface: an empty file would be a wrong answer. Leave it out, loudly.
+                    self.warnings.push(format!(
+                        "{context}: {} cannot be read; not shown",
+                        String::from_utf8_lossy(&member.path)
+                    ));
                 }
                 MemberKind::File => {
                     let parent = self.ensure_dir(base_dir, dirs, archive.mtime, &context);

@@ -348,6 +348,7 @@ fn sigterm_unmounts_and_a_killed_daemon_is_cleaned_up_by_the_next_command() {
     let m = mount(&[&zip], &mnt, &[]);
     assert_eq!(std::fs::read(m.path("_archives/a.zip/f")).unwrap(), b"x");
     drop(m);
+    assert!(wait_for(Duration::from_secs(10), || daemon_pid(&mnt).is_none()), "daemon exits after unmount");
 
     let m = mount(&[&zip], &mnt, &[]);
     // SAFETY: as above.

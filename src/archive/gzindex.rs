@@ -1,19 +1,1681 @@
-//! STUB (replaced by the real module): gzip seek points.
-#![allow(missing_docs, unused)]
+//! Random access into gzip streams: one indexing pass records zran-style seek points, after which any byte range of the decompressed stream is read by inflating from the nearest point.
+//!
+//! The indexing pass ([`GzIndexer`]) is a `Read` yielding the decompressed bytes (so a tar lister
+//! reads through it) while it verifies every member's CRC-32/ISIZE and records a [`SeekPoint`]
+//! roughly every `spacing` uncompressed bytes: at a deflate block boundary it keeps the compressed
+//! offset, the bit offset inside that byte and the last 32 KiB of output (the window, stored
+//! deflate-compressed); at a gzip member boundary it needs no window at all. Afterwards
+//! [`GzIndex::reader_at`] / [`GzIndex::read_span`] resume a raw inflate from a point
+//! (`inflatePrime` + `inflateSetDictionary`), as zlib's `examples/zran.c` does.
+//!
+//! Concatenated members (pigz, `cat a.gz b.gz`) form one stream whose output is the
+//! concatenation. Zero padding after the last member is accepted silently; other trailing bytes
+//! give a warning. Reads started from a seek point are not CRC-checked (only the indexing pass
+//! verifies trailers), so an index must only be used with the exact file it was built from.
+
+use std::ffi::CStr;
+use std::fmt;
 use std::io::{self, Read};
+use std::os::raw::{c_int, c_uint, c_void};
+use std::ptr;
 use std::sync::Arc;
-use super::{ByteSource, FormatError};
-pub struct GzIndex;
+
+use libz_sys as z;
+
+use crate::archive::{ByteSource, FormatError};
+
+/// Size of a deflate window (the most history a back-reference can reach).
+const WINSIZE: usize = 32 * 1024;
+/// Input buffer of the indexing pass.
+const INDEX_IN_CHUNK: usize = 1 << 20;
+/// Output buffer of the indexing pass, used when the caller's buffer is small.
+const INDEX_OUT_CHUNK: usize = 256 * 1024;
+/// A caller buffer at least this large is inflated into directly.
+const DIRECT_MIN: usize = 32 * 1024;
+/// Compressed bytes fetched per `read_at` by a [`GzReader`].
+const READER_IN_CHUNK: usize = 256 * 1024;
+/// zlib level used to compress stored windows (1 is fast and gets most of the gain).
+const WINDOW_LEVEL: c_int = 1;
+
+/// Serialization magic and version.
+const MAGIC: &[u8; 8] = b"MEDFSGZI";
+const VERSION: u8 = 1;
+
+/// `SeekPoint::flags`: the point is the start of a gzip member (input = its header, no window).
+const FLAG_MEMBER: u8 = 1;
+/// `SeekPoint::flags`: the window is stored as is, because compressing it did not help.
+const FLAG_RAW_WINDOW: u8 = 2;
+
+// SAFETY: the signatures match zlib.h and the C library's malloc/free; libz-sys links libz.
+unsafe extern "C" {
+    // Exported by every zlib since 1.2.7.1 (the system one is 1.2.13), not declared by libz-sys.
+    fn inflateGetDictionary(strm: z::z_streamp, dictionary: *mut u8, dict_length: *mut c_uint) -> c_int;
+    fn malloc(size: usize) -> *mut c_void;
+    fn free(p: *mut c_void);
+}
+
+/// zlib allocation callback (libz-sys makes `zalloc` non-nullable, so the default cannot be used).
+unsafe extern "C" fn zalloc(_opaque: *mut c_void, items: c_uint, size: c_uint) -> *mut c_void {
+    // SAFETY: plain libc malloc; two u32 factors cannot overflow a 64-bit usize.
+    unsafe { malloc(items as usize * size as usize) }
+}
+
+/// zlib free callback, pairing with [`zalloc`].
+unsafe extern "C" fn zfree(_opaque: *mut c_void, p: *mut c_void) {
+    // SAFETY: `p` was returned by `zalloc` (malloc) and zlib frees each block once.
+    unsafe { free(p) }
+}
+
+/// An owned raw-deflate (`windowBits = -15`) inflate stream. The `z_stream` is boxed because
+/// zlib's state keeps a pointer back to it: it must never move after `inflateInit2`.
+struct Inflater {
+    strm: Box<z::z_stream>,
+}
+
+// SAFETY: the stream and its zlib state are owned exclusively by this value (no aliasing, no
+// thread-local state in zlib); `next_in`/`next_out` are only set for the duration of one call.
+unsafe impl Send for Inflater {}
+
+impl Inflater {
+    fn new_raw() -> io::Result<Inflater> {
+        let mut strm = Box::new(z::z_stream {
+            next_in: ptr::null_mut(),
+            avail_in: 0,
+            total_in: 0,
+            next_out: ptr::null_mut(),
+            avail_out: 0,
+            total_out: 0,
+            msg: ptr::null_mut(),
+            state: ptr::null_mut(),
+            zalloc,
+            zfree,
+            opaque: ptr::null_mut(),
+            data_type: 0,
+            adler: 0,
+            reserved: 0,
+        });
+        // SAFETY: `strm` is a fully initialised z_stream at a stable heap address; the version
+        // string and struct size are the ones zlib checks against.
+        let ret = unsafe {
+            z::inflateInit2_(
+                &mut *strm,
+                -15,
+                z::zlibVersion(),
+                std::mem::size_of::<z::z_stream>() as c_int,
+            )
+        };
+        if ret != z::Z_OK {
+            // inflateInit2 failed: no state was allocated, so there is nothing to inflateEnd.
+            return Err(io::Error::new(io::ErrorKind::OutOfMemory, format!("inflateInit2 failed ({ret})")));
+        }
+        Ok(Inflater { strm })
+    }
+
+    /// Starts a new raw deflate stream (next member).
+    fn reset(&mut self) {
+        // SAFETY: the stream was initialised by inflateInit2 and has not moved.
+        unsafe { z::inflateReset(&mut *self.strm) };
+    }
+
+    /// Feeds the `bits` high bits of a byte that a seek point starts inside.
+    fn prime(&mut self, bits: u8, value: u8) -> io::Result<()> {
+        // SAFETY: initialised stream; inflatePrime only updates the bit buffer.
+        let ret = unsafe { z::inflatePrime(&mut *self.strm, bits as c_int, value as c_int) };
+        zcheck(ret, "inflatePrime")
+    }
+
+    fn set_dictionary(&mut self, dict: &[u8]) -> io::Result<()> {
+        if dict.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: initialised stream; `dict` is valid for `dict.len()` bytes (<= 32 KiB) and zlib
+        // copies it into its own window before returning.
+        let ret = unsafe { z::inflateSetDictionary(&mut *self.strm, dict.as_ptr(), dict.len() as c_uint) };
+        zcheck(ret, "inflateSetDictionary")
+    }
+
+    /// Copies the current window (up to 32 KiB of most recent output) into `out`; returns its length.
+    fn dictionary(&mut self, out: &mut [u8; WINSIZE]) -> usize {
+        let mut len: c_uint = 0;
+        // SAFETY: initialised raw stream (windowBits 15), so the window never exceeds 32 KiB and
+        // `out` has room for all of it.
+        let ret = unsafe { inflateGetDictionary(&mut *self.strm, out.as_mut_ptr(), &mut len) };
+        if ret != z::Z_OK { 0 } else { (len as usize).min(WINSIZE) }
+    }
+
+    /// One `inflate` call; returns (zlib return code, bytes consumed, bytes produced).
+    fn inflate(&mut self, input: &[u8], output: &mut [u8], flush: c_int) -> (c_int, usize, usize) {
+        let avail_in = input.len().min(u32::MAX as usize) as c_uint;
+        let avail_out = output.len().min(u32::MAX as usize) as c_uint;
+        self.strm.next_in = input.as_ptr() as *mut u8;
+        self.strm.avail_in = avail_in;
+        self.strm.next_out = output.as_mut_ptr();
+        self.strm.avail_out = avail_out;
+        // SAFETY: initialised stream that has not moved; next_in is valid for reading avail_in
+        // bytes (zlib never writes through it) and next_out for writing avail_out bytes, both
+        // borrowed for the whole call. The pointers are cleared right after.
+        let ret = unsafe { z::inflate(&mut *self.strm, flush) };
+        let consumed = (avail_in - self.strm.avail_in) as usize;
+        let produced = (avail_out - self.strm.avail_out) as usize;
+        self.strm.next_in = ptr::null_mut();
+        self.strm.avail_in = 0;
+        self.strm.next_out = ptr::null_mut();
+        self.strm.avail_out = 0;
+        (ret, consumed, produced)
+    }
+
+    fn data_type(&self) -> c_int {
+        self.strm.data_type
+    }
+
+    /// zlib's message for the last error.
+    fn msg(&self) -> String {
+        if self.strm.msg.is_null() {
+            "invalid deflate data".to_string()
+        } else {
+            // SAFETY: zlib sets `msg` to a static NUL-terminated string.
+            unsafe { CStr::from_ptr(self.strm.msg) }.to_string_lossy().into_owned()
+        }
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        // SAFETY: the stream was initialised by inflateInit2 (constructed only on success) and
+        // is ended exactly once.
+        unsafe { z::inflateEnd(&mut *self.strm) };
+    }
+}
+
+fn zcheck(ret: c_int, what: &str) -> io::Result<()> {
+    if ret == z::Z_OK {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::InvalidData, format!("{what} failed ({ret})")))
+    }
+}
+
+/// Compresses a window with zlib `compress2`; `None` when that does not make it smaller.
+fn compress_window(win: &[u8], scratch: &mut Vec<u8>) -> Option<Box<[u8]>> {
+    // SAFETY: compressBound is a pure function.
+    let bound = unsafe { z::compressBound(win.len() as _) } as usize;
+    scratch.resize(bound, 0);
+    let mut dest_len = bound as _;
+    // SAFETY: `scratch` is writable for `bound` bytes (the bound zlib guarantees to suffice) and
+    // `win` readable for its length; compress2 keeps neither pointer.
+    let ret = unsafe {
+        z::compress2(scratch.as_mut_ptr(), &mut dest_len, win.as_ptr(), win.len() as _, WINDOW_LEVEL)
+    };
+    let n = dest_len as usize;
+    (ret == z::Z_OK && n < win.len()).then(|| scratch[..n].into())
+}
+
+/// Decompresses a window stored by [`compress_window`]; it must come out exactly `wlen` bytes.
+fn uncompress_window(stored: &[u8], wlen: usize) -> io::Result<Vec<u8>> {
+    let mut out = vec![0u8; wlen];
+    let mut dest_len = wlen as _;
+    // SAFETY: `out` is writable for `wlen` bytes and zlib writes at most `dest_len` bytes;
+    // `stored` is readable for its length.
+    let ret = unsafe { z::uncompress(out.as_mut_ptr(), &mut dest_len, stored.as_ptr(), stored.len() as _) };
+    if ret != z::Z_OK || dest_len as usize != wlen {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt seek point window in gzip index"));
+    }
+    Ok(out)
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+fn eof(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, msg)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffered compressed input, shared by the indexing pass (a `Read`) and readers (a `ByteSource`).
+
+/// Where compressed bytes come from.
+trait Feed {
+    fn feed(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+struct ReadFeed<R>(R);
+
+impl<R: Read> Feed for ReadFeed<R> {
+    fn feed(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+}
+
+struct SourceFeed {
+    src: Arc<dyn ByteSource>,
+    pos: u64,
+}
+
+impl Feed for SourceFeed {
+    fn feed(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.src.read_at(self.pos, buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(n) => {
+                    self.pos += n as u64;
+                    return Ok(n);
+                }
+            }
+        }
+    }
+}
+
+/// A refillable window onto the compressed stream, tracking absolute compressed offsets.
+struct Input<F> {
+    feed: F,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// Compressed offset of `buf[0]`.
+    base: u64,
+}
+
+impl<F: Feed> Input<F> {
+    fn new(feed: F, cap: usize, base: u64) -> Self {
+        Input { feed, buf: vec![0u8; cap].into_boxed_slice(), start: 0, end: 0, base }
+    }
+
+    /// Compressed offset of the next unconsumed byte.
+    fn pos(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    fn avail(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.end - self.start);
+        self.start += n;
+    }
+
+    /// Makes at least one byte available; `Ok(false)` at end of input.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.start < self.end {
+            return Ok(true);
+        }
+        self.base += self.end as u64;
+        self.start = 0;
+        self.end = 0;
+        let n = self.feed.feed(&mut self.buf)?;
+        self.end = n;
+        Ok(n > 0)
+    }
+
+    /// Makes at least `n` (<= buffer size) bytes available if the input has them; returns
+    /// whether it does.
+    fn ensure(&mut self, n: usize) -> io::Result<bool> {
+        if self.end - self.start >= n {
+            return Ok(true);
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.base += self.start as u64;
+        self.end -= self.start;
+        self.start = 0;
+        while self.end < n {
+            let k = self.feed.feed(&mut self.buf[self.end..])?;
+            if k == 0 {
+                return Ok(false);
+            }
+            self.end += k;
+        }
+        Ok(true)
+    }
+
+    fn byte(&mut self) -> io::Result<Option<u8>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let b = self.buf[self.start];
+        self.start += 1;
+        Ok(Some(b))
+    }
+
+    /// Reads exactly `out.len()` bytes, or `None` if the input ends first.
+    fn exact(&mut self, out: &mut [u8]) -> io::Result<Option<()>> {
+        let mut done = 0;
+        while done < out.len() {
+            if !self.fill()? {
+                return Ok(None);
+            }
+            let a = self.avail();
+            let n = a.len().min(out.len() - done);
+            out[done..done + n].copy_from_slice(&a[..n]);
+            self.consume(n);
+            done += n;
+        }
+        Ok(Some(()))
+    }
+
+    /// Parses and skips a gzip member header (RFC 1952), checking FHCRC when present.
+    fn gzip_header(&mut self) -> io::Result<()> {
+        let at = self.pos();
+        let trunc = || eof(format!("truncated gzip header at compressed offset {at}"));
+        let mut h = crc32fast::Hasher::new();
+        let mut fixed = [0u8; 10];
+        self.exact(&mut fixed)?.ok_or_else(trunc)?;
+        if fixed[0] != 0x1f || fixed[1] != 0x8b {
+            return Err(invalid(format!("no gzip header at compressed offset {at}")));
+        }
+        if fixed[2] != 8 {
+            return Err(invalid(format!(
+                "unsupported compression method {} in gzip header at compressed offset {at}",
+                fixed[2]
+            )));
+        }
+        let flg = fixed[3];
+        if flg & 0xe0 != 0 {
+            return Err(invalid(format!("reserved flag bits set in gzip header at compressed offset {at}")));
+        }
+        h.update(&fixed);
+        if flg & 4 != 0 {
+            let mut xlen = [0u8; 2];
+            self.exact(&mut xlen)?.ok_or_else(trunc)?;
+            h.update(&xlen);
+            let mut left = u16::from_le_bytes(xlen) as usize;
+            while left > 0 {
+                if !self.fill()? {
+                    return Err(trunc());
+                }
+                let a = self.avail();
+                let n = a.len().min(left);
+                h.update(&a[..n]);
+                self.consume(n);
+                left -= n;
+            }
+        }
+        for flag in [8u8, 16] {
+            if flg & flag != 0 {
+                // Zero-terminated file name / comment.
+                loop {
+                    if !self.fill()? {
+                        return Err(trunc());
+                    }
+                    let a = self.avail();
+                    if let Some(i) = a.iter().position(|&b| b == 0) {
+                        h.update(&a[..=i]);
+                        self.consume(i + 1);
+                        break;
+                    }
+                    h.update(a);
+                    let n = a.len();
+                    self.consume(n);
+                }
+            }
+        }
+        if flg & 2 != 0 {
+            let mut crc16 = [0u8; 2];
+            self.exact(&mut crc16)?.ok_or_else(trunc)?;
+            if u16::from_le_bytes(crc16) != h.finalize() as u16 {
+                return Err(invalid(format!("gzip header CRC mismatch at compressed offset {at}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index.
+
+/// A place where inflating can resume: either a gzip member start or a deflate block boundary.
+pub struct SeekPoint {
+    /// Offset in the decompressed stream.
+    pub out: u64,
+    /// Compressed offset: the member's gzip header for a member start; otherwise the first byte
+    /// not fully consumed, whose low `bits` bits (if any) are in byte `input - 1`.
+    pub input: u64,
+    /// Number of bits of byte `input - 1` that belong to the next block (0..=7).
+    pub bits: u8,
+    flags: u8,
+    /// Uncompressed window length (0..=32768).
+    wlen: u16,
+    /// The window (last `wlen` bytes of output before `out` in this member), zlib-compressed
+    /// unless `FLAG_RAW_WINDOW`.
+    window: Box<[u8]>,
+}
+
+impl SeekPoint {
+    /// True when this point is the start of a gzip member (no window needed).
+    pub fn is_member_start(&self) -> bool {
+        self.flags & FLAG_MEMBER != 0
+    }
+
+    /// Uncompressed length of the stored window.
+    pub fn window_len(&self) -> usize {
+        self.wlen as usize
+    }
+
+    /// Bytes the stored (compressed) window takes.
+    pub fn stored_window_len(&self) -> usize {
+        self.window.len()
+    }
+
+    fn window(&self) -> io::Result<std::borrow::Cow<'_, [u8]>> {
+        if self.flags & FLAG_RAW_WINDOW != 0 || self.wlen == 0 {
+            Ok(std::borrow::Cow::Borrowed(&self.window))
+        } else {
+            uncompress_window(&self.window, self.wlen as usize).map(std::borrow::Cow::Owned)
+        }
+    }
+}
+
+impl fmt::Debug for SeekPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeekPoint")
+            .field("out", &self.out)
+            .field("input", &self.input)
+            .field("bits", &self.bits)
+            .field("member_start", &self.is_member_start())
+            .field("window_len", &self.wlen)
+            .field("stored_window_len", &self.window.len())
+            .finish()
+    }
+}
+
+/// Seek points into one gzip stream (all members), sorted by strictly increasing `out`; the
+/// first is always the start of the first member at `out == 0`.
+#[derive(Debug)]
+pub struct GzIndex {
+    points: Vec<SeekPoint>,
+    uncompressed_len: u64,
+    compressed_len: u64,
+    verified_len: u64,
+    warnings: Vec<String>,
+}
+
 impl GzIndex {
-    pub fn uncompressed_len(&self) -> u64 { todo!() }
-    pub fn span_of(&self, offset: u64) -> (usize, u64, u64) { todo!() }
-    pub fn read_span(&self, src: Arc<dyn ByteSource>, i: usize, max: usize) -> io::Result<Vec<u8>> { todo!() }
-    pub fn reader_at(&self, src: Arc<dyn ByteSource>, offset: u64) -> io::Result<Box<dyn Read + Send>> { todo!() }
+    /// Length of the decompressed stream that this index covers (for a partial index from
+    /// [`GzIndexer::finish_partial`], the bytes decoded before the error).
+    pub fn uncompressed_len(&self) -> u64 {
+        self.uncompressed_len
+    }
+
+    /// Compressed bytes of gzip data (up to the end of the last member's trailer; trailing
+    /// padding or garbage excluded). For a partial index, where decoding stopped.
+    pub fn compressed_len(&self) -> u64 {
+        self.compressed_len
+    }
+
+    /// Decompressed bytes up to the end of the last member whose CRC-32 and ISIZE were checked.
+    /// Equals [`uncompressed_len`](Self::uncompressed_len) for a complete, intact stream.
+    pub fn verified_len(&self) -> u64 {
+        self.verified_len
+    }
+
+    /// The seek points, sorted by `out`.
+    pub fn points(&self) -> &[SeekPoint] {
+        &self.points
+    }
+
+    /// Non-fatal problems met while indexing (trailing garbage). Not serialized.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Index of the last point with `out <= offset`, and the range `[start, end)` of the
+    /// decompressed stream it covers until the next point (`end = uncompressed_len` for the last).
+    /// An offset past the end maps to the last span.
+    pub fn span_of(&self, offset: u64) -> (usize, u64, u64) {
+        let i = self.points.partition_point(|p| p.out <= offset).saturating_sub(1);
+        (i, self.points[i].out, self.span_end(i))
+    }
+
+    fn span_end(&self, i: usize) -> u64 {
+        self.points.get(i + 1).map_or(self.uncompressed_len, |p| p.out)
+    }
+
+    /// A reader yielding the decompressed stream from `offset` to
+    /// [`uncompressed_len`](Self::uncompressed_len), across member boundaries, inflating from the
+    /// nearest seek point at or before `offset`. `src` must be the indexed file.
+    pub fn reader_at(&self, src: Arc<dyn ByteSource>, offset: u64) -> io::Result<GzReader> {
+        if offset > self.uncompressed_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: offset {offset} is past the end of the decompressed stream ({})",
+                    src.describe(),
+                    self.uncompressed_len
+                ),
+            ));
+        }
+        let (i, start, _) = self.span_of(offset);
+        let p = &self.points[i];
+        let remaining = self.uncompressed_len - offset;
+        let from = if p.bits > 0 { p.input - 1 } else { p.input };
+        let mut rd = GzReader {
+            input: Input::new(SourceFeed { src: src.clone(), pos: from }, READER_IN_CHUNK, from),
+            z: Inflater::new_raw()?,
+            state: RState::Deflate,
+            remaining,
+            skip: offset - start,
+            src,
+        };
+        if remaining == 0 {
+            return Ok(rd);
+        }
+        if p.is_member_start() {
+            rd.input.gzip_header().map_err(|e| rd.annotate(e))?;
+        } else {
+            if p.bits > 0 {
+                let b = rd.input.byte()?.ok_or_else(|| rd.ended())?;
+                rd.z.prime(p.bits, b >> (8 - p.bits))?;
+            }
+            rd.z.set_dictionary(&p.window()?)?;
+        }
+        Ok(rd)
+    }
+
+    /// Decompresses exactly span `i` (see [`span_of`](Self::span_of)). Fails with
+    /// `ErrorKind::OutOfMemory`, before allocating, when the span is longer than `max` bytes:
+    /// the caller should stream it with [`reader_at`](Self::reader_at) instead.
+    pub fn read_span(&self, src: Arc<dyn ByteSource>, i: usize, max: usize) -> io::Result<Vec<u8>> {
+        let Some(p) = self.points.get(i) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no gzip span {i}")));
+        };
+        let len = self.span_end(i) - p.out;
+        if len > max as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("{}: gzip span {i} is {len} bytes, over the {max}-byte limit", src.describe()),
+            ));
+        }
+        let mut rd = self.reader_at(src, p.out)?;
+        let mut buf = vec![0u8; len as usize];
+        rd.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Serializes the index: magic, version byte, lengths, points, then a CRC-32 of it all.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let win: usize = self.points.iter().map(|p| p.window.len()).sum();
+        let mut b = Vec::with_capacity(8 + 1 + 32 + 24 * self.points.len() + win + 4);
+        b.extend_from_slice(MAGIC);
+        b.push(VERSION);
+        for v in [self.uncompressed_len, self.compressed_len, self.verified_len, self.points.len() as u64] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for p in &self.points {
+            b.extend_from_slice(&p.out.to_le_bytes());
+            b.extend_from_slice(&p.input.to_le_bytes());
+            b.push(p.bits);
+            b.push(p.flags);
+            b.extend_from_slice(&p.wlen.to_le_bytes());
+            b.extend_from_slice(&(p.window.len() as u32).to_le_bytes());
+            b.extend_from_slice(&p.window);
+        }
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Parses [`to_bytes`](Self::to_bytes) output. Any damage (checksum, version, truncation,
+    /// inconsistent points) is an error; nothing is trusted before the checksum is verified.
+    pub fn from_bytes(b: &[u8]) -> Result<GzIndex, FormatError> {
+        let bad = |why: &str| FormatError::Corrupt(format!("gzip index: {why}"));
+        if b.len() < MAGIC.len() + 1 + 32 + 4 || &b[..MAGIC.len()] != MAGIC {
+            return Err(bad("not an index blob"));
+        }
+        if b[MAGIC.len()] != VERSION {
+            return Err(bad(&format!("unsupported version {}", b[MAGIC.len()])));
+        }
+        let (body, crc) = b.split_at(b.len() - 4);
+        if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().unwrap()) {
+            return Err(bad("checksum mismatch"));
+        }
+        let mut r = &body[MAGIC.len() + 1..];
+        fn take<'a>(r: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            if r.len() < n {
+                return None;
+            }
+            let (a, rest) = r.split_at(n);
+            *r = rest;
+            Some(a)
+        }
+        let u64_ = |r: &mut &[u8]| take(r, 8).map(|s| u64::from_le_bytes(s.try_into().unwrap()));
+        let short = || bad("truncated");
+        let uncompressed_len = u64_(&mut r).ok_or_else(short)?;
+        let compressed_len = u64_(&mut r).ok_or_else(short)?;
+        let verified_len = u64_(&mut r).ok_or_else(short)?;
+        let n = u64_(&mut r).ok_or_else(short)?;
+        if n == 0 || n > (r.len() / 24) as u64 {
+            return Err(bad("bad point count"));
+        }
+        let mut points = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let out = u64_(&mut r).ok_or_else(short)?;
+            let input = u64_(&mut r).ok_or_else(short)?;
+            let h = take(&mut r, 8).ok_or_else(short)?;
+            let (bits, flags) = (h[0], h[1]);
+            let wlen = u16::from_le_bytes([h[2], h[3]]);
+            let clen = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+            let window: Box<[u8]> = take(&mut r, clen).ok_or_else(short)?.into();
+            let ok = bits <= 7
+                && flags & !(FLAG_MEMBER | FLAG_RAW_WINDOW) == 0
+                && wlen as usize <= WINSIZE
+                && (flags & FLAG_MEMBER == 0 || (bits == 0 && wlen == 0))
+                && (flags & FLAG_RAW_WINDOW == 0 || clen == wlen as usize)
+                && (wlen != 0 || clen == 0)
+                && !(bits > 0 && input == 0)
+                && out <= uncompressed_len
+                && match points.last() {
+                    None => out == 0 && flags & FLAG_MEMBER != 0,
+                    Some(prev) => {
+                        let prev: &SeekPoint = prev;
+                        out > prev.out && input >= prev.input
+                    }
+                };
+            if !ok {
+                return Err(bad("inconsistent seek point"));
+            }
+            points.push(SeekPoint { out, input, bits, flags, wlen, window });
+        }
+        if !r.is_empty() || verified_len > uncompressed_len {
+            return Err(bad("inconsistent lengths"));
+        }
+        Ok(GzIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new() })
+    }
+
+    /// Approximate heap use in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<GzIndex>()
+            + self.points.capacity() * std::mem::size_of::<SeekPoint>()
+            + self.points.iter().map(|p| p.window.len()).sum::<usize>()
+            + self.warnings.iter().map(|w| w.capacity() + std::mem::size_of::<String>()).sum::<usize>()
+    }
 }
-pub struct GzIndexer<R: Read>(R);
+
+// ---------------------------------------------------------------------------------------------
+// Random-access reader.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum RState {
+    Deflate,
+    /// The raw stream of a member ended; its trailer and the next header are still to skip.
+    MemberEnd,
+}
+
+/// Sequential decompressed bytes from some offset of an indexed gzip stream; owns its zlib
+/// stream (freed on drop) and can be moved to any thread.
+pub struct GzReader {
+    src: Arc<dyn ByteSource>,
+    input: Input<SourceFeed>,
+    z: Inflater,
+    state: RState,
+    /// Bytes left to yield before the end of the indexed stream.
+    remaining: u64,
+    /// Bytes still to decode and drop before the requested offset.
+    skip: u64,
+}
+
+impl fmt::Debug for GzReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GzReader")
+            .field("src", &self.src.describe())
+            .field("compressed_pos", &self.input.pos())
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl GzReader {
+    fn ended(&self) -> io::Error {
+        eof(format!(
+            "{}: gzip data ends early at compressed offset {} (file changed since it was indexed?)",
+            self.src.describe(),
+            self.input.pos()
+        ))
+    }
+
+    fn annotate(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{}: {e}", self.src.describe()))
+    }
+
+    /// Inflates into `out` until at least one byte is produced.
+    fn inflate_some(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.state == RState::MemberEnd {
+                let mut trailer = [0u8; 8];
+                if self.input.exact(&mut trailer)?.is_none() {
+                    return Err(self.ended());
+                }
+                self.input.gzip_header().map_err(|e| self.annotate(e))?;
+                self.z.reset();
+                self.state = RState::Deflate;
+            }
+            if !self.input.fill()? {
+                return Err(self.ended());
+            }
+            let (ret, used, made) = self.z.inflate(self.input.avail(), out, z::Z_NO_FLUSH);
+            self.input.consume(used);
+            if used == 0 && made == 0 && ret != z::Z_STREAM_END && ret != z::Z_DATA_ERROR {
+                // Input and output space were both available: zlib cannot be stuck here.
+                return Err(invalid(format!(
+                    "{}: inflate made no progress at compressed offset {}",
+                    self.src.describe(),
+                    self.input.pos()
+                )));
+            }
+            match ret {
+                z::Z_OK | z::Z_BUF_ERROR => {}
+                z::Z_STREAM_END => self.state = RState::MemberEnd,
+                z::Z_MEM_ERROR => return Err(io::Error::new(io::ErrorKind::OutOfMemory, "zlib out of memory")),
+                _ => {
+                    return Err(invalid(format!(
+                        "{}: corrupt deflate data near compressed offset {}: {} (file changed since it was indexed?)",
+                        self.src.describe(),
+                        self.input.pos(),
+                        self.z.msg()
+                    )));
+                }
+            }
+            if made > 0 {
+                return Ok(made);
+            }
+        }
+    }
+}
+
+impl Read for GzReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.skip > 0 {
+            let mut scratch = vec![0u8; (self.skip as usize).clamp(1, 64 * 1024)];
+            while self.skip > 0 {
+                let n = (self.skip as usize).min(scratch.len());
+                let made = self.inflate_some(&mut scratch[..n])?;
+                self.skip -= made as u64;
+            }
+        }
+        let want = (buf.len() as u64).min(self.remaining) as usize;
+        let n = self.inflate_some(&mut buf[..want])?;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indexing pass.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum IState {
+    /// Expecting a member header (`first`: the very first one, which must exist).
+    Header { first: bool },
+    Deflate,
+    Trailer,
+    /// After a verified trailer: another member, padding, garbage or the end.
+    AfterMember,
+    Done,
+    Failed,
+}
+
+/// Streams a gzip file once: `Read` yields the decompressed bytes (across members) while seek
+/// points are recorded about every `spacing` uncompressed bytes and each member's CRC-32 and
+/// ISIZE are verified. A corrupt or truncated stream makes `read` fail (`InvalidData` or
+/// `UnexpectedEof`, naming the compressed offset) after all good bytes have been yielded.
+pub struct GzIndexer<R: Read> {
+    input: Input<ReadFeed<R>>,
+    z: Inflater,
+    state: IState,
+    spacing: u64,
+    out_total: u64,
+    member_out: u64,
+    member_in: u64,
+    crc: crc32fast::Hasher,
+    points: Vec<SeekPoint>,
+    verified_len: u64,
+    compressed_end: u64,
+    obuf: Box<[u8]>,
+    opos: usize,
+    olen: usize,
+    win: Box<[u8; WINSIZE]>,
+    cscratch: Vec<u8>,
+    error: Option<(io::ErrorKind, String)>,
+    warnings: Vec<String>,
+}
+
 impl<R: Read> GzIndexer<R> {
-    pub fn new(inner: R, spacing: u64) -> Self { todo!() }
-    pub fn finish_partial(self) -> (GzIndex, Option<io::Error>) { todo!() }
+    /// Wraps `inner` (positioned at the first gzip header); `spacing` is the wanted distance
+    /// between seek points in uncompressed bytes (1 MiB is a good default; at least 1).
+    pub fn new(inner: R, spacing: u64) -> Self {
+        GzIndexer {
+            input: Input::new(ReadFeed(inner), INDEX_IN_CHUNK, 0),
+            // Only fails when out of memory, which Rust's allocator treats as fatal anyway.
+            z: Inflater::new_raw().expect("zlib inflateInit2 failed"),
+            state: IState::Header { first: true },
+            spacing: spacing.max(1),
+            out_total: 0,
+            member_out: 0,
+            member_in: 0,
+            crc: crc32fast::Hasher::new(),
+            points: Vec::new(),
+            verified_len: 0,
+            compressed_end: 0,
+            obuf: Box::default(),
+            opos: 0,
+            olen: 0,
+            win: vec![0u8; WINSIZE].into_boxed_slice().try_into().unwrap(),
+            cscratch: Vec::new(),
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Compressed bytes consumed so far (for a progress bar).
+    pub fn compressed_pos(&self) -> u64 {
+        self.input.pos()
+    }
+
+    /// Decompressed bytes produced so far.
+    pub fn uncompressed_pos(&self) -> u64 {
+        self.out_total
+    }
+
+    /// Non-fatal problems so far (trailing garbage after the last member).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Reads the rest of the stream (the caller may have stopped early, e.g. at the tar
+    /// end-of-archive marker) and returns the complete index; any damage is an error.
+    pub fn finish(self) -> Result<GzIndex, FormatError> {
+        match self.finish_partial() {
+            (idx, None) => Ok(idx),
+            (_, Some(e)) => match e.kind() {
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
+                    Err(FormatError::Corrupt(e.to_string()))
+                }
+                _ => Err(FormatError::Io(e)),
+            },
+        }
+    }
+
+    /// Like [`finish`](Self::finish), but on damage still returns the index of what decoded
+    /// before the error (its [`GzIndex::uncompressed_len`] stops there; only the first
+    /// [`GzIndex::verified_len`] bytes passed a CRC check), together with the error.
+    pub fn finish_partial(mut self) -> (GzIndex, Option<io::Error>) {
+        let mut err = None;
+        if !matches!(self.state, IState::Done) {
+            let mut sink = vec![0u8; INDEX_OUT_CHUNK];
+            loop {
+                match self.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if self.points.is_empty() {
+            // Nothing decoded (not gzip at all): keep the invariant "point 0 at out 0".
+            self.points.push(SeekPoint { out: 0, input: 0, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Box::default() });
+        }
+        let compressed_len = if err.is_none() { self.compressed_end } else { self.input.pos() };
+        let mut points = std::mem::take(&mut self.points);
+        points.shrink_to_fit();
+        tracing::debug!(
+            points = points.len(),
+            uncompressed = self.out_total,
+            compressed = compressed_len,
+            failed = err.is_some(),
+            "gzip index built"
+        );
+        let idx = GzIndex {
+            points,
+            uncompressed_len: self.out_total,
+            compressed_len,
+            verified_len: self.verified_len,
+            warnings: std::mem::take(&mut self.warnings),
+        };
+        (idx, err)
+    }
+
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.state = IState::Failed;
+        self.error = Some((e.kind(), e.to_string()));
+        e
+    }
+
+    fn push_point(&mut self, p: SeekPoint) {
+        if let Some(last) = self.points.last_mut()
+            && last.out == p.out
+        {
+            // Same output position, later in the input: the newer point is at least as good.
+            *last = p;
+            return;
+        }
+        self.points.push(p);
+    }
+
+    fn due(&self) -> bool {
+        match self.points.last() {
+            None => true,
+            Some(p) => self.out_total - p.out >= self.spacing,
+        }
+    }
+
+    fn start_member(&mut self, first: bool) -> io::Result<()> {
+        let at = self.input.pos();
+        self.input.gzip_header().map_err(|e| {
+            if first && e.kind() == io::ErrorKind::InvalidData {
+                invalid(format!("not a gzip stream: {e}"))
+            } else {
+                e
+            }
+        })?;
+        self.z.reset();
+        self.crc = crc32fast::Hasher::new();
+        self.member_out = self.out_total;
+        self.member_in = at;
+        // A member start at the same output offset as the last point supersedes it (the last
+        // point then began an empty member).
+        if self.due() || self.points.last().is_some_and(|p| p.out == self.out_total) {
+            self.push_point(SeekPoint { out: self.out_total, input: at, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Box::default() });
+        }
+        self.state = IState::Deflate;
+        Ok(())
+    }
+
+    /// Records a block-boundary point (called only right after `inflate` stopped at one).
+    fn record_block_point(&mut self) {
+        let bits = (self.z.data_type() & 7) as u8;
+        let wlen = self.z.dictionary(&mut self.win);
+        let win = &self.win[..wlen];
+        let input = self.input.pos();
+        // If the stream itself barely compressed since the last point (already-compressed
+        // payloads such as PNG), the window will not compress either: skip trying.
+        let hopeless = self.points.last().is_some_and(|p| {
+            let (din, dout) = (input.saturating_sub(p.input), self.out_total - p.out);
+            din.saturating_mul(100) >= dout.saturating_mul(97)
+        });
+        let compressed = if hopeless { None } else { compress_window(win, &mut self.cscratch) };
+        let (window, flags) = match compressed {
+            Some(c) => (c, 0),
+            None => (Box::from(win), FLAG_RAW_WINDOW),
+        };
+        let wlen = wlen as u16;
+        self.push_point(SeekPoint { out: self.out_total, input, bits, flags, wlen, window });
+    }
+
+    /// Inflates into `out` until it is full, the member ends or an error occurs. Bytes produced
+    /// before an error are returned first; the error is kept for the next call.
+    fn inflate_some(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut made_total = 0;
+        let mut stalls = 0;
+        while made_total < out.len() {
+            match self.input.fill() {
+                Ok(true) => {}
+                Ok(false) => {
+                    let e = eof(format!(
+                        "gzip stream truncated at compressed offset {} (member starting at compressed offset {})",
+                        self.input.pos(),
+                        self.member_in
+                    ));
+                    return self.stop(made_total, e);
+                }
+                Err(e) => return self.stop(made_total, e),
+            }
+            let (ret, used, made) = self.z.inflate(self.input.avail(), &mut out[made_total..], z::Z_BLOCK);
+            match ret {
+                z::Z_OK | z::Z_BUF_ERROR | z::Z_STREAM_END => {}
+                z::Z_MEM_ERROR => {
+                    let e = io::Error::new(io::ErrorKind::OutOfMemory, "zlib out of memory");
+                    return self.stop(made_total, e);
+                }
+                _ => {
+                    // Output of the failing call is dropped: it may already be wrong.
+                    let e = invalid(format!(
+                        "corrupt gzip data near compressed offset {} (member starting at compressed offset {}): {}",
+                        self.input.pos() + used as u64,
+                        self.member_in,
+                        self.z.msg()
+                    ));
+                    return self.stop(made_total, e);
+                }
+            }
+            if used == 0 && made == 0 && ret != z::Z_STREAM_END {
+                // Cannot happen with input and output space available; never loop forever.
+                stalls += 1;
+                if stalls > 2 {
+                    let e = invalid(format!("inflate made no progress at compressed offset {}", self.input.pos()));
+                    return self.stop(made_total, e);
+                }
+            } else {
+                stalls = 0;
+            }
+            self.input.consume(used);
+            self.crc.update(&out[made_total..made_total + made]);
+            made_total += made;
+            self.out_total += made as u64;
+            if ret == z::Z_STREAM_END {
+                self.state = IState::Trailer;
+                break;
+            }
+            let dt = self.z.data_type();
+            if dt & 128 != 0 && dt & 64 == 0 && self.due() {
+                self.record_block_point();
+            }
+        }
+        Ok(made_total)
+    }
+
+    /// Returns the good bytes now and the error on the next call (or the error now if none).
+    fn stop(&mut self, made: usize, e: io::Error) -> io::Result<usize> {
+        let e = self.fail(e);
+        if made > 0 { Ok(made) } else { Err(e) }
+    }
+
+    fn read_trailer(&mut self) -> io::Result<()> {
+        let at = self.input.pos();
+        let mut t = [0u8; 8];
+        if self.input.exact(&mut t)?.is_none() {
+            return Err(eof(format!("gzip stream truncated in the member trailer at compressed offset {at}")));
+        }
+        let crc = u32::from_le_bytes(t[..4].try_into().unwrap());
+        let isize = u32::from_le_bytes(t[4..].try_into().unwrap());
+        let want_crc = self.crc.clone().finalize();
+        let want_len = (self.out_total - self.member_out) as u32;
+        if crc != want_crc {
+            return Err(invalid(format!(
+                "gzip CRC-32 mismatch in the trailer at compressed offset {at} (member starting at {}): stored {crc:08x}, data {want_crc:08x}",
+                self.member_in
+            )));
+        }
+        if isize != want_len {
+            return Err(invalid(format!(
+                "gzip length mismatch in the trailer at compressed offset {at} (member starting at {}): stored {isize}, data {want_len} (mod 2^32)",
+                self.member_in
+            )));
+        }
+        self.verified_len = self.out_total;
+        self.compressed_end = self.input.pos();
+        self.state = IState::AfterMember;
+        Ok(())
+    }
+
+    fn after_member(&mut self) -> io::Result<()> {
+        if !self.input.fill()? {
+            self.state = IState::Done;
+            return Ok(());
+        }
+        let at = self.input.pos();
+        self.input.ensure(2)?;
+        let a = self.input.avail();
+        if a.starts_with(&[0x1f, 0x8b]) {
+            self.state = IState::Header { first: false };
+            return Ok(());
+        }
+        if a[0] == 0 {
+            // Zero padding (tape tools): fine if nothing else follows.
+            loop {
+                if !self.input.fill()? {
+                    self.state = IState::Done;
+                    return Ok(());
+                }
+                let a = self.input.avail();
+                match a.iter().position(|&b| b != 0) {
+                    Some(i) => {
+                        self.input.consume(i);
+                        break;
+                    }
+                    None => {
+                        let n = a.len();
+                        self.input.consume(n);
+                    }
+                }
+            }
+        }
+        let w = format!(
+            "ignoring trailing garbage after the gzip data at compressed offset {} (data ends at {at})",
+            self.input.pos()
+        );
+        tracing::warn!("{w}");
+        self.warnings.push(w);
+        self.state = IState::Done;
+        Ok(())
+    }
 }
-impl<R: Read> Read for GzIndexer<R> { fn read(&mut self, b: &mut [u8]) -> io::Result<usize> { todo!() } }
-pub fn looks_like_gzip(b: &[u8]) -> bool { b.starts_with(&[0x1f, 0x8b]) }
+
+impl<R: Read> Read for GzIndexer<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.opos < self.olen {
+                let n = (self.olen - self.opos).min(buf.len());
+                buf[..n].copy_from_slice(&self.obuf[self.opos..self.opos + n]);
+                self.opos += n;
+                return Ok(n);
+            }
+            let step = match self.state {
+                IState::Failed => {
+                    let (kind, msg) = self.error.clone().unwrap_or((io::ErrorKind::Other, "gzip indexing failed".into()));
+                    return Err(io::Error::new(kind, msg));
+                }
+                IState::Done => return Ok(0),
+                IState::Header { first } => self.start_member(first),
+                IState::Trailer => self.read_trailer(),
+                IState::AfterMember => self.after_member(),
+                IState::Deflate => {
+                    if buf.len() >= DIRECT_MIN {
+                        match self.inflate_some(buf) {
+                            Ok(0) => continue,
+                            r => return r,
+                        }
+                    }
+                    let mut obuf = std::mem::take(&mut self.obuf);
+                    if obuf.is_empty() {
+                        obuf = vec![0u8; INDEX_OUT_CHUNK].into_boxed_slice();
+                    }
+                    let r = self.inflate_some(&mut obuf);
+                    self.obuf = obuf;
+                    match r {
+                        Ok(n) => {
+                            self.opos = 0;
+                            self.olen = n;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            if let Err(e) = step {
+                return Err(self.fail(e));
+            }
+        }
+    }
+}
+
+/// True when `first_bytes` (at least 3, ideally 4) start like a gzip member header.
+pub fn looks_like_gzip(first_bytes: &[u8]) -> bool {
+    first_bytes.len() >= 3
+        && first_bytes[0] == 0x1f
+        && first_bytes[1] == 0x8b
+        && first_bytes[2] == 8
+        && first_bytes.get(3).is_none_or(|f| f & 0xe0 == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::{DeflateEncoder, GzEncoder};
+    use rand::rngs::StdRng;
+    use rand::{Rng, RngCore, SeedableRng};
+    use std::io::Write;
+
+    /// An in-memory `ByteSource`.
+    struct Mem(Vec<u8>);
+
+    impl ByteSource for Mem {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            let off = (offset as usize).min(self.0.len());
+            let n = buf.len().min(self.0.len() - off);
+            buf[..n].copy_from_slice(&self.0[off..off + n]);
+            Ok(n)
+        }
+        fn describe(&self) -> String {
+            "mem".into()
+        }
+    }
+
+    fn src(b: &[u8]) -> Arc<dyn ByteSource> {
+        Arc::new(Mem(b.to_vec()))
+    }
+
+    /// Data of mixed compressibility: random runs, text-like runs, zeros, small alphabets.
+    fn mixed(seed: u64, len: usize) -> Vec<u8> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let words: Vec<&[u8]> = vec![b"patient ", b"chest ", b"x-ray ", b"0012 ", b"PNG\n", b"finding: none "];
+        let mut v = Vec::with_capacity(len);
+        while v.len() < len {
+            let run = rng.random_range(1..200_000).min(len - v.len());
+            match rng.random_range(0..4) {
+                0 => {
+                    let s = v.len();
+                    v.resize(s + run, 0);
+                    rng.fill_bytes(&mut v[s..]);
+                }
+                1 => {
+                    while v.len() < len && run > 0 {
+                        let w = words[rng.random_range(0..words.len())];
+                        v.extend_from_slice(&w[..w.len().min(len - v.len())]);
+                        if rng.random_range(0..1000) == 0 {
+                            break;
+                        }
+                    }
+                }
+                2 => v.resize(v.len() + run, 0),
+                _ => {
+                    for _ in 0..run {
+                        v.push(b'a' + rng.random_range(0..4u8));
+                    }
+                }
+            }
+        }
+        v.truncate(len);
+        v
+    }
+
+    fn gz(data: &[u8], level: u32) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::new(level));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A member with every optional header field (FEXTRA, FNAME, FCOMMENT, FHCRC).
+    fn gz_all_fields(data: &[u8], level: u32) -> Vec<u8> {
+        let mut h = vec![0x1f, 0x8b, 8, 2 | 4 | 8 | 16, 1, 2, 3, 4, 0, 3];
+        h.extend_from_slice(&5u16.to_le_bytes());
+        h.extend_from_slice(b"XYZ\x00\x01");
+        h.extend_from_slice(b"name.tar\0");
+        h.extend_from_slice(b"a comment\0");
+        let c = crc32fast::hash(&h) as u16;
+        h.extend_from_slice(&c.to_le_bytes());
+        let mut e = DeflateEncoder::new(h, Compression::new(level));
+        e.write_all(data).unwrap();
+        let mut v = e.finish().unwrap();
+        v.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v
+    }
+
+    /// Runs the indexing pass reading in random-sized chunks; returns the output and the result.
+    fn index_with(gzdata: &[u8], spacing: u64, seed: u64) -> (Vec<u8>, GzIndex, Option<io::Error>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut ix = GzIndexer::new(gzdata, spacing);
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 300_000];
+        let err = loop {
+            let n = match rng.random_range(0..3) {
+                0 => rng.random_range(1..600),
+                1 => 512,
+                _ => rng.random_range(DIRECT_MIN..buf.len()),
+            };
+            match ix.read(&mut buf[..n]) {
+                Ok(0) => break None,
+                Ok(k) => out.extend_from_slice(&buf[..k]),
+                Err(e) => break Some(e),
+            }
+        };
+        let (idx, err2) = ix.finish_partial();
+        assert_eq!(err.is_some(), err2.is_some(), "finish_partial must report the same failure");
+        (out, idx, err)
+    }
+
+    fn index_ok(gzdata: &[u8], spacing: u64) -> GzIndex {
+        let (out, idx, err) = index_with(gzdata, spacing, spacing);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(out.len() as u64, idx.uncompressed_len());
+        idx
+    }
+
+    fn read_range(idx: &GzIndex, s: &Arc<dyn ByteSource>, off: u64, len: usize) -> Vec<u8> {
+        let mut r = idx.reader_at(s.clone(), off).unwrap();
+        let mut v = Vec::new();
+        (&mut r).take(len as u64).read_to_end(&mut v).unwrap();
+        v
+    }
+
+    fn check_random_access(data: &[u8], gzdata: &[u8], idx: &GzIndex, seed: u64, reads: usize) {
+        let s = src(gzdata);
+        assert_eq!(idx.uncompressed_len(), data.len() as u64);
+        assert_eq!(idx.verified_len(), data.len() as u64);
+        let mut rng = StdRng::seed_from_u64(seed);
+        for k in 0..reads {
+            let off = if k % 10 == 0 && idx.points().len() > 1 {
+                // Straddle a span boundary.
+                let p = &idx.points()[rng.random_range(1..idx.points().len())];
+                p.out.saturating_sub(rng.random_range(0..5000))
+            } else {
+                rng.random_range(0..=data.len() as u64)
+            };
+            let len = rng.random_range(0..300_000);
+            let got = read_range(idx, &s, off, len);
+            let end = (off as usize + len).min(data.len());
+            assert!(got == data[off as usize..end], "mismatch at {off}+{len}");
+        }
+        // Every span, concatenated.
+        let mut all = Vec::new();
+        for i in 0..idx.points().len() {
+            let (j, start, end) = idx.span_of(idx.points()[i].out);
+            assert_eq!((j, start), (i, idx.points()[i].out));
+            let sp = idx.read_span(s.clone(), i, usize::MAX).unwrap();
+            assert_eq!(sp.len() as u64, end - start);
+            all.extend_from_slice(&sp);
+        }
+        assert!(all == data);
+        // Reading to the end from the start.
+        let mut v = Vec::new();
+        idx.reader_at(s.clone(), 0).unwrap().read_to_end(&mut v).unwrap();
+        assert!(v == data);
+    }
+
+    #[test]
+    fn large_mixed_random_access() {
+        // Level 9 is slow to produce in debug builds (flate2's Rust backend), so it gets less data.
+        let big = mixed(1, 24 << 20);
+        for (level, len) in [(1, big.len()), (6, big.len()), (9, 6 << 20)] {
+            let data = &big[..len];
+            let g = gz(data, level);
+            for spacing in [64 << 10, 1 << 20] {
+                let idx = index_ok(&g, spacing);
+                assert!(idx.points().len() as u64 >= data.len() as u64 / spacing / 4, "too few points");
+                for w in idx.points().windows(2) {
+                    assert!(w[0].out < w[1].out && w[0].input <= w[1].input);
+                }
+                check_random_access(data, &g, &idx, level as u64 * 7 + spacing, 70);
+            }
+        }
+    }
+
+    #[test]
+    fn small_files() {
+        for (i, len) in [1usize, 100, 32767, 32768, 32769, 70_000, 300_000].into_iter().enumerate() {
+            let data = mixed(10 + i as u64, len);
+            for level in [0, 1, 9] {
+                let g = gz(&data, level);
+                let idx = index_ok(&g, 4096);
+                check_random_access(&data, &g, &idx, i as u64, 20);
+            }
+        }
+    }
+
+    #[test]
+    fn multi_member() {
+        let parts: Vec<Vec<u8>> = (0..7).map(|i| mixed(100 + i, [3 << 20, 0, 1000, 2 << 20, 5, 700_000, 1 << 20][i as usize])).collect();
+        let mut g = Vec::new();
+        let mut data = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            let m = if i % 2 == 0 { gz(p, [1, 6, 9][i % 3]) } else { gz_all_fields(p, 6) };
+            g.extend_from_slice(&m);
+            data.extend_from_slice(p);
+        }
+        for spacing in [64 << 10, 1 << 20, 1 << 30] {
+            let idx = index_ok(&g, spacing);
+            check_random_access(&data, &g, &idx, spacing, 100);
+            // Reads crossing every member boundary.
+            let s = src(&g);
+            let mut b = 0usize;
+            for p in &parts {
+                b += p.len();
+                let off = b.saturating_sub(10_000);
+                let got = read_range(&idx, &s, off as u64, 20_000);
+                assert!(got == data[off..(off + 20_000).min(data.len())]);
+            }
+        }
+        // With a small spacing, member starts become windowless points.
+        let idx = index_ok(&g, 1024);
+        assert!(idx.points().iter().filter(|p| p.is_member_start()).count() >= 4);
+        assert!(idx.points().iter().any(|p| !p.is_member_start() && p.window_len() == WINSIZE));
+    }
+
+    #[test]
+    fn serialization_roundtrip_and_damage() {
+        let data = mixed(5, 3 << 20);
+        let g = gz(&data, 6);
+        let idx = index_ok(&g, 256 << 10);
+        let b = idx.to_bytes();
+        let back = GzIndex::from_bytes(&b).unwrap();
+        assert_eq!(back.to_bytes(), b);
+        assert_eq!(back.uncompressed_len(), idx.uncompressed_len());
+        check_random_access(&data, &g, &back, 3, 20);
+        // Every truncation and a flipped byte anywhere are rejected.
+        for n in (0..b.len()).step_by(97).chain([b.len() - 1]) {
+            assert!(GzIndex::from_bytes(&b[..n]).is_err(), "truncated to {n}");
+        }
+        let mut rng = StdRng::seed_from_u64(9);
+        for _ in 0..300 {
+            let mut c = b.clone();
+            let i = rng.random_range(0..c.len());
+            c[i] ^= 1 << rng.random_range(0..8);
+            assert!(GzIndex::from_bytes(&c).is_err(), "flip at {i}");
+        }
+        let mut c = b.clone();
+        c.push(0);
+        assert!(GzIndex::from_bytes(&c).is_err());
+        // Size: about (compressed window + 24 bytes) per point.
+        let win: usize = idx.points().iter().map(|p| p.stored_window_len()).sum();
+        assert_eq!(b.len(), 8 + 1 + 32 + 4 + 24 * idx.points().len() + win);
+        assert!(idx.memory_bytes() >= win);
+    }
+
+    #[test]
+    fn corrupt_inputs_fail_loudly() {
+        let data = mixed(7, 2 << 20);
+        let g = gz(&data, 6);
+        let mut rng = StdRng::seed_from_u64(11);
+        // Random bit flips anywhere: either an error or (flip in an unused bit / header mtime)
+        // exactly the original bytes.
+        for _ in 0..150 {
+            let mut c = g.clone();
+            let i = rng.random_range(0..c.len());
+            c[i] ^= 1 << rng.random_range(0..8);
+            let (out, idx, err) = index_with(&c, 64 << 10, i as u64);
+            match err {
+                Some(e) => {
+                    assert!(matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof), "{e}");
+                    assert!(e.to_string().contains("offset"), "{e}");
+                    assert_eq!(idx.verified_len(), 0);
+                    assert_eq!(idx.uncompressed_len(), out.len() as u64);
+                }
+                None => assert!(out == data, "flip at {i} gave wrong bytes without an error"),
+            }
+        }
+        // A flipped byte mid-stream.
+        let mut c = g.clone();
+        let mid = c.len() / 2;
+        c[mid] ^= 0x55;
+        let (_, _, err) = index_with(&c, 1 << 20, 1);
+        let e = err.expect("mid-stream corruption must fail");
+        assert!(e.to_string().contains("compressed offset"), "{e}");
+        // The error is sticky and finish() reports it.
+        let mut ix = GzIndexer::new(&c[..], 1 << 20);
+        let mut sink = Vec::new();
+        assert!(ix.read_to_end(&mut sink).is_err());
+        assert!(ix.read(&mut [0u8; 10]).is_err());
+        assert!(matches!(ix.finish(), Err(FormatError::Corrupt(_))));
+        // Bad CRC and bad ISIZE trailers.
+        for at in [8, 4] {
+            let mut c = g.clone();
+            let n = c.len();
+            c[n - at] ^= 1;
+            let (out, _, err) = index_with(&c, 1 << 20, 2);
+            let e = err.expect("bad trailer must fail");
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+            assert!(e.to_string().contains("mismatch"), "{e}");
+            assert!(out == data, "all data is yielded before the trailer is checked");
+        }
+        // Truncations at many places, including inside header and trailer.
+        for n in [0, 1, 5, 10, 11, 100, g.len() / 3, g.len() - 9, g.len() - 8, g.len() - 3, g.len() - 1] {
+            let (out, idx, err) = index_with(&g[..n], 64 << 10, n as u64);
+            let e = err.expect("truncation must fail");
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+            assert!(data.starts_with(&out));
+            // The partial index still reads what was decoded.
+            let s = src(&g[..n]);
+            let mut v = Vec::new();
+            idx.reader_at(s, 0).unwrap().read_to_end(&mut v).unwrap();
+            assert!(v == out);
+        }
+        // Not gzip at all.
+        let (_, _, err) = index_with(b"PK\x03\x04 definitely not gzip", 1 << 20, 3);
+        assert_eq!(err.unwrap().kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn truncated_multi_member_keeps_complete_members() {
+        let a = mixed(21, 1 << 20);
+        let b = mixed(22, 1 << 20);
+        let (ga, gb) = (gz(&a, 6), gz(&b, 6));
+        let mut g = ga.clone();
+        g.extend_from_slice(&gb[..gb.len() / 2]);
+        let mut ix = GzIndexer::new(&g[..], 128 << 10);
+        let mut out = Vec::new();
+        let e = ix.read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let (idx, err) = ix.finish_partial();
+        assert!(err.is_some());
+        assert_eq!(idx.verified_len(), a.len() as u64);
+        assert_eq!(idx.uncompressed_len(), out.len() as u64);
+        assert!(out.len() > a.len());
+        let s = src(&g);
+        assert!(read_range(&idx, &s, 1000, a.len()) == [&a[1000..], &b[..1000]].concat());
+    }
+
+    #[test]
+    fn empty_stored_padding_and_garbage() {
+        // Empty member.
+        let g = gz(b"", 6);
+        let idx = index_ok(&g, 1 << 20);
+        assert_eq!(idx.uncompressed_len(), 0);
+        assert_eq!(idx.points().len(), 1);
+        assert_eq!(idx.span_of(0), (0, 0, 0));
+        let mut v = Vec::new();
+        idx.reader_at(src(&g), 0).unwrap().read_to_end(&mut v).unwrap();
+        assert!(v.is_empty());
+        assert!(idx.reader_at(src(&g), 1).is_err());
+        assert!(idx.read_span(src(&g), 0, 0).unwrap().is_empty());
+        // A single stored block.
+        let data = mixed(31, 20_000);
+        let g = gz(&data, 0);
+        let idx = index_ok(&g, 1024);
+        check_random_access(&data, &g, &idx, 1, 30);
+        // Zero padding: silent. Garbage: a warning, data intact.
+        let data = mixed(32, 500_000);
+        let mut g = gz(&data, 6);
+        g.extend_from_slice(&[0u8; 10_000]);
+        let idx = index_ok(&g, 1 << 16);
+        assert!(idx.warnings().is_empty());
+        check_random_access(&data, &g, &idx, 2, 10);
+        let mut g2 = gz(&data, 6);
+        g2.push(0x1f);
+        let idx = index_ok(&g2, 1 << 16);
+        assert_eq!(idx.warnings().len(), 1);
+        g2.push(0x00);
+        let idx = index_ok(&g2, 1 << 16);
+        assert_eq!(idx.warnings().len(), 1);
+        g.extend_from_slice(b"junk after the padding");
+        let idx = index_ok(&g, 1 << 16);
+        assert_eq!(idx.warnings().len(), 1);
+        assert_eq!(idx.compressed_len(), gz(&data, 6).len() as u64);
+        check_random_access(&data, &g, &idx, 3, 10);
+        // read_span refuses a span over the cap.
+        let e = idx.read_span(src(&g), 0, 10).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+    }
+
+    #[test]
+    fn finish_drains_the_rest() {
+        let data = mixed(41, 3 << 20);
+        let g = gz(&data, 6);
+        let mut ix = GzIndexer::new(&g[..], 1 << 20);
+        let mut head = [0u8; 10_000];
+        ix.read_exact(&mut head).unwrap();
+        assert!(ix.compressed_pos() > 0);
+        let idx = ix.finish().unwrap();
+        check_random_access(&data, &g, &idx, 4, 10);
+    }
+
+    #[test]
+    fn reader_is_send_and_threads_share_an_index() {
+        fn send<T: Send>() {}
+        send::<GzReader>();
+        send::<GzIndexer<std::fs::File>>();
+        let data = Arc::new(mixed(51, 4 << 20));
+        let g = gz(&data, 6);
+        let idx = Arc::new(index_ok(&g, 256 << 10));
+        let s = src(&g);
+        let hs: Vec<_> = (0..4)
+            .map(|t| {
+                let (idx, s, data) = (idx.clone(), s.clone(), data.clone());
+                std::thread::spawn(move || check_random_access(&data, &g_of(&s), &idx, t, 20))
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        fn g_of(s: &Arc<dyn ByteSource>) -> Vec<u8> {
+            let mut v = vec![0u8; s.len() as usize];
+            s.read_exact_at(0, &mut v).unwrap();
+            v
+        }
+    }
+
+    #[test]
+    fn looks_like() {
+        assert!(looks_like_gzip(&gz(b"x", 6)));
+        assert!(!looks_like_gzip(b"\x1f\x8b"));
+        assert!(!looks_like_gzip(b"\x1f\x8b\x07\x00"));
+        assert!(!looks_like_gzip(b"\x1f\x8b\x08\xe0"));
+        assert!(!looks_like_gzip(b"PK\x03\x04"));
+    }
+
+    #[test]
+    fn conformance_files_match_gzip() {
+        let root = std::path::Path::new("/work/shared/conformance");
+        let files = [
+            "libarchive/test_compat_gzip_1.tgz",
+            "libarchive/test_compat_gzip_2.tgz",
+            "libarchive/test_extract.tar.gz",
+            "ratarmount/simple.gz",
+            "ratarmount/base64.gz",
+            "ratarmount/compressed-100-times.gz",
+            "ratarmount/compressed-100-times.tar.gz",
+            "ratarmount/compressed-1000-times.gz",
+            "ratarmount/packed-100-times.tar.gz",
+            "ratarmount/packed-5-times.tar.gz",
+            "ratarmount/double-compressed-nested-tar.tgz.tgz",
+            "ratarmount/triple-compressed-nested-tar.tgz.tgz.gz",
+        ];
+        let mut seen = 0;
+        for f in files {
+            let p = root.join(f);
+            if !p.exists() {
+                eprintln!("skipping missing {f}");
+                continue;
+            }
+            seen += 1;
+            let want = std::process::Command::new("gzip").arg("-dc").arg(&p).output().expect("gzip -dc");
+            let g = std::fs::read(&p).unwrap();
+            let s: Arc<dyn ByteSource> = Arc::new(crate::archive::FileSource::open(&p).unwrap());
+            for spacing in [1u64, 4096, 1 << 20] {
+                let mut ix = GzIndexer::new(&g[..], spacing);
+                let mut out = Vec::new();
+                ix.read_to_end(&mut out).unwrap_or_else(|e| panic!("{f}: {e}"));
+                let idx = ix.finish().unwrap();
+                assert!(out == want.stdout, "{f}: differs from gzip -dc");
+                assert_eq!(idx.warnings().is_empty(), !f.ends_with("gzip_2.tgz"), "{f}: {:?}", idx.warnings());
+                let mut all = Vec::new();
+                for i in 0..idx.points().len() {
+                    all.extend(idx.read_span(s.clone(), i, usize::MAX).unwrap());
+                }
+                assert!(all == out, "{f}: spans");
+                let off = out.len() as u64 / 3;
+                let mut v = Vec::new();
+                idx.reader_at(s.clone(), off).unwrap().read_to_end(&mut v).unwrap();
+                assert!(v == out[off as usize..], "{f}: reader_at");
+            }
+        }
+        assert!(seen > 0, "no conformance files found");
+    }
+}

@@ -80,7 +80,8 @@ pub fn looks_like_tar(first_block: &[u8]) -> bool {
         return true;
     }
     // A v7 header has no magic; demand the fields that every v7 writer fills sensibly.
-    let plausible_type = matches!(blk[156], 0 | b'0'..=b'7');
+    // GNU and pax extension types occur without magic too (old GNU volume labels).
+    let plausible_type = matches!(blk[156], 0 | b'0'..=b'7' | b'D' | b'K' | b'L' | b'M' | b'N' | b'S' | b'V' | b'g' | b'x');
     plausible_type
         && blk[0] != 0
         && parse_numeric(&blk[124..136]).is_some_and(|v| v >= 0)

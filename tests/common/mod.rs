@@ -138,7 +138,8 @@ pub fn try_mount(sources: &[&Path], mnt: &Path, extra: &[&str]) -> Output {
 
 /// Mounts through FUSE or fails the test loudly (FUSE missing is a failure, never a skip).
 pub fn mount(sources: &[&Path], mnt: &Path, extra: &[&str]) -> Mounted {
-    std::fs::create_dir_all(mnt).unwrap();
+    // A dead mountpoint (ENOTCONN) cannot be created or stat'ed: medfs mount must clean it up.
+    let _ = std::fs::create_dir_all(mnt);
     let out = try_mount(sources, mnt, extra);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "medfs mount failed (is FUSE available? /dev/fuse, root): {stderr}");
