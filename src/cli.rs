@@ -45,11 +45,14 @@ pub enum Command {
         #[command(flatten)]
         tree: TreeArgs,
     },
-    /// List sources once ahead of time (reports what a mount would show).
+    /// Build or refresh the persistent index of the sources ahead of time.
     Index {
         /// Sources.
         #[arg(required = true, num_args = 1..)]
         sources: Vec<PathBuf>,
+        /// Tree options.
+        #[command(flatten)]
+        tree: TreeArgs,
     },
     /// Generate a small demo download, mount it, and show the tree.
     Demo {
@@ -71,6 +74,12 @@ pub struct TreeArgs {
     /// Memory for decompressed data (e.g. 512M, 2G).
     #[arg(long, default_value = "512M", value_parser = parse_size)]
     pub cache_size: usize,
+    /// Where persistent indexes live (default: $XDG_CACHE_HOME/medfs/index).
+    #[arg(long)]
+    pub index_dir: Option<PathBuf>,
+    /// Neither load nor save persistent indexes (list every archive from scratch).
+    #[arg(long)]
+    pub no_index: bool,
 }
 
 /// `medfs mount` options.

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+pub mod index;
 pub mod pool;
 pub mod progress;
 pub mod reader;

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::archive::gzindex::{self, GzIndexer};
+use crate::archive::gzindex::{self, GzIndex, GzIndexer};
 use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind, tar, zip};
 use crate::cache::BlockCache;
+use crate::index::{Identity, IndexStore, Miss, Saved};
 use crate::stream::GzStream;
 
 /// Seek-point spacing in a gzip stream's uncompressed bytes: a random read inflates half of
@@ -48,7 +49,11 @@ pub struct Archive {
     /// Storage format.
     pub format: Format,
     /// The archive file itself (zip members are read from it).
-    pub file: Option<Arc<dyn ByteSource>>,
+    pub file: Option<Arc<FileSource>>,
+    /// Bytes of the archive read to list it (0 when it came from the persistent index).
+    pub listing_bytes_read: u64,
+    /// The listing came from the persistent index.
+    pub from_index: bool,
     /// The decoded stream that `DataLoc::Raw` offsets refer to (the file, or its decompression).
     pub stream: Option<Arc<dyn ByteSource>>,
     /// For loose files: the folder their paths are relative to.
@@ -101,6 +106,10 @@ pub struct PoolOptions {
     pub strict: bool,
     /// Show a progress bar for long listing passes (only when stderr is a terminal).
     pub progress: bool,
+    /// Where persistent indexes live (default: `$XDG_CACHE_HOME/medfs/index`).
+    pub index_dir: Option<PathBuf>,
+    /// Neither load nor save persistent indexes.
+    pub no_index: bool,
 }
 
 /// Everything one mount serves.
@@ -297,6 +306,8 @@ impl Pool {
                         display: sources[cand.source_index].display().to_string(),
                         mount_path: Vec::new(),
                         format: Format::Loose,
+                        listing_bytes_read: 0,
+                        from_index: false,
                         file: None,
                         stream: None,
                         root: Some(root),
@@ -334,6 +345,7 @@ enum Listed {
 
 /// Lists every candidate, several at once: listing is I/O and inflate bound per archive.
 fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOptions) -> Vec<Listed> {
+    let store = IndexStore::new(if opts.no_index { None } else { opts.index_dir.clone().or_else(IndexStore::default_dir) });
     let next = AtomicU64::new(0);
     let results: Vec<parking_lot::Mutex<Option<Listed>>> = candidates.iter().map(|_| parking_lot::Mutex::new(None)).collect();
     let progress = crate::progress::Progress::new(opts.progress);
@@ -343,7 +355,8 @@ fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOption
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some(cand) = candidates.get(i) else { break };
-                let outcome = list_one(&cand.path, i as u32, cache, &progress);
+                let ctx = ListCtx { cache, progress: &progress, store: &store };
+                let outcome = list_one(&cand.path, i as u32, &ctx);
                 *results[i].lock() = Some(outcome);
             });
         }
@@ -352,51 +365,138 @@ fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOption
     results.into_iter().map(|m| m.into_inner().expect("every candidate listed")).collect()
 }
 
-fn list_one(path: &Path, id: u32, cache: &Arc<BlockCache>, progress: &crate::progress::Progress) -> Listed {
+/// What listing needs besides the archive itself.
+struct ListCtx<'a> {
+    cache: &'a Arc<BlockCache>,
+    progress: &'a crate::progress::Progress,
+    store: &'a IndexStore,
+}
+
+impl Format {
+    /// Tag stored in the persistent index.
+    fn tag(self) -> u8 {
+        match self {
+            Format::Zip => 0,
+            Format::Tar => 1,
+            Format::TarGz => 2,
+            Format::Gz => 3,
+            Format::Loose => 4,
+        }
+    }
+
+    fn from_tag(tag: u8) -> Option<Format> {
+        [Format::Zip, Format::Tar, Format::TarGz, Format::Gz].into_iter().find(|f| f.tag() == tag)
+    }
+}
+
+fn list_one(path: &Path, id: u32, ctx: &ListCtx<'_>) -> Listed {
     let display = path.display().to_string();
     let file = match FileSource::open(path) {
-        Ok(f) => f,
+        Ok(f) => Arc::new(f),
         Err(e) => return Listed::Failed(format!("cannot open: {e}")),
     };
     let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
-    let format = match detect(&file) {
+    let identity = Identity::of(path).ok();
+    let mut notes = Vec::new();
+    if let Some(identity) = &identity {
+        match ctx.store.load(identity) {
+            Ok(saved) => match from_saved(saved, &file, id, ctx.cache) {
+                Ok((format, listing, stream)) => {
+                    return Listed::Archive(archive(id, display, format, file, stream, listing, mtime, true));
+                }
+                Err(why) => notes.push(format!("{display}: index rebuilt: {why}")),
+            },
+            Err(Miss::Invalid(why)) => notes.push(format!("index rebuilt: {why}")),
+            Err(Miss::Absent) => {}
+        }
+    }
+    let format = match detect(&*file) {
         Ok(Detected::Archive(f)) => f,
         Ok(Detected::Unsupported(what)) => return Listed::Failed(format!("{what} archives are not supported yet")),
         Ok(Detected::NotArchive) => return Listed::NotArchive,
         Err(e) => return Listed::Failed(format!("cannot read: {e}")),
     };
-    let file: Arc<dyn ByteSource> = Arc::new(file);
-    let listed: Result<(Listing, Arc<dyn ByteSource>), FormatError> = match format {
-        Format::Zip => zip::list(&*file).map(|l| (l, file.clone())),
-        Format::Tar => tar::list_source(&*file, &display).map(|l| (l, file.clone())),
-        Format::TarGz | Format::Gz => list_gzip(format, path, &file, id, cache, progress),
+    let source: Arc<dyn ByteSource> = file.clone();
+    let listed = match format {
+        Format::Zip => zip::list(&*source).map(|l| (l, source.clone(), Vec::new())),
+        Format::Tar => tar::list_source(&*source, &display).map(|l| (l, source.clone(), Vec::new())),
+        Format::TarGz | Format::Gz => list_gzip(format, path, &source, id, ctx),
         Format::Loose => unreachable!("detection never yields Loose"),
     };
     match listed {
-        Ok((listing, stream)) => {
-            let starts = if format == Format::Zip {
-                (0..listing.members.len()).map(|_| AtomicU64::new(u64::MAX)).collect()
-            } else {
-                Box::new([]) as Box<[AtomicU64]>
-            };
-            Listed::Archive(Archive {
-                id,
-                source_index: 0,
-                display,
-                mount_path: Vec::new(),
-                format,
-                file: Some(file),
-                stream: Some(stream),
-                root: None,
-                members: listing.members,
-                mtime,
-                warnings: listing.warnings,
-                damaged: listing.damaged,
-                zip_data_starts: starts,
-            })
+        Ok((mut listing, stream, stream_index)) => {
+            if let Some(identity) = &identity {
+                let saved = Saved {
+                    format: format.tag(),
+                    damaged: listing.damaged,
+                    warnings: listing.warnings.clone(),
+                    members: listing.members.clone(),
+                    stream_index,
+                };
+                if let Err(e) = ctx.store.save(identity, &saved) {
+                    notes.push(format!("{display}: index not saved ({e}); this mount keeps it in memory only"));
+                }
+            }
+            listing.warnings.extend(notes);
+            Listed::Archive(archive(id, display, format, file, stream, listing, mtime, false))
         }
         Err(FormatError::NotThisFormat(_)) => Listed::NotArchive,
         Err(e) => Listed::Failed(e.to_string()),
+    }
+}
+
+/// Rebuilds a listing and its decoded stream from a saved index.
+fn from_saved(
+    saved: Saved,
+    file: &Arc<FileSource>,
+    owner: u32,
+    cache: &Arc<BlockCache>,
+) -> Result<(Format, Listing, Arc<dyn ByteSource>), String> {
+    let format = Format::from_tag(saved.format).ok_or("unknown format tag")?;
+    let source: Arc<dyn ByteSource> = file.clone();
+    let stream: Arc<dyn ByteSource> = match format {
+        Format::TarGz | Format::Gz => {
+            let index = GzIndex::from_bytes(&saved.stream_index).map_err(|e| e.to_string())?;
+            Arc::new(GzStream::new(source, index, cache.clone(), owner))
+        }
+        _ => source,
+    };
+    let listing = Listing { members: saved.members, warnings: saved.warnings, damaged: saved.damaged };
+    Ok((format, listing, stream))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn archive(
+    id: u32,
+    display: String,
+    format: Format,
+    file: Arc<FileSource>,
+    stream: Arc<dyn ByteSource>,
+    listing: Listing,
+    mtime: i64,
+    from_index: bool,
+) -> Archive {
+    let starts = if format == Format::Zip {
+        (0..listing.members.len()).map(|_| AtomicU64::new(u64::MAX)).collect()
+    } else {
+        Box::new([]) as Box<[AtomicU64]>
+    };
+    Archive {
+        id,
+        source_index: 0,
+        display,
+        mount_path: Vec::new(),
+        format,
+        listing_bytes_read: file.bytes_read(),
+        from_index,
+        file: Some(file),
+        stream: Some(stream),
+        root: None,
+        members: listing.members,
+        mtime,
+        warnings: listing.warnings,
+        damaged: listing.damaged,
+        zip_data_starts: starts,
     }
 }
 
@@ -407,11 +507,10 @@ fn list_gzip(
     path: &Path,
     file: &Arc<dyn ByteSource>,
     owner: u32,
-    cache: &Arc<BlockCache>,
-    progress: &crate::progress::Progress,
-) -> Result<(Listing, Arc<dyn ByteSource>), FormatError> {
+    ctx: &ListCtx<'_>,
+) -> Result<(Listing, Arc<dyn ByteSource>, Vec<u8>), FormatError> {
     let display = path.display().to_string();
-    let bar = progress.add(&display, file.len());
+    let bar = ctx.progress.add(&display, file.len());
     let counted = crate::progress::Counted::new(crate::archive::SourceReader { source: &**file, pos: 0 }, bar.clone());
     let mut indexer = GzIndexer::new(BufReader::with_capacity(1 << 20, counted), GZ_SPACING);
     let mut listing = match format {
@@ -459,6 +558,7 @@ fn list_gzip(
             }
         }
     }
-    let stream: Arc<dyn ByteSource> = Arc::new(GzStream::new(file.clone(), index, cache.clone(), owner));
-    Ok((listing, stream))
+    let saved_index = index.to_bytes();
+    let stream: Arc<dyn ByteSource> = Arc::new(GzStream::new(file.clone(), index, ctx.cache.clone(), owner));
+    Ok((listing, stream, saved_index))
 }

@@ -24,7 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Unmount { mountpoint } => unmount(&mountpoint),
         Command::Ls { args, tree } => ls(&args, &tree),
         Command::Cat { args, tree } => cat(&args, &tree),
-        Command::Index { sources } => index(&sources),
+        Command::Index { sources, tree } => index(&sources, &tree),
         Command::Demo { dir } => crate::demo::run(&dir),
     }
 }
@@ -44,7 +44,7 @@ fn init_logging(verbose: u8) {
 
 /// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
 pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
-    let opts = PoolOptions { strict: tree.strict, progress };
+    let opts = PoolOptions { strict: tree.strict, progress, index_dir: tree.index_dir.clone(), no_index: tree.no_index };
     let pool = Pool::open(sources, tree.cache_size, &opts)?;
     for w in &pool.warnings {
         eprintln!("medfs: {w}");
@@ -115,12 +115,20 @@ fn cat(args: &[PathBuf], tree: &TreeArgs) -> Result<()> {
     Ok(())
 }
 
-fn index(sources: &[PathBuf]) -> Result<()> {
-    let tree = TreeArgs { strict: false, keep_outside_symlinks: false, cache_size: 64 << 20 };
-    let fs = build(sources, &tree, true)?;
-    for a in &fs.pool().archives {
-        println!("{}: {} members{}", a.display, a.members.len(), if a.damaged { " (damaged)" } else { "" });
+fn index(sources: &[PathBuf], tree: &TreeArgs) -> Result<()> {
+    let start = std::time::Instant::now();
+    let fs = build(sources, tree, true)?;
+    for a in fs.pool().archives.iter().filter(|a| a.file.is_some()) {
+        let how = if a.from_index { "from its index" } else { "listed and indexed" };
+        println!(
+            "{}: {} members, {how}, read {} bytes of the archive{}",
+            a.display,
+            a.members.len(),
+            a.listing_bytes_read,
+            if a.damaged { " (damaged)" } else { "" }
+        );
     }
+    println!("{:.3} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -46,6 +46,8 @@ pub struct FileSource {
     file: File,
     len: u64,
     path: PathBuf,
+    /// Bytes read so far (how much listing cost; a remount from the index reads none).
+    bytes_read: std::sync::atomic::AtomicU64,
 }
 
 impl FileSource {
@@ -53,7 +55,12 @@ impl FileSource {
     pub fn open(path: &Path) -> io::Result<FileSource> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
-        Ok(FileSource { file, len, path: path.to_path_buf() })
+        Ok(FileSource { file, len, path: path.to_path_buf(), bytes_read: Default::default() })
+    }
+
+    /// Bytes read through this source so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -66,7 +73,9 @@ impl ByteSource for FileSource {
             return Ok(0);
         }
         let want = buf.len().min((self.len - offset).min(usize::MAX as u64) as usize);
-        self.file.read_at(&mut buf[..want], offset)
+        let n = self.file.read_at(&mut buf[..want], offset)?;
+        self.bytes_read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
     }
     fn describe(&self) -> String {
         self.path.display().to_string()

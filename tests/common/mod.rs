@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// The medfs binary under test.
+/// The medfs binary under test, with its persistent indexes in a folder of the test run's own
+/// (never the user's cache).
 pub fn medfs() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_medfs"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_medfs"));
+    cmd.env("XDG_CACHE_HOME", std::env::temp_dir().join(format!("medfs-test-cache-{}", std::process::id())));
+    cmd
 }
 
 /// Deterministic pseudo-random bytes (xorshift), compressible when `text` is set.

@@ -1,0 +1,405 @@
+//! The persistent per-archive index: what listing found (members, offsets, sizes, mtimes) and
+//! the decoded stream's seek points, saved so that a remount lists nothing again.
+//!
+//! An index is a cache: it carries a format version and the archive's identity (canonical path,
+//! size, mtime, device and inode), is checked by a CRC-32 over its whole content, and every doubt
+//! (stale, foreign, truncated, corrupt, other version) makes it a miss that is rebuilt with a
+//! warning. Files are written to a temporary name and renamed, so two mounts of the same archive
+//! at once each see either no index or a complete one.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::archive::{DataLoc, Extent, Member, MemberKind, ZipData};
+
+/// Bumped whenever the layout below or the meaning of a stored field changes.
+pub const INDEX_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"MEDFSIDX";
+
+/// Who an archive is: an index is valid only for exactly this file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Canonical path.
+    pub path: Vec<u8>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// Device and inode: a replaced file (mv, cp over a rename) is a different archive.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl Identity {
+    /// The identity of the file at `path` now.
+    pub fn of(path: &Path) -> io::Result<Identity> {
+        let canon = fs::canonicalize(path)?;
+        let meta = fs::metadata(&canon)?;
+        Ok(Identity {
+            path: canon.as_os_str().as_bytes().to_vec(),
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
+
+/// What an index holds besides the identity.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    /// Format tag chosen by the pool (opaque here).
+    pub format: u8,
+    /// Listing found damage.
+    pub damaged: bool,
+    /// Listing warnings, shown again at every mount.
+    pub warnings: Vec<String>,
+    /// Members in archive order.
+    pub members: Vec<Member>,
+    /// Serialized seek points of the decoded stream (empty when there is none).
+    pub stream_index: Vec<u8>,
+}
+
+/// Where indexes live, or nowhere (in-memory only).
+#[derive(Debug, Clone)]
+pub struct IndexStore {
+    dir: Option<PathBuf>,
+}
+
+/// Why an index was not used (the caller rebuilds and warns unless it simply did not exist).
+#[derive(Debug)]
+pub enum Miss {
+    /// No index yet: the normal first mount.
+    Absent,
+    /// There was one, but it cannot be trusted.
+    Invalid(String),
+}
+
+impl IndexStore {
+    /// Indexes under `dir` (`None`: never saved, never loaded).
+    pub fn new(dir: Option<PathBuf>) -> IndexStore {
+        IndexStore { dir }
+    }
+
+    /// `$XDG_CACHE_HOME/medfs/index`, else `~/.cache/medfs/index`.
+    pub fn default_dir() -> Option<PathBuf> {
+        std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|c| c.join("medfs").join("index"))
+    }
+
+    /// The index file of an archive: named by a hash of its canonical path, so each archive has
+    /// one slot; the identity inside tells whether the slot is still about the same file.
+    pub fn file_for(&self, id: &Identity) -> Option<PathBuf> {
+        let name = id.path.rsplit(|&b| b == b'/').next().unwrap_or(b"archive");
+        let name: String = String::from_utf8_lossy(name).chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(60).collect();
+        let hash = fnv1a64(&id.path);
+        self.dir.as_ref().map(|d| d.join(format!("{name}.{hash:016x}.idx")))
+    }
+
+    /// The saved listing of `id`, if there is a valid one.
+    pub fn load(&self, id: &Identity) -> Result<Saved, Miss> {
+        let Some(file) = self.file_for(id) else { return Err(Miss::Absent) };
+        let bytes = match fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
+            Err(e) => return Err(Miss::Invalid(format!("{}: {e}", file.display()))),
+        };
+        decode(&bytes, id).map_err(|why| Miss::Invalid(format!("{}: {why}", file.display())))
+    }
+
+    /// Saves atomically. Errors (read-only or full cache folder) are returned for a warning;
+    /// the mount goes on with its in-memory listing.
+    pub fn save(&self, id: &Identity, saved: &Saved) -> io::Result<()> {
+        let Some(file) = self.file_for(id) else { return Ok(()) };
+        let dir = file.parent().expect("index files live in a folder");
+        fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".{}.{}.tmp", file.file_name().unwrap().to_string_lossy(), std::process::id()));
+        let result = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&encode(id, saved))?;
+            f.sync_data()?;
+            fs::rename(&tmp, &file)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+struct Enc(Vec<u8>);
+
+impl Enc {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+}
+
+fn encode(id: &Identity, s: &Saved) -> Vec<u8> {
+    let mut e = Enc(Vec::with_capacity(64 + s.members.len() * 64 + s.stream_index.len()));
+    e.0.extend_from_slice(MAGIC);
+    e.u32(INDEX_VERSION);
+    e.bytes(&id.path);
+    e.u64(id.size);
+    e.0.extend_from_slice(&id.mtime_ns.to_le_bytes());
+    e.u64(id.dev);
+    e.u64(id.ino);
+    e.u8(s.format);
+    e.u8(s.damaged as u8);
+    e.u64(s.warnings.len() as u64);
+    for w in &s.warnings {
+        e.bytes(w.as_bytes());
+    }
+    e.u64(s.members.len() as u64);
+    for m in &s.members {
+        e.bytes(&m.path);
+        match &m.kind {
+            MemberKind::File => e.u8(0),
+            MemberKind::Dir => e.u8(1),
+            MemberKind::Symlink { target } => {
+                e.u8(2);
+                e.bytes(target);
+            }
+        }
+        e.u64(m.size);
+        e.i64(m.mtime);
+        e.u32(m.mode);
+        match &m.data {
+            DataLoc::None => e.u8(0),
+            DataLoc::Raw { offset } => {
+                e.u8(1);
+                e.u64(*offset);
+            }
+            DataLoc::Sparse { extents } => {
+                e.u8(2);
+                e.u64(extents.len() as u64);
+                for x in extents.iter() {
+                    e.u64(x.logical);
+                    e.u64(x.offset);
+                    e.u64(x.len);
+                }
+            }
+            DataLoc::Zip(z) => {
+                e.u8(3);
+                e.u64(z.header_offset);
+                e.u64(z.compressed_size);
+                e.0.extend_from_slice(&z.method.to_le_bytes());
+                e.u32(z.crc32);
+                e.0.extend_from_slice(&z.flags.to_le_bytes());
+            }
+            DataLoc::Bad { reason } => {
+                e.u8(4);
+                e.bytes(reason.as_bytes());
+            }
+        }
+    }
+    e.bytes(&s.stream_index);
+    let crc = crc32fast::hash(&e.0);
+    e.u32(crc);
+    e.0
+}
+
+struct Dec<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Dec<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("truncated")?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn i64(&mut self) -> Result<i64, String> {
+        Ok(i64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    /// A count of items of at least `min_size` bytes each, checked against what is left, so a
+    /// corrupt count cannot make us allocate.
+    fn count(&mut self, min_size: usize) -> Result<usize, String> {
+        let n = self.u64()?;
+        let left = (self.b.len() - self.at) as u64;
+        if n.saturating_mul(min_size as u64) > left {
+            return Err("count larger than the file".into());
+        }
+        Ok(n as usize)
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, String> {
+        let n = self.count(1)?;
+        Ok(self.take(n)?.to_vec())
+    }
+}
+
+fn decode(b: &[u8], want: &Identity) -> Result<Saved, String> {
+    if b.len() < MAGIC.len() + 8 || &b[..8] != MAGIC {
+        return Err("not a medfs index".into());
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().unwrap()) {
+        return Err("checksum mismatch (corrupt or truncated)".into());
+    }
+    let mut d = Dec { b: body, at: 8 };
+    let version = d.u32()?;
+    if version != INDEX_VERSION {
+        return Err(format!("index format {version}, this medfs writes {INDEX_VERSION}"));
+    }
+    let got = Identity {
+        path: d.bytes()?,
+        size: d.u64()?,
+        mtime_ns: i128::from_le_bytes(d.take(16)?.try_into().unwrap()),
+        dev: d.u64()?,
+        ino: d.u64()?,
+    };
+    if got != *want {
+        return Err("the archive changed since it was indexed".into());
+    }
+    let format = d.u8()?;
+    let damaged = d.u8()? != 0;
+    let n = d.count(8)?;
+    let warnings = (0..n).map(|_| d.bytes().map(|w| String::from_utf8_lossy(&w).into_owned())).collect::<Result<_, _>>()?;
+    let n = d.count(30)?;
+    let mut members = Vec::with_capacity(n);
+    for _ in 0..n {
+        let path = d.bytes()?;
+        let kind = match d.u8()? {
+            0 => MemberKind::File,
+            1 => MemberKind::Dir,
+            2 => MemberKind::Symlink { target: d.bytes()? },
+            k => return Err(format!("unknown member kind {k}")),
+        };
+        let (size, mtime, mode) = (d.u64()?, d.i64()?, d.u32()?);
+        let data = match d.u8()? {
+            0 => DataLoc::None,
+            1 => DataLoc::Raw { offset: d.u64()? },
+            2 => {
+                let n = d.count(24)?;
+                let extents = (0..n)
+                    .map(|_| Ok(Extent { logical: d.u64()?, offset: d.u64()?, len: d.u64()? }))
+                    .collect::<Result<Vec<_>, String>>()?;
+                DataLoc::Sparse { extents: extents.into_boxed_slice() }
+            }
+            3 => DataLoc::Zip(ZipData {
+                header_offset: d.u64()?,
+                compressed_size: d.u64()?,
+                method: d.u16()?,
+                crc32: d.u32()?,
+                flags: d.u16()?,
+            }),
+            4 => DataLoc::Bad { reason: String::from_utf8_lossy(&d.bytes()?).into_owned() },
+            t => return Err(format!("unknown data tag {t}")),
+        };
+        members.push(Member { path, kind, size, mtime, mode, data });
+    }
+    let stream_index = d.bytes()?;
+    if d.at != body.len() {
+        return Err("trailing bytes".into());
+    }
+    Ok(Saved { format, damaged, warnings, members, stream_index })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (Identity, Saved) {
+        let id = Identity { path: b"/data/x.tar.gz".to_vec(), size: 1234, mtime_ns: 1_600_000_000_123_456_789, dev: 1, ino: 2 };
+        let members = vec![
+            Member { path: b"a/".to_vec(), kind: MemberKind::Dir, size: 0, mtime: 5, mode: 0o755, data: DataLoc::None },
+            Member { path: b"a/f".to_vec(), kind: MemberKind::File, size: 10, mtime: -3, mode: 0o644, data: DataLoc::Raw { offset: 512 } },
+            Member {
+                path: b"a/s".to_vec(),
+                kind: MemberKind::File,
+                size: 100,
+                mtime: 0,
+                mode: 0,
+                data: DataLoc::Sparse { extents: vec![Extent { logical: 50, offset: 1024, len: 10 }].into() },
+            },
+            Member {
+                path: b"z".to_vec(),
+                kind: MemberKind::File,
+                size: 7,
+                mtime: 1,
+                mode: 0,
+                data: DataLoc::Zip(ZipData { header_offset: 9, compressed_size: 8, method: 8, crc32: 0xdeadbeef, flags: 8 }),
+            },
+            Member { path: b"l".to_vec(), kind: MemberKind::Symlink { target: b"a/f".to_vec() }, size: 0, mtime: 0, mode: 0, data: DataLoc::None },
+            Member { path: b"b".to_vec(), kind: MemberKind::File, size: 3, mtime: 0, mode: 0, data: DataLoc::Bad { reason: "encrypted".into() } },
+        ];
+        let saved = Saved { format: 2, damaged: true, warnings: vec!["w1".into()], members, stream_index: vec![1, 2, 3] };
+        (id, saved)
+    }
+
+    #[test]
+    fn roundtrips_and_rejects_any_damage_or_other_identity() {
+        let (id, saved) = sample();
+        let bytes = encode(&id, &saved);
+        let back = decode(&bytes, &id).unwrap();
+        assert_eq!(format!("{:?}", back.members), format!("{:?}", saved.members));
+        assert_eq!((back.format, back.damaged, back.stream_index), (2, true, vec![1, 2, 3]));
+        for cut in [0, 8, 20, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode(&bytes[..cut], &id).is_err(), "truncated at {cut}");
+        }
+        for i in (0..bytes.len()).step_by(7) {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            assert!(decode(&bad, &id).is_err(), "flip at {i}");
+        }
+        let mut other = id.clone();
+        other.mtime_ns += 1;
+        assert!(decode(&bytes, &other).unwrap_err().contains("changed"));
+    }
+
+    #[test]
+    fn store_saves_atomically_and_loads_only_for_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("a.tar");
+        std::fs::write(&archive, b"0123").unwrap();
+        let store = IndexStore::new(Some(dir.path().join("idx")));
+        let id = Identity::of(&archive).unwrap();
+        assert!(matches!(store.load(&id), Err(Miss::Absent)));
+        let (_, saved) = sample();
+        store.save(&id, &saved).unwrap();
+        assert_eq!(store.load(&id).unwrap().members.len(), saved.members.len());
+        std::fs::write(&archive, b"01234").unwrap();
+        let changed = Identity::of(&archive).unwrap();
+        assert!(matches!(store.load(&changed), Err(Miss::Invalid(_))));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("idx")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left behind");
+    }
+}
