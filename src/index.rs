@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 use crate::archive::{DataLoc, Extent, Member, MemberKind, ZipData};
 
 /// Bumped whenever the layout below or the meaning of a stored field changes.
-pub const INDEX_VERSION: u32 = 1;
+pub const INDEX_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"MEDFSIDX";
+/// Magic, version, length of the main section.
+const HEADER: usize = 8 + 4 + 8;
 
 /// Who an archive is: an index is valid only for exactly this file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +62,20 @@ pub struct Saved {
     pub warnings: Vec<String>,
     /// Members in archive order.
     pub members: Vec<Member>,
-    /// Serialized seek points of the decoded stream (empty when there is none).
-    pub stream_index: Vec<u8>,
+    /// Seek-point table of the decoded stream (empty when there is none).
+    pub stream_table: Vec<u8>,
+    /// The seek points' windows. When saving: the bytes. When loaded: empty; they stay in the
+    /// index file (see [`Loaded`]) and are read on demand.
+    pub stream_windows: Vec<u8>,
+}
+
+/// A valid index, its windows left in the file.
+pub struct Loaded {
+    /// What was saved.
+    pub saved: Saved,
+    /// The open index file (kept open: a concurrent rebuild renames a new file over it, which
+    /// leaves this one intact) and where its windows section starts.
+    pub windows: (std::sync::Arc<crate::archive::FileSource>, u64),
 }
 
 /// Where indexes live, or nowhere (in-memory only).
@@ -103,15 +117,31 @@ impl IndexStore {
         self.dir.as_ref().map(|d| d.join(format!("{name}.{hash:016x}.idx")))
     }
 
-    /// The saved listing of `id`, if there is a valid one.
-    pub fn load(&self, id: &Identity) -> Result<Saved, Miss> {
-        let Some(file) = self.file_for(id) else { return Err(Miss::Absent) };
-        let bytes = match fs::read(&file) {
-            Ok(b) => b,
+    /// The saved listing of `id`, if there is a valid one. Reads the main section only.
+    pub fn load(&self, id: &Identity) -> Result<Loaded, Miss> {
+        use crate::archive::ByteSource;
+        let Some(path) = self.file_for(id) else { return Err(Miss::Absent) };
+        let file = match crate::archive::FileSource::open(&path) {
+            Ok(f) => std::sync::Arc::new(f),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
-            Err(e) => return Err(Miss::Invalid(format!("{}: {e}", file.display()))),
+            Err(e) => return Err(Miss::Invalid(format!("{}: {e}", path.display()))),
         };
-        decode(&bytes, id).map_err(|why| Miss::Invalid(format!("{}: {why}", file.display())))
+        let invalid = |why: String| Miss::Invalid(format!("{}: {why}", path.display()));
+        let mut head = [0u8; HEADER];
+        file.read_exact_at(0, &mut head).map_err(|_| invalid("truncated".into()))?;
+        let main_len = u64::from_le_bytes(head[12..20].try_into().unwrap());
+        let windows_at = (HEADER as u64)
+            .checked_add(main_len)
+            .and_then(|v| v.checked_add(4))
+            .filter(|&end| end <= file.len())
+            .ok_or_else(|| invalid("truncated".into()))?;
+        let mut main = vec![0u8; windows_at as usize];
+        file.read_exact_at(0, &mut main).map_err(|e| invalid(e.to_string()))?;
+        let (saved, windows_len) = decode(&main, id).map_err(invalid)?;
+        if windows_at + windows_len != file.len() {
+            return Err(invalid("windows section truncated or extended".into()));
+        }
+        Ok(Loaded { saved, windows: (file, windows_at) })
     }
 
     /// Saves atomically. Errors (read-only or full cache folder) are returned for a warning;
@@ -160,9 +190,10 @@ impl Enc {
 }
 
 fn encode(id: &Identity, s: &Saved) -> Vec<u8> {
-    let mut e = Enc(Vec::with_capacity(64 + s.members.len() * 64 + s.stream_index.len()));
+    let mut e = Enc(Vec::with_capacity(64 + s.members.len() * 64 + s.stream_table.len() + s.stream_windows.len()));
     e.0.extend_from_slice(MAGIC);
     e.u32(INDEX_VERSION);
+    e.u64(0); // main section length, filled in below
     e.bytes(&id.path);
     e.u64(id.size);
     e.0.extend_from_slice(&id.mtime_ns.to_le_bytes());
@@ -217,9 +248,14 @@ fn encode(id: &Identity, s: &Saved) -> Vec<u8> {
             }
         }
     }
-    e.bytes(&s.stream_index);
+    e.bytes(&s.stream_table);
+    e.u64(s.stream_windows.len() as u64);
+    let main_len = (e.0.len() - HEADER) as u64;
+    e.0[12..20].copy_from_slice(&main_len.to_le_bytes());
     let crc = crc32fast::hash(&e.0);
     e.u32(crc);
+    // The windows carry their own CRC-32s in the stream table: they are checked when read.
+    e.0.extend_from_slice(&s.stream_windows);
     e.0
 }
 
@@ -266,19 +302,21 @@ impl<'a> Dec<'a> {
     }
 }
 
-fn decode(b: &[u8], want: &Identity) -> Result<Saved, String> {
-    if b.len() < MAGIC.len() + 8 || &b[..8] != MAGIC {
+/// Decodes the header and main section (with its CRC-32 at the end); returns what was saved
+/// and the length of the windows section that follows.
+fn decode(b: &[u8], want: &Identity) -> Result<(Saved, u64), String> {
+    if b.len() < HEADER + 4 || &b[..8] != MAGIC {
         return Err("not a medfs index".into());
+    }
+    let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
+    if version != INDEX_VERSION {
+        return Err(format!("index format {version}, this medfs writes {INDEX_VERSION}"));
     }
     let (body, crc) = b.split_at(b.len() - 4);
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().unwrap()) {
         return Err("checksum mismatch (corrupt or truncated)".into());
     }
-    let mut d = Dec { b: body, at: 8 };
-    let version = d.u32()?;
-    if version != INDEX_VERSION {
-        return Err(format!("index format {version}, this medfs writes {INDEX_VERSION}"));
-    }
+    let mut d = Dec { b: body, at: HEADER };
     let got = Identity {
         path: d.bytes()?,
         size: d.u64()?,
@@ -326,11 +364,12 @@ fn decode(b: &[u8], want: &Identity) -> Result<Saved, String> {
         };
         members.push(Member { path, kind, size, mtime, mode, data });
     }
-    let stream_index = d.bytes()?;
+    let stream_table = d.bytes()?;
+    let windows_len = d.u64()?;
     if d.at != body.len() {
         return Err("trailing bytes".into());
     }
-    Ok(Saved { format, damaged, warnings, members, stream_index })
+    Ok((Saved { format, damaged, warnings, members, stream_table, stream_windows: Vec::new() }, windows_len))
 }
 
 #[cfg(test)]
@@ -361,17 +400,26 @@ mod tests {
             Member { path: b"l".to_vec(), kind: MemberKind::Symlink { target: b"a/f".to_vec() }, size: 0, mtime: 0, mode: 0, data: DataLoc::None },
             Member { path: b"b".to_vec(), kind: MemberKind::File, size: 3, mtime: 0, mode: 0, data: DataLoc::Bad { reason: "encrypted".into() } },
         ];
-        let saved = Saved { format: 2, damaged: true, warnings: vec!["w1".into()], members, stream_index: vec![1, 2, 3] };
+        let saved = Saved {
+            format: 2,
+            damaged: true,
+            warnings: vec!["w1".into()],
+            members,
+            stream_table: vec![1, 2, 3],
+            stream_windows: vec![9; 10],
+        };
         (id, saved)
     }
 
     #[test]
     fn roundtrips_and_rejects_any_damage_or_other_identity() {
         let (id, saved) = sample();
-        let bytes = encode(&id, &saved);
-        let back = decode(&bytes, &id).unwrap();
+        let mut bytes = encode(&id, &saved);
+        bytes.truncate(bytes.len() - 10); // the windows section: decode sees the main section
+        let (back, windows_len) = decode(&bytes, &id).unwrap();
+        assert_eq!(windows_len, 10);
         assert_eq!(format!("{:?}", back.members), format!("{:?}", saved.members));
-        assert_eq!((back.format, back.damaged, back.stream_index), (2, true, vec![1, 2, 3]));
+        assert_eq!((back.format, back.damaged, back.stream_table), (2, true, vec![1, 2, 3]));
         for cut in [0, 8, 20, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode(&bytes[..cut], &id).is_err(), "truncated at {cut}");
         }
@@ -395,7 +443,11 @@ mod tests {
         assert!(matches!(store.load(&id), Err(Miss::Absent)));
         let (_, saved) = sample();
         store.save(&id, &saved).unwrap();
-        assert_eq!(store.load(&id).unwrap().members.len(), saved.members.len());
+        let loaded = store.load(&id).unwrap();
+        assert_eq!(loaded.saved.members.len(), saved.members.len());
+        let mut windows = vec![0u8; 10];
+        crate::archive::ByteSource::read_exact_at(&*loaded.windows.0, loaded.windows.1, &mut windows).unwrap();
+        assert_eq!(windows, saved.stream_windows);
         std::fs::write(&archive, b"01234").unwrap();
         let changed = Identity::of(&archive).unwrap();
         assert!(matches!(store.load(&changed), Err(Miss::Invalid(_))));

@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::archive::gzindex::{self, GzIndex, GzIndexer};
+use crate::archive::gzindex::{self, GzIndex, GzIndexer, WindowSource};
 use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind, tar, zip};
 use crate::cache::BlockCache;
-use crate::index::{Identity, IndexStore, Miss, Saved};
+use crate::index::{Identity, IndexStore, Loaded, Miss, Saved};
 use crate::stream::GzStream;
 
 /// Seek-point spacing in a gzip stream's uncompressed bytes: a random read inflates half of
 /// this on average, and each point costs up to 32 KiB of (compressed) window.
-pub const GZ_SPACING: u64 = 1 << 20;
+pub const GZ_SPACING: u64 = 832 << 10;
 
 /// How an archive's bytes are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -400,7 +400,7 @@ fn list_one(path: &Path, id: u32, ctx: &ListCtx<'_>) -> Listed {
     let mut notes = Vec::new();
     if let Some(identity) = &identity {
         match ctx.store.load(identity) {
-            Ok(saved) => match from_saved(saved, &file, id, ctx.cache) {
+            Ok(loaded) => match from_saved(loaded, &file, id, ctx.cache) {
                 Ok((format, listing, stream)) => {
                     return Listed::Archive(archive(id, display, format, file, stream, listing, mtime, true));
                 }
@@ -418,23 +418,29 @@ fn list_one(path: &Path, id: u32, ctx: &ListCtx<'_>) -> Listed {
     };
     let source: Arc<dyn ByteSource> = file.clone();
     let listed = match format {
-        Format::Zip => zip::list(&*source).map(|l| (l, source.clone(), Vec::new())),
-        Format::Tar => tar::list_source(&*source, &display).map(|l| (l, source.clone(), Vec::new())),
+        Format::Zip => zip::list(&*source).map(|l| (l, source.clone(), Default::default())),
+        Format::Tar => tar::list_source(&*source, &display).map(|l| (l, source.clone(), Default::default())),
         Format::TarGz | Format::Gz => list_gzip(format, path, &source, id, ctx),
         Format::Loose => unreachable!("detection never yields Loose"),
     };
     match listed {
-        Ok((mut listing, stream, stream_index)) => {
+        Ok((mut listing, mut stream, (stream_table, stream_windows))) => {
             if let Some(identity) = &identity {
                 let saved = Saved {
                     format: format.tag(),
                     damaged: listing.damaged,
                     warnings: listing.warnings.clone(),
                     members: listing.members.clone(),
-                    stream_index,
+                    stream_table,
+                    stream_windows,
                 };
-                if let Err(e) = ctx.store.save(identity, &saved) {
-                    notes.push(format!("{display}: index not saved ({e}); this mount keeps it in memory only"));
+                match ctx.store.save(identity, &saved) {
+                    // Serve from the saved index, so the seek points' windows leave memory.
+                    Ok(()) => match ctx.store.load(identity).map(|l| from_saved(l, &file, id, ctx.cache)) {
+                        Ok(Ok((_, _, from_disk))) => stream = from_disk,
+                        _ => notes.push(format!("{display}: index saved but not readable back; its windows stay in memory")),
+                    },
+                    Err(e) => notes.push(format!("{display}: index not saved ({e}); this mount keeps it in memory only")),
                 }
             }
             listing.warnings.extend(notes);
@@ -447,16 +453,18 @@ fn list_one(path: &Path, id: u32, ctx: &ListCtx<'_>) -> Listed {
 
 /// Rebuilds a listing and its decoded stream from a saved index.
 fn from_saved(
-    saved: Saved,
+    loaded: Loaded,
     file: &Arc<FileSource>,
     owner: u32,
     cache: &Arc<BlockCache>,
 ) -> Result<(Format, Listing, Arc<dyn ByteSource>), String> {
+    let Loaded { saved, windows: (index_file, windows_at) } = loaded;
     let format = Format::from_tag(saved.format).ok_or("unknown format tag")?;
     let source: Arc<dyn ByteSource> = file.clone();
     let stream: Arc<dyn ByteSource> = match format {
         Format::TarGz | Format::Gz => {
-            let index = GzIndex::from_bytes(&saved.stream_index).map_err(|e| e.to_string())?;
+            let windows = WindowSource::Disk(index_file, windows_at);
+            let index = GzIndex::from_parts(&saved.stream_table, windows).map_err(|e| e.to_string())?;
             Arc::new(GzStream::new(source, index, cache.clone(), owner))
         }
         _ => source,
@@ -508,7 +516,7 @@ fn list_gzip(
     file: &Arc<dyn ByteSource>,
     owner: u32,
     ctx: &ListCtx<'_>,
-) -> Result<(Listing, Arc<dyn ByteSource>, Vec<u8>), FormatError> {
+) -> Result<(Listing, Arc<dyn ByteSource>, (Vec<u8>, Vec<u8>)), FormatError> {
     let display = path.display().to_string();
     let bar = ctx.progress.add(&display, file.len());
     let counted = crate::progress::Counted::new(crate::archive::SourceReader { source: &**file, pos: 0 }, bar.clone());
@@ -558,7 +566,7 @@ fn list_gzip(
             }
         }
     }
-    let saved_index = index.to_bytes();
+    let saved_index = index.to_parts()?;
     let stream: Arc<dyn ByteSource> = Arc::new(GzStream::new(file.clone(), index, ctx.cache.clone(), owner));
     Ok((listing, stream, saved_index))
 }

@@ -8,6 +8,12 @@ use crate::archive::ByteSource;
 use crate::archive::gzindex::GzIndex;
 use crate::cache::{BlockCache, BlockKey};
 
+/// Cache items of a stream: whole seek-point spans, and prefixes of spans.
+const FULL_SPAN: u32 = u32::MAX;
+const SPAN_PREFIX: u32 = u32::MAX - 1;
+/// Prefixes of spans are inflated in multiples of this.
+const PREFIX_GRAIN: u64 = 64 << 10;
+
 /// The decompressed bytes of a gzip file, readable at any offset.
 ///
 /// A read inflates the seek-point span that holds it, once, into the block cache; neighbours in
@@ -42,14 +48,45 @@ impl ByteSource for GzStream {
             return Ok(0);
         }
         let (span, start, end) = self.index.span_of(offset);
-        let span_len = (end - start) as usize;
-        if span_len <= self.cache.max_block() {
-            let key = BlockKey { owner: self.owner, item: u32::MAX, block: span as u64 };
-            let block = self.cache.get_or_load(key, || self.index.read_span(self.file.clone(), span, span_len))?;
-            let at = (offset - start) as usize;
+        let span_len = end - start;
+        let need = (offset + buf.len() as u64).min(end) - start;
+        let at = (offset - start) as usize;
+        let serve = |block: &[u8], buf: &mut [u8]| {
             let n = buf.len().min(block.len().saturating_sub(at));
             buf[..n].copy_from_slice(&block[at..at + n]);
-            return Ok(n);
+            n
+        };
+        if span_len as usize <= self.cache.max_block() {
+            let full_key = BlockKey { owner: self.owner, item: FULL_SPAN, block: span as u64 };
+            let prefix_key = BlockKey { owner: self.owner, item: SPAN_PREFIX, block: span as u64 };
+            if let Some(block) = self.cache.get(&full_key) {
+                return Ok(serve(&block, buf));
+            }
+            let prefix = self.cache.get(&prefix_key);
+            if let Some(block) = &prefix
+                && block.len() as u64 >= need
+            {
+                return Ok(serve(block, buf));
+            }
+            // A random read inflates only from the seek point to the end of what it needs
+            // (rounded up, so the next members in archive order come along); the second time a
+            // span is touched beyond that, it is inflated whole, so a sequential walk costs about
+            // one pass and a random one about half a span.
+            let target = need.div_ceil(PREFIX_GRAIN) * PREFIX_GRAIN;
+            if prefix.is_none() && target < span_len * 3 / 4 {
+                let block = self.cache.get_or_load(prefix_key, || {
+                    let mut reader = self.index.reader_at(self.file.clone(), start)?;
+                    let mut out = vec![0u8; target as usize];
+                    reader.read_exact(&mut out)?;
+                    Ok(out)
+                })?;
+                if block.len() as u64 >= need {
+                    return Ok(serve(&block, buf));
+                }
+            }
+            let block =
+                self.cache.get_or_load(full_key, || self.index.read_span(self.file.clone(), span, span_len as usize))?;
+            return Ok(serve(&block, buf));
         }
         let mut reader = self.index.reader_at(self.file.clone(), offset)?;
         let want = buf.len().min((end - offset) as usize);

@@ -50,8 +50,7 @@ fn a_second_listing_reads_no_archive_bytes_and_changes_invalidate_the_index() {
     // A corrupt index file is rebuilt with a warning, never trusted.
     let file = std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("a.tar.gz")).unwrap();
     let mut raw = std::fs::read(&file).unwrap();
-    let mid = raw.len() / 2;
-    raw[mid] ^= 0xff;
+    raw[40] ^= 0xff; // inside the main section (the windows carry their own checksums)
     std::fs::write(&file, &raw).unwrap();
     let (fourth, stderr) = index(&[&tgz], &idx);
     assert!(fourth.contains("listed and indexed"), "{fourth}");

@@ -16,11 +16,13 @@
 use std::ffi::CStr;
 use std::fmt;
 use std::io::{self, Read};
-use std::os::raw::{c_int, c_uint, c_void};
+use std::os::raw::{c_int, c_uint};
 use std::ptr;
 use std::sync::Arc;
 
-use libz_sys as z;
+// zlib-rs behind zlib's C API: the same calls (inflatePrime, inflateSetDictionary, Z_BLOCK)
+// as zlib, and faster inflate than the system zlib 1.2.13.
+use libz_rs_sys as z;
 
 use crate::archive::{ByteSource, FormatError};
 
@@ -39,32 +41,12 @@ const WINDOW_LEVEL: c_int = 1;
 
 /// Serialization magic and version.
 const MAGIC: &[u8; 8] = b"MEDFSGZI";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// `SeekPoint::flags`: the point is the start of a gzip member (input = its header, no window).
 const FLAG_MEMBER: u8 = 1;
 /// `SeekPoint::flags`: the window is stored as is, because compressing it did not help.
 const FLAG_RAW_WINDOW: u8 = 2;
-
-// SAFETY: the signatures match zlib.h and the C library's malloc/free; libz-sys links libz.
-unsafe extern "C" {
-    // Exported by every zlib since 1.2.7.1 (the system one is 1.2.13), not declared by libz-sys.
-    fn inflateGetDictionary(strm: z::z_streamp, dictionary: *mut u8, dict_length: *mut c_uint) -> c_int;
-    fn malloc(size: usize) -> *mut c_void;
-    fn free(p: *mut c_void);
-}
-
-/// zlib allocation callback (libz-sys makes `zalloc` non-nullable, so the default cannot be used).
-unsafe extern "C" fn zalloc(_opaque: *mut c_void, items: c_uint, size: c_uint) -> *mut c_void {
-    // SAFETY: plain libc malloc; two u32 factors cannot overflow a 64-bit usize.
-    unsafe { malloc(items as usize * size as usize) }
-}
-
-/// zlib free callback, pairing with [`zalloc`].
-unsafe extern "C" fn zfree(_opaque: *mut c_void, p: *mut c_void) {
-    // SAFETY: `p` was returned by `zalloc` (malloc) and zlib frees each block once.
-    unsafe { free(p) }
-}
 
 /// An owned raw-deflate (`windowBits = -15`) inflate stream. The `z_stream` is boxed because
 /// zlib's state keeps a pointer back to it: it must never move after `inflateInit2`.
@@ -87,8 +69,9 @@ impl Inflater {
             total_out: 0,
             msg: ptr::null_mut(),
             state: ptr::null_mut(),
-            zalloc,
-            zfree,
+            // zlib-rs's own allocator.
+            zalloc: None,
+            zfree: None,
             opaque: ptr::null_mut(),
             data_type: 0,
             adler: 0,
@@ -139,7 +122,7 @@ impl Inflater {
         let mut len: c_uint = 0;
         // SAFETY: initialised raw stream (windowBits 15), so the window never exceeds 32 KiB and
         // `out` has room for all of it.
-        let ret = unsafe { inflateGetDictionary(&mut *self.strm, out.as_mut_ptr(), &mut len) };
+        let ret = unsafe { z::inflateGetDictionary(&mut *self.strm, out.as_mut_ptr(), &mut len) };
         if ret != z::Z_OK { 0 } else { (len as usize).min(WINSIZE) }
     }
 
@@ -198,7 +181,7 @@ fn zcheck(ret: c_int, what: &str) -> io::Result<()> {
 /// Compresses a window with zlib `compress2`; `None` when that does not make it smaller.
 fn compress_window(win: &[u8], scratch: &mut Vec<u8>) -> Option<Box<[u8]>> {
     // SAFETY: compressBound is a pure function.
-    let bound = unsafe { z::compressBound(win.len() as _) } as usize;
+    let bound = z::compressBound(win.len() as _) as usize;
     scratch.resize(bound, 0);
     let mut dest_len = bound as _;
     // SAFETY: `scratch` is writable for `bound` bytes (the bound zlib guarantees to suffice) and
@@ -442,8 +425,34 @@ pub struct SeekPoint {
     /// Uncompressed window length (0..=32768).
     wlen: u16,
     /// The window (last `wlen` bytes of output before `out` in this member), zlib-compressed
-    /// unless `FLAG_RAW_WINDOW`.
-    window: Box<[u8]>,
+    /// unless `FLAG_RAW_WINDOW`: in memory right after indexing, in the index file after a load.
+    window: Window,
+}
+
+/// Where a seek point's stored window is. Windows are most of an index (up to 32 KiB per point,
+/// about 3% of a 40 GB archive), so a loaded index leaves them in its file and reads one only
+/// when a read starts at its point.
+enum Window {
+    Mem(Box<[u8]>),
+    /// `len` bytes at `at` of the index's window file, with their CRC-32.
+    Disk { at: u64, len: u32, crc: u32 },
+}
+
+impl Window {
+    fn stored_len(&self) -> usize {
+        match self {
+            Window::Mem(b) => b.len(),
+            Window::Disk { len, .. } => *len as usize,
+        }
+    }
+}
+
+/// Where the windows of an index being loaded are.
+pub enum WindowSource {
+    /// In this buffer (windows section of [`GzIndex::to_bytes`]).
+    Mem(Vec<u8>),
+    /// In a file, the windows section starting at the given offset; read on demand.
+    Disk(Arc<dyn ByteSource>, u64),
 }
 
 impl SeekPoint {
@@ -459,15 +468,7 @@ impl SeekPoint {
 
     /// Bytes the stored (compressed) window takes.
     pub fn stored_window_len(&self) -> usize {
-        self.window.len()
-    }
-
-    fn window(&self) -> io::Result<std::borrow::Cow<'_, [u8]>> {
-        if self.flags & FLAG_RAW_WINDOW != 0 || self.wlen == 0 {
-            Ok(std::borrow::Cow::Borrowed(&self.window))
-        } else {
-            uncompress_window(&self.window, self.wlen as usize).map(std::borrow::Cow::Owned)
-        }
+        self.window.stored_len()
     }
 }
 
@@ -479,7 +480,7 @@ impl fmt::Debug for SeekPoint {
             .field("bits", &self.bits)
             .field("member_start", &self.is_member_start())
             .field("window_len", &self.wlen)
-            .field("stored_window_len", &self.window.len())
+            .field("stored_window_len", &self.window.stored_len())
             .finish()
     }
 }
@@ -493,6 +494,14 @@ pub struct GzIndex {
     compressed_len: u64,
     verified_len: u64,
     warnings: Vec<String>,
+    /// The file holding `Window::Disk` windows.
+    window_file: Option<Arc<dyn ByteSource>>,
+}
+
+impl fmt::Debug for dyn ByteSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl GzIndex {
@@ -572,7 +581,7 @@ impl GzIndex {
                 let b = rd.input.byte()?.ok_or_else(|| rd.ended())?;
                 rd.z.prime(p.bits, b >> (8 - p.bits))?;
             }
-            rd.z.set_dictionary(&p.window()?)?;
+            rd.z.set_dictionary(&self.window_of(p)?)?;
         }
         Ok(rd)
     }
@@ -597,32 +606,93 @@ impl GzIndex {
         Ok(buf)
     }
 
-    /// Serializes the index: magic, version byte, lengths, points, then a CRC-32 of it all.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let win: usize = self.points.iter().map(|p| p.window.len()).sum();
-        let mut b = Vec::with_capacity(8 + 1 + 32 + 24 * self.points.len() + win + 4);
-        b.extend_from_slice(MAGIC);
-        b.push(VERSION);
+    /// The uncompressed window of point `p`, read from the index file if it lives there.
+    fn window_of<'a>(&'a self, p: &'a SeekPoint) -> io::Result<std::borrow::Cow<'a, [u8]>> {
+        let stored: std::borrow::Cow<'a, [u8]> = match &p.window {
+            Window::Mem(b) => std::borrow::Cow::Borrowed(b),
+            Window::Disk { at, len, crc } => {
+                let file = self.window_file.as_ref().ok_or_else(|| io::Error::other("gzip index has no window file"))?;
+                let mut buf = vec![0u8; *len as usize];
+                file.read_exact_at(*at, &mut buf)?;
+                if crc32fast::hash(&buf) != *crc {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: corrupt seek point window at {at}", file.describe()),
+                    ));
+                }
+                std::borrow::Cow::Owned(buf)
+            }
+        };
+        if p.flags & FLAG_RAW_WINDOW != 0 || p.wlen == 0 {
+            Ok(stored)
+        } else {
+            uncompress_window(&stored, p.wlen as usize).map(std::borrow::Cow::Owned)
+        }
+    }
+
+    /// Serializes the index in two parts: the table (magic, version, lengths, points with each
+    /// window's place and CRC-32, then a CRC-32 of the table), small enough to load at every
+    /// mount; and the windows, which a loaded index reads only on demand.
+    pub fn to_parts(&self) -> io::Result<(Vec<u8>, Vec<u8>)> {
+        let mut table = Vec::with_capacity(8 + 1 + 32 + 36 * self.points.len() + 4);
+        let mut windows = Vec::new();
+        table.extend_from_slice(MAGIC);
+        table.push(VERSION);
         for v in [self.uncompressed_len, self.compressed_len, self.verified_len, self.points.len() as u64] {
-            b.extend_from_slice(&v.to_le_bytes());
+            table.extend_from_slice(&v.to_le_bytes());
         }
         for p in &self.points {
-            b.extend_from_slice(&p.out.to_le_bytes());
-            b.extend_from_slice(&p.input.to_le_bytes());
-            b.push(p.bits);
-            b.push(p.flags);
-            b.extend_from_slice(&p.wlen.to_le_bytes());
-            b.extend_from_slice(&(p.window.len() as u32).to_le_bytes());
-            b.extend_from_slice(&p.window);
+            let stored: std::borrow::Cow<'_, [u8]> = match &p.window {
+                Window::Mem(b) => std::borrow::Cow::Borrowed(b),
+                Window::Disk { at, len, .. } => {
+                    let file = self.window_file.as_ref().ok_or_else(|| io::Error::other("no window file"))?;
+                    let mut buf = vec![0u8; *len as usize];
+                    file.read_exact_at(*at, &mut buf)?;
+                    std::borrow::Cow::Owned(buf)
+                }
+            };
+            table.extend_from_slice(&p.out.to_le_bytes());
+            table.extend_from_slice(&p.input.to_le_bytes());
+            table.push(p.bits);
+            table.push(p.flags);
+            table.extend_from_slice(&p.wlen.to_le_bytes());
+            table.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+            table.extend_from_slice(&(windows.len() as u64).to_le_bytes());
+            table.extend_from_slice(&crc32fast::hash(&stored).to_le_bytes());
+            windows.extend_from_slice(&stored);
         }
-        let crc = crc32fast::hash(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
+        let crc = crc32fast::hash(&table);
+        table.extend_from_slice(&crc.to_le_bytes());
+        Ok((table, windows))
+    }
+
+    /// The whole index as one blob: table length, table, windows.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (table, windows) = self.to_parts().expect("in-memory windows");
+        let mut b = Vec::with_capacity(8 + table.len() + windows.len());
+        b.extend_from_slice(&(table.len() as u64).to_le_bytes());
+        b.extend_from_slice(&table);
+        b.extend_from_slice(&windows);
         b
     }
 
-    /// Parses [`to_bytes`](Self::to_bytes) output. Any damage (checksum, version, truncation,
-    /// inconsistent points) is an error; nothing is trusted before the checksum is verified.
+    /// Parses [`to_bytes`](Self::to_bytes) output, every window checked against its CRC-32.
     pub fn from_bytes(b: &[u8]) -> Result<GzIndex, FormatError> {
+        let bad = |why: &str| FormatError::Corrupt(format!("gzip index: {why}"));
+        let table_len = b.get(..8).map(|s| u64::from_le_bytes(s.try_into().unwrap())).ok_or_else(|| bad("truncated"))?;
+        let table_end = 8u64.checked_add(table_len).filter(|&e| e <= b.len() as u64).ok_or_else(|| bad("truncated"))? as usize;
+        let index = Self::from_parts(&b[8..table_end], WindowSource::Mem(b[table_end..].to_vec()))?;
+        let window_bytes: usize = index.points.iter().map(|p| p.window.stored_len()).sum();
+        if window_bytes != b.len() - table_end {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(index)
+    }
+
+    /// Parses a table written by [`to_parts`](Self::to_parts) with its windows in `windows`.
+    /// Any damage to the table (checksum, version, truncation, inconsistent points) is an error;
+    /// windows held in memory are checked now, windows on disk when they are read.
+    pub fn from_parts(b: &[u8], windows: WindowSource) -> Result<GzIndex, FormatError> {
         let bad = |why: &str| FormatError::Corrupt(format!("gzip index: {why}"));
         if b.len() < MAGIC.len() + 1 + 32 + 4 || &b[..MAGIC.len()] != MAGIC {
             return Err(bad("not an index blob"));
@@ -649,7 +719,7 @@ impl GzIndex {
         let compressed_len = u64_(&mut r).ok_or_else(short)?;
         let verified_len = u64_(&mut r).ok_or_else(short)?;
         let n = u64_(&mut r).ok_or_else(short)?;
-        if n == 0 || n > (r.len() / 24) as u64 {
+        if n == 0 || n > (r.len() / 36) as u64 {
             return Err(bad("bad point count"));
         }
         let mut points = Vec::with_capacity(n as usize);
@@ -659,11 +729,31 @@ impl GzIndex {
             let h = take(&mut r, 8).ok_or_else(short)?;
             let (bits, flags) = (h[0], h[1]);
             let wlen = u16::from_le_bytes([h[2], h[3]]);
-            let clen = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
-            let window: Box<[u8]> = take(&mut r, clen).ok_or_else(short)?.into();
+            let clen = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+            let woff = u64_(&mut r).ok_or_else(short)?;
+            let wcrc = take(&mut r, 4).map(|s| u32::from_le_bytes(s.try_into().unwrap())).ok_or_else(short)?;
+            let window = match &windows {
+                WindowSource::Mem(all) => {
+                    let stored = usize::try_from(woff)
+                        .ok()
+                        .and_then(|at| all.get(at..at.checked_add(clen as usize)?))
+                        .ok_or_else(|| bad("window outside the windows section"))?;
+                    if crc32fast::hash(stored) != wcrc {
+                        return Err(bad("window checksum mismatch"));
+                    }
+                    Window::Mem(stored.into())
+                }
+                WindowSource::Disk(_, base) => Window::Disk {
+                    at: base.checked_add(woff).ok_or_else(|| bad("window offset overflow"))?,
+                    len: clen,
+                    crc: wcrc,
+                },
+            };
+            let clen = clen as usize;
             let ok = bits <= 7
                 && flags & !(FLAG_MEMBER | FLAG_RAW_WINDOW) == 0
                 && wlen as usize <= WINSIZE
+                && clen <= 2 * WINSIZE
                 && (flags & FLAG_MEMBER == 0 || (bits == 0 && wlen == 0))
                 && (flags & FLAG_RAW_WINDOW == 0 || clen == wlen as usize)
                 && (wlen != 0 || clen == 0)
@@ -684,14 +774,18 @@ impl GzIndex {
         if !r.is_empty() || verified_len > uncompressed_len {
             return Err(bad("inconsistent lengths"));
         }
-        Ok(GzIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new() })
+        let window_file = match windows {
+            WindowSource::Disk(file, _) => Some(file),
+            WindowSource::Mem(_) => None,
+        };
+        Ok(GzIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new(), window_file })
     }
 
     /// Approximate heap use in bytes.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<GzIndex>()
             + self.points.capacity() * std::mem::size_of::<SeekPoint>()
-            + self.points.iter().map(|p| p.window.len()).sum::<usize>()
+            + self.points.iter().map(|p| if let Window::Mem(b) = &p.window { b.len() } else { 0 }).sum::<usize>()
             + self.warnings.iter().map(|w| w.capacity() + std::mem::size_of::<String>()).sum::<usize>()
     }
 }
@@ -923,7 +1017,7 @@ impl<R: Read> GzIndexer<R> {
         }
         if self.points.is_empty() {
             // Nothing decoded (not gzip at all): keep the invariant "point 0 at out 0".
-            self.points.push(SeekPoint { out: 0, input: 0, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Box::default() });
+            self.points.push(SeekPoint { out: 0, input: 0, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Window::Mem(Box::default()) });
         }
         let compressed_len = if err.is_none() { self.compressed_end } else { self.input.pos() };
         let mut points = std::mem::take(&mut self.points);
@@ -941,6 +1035,7 @@ impl<R: Read> GzIndexer<R> {
             compressed_len,
             verified_len: self.verified_len,
             warnings: std::mem::take(&mut self.warnings),
+            window_file: None,
         };
         (idx, err)
     }
@@ -985,7 +1080,7 @@ impl<R: Read> GzIndexer<R> {
         // A member start at the same output offset as the last point supersedes it (the last
         // point then began an empty member).
         if self.due() || self.points.last().is_some_and(|p| p.out == self.out_total) {
-            self.push_point(SeekPoint { out: self.out_total, input: at, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Box::default() });
+            self.push_point(SeekPoint { out: self.out_total, input: at, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Window::Mem(Box::default()) });
         }
         self.state = IState::Deflate;
         Ok(())
@@ -1009,7 +1104,7 @@ impl<R: Read> GzIndexer<R> {
             None => (Box::from(win), FLAG_RAW_WINDOW),
         };
         let wlen = wlen as u16;
-        self.push_point(SeekPoint { out: self.out_total, input, bits, flags, wlen, window });
+        self.push_point(SeekPoint { out: self.out_total, input, bits, flags, wlen, window: Window::Mem(window) });
     }
 
     /// Inflates into `out` until it is full, the member ends or an error occurs. Bytes produced
@@ -1379,7 +1474,12 @@ mod tests {
             let g = gz(data, level);
             for spacing in [64 << 10, 1 << 20] {
                 let idx = index_ok(&g, spacing);
-                assert!(idx.points().len() as u64 >= data.len() as u64 / spacing / 4, "too few points");
+                // Points can only sit at deflate block boundaries. zlib's normal strategies end a
+                // block every ~16k symbols; the level-1 "quick" strategy of the zlib-rs encoder
+                // used here writes far larger blocks, so density is only asserted from level 6.
+                if level >= 6 {
+                    assert!(idx.points().len() as u64 >= data.len() as u64 / spacing / 4, "too few points");
+                }
                 for w in idx.points().windows(2) {
                     assert!(w[0].out < w[1].out && w[0].input <= w[1].input);
                 }
@@ -1453,9 +1553,9 @@ mod tests {
         let mut c = b.clone();
         c.push(0);
         assert!(GzIndex::from_bytes(&c).is_err());
-        // Size: about (compressed window + 24 bytes) per point.
+        // Size: about (compressed window + 36 bytes) per point.
         let win: usize = idx.points().iter().map(|p| p.stored_window_len()).sum();
-        assert_eq!(b.len(), 8 + 1 + 32 + 4 + 24 * idx.points().len() + win);
+        assert_eq!(b.len(), 8 + 8 + 1 + 32 + 4 + 36 * idx.points().len() + win);
         assert!(idx.memory_bytes() >= win);
     }
 
