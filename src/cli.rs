@@ -54,6 +54,12 @@ pub enum Command {
         #[command(flatten)]
         tree: TreeArgs,
     },
+    /// List the dataset profiles medfs knows.
+    Datasets {
+        /// More dataset profiles (*.toml) to validate and list.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+    },
     /// Generate a small demo download, mount it, and show the tree.
     Demo {
         /// Where to put the demo files and mountpoint.
@@ -80,6 +86,9 @@ pub struct TreeArgs {
     /// Neither load nor save persistent indexes (list every archive from scratch).
     #[arg(long)]
     pub no_index: bool,
+    /// More dataset profiles (*.toml); one with the slug of a built-in profile replaces it.
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
 }
 
 /// `medfs mount` options.

@@ -1,10 +1,16 @@
 //! MedFs: the filesystem core in FUSE's shape (lookup, getattr, read, readdir...), returning
 //! plain structs. It never sees fuser, so `medfs ls`/`cat` and tests drive it without a kernel.
 
+use std::sync::Arc;
+
+use crate::archive::path::normalize;
+use crate::archive::{DataLoc, MemberKind};
 use crate::error::FsError;
-use crate::pool::Pool;
+use crate::organize::{self, ContentSource, PoolFile};
+use crate::pool::{Format, Pool};
+use crate::profile::Profile;
 use crate::reader::Reader;
-use crate::tree::{self, NodeId, NodeKind, Tree, TreeBuilder, TreeOptions};
+use crate::tree::{self, NodeId, NodeKind, ROOT, Tree, TreeBuilder, TreeOptions};
 
 /// Inode number of a node.
 pub type Ino = u64;
@@ -68,17 +74,25 @@ pub struct MedFs {
 }
 
 impl MedFs {
-    /// Builds the tree over a listed pool.
-    pub fn new(pool: Pool, opts: TreeOptions) -> MedFs {
-        let now_ish = pool.archives.iter().map(|a| a.mtime).max().unwrap_or(0);
-        let mut builder = TreeBuilder::new(now_ish, opts);
-        builder.archives_dir(now_ish);
-        for (i, archive) in pool.archives.iter().enumerate() {
+    /// Builds the tree over a listed pool: the raw view of every archive, and a folder per
+    /// dataset that `profiles` recognize in the pool.
+    pub fn new(pool: Pool, opts: TreeOptions, profiles: &[Profile]) -> MedFs {
+        let newest = pool.archives.iter().map(|a| a.mtime).max().unwrap_or(0);
+        let reader = Reader::new(pool);
+        let mut builder = TreeBuilder::new(newest, opts);
+        builder.archives_dir(newest);
+        for (i, archive) in reader.pool().archives.iter().enumerate() {
             builder.add_archive(i as u32, archive);
+        }
+        if !profiles.is_empty() {
+            let files = pool_files(reader.pool());
+            for dataset in organize::organize(profiles, &files, &reader) {
+                add_dataset(&mut builder, reader.pool(), &dataset, newest);
+            }
         }
         let tree = builder.finish();
         let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
-        MedFs { tree, reader: Reader::new(pool), total_bytes }
+        MedFs { tree, reader, total_bytes }
     }
 
     /// The tree.
@@ -194,5 +208,65 @@ impl MedFs {
     /// Name of the raw view folder.
     pub fn archives_dir_name() -> &'static [u8] {
         tree::ARCHIVES_DIR
+    }
+}
+
+/// Every readable file of the pool as the organizer sees it: the archive's name under
+/// `_archives/` and the member's sanitized path. Loose files count their first path component
+/// as their "archive" (a CSV next to the archives is its own source).
+fn pool_files(pool: &Pool) -> Vec<PoolFile> {
+    let mut files = Vec::new();
+    for (ai, a) in pool.archives.iter().enumerate() {
+        let archive_name = String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned();
+        for (mi, m) in a.members.iter().enumerate() {
+            if m.kind != MemberKind::File || matches!(m.data, DataLoc::Bad { .. }) {
+                continue;
+            }
+            let Some(clean) = normalize(&m.path) else { continue };
+            let path = String::from_utf8_lossy(&crate::archive::path::join(&clean.components)).into_owned();
+            let archive = if a.format == Format::Loose {
+                String::from_utf8_lossy(&clean.components[0]).into_owned()
+            } else {
+                archive_name.clone()
+            };
+            files.push(PoolFile { id: (ai as u32, mi as u32), archive, path, size: m.size, mtime: m.mtime });
+        }
+    }
+    files
+}
+
+fn add_dataset(builder: &mut TreeBuilder, pool: &Pool, dataset: &organize::Dataset, mtime: i64) {
+    let split = |p: &str| p.split('/').map(|c| c.as_bytes().to_vec()).collect::<Vec<_>>();
+    let root = builder.ensure_dir(ROOT, &[dataset.slug.as_bytes().to_vec()], mtime, &dataset.slug);
+    for f in &dataset.files {
+        let comps = split(&f.rel_path);
+        let (name, dirs) = comps.split_last().expect("non-empty path");
+        let dir = builder.ensure_dir(root, dirs, mtime, &dataset.slug);
+        let m = &pool.archives[f.source.0 as usize].members[f.source.1 as usize];
+        let kind = NodeKind::File { archive: f.source.0, member: f.source.1, size: m.size };
+        builder.put(dir, name, m.mtime, kind, &dataset.slug);
+    }
+    for g in &dataset.generated {
+        let comps = split(&g.rel_path);
+        let (name, dirs) = comps.split_last().expect("non-empty path");
+        let dir = builder.ensure_dir(root, dirs, mtime, &dataset.slug);
+        builder.add_generated(dir, name, mtime, Arc::from(g.bytes.as_slice()));
+    }
+    for w in &dataset.warnings {
+        builder.warn(format!("{}: {w}", dataset.slug));
+    }
+}
+
+/// The organizer reads label tables and image headers through the same reader as the mount.
+impl ContentSource for Reader {
+    fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>> {
+        let size = self.pool().archives[id.0 as usize].members[id.1 as usize].size;
+        self.read_head(id, size.min(usize::MAX as u64) as usize)
+    }
+
+    fn read_head(&self, id: (u32, u32), len: usize) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read(id.0, id.1, 0, len, &mut out).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(out)
     }
 }

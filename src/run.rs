@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ls { args, tree } => ls(&args, &tree),
         Command::Cat { args, tree } => cat(&args, &tree),
         Command::Index { sources, tree } => index(&sources, &tree),
+        Command::Datasets { profiles } => datasets(profiles.as_deref()),
         Command::Demo { dir } => crate::demo::run(&dir),
     }
 }
@@ -49,7 +50,8 @@ pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
     for w in &pool.warnings {
         eprintln!("medfs: {w}");
     }
-    let fs = MedFs::new(pool, TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks });
+    let profiles = load_profiles(tree.profiles.as_deref())?;
+    let fs = MedFs::new(pool, TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks }, &profiles);
     for w in fs.tree().warnings.iter().take(20) {
         eprintln!("medfs: warning: {w}");
     }
@@ -57,6 +59,22 @@ pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         eprintln!("medfs: warning: ... and {} more (see -v)", fs.tree().warnings.len() - 20);
     }
     Ok(fs)
+}
+
+/// The built-in profiles, plus (replacing same-slug built-ins) those of `dir`.
+fn load_profiles(dir: Option<&Path>) -> Result<Vec<crate::profile::Profile>> {
+    let builtin = crate::profile::builtin();
+    Ok(match dir {
+        Some(dir) => crate::profile::merge(builtin, crate::profile::load_dir(dir)?),
+        None => builtin,
+    })
+}
+
+fn datasets(dir: Option<&Path>) -> Result<()> {
+    for p in load_profiles(dir)? {
+        println!("{:<14} {}  ({})", p.slug(), p.title(), p.file());
+    }
+    Ok(())
 }
 
 /// `ls`/`cat` take SOURCE... [PATH]: the last argument is a PATH unless it exists on disk.

@@ -325,6 +325,11 @@ impl TreeBuilder {
         }
     }
 
+    /// Records a problem to report at mount time.
+    pub fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
     /// Adds a generated file at `dir/name` (for sidecars).
     pub fn add_generated(&mut self, dir: NodeId, name: &[u8], mtime: i64, bytes: Arc<[u8]>) {
         self.put(dir, name, mtime, NodeKind::Generated { bytes }, "generated");

@@ -1,0 +1,540 @@
+//! The organizer: turns the pool's file list into `/<dataset>/<patient>/<study>/` trees with their
+//! sidecars, following compiled [`crate::profile::Profile`]s. Pure: no FUSE, no archive parsing;
+//! bytes of small files (label tables, DDSM text files, image headers) come through
+//! [`ContentSource`].
+//!
+//! Per profile: one pass over the pool places study files (rule regexes tried through a
+//! `RegexSet`, so a member costs one scan whatever the number of rules) and finds table files;
+//! tables are read and indexed; files are grouped by (patient, study); then each study's
+//! labels/metadata are evaluated and rendered. Everything is sorted before rendering, so the
+//! output depends only on the pool's contents, not its order.
+
+pub(crate) mod eval;
+pub(crate) mod sidecar;
+pub(crate) mod table;
+pub(crate) mod transform;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use crate::profile::Profile;
+use crate::profile::pattern::{FILE_BUILTINS, SLOT_PATIENT, SLOT_STUDY};
+use eval::{Env, Problems, StudyFile, StudyView};
+use sidecar::LabelsCsv;
+
+/// One file of the pool as the organizer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolFile {
+    /// Opaque id the lead uses to find the bytes (archive index, member index).
+    pub id: (u32, u32),
+    /// Name of the archive (or loose-file source) it comes from, as shown under `_archives/`,
+    /// e.g. "MURA-v1.1.zip", "images_001.tar.gz", "Data_Entry_2017.csv" for a loose file,
+    /// "sub/train.zip" for an archive found in a folder.
+    pub archive: String,
+    /// Normalized member path inside that archive ('/'-separated, no leading '/', no '..');
+    /// for a loose file, its path relative to its source folder.
+    pub path: String,
+    /// Uncompressed size.
+    pub size: u64,
+    /// Modification time (seconds since the epoch).
+    pub mtime: i64,
+}
+
+/// Reads a whole (small) pool file, e.g. a CSV; the lead implements it over the archive readers.
+pub trait ContentSource {
+    /// The file's bytes.
+    fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>>;
+    /// At least the first `len` bytes (all of them if the file is shorter). Used for image
+    /// headers (`image_width`/`image_height` transforms); override it to avoid inflating whole
+    /// images.
+    fn read_head(&self, id: (u32, u32), len: usize) -> std::io::Result<Vec<u8>> {
+        let _ = len;
+        self.read_all(id)
+    }
+}
+
+/// A recognized dataset and its tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    /// Folder name under the mountpoint.
+    pub slug: String,
+    /// Study files, sorted by `rel_path`.
+    pub files: Vec<DatasetFile>,
+    /// Sidecars, sorted by `rel_path`.
+    pub generated: Vec<GeneratedFile>,
+    /// Problems worth telling the user about (skipped files, unreadable tables, bad values).
+    pub warnings: Vec<String>,
+}
+
+/// An image or per-image file placed in the dataset tree: `rel_path` is relative to the dataset
+/// folder, e.g. "patient00001/XR_WRIST_study1_positive/image1.png".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetFile {
+    /// Path below the dataset folder.
+    pub rel_path: String,
+    /// Pool id of the bytes.
+    pub source: (u32, u32),
+}
+
+/// A sidecar: dataset.json, labels.csv, <patient>/patient.json, <patient>/<study>/labels.json,
+/// .../metadata.json; `bytes` final content (deterministic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Path below the dataset folder.
+    pub rel_path: String,
+    /// Content.
+    pub bytes: Vec<u8>,
+}
+
+/// Recognizes datasets in the pool with the given profiles and builds their trees.
+///
+/// Profiles are independent: a pool may hold several datasets, and one pool file may belong to
+/// more than one of them.
+pub fn organize(
+    profiles: &[Profile],
+    pool: &[PoolFile],
+    content: &dyn ContentSource,
+) -> Vec<Dataset> {
+    profiles
+        .iter()
+        .filter_map(|p| organize_one(p, pool, content))
+        .collect()
+}
+
+/// A pool file placed by a rule.
+struct Placed {
+    pool: usize,
+    rule: usize,
+    caps: Vec<Option<String>>,
+    patient: String,
+    study: String,
+    name: String,
+}
+
+/// Names medfs writes itself at each level; a dataset id or file with one of them would hide it.
+const DATASET_RESERVED: [&str; 2] = ["dataset.json", "labels.csv"];
+const PATIENT_RESERVED: [&str; 1] = ["patient.json"];
+const STUDY_RESERVED: [&str; 2] = ["labels.json", "metadata.json"];
+
+fn bad_component(s: &str) -> bool {
+    s.is_empty() || s == "." || s == ".." || s.contains('/') || s.contains('\0')
+}
+
+/// Splits a member path into the per-file builtin captures (archive, path, dir, file, stem, ext).
+fn file_builtins(f: &PoolFile, caps: &mut [Option<String>]) {
+    let (dir, file) = match f.path.rfind('/') {
+        Some(i) => (&f.path[..i], &f.path[i + 1..]),
+        None => ("", f.path.as_str()),
+    };
+    let (stem, ext) = match file.rfind('.') {
+        Some(i) if i > 0 => (&file[..i], &file[i + 1..]),
+        _ => (file, ""),
+    };
+    let vals = [f.archive.as_str(), f.path.as_str(), dir, file, stem, ext];
+    for (slot, v) in vals.iter().enumerate().take(FILE_BUILTINS) {
+        caps[slot] = Some(v.to_string());
+    }
+}
+
+fn place(
+    profile: &Profile,
+    pool: &[PoolFile],
+    warnings: &mut Vec<String>,
+) -> (Vec<Placed>, Vec<Vec<Vec<usize>>>) {
+    let mut placed = Vec::new();
+    // Per table, per file pattern: the pool files it matches.
+    let mut table_hits: Vec<Vec<Vec<usize>>> = profile
+        .tables
+        .iter()
+        .map(|t| vec![Vec::new(); t.files.len()])
+        .collect();
+    let nslots = profile.names.len();
+    for (i, f) in pool.iter().enumerate() {
+        if profile
+            .exclude
+            .as_ref()
+            .is_some_and(|x| x.is_match(&f.path))
+        {
+            continue;
+        }
+        if !profile.table_set.is_empty() {
+            for m in profile.table_set.matches(&f.path).iter() {
+                let (t, p) = profile.table_set_owner[m];
+                table_hits[t][p].push(i);
+            }
+        }
+        let matches = profile.rule_set.matches(&f.path);
+        if !matches.matched_any() {
+            continue;
+        }
+        for r in matches.iter() {
+            let rule = &profile.rules[r];
+            let archive_caps = match &rule.archive {
+                Some(re) => match re.captures(&f.archive) {
+                    Some(c) => Some(c),
+                    None => continue,
+                },
+                None => None,
+            };
+            let Some(pc) = rule.path.captures(&f.path) else {
+                continue;
+            };
+            let mut caps = vec![None; nslots];
+            file_builtins(f, &mut caps);
+            if let Some(ac) = &archive_caps {
+                for (slot, g) in &rule.archive_groups {
+                    if let Some(m) = ac.get(*g) {
+                        caps[*slot] = Some(m.as_str().to_string());
+                    }
+                }
+            }
+            for (slot, g) in &rule.path_groups {
+                if let Some(m) = pc.get(*g) {
+                    caps[*slot] = Some(m.as_str().to_string());
+                }
+            }
+            let patient = rule.patient.render(&caps);
+            let study = rule.study.render(&caps);
+            let name = rule.name.render(&caps);
+            let problem = if bad_component(&patient) || DATASET_RESERVED.contains(&patient.as_str())
+            {
+                Some(format!("patient id `{patient}`"))
+            } else if bad_component(&study) || PATIENT_RESERVED.contains(&study.as_str()) {
+                Some(format!("study id `{study}`"))
+            } else if bad_component(&name) || STUDY_RESERVED.contains(&name.as_str()) {
+                Some(format!("file name `{name}`"))
+            } else {
+                None
+            };
+            if let Some(p) = problem {
+                warnings.push(format!(
+                    "{}:{}: skipped, {p} cannot be a folder or file name here",
+                    f.archive, f.path
+                ));
+                break;
+            }
+            // Study-level names live in the same slots, so a one-file study can use these
+            // captures as they are.
+            caps[SLOT_PATIENT] = Some(patient.clone());
+            caps[SLOT_STUDY] = Some(study.clone());
+            placed.push(Placed {
+                pool: i,
+                rule: r,
+                caps,
+                patient,
+                study,
+                name,
+            });
+            break;
+        }
+    }
+    (placed, table_hits)
+}
+
+/// Picks a table's files: the first pattern with hits; one file per basename (a second copy of
+/// the same CSV in another archive would double every row), in (archive, path) order.
+fn table_files(hits: &[Vec<usize>], pool: &[PoolFile]) -> Vec<usize> {
+    let Some(group) = hits.iter().find(|h| !h.is_empty()) else {
+        return Vec::new();
+    };
+    let mut g = group.clone();
+    g.sort_by(|a, b| (&pool[*a].archive, &pool[*a].path).cmp(&(&pool[*b].archive, &pool[*b].path)));
+    let mut seen = BTreeSet::new();
+    g.retain(|i| {
+        let p = &pool[*i].path;
+        seen.insert(p.rsplit('/').next().unwrap_or(p).to_string())
+    });
+    g
+}
+
+fn organize_one(
+    profile: &Profile,
+    pool: &[PoolFile],
+    content: &dyn ContentSource,
+) -> Option<Dataset> {
+    let mut warnings = Vec::new();
+    let (placed, table_hits) = place(profile, pool, &mut warnings);
+    if placed.len() < profile.min_files {
+        return None;
+    }
+
+    let mut archives: BTreeSet<&str> = BTreeSet::new();
+    let tables: Vec<table::LoadedTable> = profile
+        .tables
+        .iter()
+        .zip(&table_hits)
+        .map(|(t, hits)| table::load(t, &table_files(hits, pool), pool, content, &mut warnings))
+        .collect();
+    for t in &tables {
+        archives.extend(t.archives.iter().map(String::as_str));
+    }
+    let columns: Vec<Option<usize>> = profile
+        .columns
+        .iter()
+        .map(|c| {
+            let r = tables[c.table].resolve(&c.alts);
+            if r.is_none() && tables[c.table].is_loaded() {
+                let msg = format!(
+                    "table `{}` ({}): no column {:?}; its values are null",
+                    profile.tables[c.table].name,
+                    tables[c.table].source_name.as_deref().unwrap_or("inline"),
+                    c.alts
+                );
+                if !warnings.contains(&msg) {
+                    warnings.push(msg);
+                }
+            }
+            r
+        })
+        .collect();
+
+    // Group by (patient, study); inside a study, by name. Sorting by rule then source makes the
+    // kept copy of a duplicated file (same study file in two downloads) deterministic.
+    let mut order: Vec<usize> = (0..placed.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&placed[a], &placed[b]);
+        (
+            &x.patient,
+            &x.study,
+            &x.name,
+            x.rule,
+            &pool[x.pool].archive,
+            &pool[x.pool].path,
+        )
+            .cmp(&(
+                &y.patient,
+                &y.study,
+                &y.name,
+                y.rule,
+                &pool[y.pool].archive,
+                &pool[y.pool].path,
+            ))
+    });
+
+    let env = Env {
+        profile,
+        pool,
+        content,
+        tables: &tables,
+        columns: &columns,
+        problems: RefCell::new(Problems::default()),
+        sizes: RefCell::new(Default::default()),
+    };
+
+    let mut files = Vec::with_capacity(placed.len());
+    let mut generated = Vec::new();
+    let mut csv = LabelsCsv::new(&profile.label_columns);
+    let mut patients: BTreeMap<&str, Option<usize>> = BTreeMap::new();
+    let mut n_studies = 0usize;
+    let nslots = profile.names.len();
+
+    let mut i = 0;
+    while i < order.len() {
+        let first = &placed[order[i]];
+        let mut j = i;
+        let mut members: Vec<&Placed> = Vec::new();
+        while j < order.len()
+            && placed[order[j]].patient == first.patient
+            && placed[order[j]].study == first.study
+        {
+            let p = &placed[order[j]];
+            match members.last() {
+                Some(last) if last.name == p.name => warnings.push(format!(
+                    "{}/{}: two files named `{}`; kept {}:{}, skipped {}:{}",
+                    p.patient,
+                    p.study,
+                    p.name,
+                    pool[last.pool].archive,
+                    pool[last.pool].path,
+                    pool[p.pool].archive,
+                    pool[p.pool].path
+                )),
+                _ => members.push(p),
+            }
+            j += 1;
+        }
+        i = j;
+
+        // Study captures: first value wins, taking files in rule order then path order.
+        let merged;
+        let caps: &[Option<String>] = if members.len() == 1 {
+            &members[0].caps
+        } else {
+            let mut by_rule: Vec<&Placed> = members.clone();
+            by_rule.sort_by(|a, b| (a.rule, &pool[a.pool].path).cmp(&(b.rule, &pool[b.pool].path)));
+            let mut caps = vec![None; nslots];
+            for m in &by_rule {
+                for (slot, v) in m.caps.iter().enumerate() {
+                    if caps[slot].is_none() && v.is_some() {
+                        caps[slot] = v.clone();
+                    }
+                }
+            }
+            merged = caps;
+            &merged
+        };
+
+        let rows: Vec<&[u32]> = profile
+            .tables
+            .iter()
+            .zip(&tables)
+            .map(|(t, lt)| match lt.index.get(&t.join.render(caps)) {
+                Some(r) => r.as_slice(),
+                None => &[][..],
+            })
+            .collect();
+        let view = StudyView {
+            patient: &first.patient,
+            study: &first.study,
+            caps,
+            files: members
+                .iter()
+                .map(|m| StudyFile {
+                    role: profile.rules[m.rule].role,
+                    name: &m.name,
+                    pool: m.pool,
+                    caps: &m.caps,
+                })
+                .collect(),
+            rows,
+        };
+
+        let variant = profile
+            .labels
+            .iter()
+            .find(|v| v.when.as_ref().is_none_or(|c| env.cond(c, &view)));
+        let mut labels = Map::new();
+        if let Some(v) = variant {
+            for (k, f) in &v.fields {
+                labels.insert(k.clone(), env.eval(k, f, &view, None));
+            }
+        }
+        let split = match &profile.split {
+            Some(f) => match env.eval("split", f, &view, None) {
+                Value::String(s) if ["train", "valid", "test"].contains(&s.as_str()) => {
+                    Value::String(s)
+                }
+                Value::Null => Value::Null,
+                other => {
+                    warnings.push(format!(
+                        "{}: split {other} is not train, valid, test or null; written as null",
+                        view.label()
+                    ));
+                    Value::Null
+                }
+            },
+            None => Value::Null,
+        };
+        let mut meta = Map::new();
+        for f in &profile.metadata_merge {
+            if let Value::Object(o) = env.eval("metadata.merge", f, &view, None) {
+                meta.extend(o);
+            }
+        }
+        for (k, f) in &profile.metadata {
+            meta.insert(k.clone(), env.eval(k, f, &view, None));
+        }
+        meta.insert("split".into(), split.clone());
+        let source: Map<String, Value> = members
+            .iter()
+            .map(|m| {
+                let pf = &pool[m.pool];
+                (
+                    m.name.clone(),
+                    json!({"archive": pf.archive, "path": pf.path}),
+                )
+            })
+            .collect();
+        meta.insert("source".into(), Value::Object(source));
+
+        let dir = format!("{}/{}", first.patient, first.study);
+        let split_cell = sidecar::cell(&split);
+        let label_cells: Vec<String> = profile
+            .label_columns
+            .iter()
+            .map(|c| labels.get(c).map(sidecar::cell).unwrap_or_default())
+            .collect();
+        for m in &members {
+            let pf = &pool[m.pool];
+            archives.insert(&pf.archive);
+            let rel_path = format!("{dir}/{}", m.name);
+            let mut row = vec![
+                rel_path.clone(),
+                first.patient.clone(),
+                first.study.clone(),
+                split_cell.clone(),
+            ];
+            row.extend(label_cells.iter().cloned());
+            csv.row(&row);
+            files.push(DatasetFile {
+                rel_path,
+                source: pf.id,
+            });
+        }
+        generated.push(GeneratedFile {
+            rel_path: format!("{dir}/labels.json"),
+            bytes: sidecar::json(&Value::Object(labels)),
+        });
+        generated.push(GeneratedFile {
+            rel_path: format!("{dir}/metadata.json"),
+            bytes: sidecar::json(&Value::Object(meta)),
+        });
+        n_studies += 1;
+        // The patient's facts come from its first study (in study order).
+        patients.entry(first.patient.as_str()).or_insert_with(|| {
+            if profile.patient.is_empty() {
+                return None;
+            }
+            let obj: Map<String, Value> = profile
+                .patient
+                .iter()
+                .map(|(k, f)| (k.clone(), env.eval(k, f, &view, None)))
+                .collect();
+            generated.push(GeneratedFile {
+                rel_path: format!("{}/patient.json", first.patient),
+                bytes: sidecar::json(&Value::Object(obj)),
+            });
+            Some(0)
+        });
+    }
+    for (p, done) in &patients {
+        if done.is_none() {
+            generated.push(GeneratedFile {
+                rel_path: format!("{p}/patient.json"),
+                bytes: sidecar::json(&json!({})),
+            });
+        }
+    }
+
+    let dataset_json = json!({
+        "slug": profile.slug(),
+        "title": profile.title(),
+        "homepage": profile.homepage(),
+        "source_archives": archives.iter().collect::<Vec<_>>(),
+        "counts": {"patients": patients.len(), "studies": n_studies, "files": files.len()},
+    });
+    generated.push(GeneratedFile {
+        rel_path: "dataset.json".into(),
+        bytes: sidecar::json(&dataset_json),
+    });
+    generated.push(GeneratedFile {
+        rel_path: "labels.csv".into(),
+        bytes: csv.finish(),
+    });
+    // Files come out in (patient, study, name) order already; names that sort differently as
+    // paths (a `-` vs `/`) need the final sort.
+    files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    generated.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    warnings.extend(env.problems.into_inner().into_warnings());
+    for w in &warnings {
+        tracing::warn!(dataset = profile.slug(), "{w}");
+    }
+    Some(Dataset {
+        slug: profile.slug().to_string(),
+        files,
+        generated,
+        warnings,
+    })
+}

@@ -1,0 +1,202 @@
+//! Shared helpers for the organizer tests: an in-memory pool and lookups into a `Dataset`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use medfs::organize::{ContentSource, Dataset, PoolFile, organize};
+use medfs::profile::{self, Profile};
+use serde_json::Value;
+
+/// An in-memory pool: files with their bytes, ids assigned per archive in insertion order.
+#[derive(Default)]
+pub struct MemPool {
+    pub files: Vec<PoolFile>,
+    bytes: HashMap<(u32, u32), Vec<u8>>,
+    archives: Vec<String>,
+    counts: Vec<u32>,
+}
+
+impl MemPool {
+    pub fn new() -> MemPool {
+        MemPool::default()
+    }
+
+    /// Adds `archive`:`path` with `bytes`.
+    pub fn add(&mut self, archive: &str, path: &str, bytes: impl Into<Vec<u8>>) -> &mut Self {
+        let a = match self.archives.iter().position(|x| x == archive) {
+            Some(a) => a,
+            None => {
+                self.archives.push(archive.to_string());
+                self.counts.push(0);
+                self.archives.len() - 1
+            }
+        };
+        let id = (a as u32, self.counts[a]);
+        self.counts[a] += 1;
+        let bytes = bytes.into();
+        self.files.push(PoolFile {
+            id,
+            archive: archive.into(),
+            path: path.into(),
+            size: bytes.len() as u64,
+            mtime: 0,
+        });
+        self.bytes.insert(id, bytes);
+        self
+    }
+
+    /// Adds a file whose content does not matter (a few placeholder bytes).
+    pub fn touch(&mut self, archive: &str, path: &str) -> &mut Self {
+        self.add(archive, path, b"x".to_vec())
+    }
+
+    /// Runs the organizer with the built-in profiles.
+    pub fn organize(&self) -> Vec<Dataset> {
+        organize(&profile::builtin(), &self.files, self)
+    }
+
+    /// Runs the organizer with one built-in profile.
+    pub fn organize_with(&self, slug: &str) -> Option<Dataset> {
+        let p: Vec<Profile> = profile::builtin()
+            .into_iter()
+            .filter(|p| p.slug() == slug)
+            .collect();
+        assert_eq!(p.len(), 1, "no built-in profile {slug}");
+        organize(&p, &self.files, self).pop()
+    }
+
+    /// Id of a file.
+    pub fn id(&self, archive: &str, path: &str) -> (u32, u32) {
+        self.files
+            .iter()
+            .find(|f| f.archive == archive && f.path == path)
+            .expect("file in pool")
+            .id
+    }
+}
+
+impl ContentSource for MemPool {
+    fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>> {
+        self.bytes
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| std::io::Error::other("no such file"))
+    }
+}
+
+/// Every path of the dataset tree (files and sidecars), sorted.
+pub fn tree(ds: &Dataset) -> Vec<String> {
+    let mut v: Vec<String> = ds
+        .files
+        .iter()
+        .map(|f| f.rel_path.clone())
+        .chain(ds.generated.iter().map(|g| g.rel_path.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A generated file's bytes.
+pub fn bytes<'a>(ds: &'a Dataset, rel: &str) -> &'a [u8] {
+    &ds.generated
+        .iter()
+        .find(|g| g.rel_path == rel)
+        .unwrap_or_else(|| panic!("no generated {rel}"))
+        .bytes
+}
+
+/// A generated JSON file, parsed.
+pub fn json(ds: &Dataset, rel: &str) -> Value {
+    serde_json::from_slice(bytes(ds, rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// labels.csv as text.
+pub fn labels_csv(ds: &Dataset) -> String {
+    String::from_utf8(bytes(ds, "labels.csv").to_vec()).unwrap()
+}
+
+/// Checks the invariants every dataset must satisfy: sorted unique paths, every study dir has
+/// labels.json + metadata.json with `split` and `source`, every patient dir has patient.json,
+/// labels.csv has one row per file, and organizing twice gives identical bytes.
+pub fn check_invariants(ds: &Dataset, again: &Dataset) {
+    assert_eq!(ds, again, "organize is not deterministic");
+    let t = tree(ds);
+    let mut u = t.clone();
+    u.dedup();
+    assert_eq!(t, u, "duplicate paths");
+    for f in &ds.files {
+        let parts: Vec<&str> = f.rel_path.split('/').collect();
+        assert_eq!(parts.len(), 3, "{}", f.rel_path);
+        let study = format!("{}/{}", parts[0], parts[1]);
+        let meta = json(ds, &format!("{study}/metadata.json"));
+        assert!(meta.get("split").is_some(), "{study}: no split");
+        assert!(
+            meta["source"].get(parts[2]).is_some(),
+            "{study}: no source for {}",
+            parts[2]
+        );
+        json(ds, &format!("{study}/labels.json"));
+        json(ds, &format!("{}/patient.json", parts[0]));
+    }
+    let csv = labels_csv(ds);
+    assert_eq!(csv.lines().count(), ds.files.len() + 1, "labels.csv rows");
+    let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+    for r in rdr.records() {
+        let r = r.unwrap();
+        assert!(
+            ds.files.iter().any(|f| f.rel_path == r[0]),
+            "labels.csv path {} is not a file",
+            &r[0]
+        );
+    }
+    let dj = json(ds, "dataset.json");
+    assert_eq!(dj["counts"]["files"], ds.files.len());
+}
+
+/// Header-only little-endian TIFF of `w`×`h` (enough for the size reader).
+pub fn tiff(w: u16, h: u16) -> Vec<u8> {
+    let mut t = b"II*\0\x08\0\0\0".to_vec();
+    t.extend(2u16.to_le_bytes());
+    t.extend([0, 1, 3, 0, 1, 0, 0, 0]);
+    t.extend((w as u32).to_le_bytes());
+    t.extend([1, 1, 3, 0, 1, 0, 0, 0]);
+    t.extend((h as u32).to_le_bytes());
+    t.extend([0; 4]);
+    t
+}
+
+/// Header-only big-endian TIFF (`MM`) with its IFD after 100 bytes of pixel data.
+pub fn tiff_be_late_ifd(w: u16, h: u16) -> Vec<u8> {
+    let mut t = b"MM\0*".to_vec();
+    t.extend(108u32.to_be_bytes());
+    t.extend([7u8; 100]);
+    t.extend(2u16.to_be_bytes());
+    t.extend([1, 0, 0, 3, 0, 0, 0, 1]);
+    t.extend(w.to_be_bytes());
+    t.extend([0, 0]);
+    t.extend([1, 1, 0, 4, 0, 0, 0, 1]);
+    t.extend((h as u32).to_be_bytes());
+    t.extend([0; 4]);
+    t
+}
+
+/// GIF header of `w`×`h`.
+pub fn gif(w: u16, h: u16) -> Vec<u8> {
+    let mut g = b"GIF89a".to_vec();
+    g.extend(w.to_le_bytes());
+    g.extend(h.to_le_bytes());
+    g.extend([0, 0, 0]);
+    g
+}
+
+/// JPEG start (SOI, APP0 JFIF, SOF0) of `w`×`h`.
+pub fn jpeg(w: u16, h: u16) -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16];
+    j.extend(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+    j.extend([0xFF, 0xC0, 0, 17, 8]);
+    j.extend(h.to_be_bytes());
+    j.extend(w.to_be_bytes());
+    j.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    j.extend([0xFF, 0xD9]);
+    j
+}
