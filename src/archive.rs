@@ -4,6 +4,7 @@
 mod types;
 pub mod gzindex;
 pub mod path;
+pub mod split;
 pub mod tar;
 pub mod zip;
 

@@ -37,6 +37,21 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The identity of a byte-split archive: every part counts, so changing any part (or the
+    /// number of parts) invalidates the index.
+    pub fn of_parts(parts: &[PathBuf]) -> io::Result<Identity> {
+        let mut all = parts.iter().map(|p| Identity::of(p)).collect::<io::Result<Vec<_>>>()?;
+        let first = all.remove(0);
+        let mut path = first.path.clone();
+        path.extend_from_slice(format!("+{}", all.len()).as_bytes());
+        Ok(all.iter().fold(Identity { path, ..first }, |mut id, part| {
+            id.size += part.size;
+            id.mtime_ns = id.mtime_ns.max(part.mtime_ns);
+            id.ino = fnv1a64(&[id.ino.to_le_bytes(), part.ino.to_le_bytes()].concat());
+            id
+        }))
+    }
+
     /// The identity of the file at `path` now.
     pub fn of(path: &Path) -> io::Result<Identity> {
         let canon = fs::canonicalize(path)?;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::archive::gzindex::{self, GzIndex, GzIndexer, WindowSource};
+use crate::archive::split::{self, SplitSource};
 use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind, tar, zip};
 use crate::cache::BlockCache;
 use crate::index::{Identity, IndexStore, Loaded, Miss, Saved};
@@ -48,8 +49,8 @@ pub struct Archive {
     pub mount_path: Vec<Vec<u8>>,
     /// Storage format.
     pub format: Format,
-    /// The archive file itself (zip members are read from it).
-    pub file: Option<Arc<FileSource>>,
+    /// The archive file itself, or its parts joined (zip members are read from it).
+    pub file: Option<Arc<dyn ByteSource>>,
     /// Bytes of the archive read to list it (0 when it came from the persistent index).
     pub listing_bytes_read: u64,
     /// The listing came from the persistent index.
@@ -130,7 +131,7 @@ enum Detected {
     NotArchive,
 }
 
-fn detect(file: &FileSource) -> io::Result<Detected> {
+fn detect(file: &dyn ByteSource) -> io::Result<Detected> {
     let mut head = [0u8; 512];
     let n = read_up_to(file, 0, &mut head)?;
     let head = &head[..n];
@@ -203,6 +204,8 @@ fn named_like_archive(name: &str) -> bool {
 struct Candidate {
     source_index: usize,
     path: PathBuf,
+    /// For a byte-split archive, all its parts in order (`path` is the first); else empty.
+    parts: Vec<PathBuf>,
     /// Components under `_archives/` (or, for loose files, their own relative path).
     rel: Vec<Vec<u8>>,
     named_on_command_line: bool,
@@ -235,9 +238,67 @@ fn walk_folder(source_index: usize, root: &Path, dir: &Path, out: &mut Vec<Candi
             }
         } else if meta.is_file() {
             let rel = path.strip_prefix(root).unwrap_or(&path);
-            out.push(Candidate { source_index, rel: components(rel), path, named_on_command_line: false });
+            out.push(Candidate { source_index, rel: components(rel), path, parts: Vec::new(), named_on_command_line: false });
         }
     }
+}
+
+/// Joins `x.zip.001`, `x.zip.002`, ... of one folder into one candidate named `x.zip` whose
+/// parts are read as one file. Numbering must start at 001 and have no gaps: parts after a gap
+/// are left alone (and skipped with a warning, as they are not archives on their own).
+fn group_split_parts(candidates: Vec<Candidate>, warnings: &mut Vec<String>) -> Vec<Candidate> {
+    use std::collections::BTreeMap;
+    // Keyed by folder and name, not by source: parts named one by one on the command line are
+    // separate sources of one archive.
+    let mut groups: BTreeMap<(PathBuf, String), Vec<(u32, usize)>> = BTreeMap::new();
+    for (i, c) in candidates.iter().enumerate() {
+        let Some(name) = c.path.file_name().and_then(|n| n.to_str()) else { continue };
+        if let Some((base, n)) = split::part_number(name)
+            && named_like_archive(base)
+        {
+            let dir = c.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            groups.entry((dir, base.to_string())).or_default().push((n, i));
+        }
+    }
+    let mut absorbed = vec![false; candidates.len()];
+    let mut merged: Vec<(usize, Candidate)> = Vec::new();
+    for ((_, base), mut parts) in groups {
+        parts.sort();
+        let run = parts.iter().enumerate().take_while(|(k, (n, _))| *n == *k as u32 + 1).count();
+        if run == 0 {
+            continue;
+        }
+        if run < parts.len() {
+            warnings.push(format!(
+                "warning: {}: parts after .{:03} are missing; the archive is read from .001 to .{run:03} only",
+                candidates[parts[0].1].path.display(),
+                run
+            ));
+        }
+        let first = &candidates[parts[0].1];
+        let mut rel = first.rel.clone();
+        *rel.last_mut().expect("a file has a name") = base.into_bytes();
+        let paths = parts[..run].iter().map(|&(_, i)| candidates[i].path.clone()).collect();
+        for &(_, i) in &parts[..run] {
+            absorbed[i] = true;
+        }
+        merged.push((
+            parts[0].1,
+            Candidate {
+                source_index: first.source_index,
+                path: first.path.clone(),
+                parts: paths,
+                rel,
+                named_on_command_line: first.named_on_command_line,
+            },
+        ));
+    }
+    let mut out: Vec<(usize, Candidate)> =
+        candidates.into_iter().enumerate().filter(|(i, _)| !absorbed[*i]).collect();
+    out.extend(merged);
+    // Keep the order the sources gave (a merged archive takes its first part's place).
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, c)| c).collect()
 }
 
 impl Pool {
@@ -252,9 +313,16 @@ impl Pool {
                 walk_folder(source_index, path, path, &mut candidates, &mut warnings);
             } else {
                 let name = path.file_name().map(|n| n.as_encoded_bytes().to_vec()).unwrap_or_default();
-                candidates.push(Candidate { source_index, path: path.clone(), rel: vec![name], named_on_command_line: true });
+                candidates.push(Candidate {
+                    source_index,
+                    path: path.clone(),
+                    parts: Vec::new(),
+                    rel: vec![name],
+                    named_on_command_line: true,
+                });
             }
         }
+        let candidates = group_split_parts(candidates, &mut warnings);
         let cache = Arc::new(BlockCache::new(cache_bytes));
         let listed = list_all(&candidates, &cache, opts);
 
@@ -356,7 +424,7 @@ fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOption
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some(cand) = candidates.get(i) else { break };
                 let ctx = ListCtx { cache, progress: &progress, store: &store };
-                let outcome = list_one(&cand.path, i as u32, &ctx);
+                let outcome = list_one(cand, i as u32, &ctx);
                 *results[i].lock() = Some(outcome);
             });
         }
@@ -389,14 +457,20 @@ impl Format {
     }
 }
 
-fn list_one(path: &Path, id: u32, ctx: &ListCtx<'_>) -> Listed {
-    let display = path.display().to_string();
-    let file = match FileSource::open(path) {
-        Ok(f) => Arc::new(f),
+fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
+    let path = cand.path.as_path();
+    let opened: io::Result<Arc<dyn ByteSource>> = if cand.parts.is_empty() {
+        FileSource::open(path).map(|f| Arc::new(f) as Arc<dyn ByteSource>)
+    } else {
+        SplitSource::open(&cand.parts).map(|f| Arc::new(f) as Arc<dyn ByteSource>)
+    };
+    let file = match opened {
+        Ok(f) => f,
         Err(e) => return Listed::Failed(format!("cannot open: {e}")),
     };
+    let display = file.describe();
     let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
-    let identity = Identity::of(path).ok();
+    let identity = if cand.parts.is_empty() { Identity::of(path).ok() } else { Identity::of_parts(&cand.parts).ok() };
     let mut notes = Vec::new();
     if let Some(identity) = &identity {
         match ctx.store.load(identity) {
@@ -416,7 +490,7 @@ fn list_one(path: &Path, id: u32, ctx: &ListCtx<'_>) -> Listed {
         Ok(Detected::NotArchive) => return Listed::NotArchive,
         Err(e) => return Listed::Failed(format!("cannot read: {e}")),
     };
-    let source: Arc<dyn ByteSource> = file.clone();
+    let source = file.clone();
     let listed = match format {
         Format::Zip => zip::list(&*source).map(|l| (l, source.clone(), Default::default())),
         Format::Tar => tar::list_source(&*source, &display).map(|l| (l, source.clone(), Default::default())),
@@ -454,13 +528,13 @@ fn list_one(path: &Path, id: u32, ctx: &ListCtx<'_>) -> Listed {
 /// Rebuilds a listing and its decoded stream from a saved index.
 fn from_saved(
     loaded: Loaded,
-    file: &Arc<FileSource>,
+    file: &Arc<dyn ByteSource>,
     owner: u32,
     cache: &Arc<BlockCache>,
 ) -> Result<(Format, Listing, Arc<dyn ByteSource>), String> {
     let Loaded { saved, windows: (index_file, windows_at) } = loaded;
     let format = Format::from_tag(saved.format).ok_or("unknown format tag")?;
-    let source: Arc<dyn ByteSource> = file.clone();
+    let source = file.clone();
     let stream: Arc<dyn ByteSource> = match format {
         Format::TarGz | Format::Gz => {
             let windows = WindowSource::Disk(index_file, windows_at);
@@ -478,7 +552,7 @@ fn archive(
     id: u32,
     display: String,
     format: Format,
-    file: Arc<FileSource>,
+    file: Arc<dyn ByteSource>,
     stream: Arc<dyn ByteSource>,
     listing: Listing,
     mtime: i64,

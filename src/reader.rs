@@ -176,7 +176,7 @@ impl Reader {
         }
         let target = block_no * STREAM_BLOCK;
         if cursor.as_ref().is_none_or(|c| c.pos > target) {
-            let file: Arc<dyn ByteSource> = a.file.as_ref().expect("zip archives have a file").clone();
+            let file = a.file.as_ref().expect("zip archives have a file").clone();
             *cursor = Some(Cursor { pos: 0, reader: zip::open_member(file, zd, m.size)? });
         }
         let c = cursor.as_mut().expect("just set");
@@ -295,8 +295,8 @@ mod tests {
     }
 }
 
-fn decode_whole(file: Arc<crate::archive::FileSource>, zd: &ZipData, size: u64) -> io::Result<Vec<u8>> {
-    let mut reader = zip::open_member(file as Arc<dyn ByteSource>, zd, size)?;
+fn decode_whole(file: Arc<dyn ByteSource>, zd: &ZipData, size: u64) -> io::Result<Vec<u8>> {
+    let mut reader = zip::open_member(file, zd, size)?;
     // The size comes from the central directory and is capped by the caller, so this
     // allocation is bounded whatever the header claims.
     let mut out = Vec::with_capacity(size as usize);

@@ -398,3 +398,31 @@ fn ls_and_cat_work_without_fuse() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
 }
+
+#[test]
+fn a_byte_split_zip_reads_as_one_archive_from_a_folder_or_from_its_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<Entry> = (0..30).map(|i| entry(&format!("train/{i}_left.jpeg"), bytes(20_000 + i * 100, i as u64, false))).collect();
+    let whole = dir.path().join("whole.zip");
+    make_zip(&whole, &entries, ZipMethod::Deflated);
+    let raw = std::fs::read(&whole).unwrap();
+    let dl = dir.path().join("dl");
+    std::fs::create_dir(&dl).unwrap();
+    let mut parts = Vec::new();
+    for (i, chunk) in raw.chunks(raw.len() / 3 + 1).enumerate() {
+        let p = dl.join(format!("train.zip.{:03}", i + 1));
+        std::fs::write(&p, chunk).unwrap();
+        parts.push(p);
+    }
+    assert_eq!(parts.len(), 3);
+    let check = |m: &Mounted| {
+        for e in &entries {
+            let got = std::fs::read(m.path(&format!("_archives/train.zip/{}", e.path))).unwrap();
+            assert!(got == e.data, "{}", e.path);
+        }
+        assert!(!m.path("_archives/train.zip.001").exists(), "parts are not shown one by one");
+    };
+    check(&mount(&[&dl], &dir.path().join("m1"), &[]));
+    let named: Vec<&Path> = parts.iter().map(|p| p.as_path()).collect();
+    check(&mount(&named, &dir.path().join("m2"), &[]));
+}

@@ -19,6 +19,11 @@ pub trait ByteSource: Send + Sync {
     /// A human name for errors ("/data/x.zip").
     fn describe(&self) -> String;
 
+    /// Bytes of underlying files read so far, where the source counts them (listing cost).
+    fn bytes_read(&self) -> u64 {
+        0
+    }
+
     /// Fills `buf` completely or fails with `UnexpectedEof`.
     fn read_exact_at(&self, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
         while !buf.is_empty() {
@@ -58,10 +63,6 @@ impl FileSource {
         Ok(FileSource { file, len, path: path.to_path_buf(), bytes_read: Default::default() })
     }
 
-    /// Bytes read through this source so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.bytes_read.load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 impl ByteSource for FileSource {
@@ -79,6 +80,10 @@ impl ByteSource for FileSource {
     }
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
