@@ -2,10 +2,15 @@
 //! Knows nothing about datasets or FUSE.
 
 mod types;
+pub mod bz2index;
+pub mod codec;
 pub mod gzindex;
 pub mod path;
+mod seekidx;
 pub mod split;
 pub mod tar;
+pub mod xzindex;
 pub mod zip;
+pub mod zstdindex;
 
 pub use types::*;

@@ -10,16 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::archive::gzindex::{self, GzIndex, GzIndexer, WindowSource};
+use crate::archive::codec::{Codec, StreamIndex};
+use crate::archive::gzindex::WindowSource;
 use crate::archive::split::{self, SplitSource};
 use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind, tar, zip};
 use crate::cache::BlockCache;
 use crate::index::{Identity, IndexStore, Loaded, Miss, Saved};
-use crate::stream::GzStream;
-
-/// Seek-point spacing in a gzip stream's uncompressed bytes: a random read inflates half of
-/// this on average, and each point costs up to 32 KiB of (compressed) window.
-pub const GZ_SPACING: u64 = 832 << 10;
+use crate::stream::CompressedStream;
 
 /// How an archive's bytes are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,10 +25,13 @@ pub enum Format {
     Zip,
     /// A plain tar.
     Tar,
-    /// A gzip-compressed tar.
-    TarGz,
-    /// A single gzip-compressed file.
-    Gz,
+    /// A compressed stream: a tar inside (`tar.gz`, `.tbz`, `.txz`, `.tar.zst`), or one file.
+    Compressed {
+        /// The compression.
+        codec: Codec,
+        /// The decompressed stream is a tar.
+        tar: bool,
+    },
     /// Loose files of a folder source (and loose files named on the command line).
     Loose,
 }
@@ -135,12 +135,13 @@ fn detect(file: &dyn ByteSource) -> io::Result<Detected> {
     let mut head = [0u8; 512];
     let n = read_up_to(file, 0, &mut head)?;
     let head = &head[..n];
-    if gzindex::looks_like_gzip(head) {
-        // Peek into the decompressed stream: a tar header means tar.gz.
-        let mut dec = GzIndexer::new(BufReader::new(crate::archive::SourceReader { source: file, pos: 0 }), u64::MAX);
-        let mut block = [0u8; 512];
+    if let Some(codec) = Codec::detect(head) {
+        // Peek into the decompressed stream: a tar header (or an empty tar) means a tarball.
+        let mut dec = codec.indexer(BufReader::new(crate::archive::SourceReader { source: file, pos: 0 }), u64::MAX);
+        let mut block = [0u8; 1024];
         let got = read_fully(&mut dec, &mut block).unwrap_or(0);
-        return Ok(Detected::Archive(if got == 512 && tar::looks_like_tar(&block) { Format::TarGz } else { Format::Gz }));
+        let tar = (got >= 512 && tar::looks_like_tar(&block[..512])) || (got == 1024 && block.iter().all(|&b| b == 0));
+        return Ok(Detected::Archive(Format::Compressed { codec, tar }));
     }
     if zip::looks_like_zip(file) {
         return Ok(Detected::Archive(Format::Zip));
@@ -159,9 +160,6 @@ fn detect(file: &dyn ByteSource) -> io::Result<Detected> {
         return Ok(Detected::Archive(Format::Tar));
     }
     Ok(match head {
-        [b'B', b'Z', b'h', ..] => Detected::Unsupported("bzip2"),
-        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Detected::Unsupported("xz"),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Detected::Unsupported("zstd"),
         [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Detected::Unsupported("7z"),
         [b'R', b'a', b'r', b'!', ..] => Detected::Unsupported("rar"),
         _ => Detected::NotArchive,
@@ -354,7 +352,7 @@ impl Pool {
                 Listed::NotArchive => {
                     let name = cand.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     if named_like_archive(name) {
-                        let reason = "not a zip, tar or tar.gz archive (format detected by content)";
+                        let reason = "not a zip, tar or compressed tar archive (format detected by content)";
                         if cand.named_on_command_line {
                             return Err(PoolError::NotAnArchive { path: display, reason: reason.into() });
                         }
@@ -446,14 +444,17 @@ impl Format {
         match self {
             Format::Zip => 0,
             Format::Tar => 1,
-            Format::TarGz => 2,
-            Format::Gz => 3,
             Format::Loose => 4,
+            Format::Compressed { codec, tar } => {
+                let c = Codec::ALL.iter().position(|&x| x == codec).expect("listed") as u8;
+                16 + 2 * c + tar as u8
+            }
         }
     }
 
     fn from_tag(tag: u8) -> Option<Format> {
-        [Format::Zip, Format::Tar, Format::TarGz, Format::Gz].into_iter().find(|f| f.tag() == tag)
+        let compressed = Codec::ALL.into_iter().flat_map(|codec| [false, true].map(|tar| Format::Compressed { codec, tar }));
+        [Format::Zip, Format::Tar].into_iter().chain(compressed).find(|f| f.tag() == tag)
     }
 }
 
@@ -494,7 +495,7 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
     let listed = match format {
         Format::Zip => zip::list(&*source).map(|l| (l, source.clone(), Default::default())),
         Format::Tar => tar::list_source(&*source, &display).map(|l| (l, source.clone(), Default::default())),
-        Format::TarGz | Format::Gz => list_gzip(format, path, &source, id, ctx),
+        Format::Compressed { codec, tar } => list_compressed(codec, tar, path, &source, id, ctx),
         Format::Loose => unreachable!("detection never yields Loose"),
     };
     match listed {
@@ -536,10 +537,10 @@ fn from_saved(
     let format = Format::from_tag(saved.format).ok_or("unknown format tag")?;
     let source = file.clone();
     let stream: Arc<dyn ByteSource> = match format {
-        Format::TarGz | Format::Gz => {
+        Format::Compressed { codec, .. } => {
             let windows = WindowSource::Disk(index_file, windows_at);
-            let index = GzIndex::from_parts(&saved.stream_table, windows).map_err(|e| e.to_string())?;
-            Arc::new(GzStream::new(source, index, cache.clone(), owner))
+            let index = StreamIndex::from_parts(codec, &saved.stream_table, windows).map_err(|e| e.to_string())?;
+            Arc::new(CompressedStream::new(source, index, cache.clone(), owner))
         }
         _ => source,
     };
@@ -582,10 +583,11 @@ fn archive(
     }
 }
 
-/// One streaming pass over a gzip file: lists the tar inside (or the single file) and records
-/// seek points as it goes. A stream that breaks half way keeps what was complete before it.
-fn list_gzip(
-    format: Format,
+/// One streaming pass over a compressed file: lists the tar inside (or the single file) and
+/// records seek points as it goes. A stream that breaks half way keeps what was complete before.
+fn list_compressed(
+    codec: Codec,
+    is_tar: bool,
     path: &Path,
     file: &Arc<dyn ByteSource>,
     owner: u32,
@@ -594,53 +596,50 @@ fn list_gzip(
     let display = path.display().to_string();
     let bar = ctx.progress.add(&display, file.len());
     let counted = crate::progress::Counted::new(crate::archive::SourceReader { source: &**file, pos: 0 }, bar.clone());
-    let mut indexer = GzIndexer::new(BufReader::with_capacity(1 << 20, counted), GZ_SPACING);
-    let mut listing = match format {
-        Format::TarGz => tar::list(&mut indexer, &display)?,
-        _ => Listing::default(),
-    };
+    let mut indexer = codec.indexer(BufReader::with_capacity(1 << 20, counted), codec.spacing());
+    let mut listing = if is_tar { tar::list(&mut indexer, &display)? } else { Listing::default() };
     // Drain what follows the tar's end (padding, or the whole file for a bare .gz), so that every
-    // gzip member's CRC is checked and the seek points cover the whole stream.
+    // member's/block's check is verified and the seek points cover the whole stream.
     let drained = io::copy(&mut indexer, &mut io::sink());
     let (index, stream_error) = indexer.finish_partial();
     bar.finish();
     listing.warnings.extend(index.warnings().iter().map(|w| format!("{display}: {w}")));
-    if let Err(e) = &drained {
+    for e in drained.as_ref().err().into_iter().chain(stream_error.as_ref()) {
         listing.damaged = true;
-        listing.warnings.push(format!("{display}: gzip stream damaged: {e}"));
-    }
-    if let Some(e) = &stream_error {
-        listing.damaged = true;
-        listing.warnings.push(format!("{display}: gzip stream damaged: {e}"));
+        listing.warnings.push(format!("{display}: compressed stream damaged: {e}"));
     }
     // A stream that merely ends early (a truncated download) decoded correctly up to where it
-    // stops: inflate fails at the cut, it does not invent bytes before it. A stream with bad data
-    // or a CRC mismatch is trusted only up to the last member whose CRC checked out.
+    // stops: the decoder fails at the cut, it does not invent bytes before it. A stream with bad
+    // data or a checksum mismatch is trusted only up to the last check that passed.
     let truncated_only = matches!(&stream_error, Some(e) if e.kind() == io::ErrorKind::UnexpectedEof)
         && drained.as_ref().err().is_none_or(|e| e.kind() == io::ErrorKind::UnexpectedEof);
     let good_len = if truncated_only { index.uncompressed_len() } else { index.verified_len() };
-    if format == Format::Gz {
+    if !is_tar {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data");
-        let stem = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".GZ")).unwrap_or(name);
+        let stem = codec.suffixes().iter().find_map(|s| name.strip_suffix(s)).filter(|s| !s.is_empty()).unwrap_or(name);
         listing.members.push(Member {
             path: stem.as_bytes().to_vec(),
             kind: MemberKind::File,
             size: good_len,
             mtime: 0,
             mode: 0o644,
-            data: if listing.damaged { DataLoc::Bad { reason: "gzip stream damaged".into() } } else { DataLoc::Raw { offset: 0 } },
+            data: if listing.damaged {
+                DataLoc::Bad { reason: "compressed stream damaged".into() }
+            } else {
+                DataLoc::Raw { offset: 0 }
+            },
         });
     } else if listing.damaged {
-        // Members whose bytes run past the last verified byte cannot be served.
+        // Members whose bytes run past the last trusted byte cannot be served.
         for m in &mut listing.members {
             if let DataLoc::Raw { offset } = m.data
                 && offset + m.size > good_len
             {
-                m.data = DataLoc::Bad { reason: "data lies in a damaged part of the gzip stream".into() };
+                m.data = DataLoc::Bad { reason: "data lies in a damaged part of the compressed stream".into() };
             }
         }
     }
     let saved_index = index.to_parts()?;
-    let stream: Arc<dyn ByteSource> = Arc::new(GzStream::new(file.clone(), index, ctx.cache.clone(), owner));
+    let stream: Arc<dyn ByteSource> = Arc::new(CompressedStream::new(file.clone(), index, ctx.cache.clone(), owner));
     Ok((listing, stream, saved_index))
 }

@@ -1,11 +1,11 @@
-//! Decoded streams as random-access byte sources: a gzip stream served from its seek points
-//! through the shared block cache.
+//! Decoded streams as random-access byte sources: a compressed stream (gzip, bzip2, xz, zstd)
+//! served from its seek points through the shared block cache.
 
 use std::io::{self, Read};
 use std::sync::Arc;
 
 use crate::archive::ByteSource;
-use crate::archive::gzindex::GzIndex;
+use crate::archive::codec::StreamIndex;
 use crate::cache::{BlockCache, BlockKey};
 
 /// Cache items of a stream: whole seek-point spans, and prefixes of spans.
@@ -14,31 +14,31 @@ const SPAN_PREFIX: u32 = u32::MAX - 1;
 /// Prefixes of spans are inflated in multiples of this.
 const PREFIX_GRAIN: u64 = 64 << 10;
 
-/// The decompressed bytes of a gzip file, readable at any offset.
+/// The decompressed bytes of a compressed file, readable at any offset.
 ///
 /// A read inflates the seek-point span that holds it, once, into the block cache; neighbours in
 /// the same span (the next members of a tar.gz) are then served from memory. Spans too large to
 /// cache (a hostile or unusual stream) are streamed from their seek point instead.
-pub struct GzStream {
+pub struct CompressedStream {
     file: Arc<dyn ByteSource>,
-    index: GzIndex,
+    index: StreamIndex,
     cache: Arc<BlockCache>,
     owner: u32,
 }
 
-impl GzStream {
-    /// Wraps a gzip `file` whose seek points are `index`; `owner` keys its blocks in `cache`.
-    pub fn new(file: Arc<dyn ByteSource>, index: GzIndex, cache: Arc<BlockCache>, owner: u32) -> GzStream {
-        GzStream { file, index, cache, owner }
+impl CompressedStream {
+    /// Wraps a compressed `file` whose seek points are `index`; `owner` keys its blocks in `cache`.
+    pub fn new(file: Arc<dyn ByteSource>, index: StreamIndex, cache: Arc<BlockCache>, owner: u32) -> CompressedStream {
+        CompressedStream { file, index, cache, owner }
     }
 
     /// The seek points.
-    pub fn index(&self) -> &GzIndex {
+    pub fn index(&self) -> &StreamIndex {
         &self.index
     }
 }
 
-impl ByteSource for GzStream {
+impl ByteSource for CompressedStream {
     fn len(&self) -> u64 {
         self.index.uncompressed_len()
     }

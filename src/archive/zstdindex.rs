@@ -1,0 +1,855 @@
+//! Random access into zstd streams: one indexing pass records a seek point at frame starts
+//! (at least `spacing` uncompressed bytes apart), after which any byte range of the decompressed
+//! stream is read by decoding from the nearest frame start.
+//!
+//! zstd frames are independent (no window crosses a frame boundary), so a frame start needs no
+//! saved state. Files written by `pzstd`, `zstd --patch-from`-free multi-frame tools, the zstd
+//! seekable format (`t2sz`, `zstd_seekable`) or `cat a.zst b.zst` have many frames; a plain
+//! `zstd` file is a single frame, whose only seek point is 0: random access then decodes from the
+//! start of the stream (a warning says so when that span is long, see [`ZstdIndex::warnings`]).
+//!
+//! The indexing pass ([`ZstdIndexer`]) is a `Read` yielding the decompressed bytes of all frames
+//! while libzstd checks each frame's structure, declared content size and (when the frame has one)
+//! XXH64 content checksum. Skippable frames are skipped. Zero bytes after the last frame are
+//! accepted silently; other trailing bytes give a warning. Frames needing a window larger than
+//! 2^[`WINDOW_LOG_MAX`] bytes are refused, as the `zstd` tool does without `--memory`. Reads from a
+//! seek point are checked by libzstd too (checksums of frames read to their end).
+
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use zstd::zstd_safe::{self, DCtx, DParameter, InBuffer, OutBuffer};
+
+use crate::archive::seekidx::{
+    De, Input, ReadFeed, Ser, SourceFeed, check_span, eof, finish_result, invalid, long_span_warning,
+    past_end,
+};
+use crate::archive::{ByteSource, FormatError};
+
+/// Largest window accepted (log2): 128 MiB, libzstd's and the `zstd` tool's default limit.
+pub const WINDOW_LOG_MAX: u32 = 27;
+const INDEX_IN_CHUNK: usize = 1 << 20;
+const INDEX_OUT_CHUNK: usize = 256 * 1024;
+const DIRECT_MIN: usize = 32 * 1024;
+const READER_IN_CHUNK: usize = 128 * 1024;
+
+const MAGIC: &[u8; 8] = b"MEDFSZSI";
+const VERSION: u8 = 1;
+
+const ZSTD_MAGIC: u32 = 0xFD2F_B528;
+
+/// Kind of frame starting with these (at least 4) bytes.
+fn frame_kind(b: &[u8]) -> Option<FrameKind> {
+    let m = u32::from_le_bytes(b.get(..4)?.try_into().unwrap());
+    if m == ZSTD_MAGIC {
+        Some(FrameKind::Zstd)
+    } else if m & 0xFFFF_FFF0 == 0x184D_2A50 {
+        Some(FrameKind::Skippable)
+    } else {
+        None
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum FrameKind {
+    Zstd,
+    Skippable,
+}
+
+fn new_dctx() -> io::Result<DCtx<'static>> {
+    let mut d = DCtx::try_create().ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "ZSTD_createDCtx failed"))?;
+    d.set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX))
+        .map_err(|c| io::Error::other(format!("zstd: {}", zstd_safe::get_error_name(c))))?;
+    Ok(d)
+}
+
+/// One `ZSTD_decompressStream` call: (result, consumed, produced).
+fn step(d: &mut DCtx<'static>, input: &[u8], output: &mut [u8]) -> (Result<usize, usize>, usize, usize) {
+    let mut ib = InBuffer::around(input);
+    let mut ob = OutBuffer::around(output);
+    let r = d.decompress_stream(&mut ob, &mut ib);
+    (r, ib.pos(), ob.pos())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index.
+
+/// A frame start: decoding can begin here with a fresh context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeekPoint {
+    /// Offset in the decompressed stream.
+    pub out: u64,
+    /// Compressed offset of the frame's magic number.
+    pub input: u64,
+}
+
+/// Seek points into one zstd stream (all frames), sorted by strictly increasing `out`; the first
+/// is always at `out == 0`.
+#[derive(Debug)]
+pub struct ZstdIndex {
+    points: Vec<SeekPoint>,
+    uncompressed_len: u64,
+    compressed_len: u64,
+    verified_len: u64,
+    warnings: Vec<String>,
+}
+
+impl ZstdIndex {
+    /// Length of the decompressed stream that this index covers (for a partial index, the bytes
+    /// decoded before the error).
+    pub fn uncompressed_len(&self) -> u64 {
+        self.uncompressed_len
+    }
+
+    /// Compressed bytes of zstd data (to the end of the last frame; trailing padding or garbage
+    /// excluded). For a partial index, where decoding stopped.
+    pub fn compressed_len(&self) -> u64 {
+        self.compressed_len
+    }
+
+    /// Decompressed bytes up to the end of the last frame that decoded completely (its
+    /// content checksum, when the frame has one, and its declared size matched).
+    pub fn verified_len(&self) -> u64 {
+        self.verified_len
+    }
+
+    /// The seek points, sorted by `out`.
+    pub fn points(&self) -> &[SeekPoint] {
+        &self.points
+    }
+
+    /// Non-fatal problems met while indexing (trailing garbage, frames without checksum, one
+    /// huge frame). Not serialized.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Index of the last point with `out <= offset`, and the range `[start, end)` it covers.
+    pub fn span_of(&self, offset: u64) -> (usize, u64, u64) {
+        let i = self.points.partition_point(|p| p.out <= offset).saturating_sub(1);
+        (i, self.points[i].out, self.span_end(i))
+    }
+
+    fn span_end(&self, i: usize) -> u64 {
+        self.points.get(i + 1).map_or(self.uncompressed_len, |p| p.out)
+    }
+
+    /// A reader yielding the decompressed stream from `offset` to the end, decoding from the
+    /// nearest frame start at or before `offset`. `src` must be the indexed file.
+    pub fn reader_at(&self, src: Arc<dyn ByteSource>, offset: u64) -> io::Result<ZstdReader> {
+        if offset > self.uncompressed_len {
+            return Err(past_end(&*src, offset, self.uncompressed_len));
+        }
+        let (i, start, _) = self.span_of(offset);
+        let p = self.points[i];
+        Ok(ZstdReader {
+            input: Input::new(SourceFeed { src: src.clone(), pos: p.input }, READER_IN_CHUNK, p.input),
+            d: new_dctx()?,
+            src,
+            remaining: self.uncompressed_len - offset,
+            skip: offset - start,
+            in_frame: false,
+            pending: None,
+        })
+    }
+
+    /// Decompresses exactly span `i`; `ErrorKind::OutOfMemory` (before allocating) when it is
+    /// longer than `max` bytes.
+    pub fn read_span(&self, src: Arc<dyn ByteSource>, i: usize, max: usize) -> io::Result<Vec<u8>> {
+        let Some(p) = self.points.get(i) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no zstd span {i}")));
+        };
+        let len = self.span_end(i) - p.out;
+        check_span(&*src, "zstd", i, len, max)?;
+        let mut rd = self.reader_at(src, p.out)?;
+        let mut buf = vec![0u8; len as usize];
+        rd.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Serializes the index: magic, version, lengths, points, CRC-32 of it all.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut s = Ser::new(MAGIC, VERSION, 32 + 16 * self.points.len());
+        for v in [self.uncompressed_len, self.compressed_len, self.verified_len, self.points.len() as u64] {
+            s.u64(v);
+        }
+        for p in &self.points {
+            s.u64(p.out);
+            s.u64(p.input);
+        }
+        s.seal()
+    }
+
+    /// Parses [`to_bytes`](Self::to_bytes) output; any damage is an error.
+    pub fn from_bytes(b: &[u8]) -> Result<ZstdIndex, FormatError> {
+        let mut d = De::open(b, MAGIC, VERSION, "zstd")?;
+        let uncompressed_len = d.u64()?;
+        let compressed_len = d.u64()?;
+        let verified_len = d.u64()?;
+        let n = d.u64()?;
+        if n == 0 || n != (d.remaining() / 16) as u64 {
+            return Err(d.bad("bad point count"));
+        }
+        let mut points: Vec<SeekPoint> = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let p = SeekPoint { out: d.u64()?, input: d.u64()? };
+            let ok = p.out <= uncompressed_len
+                && p.input <= compressed_len
+                && match points.last() {
+                    None => p.out == 0,
+                    Some(q) => p.out > q.out && p.input > q.input,
+                };
+            if !ok {
+                return Err(d.bad("inconsistent seek point"));
+            }
+            points.push(p);
+        }
+        d.finish()?;
+        if verified_len > uncompressed_len {
+            return Err(FormatError::Corrupt("zstd index: inconsistent lengths".into()));
+        }
+        Ok(ZstdIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new() })
+    }
+
+    /// Approximate heap use in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<ZstdIndex>()
+            + self.points.capacity() * std::mem::size_of::<SeekPoint>()
+            + self.warnings.iter().map(|w| w.capacity() + std::mem::size_of::<String>()).sum::<usize>()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random-access reader.
+
+/// Sequential decompressed bytes from some offset of an indexed zstd stream; owns its libzstd
+/// context and can be moved to any thread.
+pub struct ZstdReader {
+    src: Arc<dyn ByteSource>,
+    input: Input<SourceFeed>,
+    d: DCtx<'static>,
+    remaining: u64,
+    skip: u64,
+    in_frame: bool,
+    pending: Option<io::Error>,
+}
+
+impl fmt::Debug for ZstdReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZstdReader")
+            .field("src", &self.src.describe())
+            .field("compressed_pos", &self.input.pos())
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl ZstdReader {
+    fn decode_some(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        loop {
+            if !self.input.fill()? {
+                return Err(eof(format!(
+                    "{}: zstd data ends early at compressed offset {} (file changed since it was indexed?)",
+                    self.src.describe(),
+                    self.input.pos()
+                )));
+            }
+            let at = self.input.pos();
+            let (r, used, made) = step(&mut self.d, self.input.avail(), out);
+            self.input.consume(used);
+            match r {
+                Ok(0) => self.in_frame = false,
+                Ok(_) => self.in_frame = true,
+                Err(c) => {
+                    let e = invalid(format!(
+                        "{}: corrupt zstd data near compressed offset {at}: {} (file changed since it was indexed?)",
+                        self.src.describe(),
+                        zstd_safe::get_error_name(c)
+                    ));
+                    // Bytes decoded in the failing call come first (the indexing pass yielded them).
+                    if made > 0 {
+                        self.pending = Some(e);
+                        return Ok(made);
+                    }
+                    return Err(e);
+                }
+            }
+            if made > 0 {
+                return Ok(made);
+            }
+            if used == 0 && self.in_frame {
+                return Err(invalid(format!("{}: zstd made no progress at compressed offset {at}", self.src.describe())));
+            }
+        }
+    }
+}
+
+impl Read for ZstdReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.skip > 0 {
+            let mut scratch = vec![0u8; (self.skip as usize).clamp(1, 64 * 1024)];
+            while self.skip > 0 {
+                let n = (self.skip as usize).min(scratch.len());
+                let made = self.decode_some(&mut scratch[..n])?;
+                self.skip -= made as u64;
+            }
+        }
+        let want = (buf.len() as u64).min(self.remaining) as usize;
+        let n = self.decode_some(&mut buf[..want])?;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indexing pass.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum IState {
+    /// Expecting a frame (`first`: the very first one, which must exist).
+    FrameStart { first: bool },
+    Frame,
+    Done,
+    Failed,
+}
+
+/// Streams a zstd file once: `Read` yields the decompressed bytes (across frames) while seek
+/// points are recorded at frame starts at least `spacing` uncompressed bytes apart. A corrupt or
+/// truncated stream makes `read` fail (`InvalidData` or `UnexpectedEof`, naming the compressed
+/// offset) after all bytes decoded before the damage have been yielded.
+pub struct ZstdIndexer<R: Read> {
+    input: Input<ReadFeed<R>>,
+    d: DCtx<'static>,
+    state: IState,
+    spacing: u64,
+    out_total: u64,
+    frame_in: u64,
+    points: Vec<SeekPoint>,
+    verified_len: u64,
+    compressed_end: u64,
+    unchecked_frames: u64,
+    obuf: Box<[u8]>,
+    opos: usize,
+    olen: usize,
+    error: Option<(io::ErrorKind, String)>,
+    warnings: Vec<String>,
+}
+
+impl<R: Read> ZstdIndexer<R> {
+    /// Wraps `inner` (positioned at the first frame); `spacing` is the wanted minimum distance
+    /// between seek points in uncompressed bytes (at least 1).
+    pub fn new(inner: R, spacing: u64) -> Self {
+        ZstdIndexer {
+            input: Input::new(ReadFeed(inner), INDEX_IN_CHUNK, 0),
+            d: new_dctx().expect("ZSTD_createDCtx failed"),
+            state: IState::FrameStart { first: true },
+            spacing: spacing.max(1),
+            out_total: 0,
+            frame_in: 0,
+            points: Vec::new(),
+            verified_len: 0,
+            compressed_end: 0,
+            unchecked_frames: 0,
+            obuf: Box::default(),
+            opos: 0,
+            olen: 0,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Compressed bytes consumed so far (for a progress bar).
+    pub fn compressed_pos(&self) -> u64 {
+        self.input.pos()
+    }
+
+    /// Decompressed bytes produced so far.
+    pub fn uncompressed_pos(&self) -> u64 {
+        self.out_total
+    }
+
+    /// Non-fatal problems so far.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Reads the rest of the stream and returns the complete index; any damage is an error.
+    pub fn finish(self) -> Result<ZstdIndex, FormatError> {
+        finish_result(self.finish_partial())
+    }
+
+    /// Like [`finish`](Self::finish), but on damage still returns the index of what decoded
+    /// before the error, together with the error.
+    pub fn finish_partial(mut self) -> (ZstdIndex, Option<io::Error>) {
+        let mut err = None;
+        if !matches!(self.state, IState::Done) {
+            let mut sink = vec![0u8; INDEX_OUT_CHUNK];
+            loop {
+                match self.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if self.points.is_empty() {
+            self.points.push(SeekPoint { out: 0, input: 0 });
+        }
+        if err.is_none() && self.unchecked_frames > 0 {
+            self.warnings.push(format!(
+                "{} zstd frame(s) carry no content checksum: their data is only structurally checked",
+                self.unchecked_frames
+            ));
+        }
+        if let Some(w) = long_span_warning(
+            "zstd frame",
+            self.points.iter().map(|p| p.out),
+            self.out_total,
+            self.spacing,
+            "recompress with `pzstd` or the seekable format for faster access",
+        ) {
+            self.warnings.push(w);
+        }
+        let compressed_len = if err.is_none() { self.compressed_end } else { self.input.pos() };
+        let mut points = std::mem::take(&mut self.points);
+        points.shrink_to_fit();
+        tracing::debug!(points = points.len(), uncompressed = self.out_total, compressed = compressed_len, failed = err.is_some(), "zstd index built");
+        let idx = ZstdIndex {
+            points,
+            uncompressed_len: self.out_total,
+            compressed_len,
+            verified_len: self.verified_len,
+            warnings: std::mem::take(&mut self.warnings),
+        };
+        (idx, err)
+    }
+
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.state = IState::Failed;
+        self.error = Some((e.kind(), e.to_string()));
+        e
+    }
+
+    fn start_frame(&mut self, first: bool) -> io::Result<()> {
+        let at = self.input.pos();
+        if !first {
+            // Another frame, zero padding, garbage or the end.
+            if !self.input.fill()? {
+                self.state = IState::Done;
+                return Ok(());
+            }
+            self.input.ensure(4)?;
+            if frame_kind(self.input.avail()).is_none() {
+                if let Some(w) = self.input.trailing("zstd", at)? {
+                    tracing::warn!("{w}");
+                    self.warnings.push(w);
+                }
+                self.state = IState::Done;
+                return Ok(());
+            }
+        }
+        self.input.ensure(5)?;
+        match frame_kind(self.input.avail()) {
+            Some(FrameKind::Zstd) => {
+                if let Some(&fhd) = self.input.avail().get(4)
+                    && fhd & 4 == 0
+                {
+                    self.unchecked_frames += 1;
+                }
+            }
+            Some(FrameKind::Skippable) => {}
+            None if self.input.avail().len() < 4 => {
+                return Err(eof(format!("zstd stream truncated in a frame header at compressed offset {at}")));
+            }
+            None => return Err(invalid(format!("not a zstd stream: no frame magic at compressed offset {at}"))),
+        }
+        self.frame_in = at;
+        let due = self.points.last().is_none_or(|p| self.out_total - p.out >= self.spacing);
+        if let Some(last) = self.points.last_mut()
+            && last.out == self.out_total
+        {
+            // The previous frame was empty: start at the later one.
+            last.input = at;
+        } else if due {
+            self.points.push(SeekPoint { out: self.out_total, input: at });
+        }
+        self.state = IState::Frame;
+        Ok(())
+    }
+
+    /// Decodes into `out` until it is full or the frame ends; bytes before an error come first.
+    fn decode_some(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut made_total = 0;
+        let mut stalls = 0;
+        while made_total < out.len() {
+            match self.input.fill() {
+                Ok(true) => {}
+                Ok(false) => {
+                    let e = eof(format!(
+                        "zstd stream truncated at compressed offset {} (frame starting at compressed offset {})",
+                        self.input.pos(),
+                        self.frame_in
+                    ));
+                    return self.stop(made_total, e);
+                }
+                Err(e) => return self.stop(made_total, e),
+            }
+            let (r, used, made) = step(&mut self.d, self.input.avail(), &mut out[made_total..]);
+            let at = self.input.pos();
+            self.input.consume(used);
+            made_total += made;
+            self.out_total += made as u64;
+            match r {
+                Ok(0) => {
+                    self.verified_len = self.out_total;
+                    self.compressed_end = self.input.pos();
+                    self.state = IState::FrameStart { first: false };
+                    break;
+                }
+                Ok(_) => {}
+                Err(c) => {
+                    let name = zstd_safe::get_error_name(c);
+                    let e = if name.contains("memory") || name.contains("indowLog") {
+                        invalid(format!(
+                            "zstd frame at compressed offset {} needs a window over 2^{WINDOW_LOG_MAX} bytes: {name}",
+                            self.frame_in
+                        ))
+                    } else {
+                        invalid(format!(
+                            "corrupt zstd data near compressed offset {} (frame starting at compressed offset {}): {name}",
+                            at + used as u64,
+                            self.frame_in
+                        ))
+                    };
+                    return self.stop(made_total, e);
+                }
+            }
+            if used == 0 && made == 0 {
+                stalls += 1;
+                if stalls > 2 {
+                    let e = invalid(format!("zstd made no progress at compressed offset {}", self.input.pos()));
+                    return self.stop(made_total, e);
+                }
+            } else {
+                stalls = 0;
+            }
+        }
+        Ok(made_total)
+    }
+
+    fn stop(&mut self, made: usize, e: io::Error) -> io::Result<usize> {
+        let e = self.fail(e);
+        if made > 0 { Ok(made) } else { Err(e) }
+    }
+}
+
+impl<R: Read> Read for ZstdIndexer<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.opos < self.olen {
+                let n = (self.olen - self.opos).min(buf.len());
+                buf[..n].copy_from_slice(&self.obuf[self.opos..self.opos + n]);
+                self.opos += n;
+                return Ok(n);
+            }
+            let step = match self.state {
+                IState::Failed => {
+                    let (kind, msg) = self.error.clone().unwrap_or((io::ErrorKind::Other, "zstd indexing failed".into()));
+                    return Err(io::Error::new(kind, msg));
+                }
+                IState::Done => return Ok(0),
+                IState::FrameStart { first } => self.start_frame(first),
+                IState::Frame => {
+                    if buf.len() >= DIRECT_MIN {
+                        match self.decode_some(buf) {
+                            Ok(0) => continue,
+                            r => return r,
+                        }
+                    }
+                    let mut obuf = std::mem::take(&mut self.obuf);
+                    if obuf.is_empty() {
+                        obuf = vec![0u8; INDEX_OUT_CHUNK].into_boxed_slice();
+                    }
+                    let r = self.decode_some(&mut obuf);
+                    self.obuf = obuf;
+                    match r {
+                        Ok(n) => {
+                            self.opos = 0;
+                            self.olen = n;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            if let Err(e) = step {
+                return Err(self.fail(e));
+            }
+        }
+    }
+}
+
+/// True when `first_bytes` (at least 4) start like a zstd frame (or a skippable frame).
+pub fn looks_like_zstd(first_bytes: &[u8]) -> bool {
+    frame_kind(first_bytes).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::seekidx::testutil::*;
+
+    fn zst(data: &[u8], level: i32, checksum: bool) -> Vec<u8> {
+        let mut e = zstd::stream::Encoder::new(Vec::new(), level).unwrap();
+        e.include_checksum(checksum).unwrap();
+        e.include_contentsize(true).unwrap();
+        e.set_pledged_src_size(Some(data.len() as u64)).unwrap();
+        io::Write::write_all(&mut e, data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Several frames of varied sizes (some empty), one skippable frame in the middle.
+    fn multi(seed: u64) -> (Vec<u8>, Vec<u8>) {
+        let sizes = [700_000usize, 0, 1_500_000, 1000, 300_000, 2_000_000, 5, 900_000];
+        let mut data = Vec::new();
+        let mut z = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let d = mixed(seed + i as u64, n);
+            z.extend(zst(&d, [1, 3, 19][i % 3], i % 2 == 0));
+            if i == 3 {
+                z.extend_from_slice(&0x184D_2A5Au32.to_le_bytes());
+                z.extend_from_slice(&6u32.to_le_bytes());
+                z.extend_from_slice(b"skipme");
+            }
+            data.extend(d);
+        }
+        (data, z)
+    }
+
+    fn index_with(z: &[u8], spacing: u64, seed: u64) -> (Vec<u8>, ZstdIndex, Option<io::Error>) {
+        let mut ix = ZstdIndexer::new(z, spacing);
+        let (out, err) = drain(&mut ix, seed);
+        let (idx, err2) = ix.finish_partial();
+        assert_eq!(err.is_some(), err2.is_some());
+        (out, idx, err)
+    }
+
+    fn index_ok(z: &[u8], spacing: u64) -> ZstdIndex {
+        let (out, idx, err) = index_with(z, spacing, spacing);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(out.len() as u64, idx.uncompressed_len());
+        idx
+    }
+
+    fn check(data: &[u8], z: &[u8], idx: &ZstdIndex, seed: u64, reads: usize) {
+        let s = src(z);
+        assert_eq!(idx.uncompressed_len(), data.len() as u64);
+        assert_eq!(idx.verified_len(), data.len() as u64);
+        let starts: Vec<u64> = idx.points().iter().map(|p| p.out).collect();
+        random_reads(data, &starts, seed, reads, |o| idx.reader_at(s.clone(), o));
+        let mut all = Vec::new();
+        for i in 0..idx.points().len() {
+            let (j, a, b) = idx.span_of(idx.points()[i].out);
+            assert_eq!(j, i);
+            let sp = idx.read_span(s.clone(), i, usize::MAX).unwrap();
+            assert_eq!(sp.len() as u64, b - a);
+            all.extend(sp);
+        }
+        assert!(all == data);
+    }
+
+    #[test]
+    fn multi_frame_random_access() {
+        let (data, z) = multi(1);
+        for spacing in [1u64, 64 << 10, 1 << 20, 1 << 30] {
+            let idx = index_ok(&z, spacing);
+            if spacing == 1 {
+                assert_eq!(idx.points().len(), 7, "{:?}", idx.points()); // empty frames merge
+            }
+            for w in idx.points().windows(2) {
+                assert!(w[1].out - w[0].out >= spacing.min(5));
+            }
+            check(&data, &z, &idx, spacing, 40);
+            assert_eq!(idx.warnings().len(), 1, "{:?}", idx.warnings()); // unchecked frames
+        }
+    }
+
+    #[test]
+    fn cli_multi_frame_and_single_frame() {
+        let data = mixed(3, 3 << 20);
+        // Single frame (zstd tool, checksum on by default): one point.
+        let Some(z) = tool("zstd", &["-q", "-3", "-c"], &data) else { return eprintln!("no zstd tool") };
+        let idx = index_ok(&z, 1 << 16);
+        assert_eq!(idx.points().len(), 1);
+        assert!(idx.warnings().is_empty(), "{:?}", idx.warnings());
+        check(&data, &z, &idx, 5, 10);
+        // Concatenated CLI outputs.
+        let mut z2 = z.clone();
+        z2.extend(tool("zstd", &["-q", "-19", "-c"], &data[..100_000]).unwrap());
+        let mut d2 = data.clone();
+        d2.extend_from_slice(&data[..100_000]);
+        let idx = index_ok(&z2, 1 << 16);
+        assert_eq!(idx.points().len(), 2);
+        check(&d2, &z2, &idx, 6, 10);
+    }
+
+    #[test]
+    fn serialization_roundtrip_and_damage() {
+        let (data, z) = multi(2);
+        let idx = index_ok(&z, 100_000);
+        let b = idx.to_bytes();
+        let back = ZstdIndex::from_bytes(&b).unwrap();
+        assert_eq!(back.to_bytes(), b);
+        assert_eq!(back.points(), idx.points());
+        check(&data, &z, &back, 3, 10);
+        damage_rejected(&b, ZstdIndex::from_bytes);
+        assert!(idx.memory_bytes() >= idx.points().len() * 16);
+    }
+
+    #[test]
+    fn corrupt_and_truncated_inputs_fail_loudly() {
+        let data = mixed(4, 1 << 20);
+        let z = zst(&data, 3, true);
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(4);
+        for _ in 0..100 {
+            let mut c = z.clone();
+            let i = rand::Rng::random_range(&mut rng, 0..c.len());
+            c[i] ^= 1 << rand::Rng::random_range(&mut rng, 0..8);
+            let (out, idx, err) = index_with(&c, 1 << 16, i as u64);
+            match err {
+                Some(e) => {
+                    assert!(matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof), "{e}");
+                    assert!(e.to_string().contains("offset"), "{e}");
+                    assert_eq!(idx.verified_len(), 0);
+                    assert_eq!(idx.uncompressed_len(), out.len() as u64);
+                }
+                None => assert!(out == data, "flip at {i} gave wrong bytes without an error"),
+            }
+        }
+        for n in [0, 1, 3, 4, 5, 10, z.len() / 2, z.len() - 4, z.len() - 1] {
+            let (out, idx, err) = index_with(&z[..n], 1 << 16, n as u64);
+            let e = err.expect("truncation must fail");
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{n}: {e}");
+            assert!(data.starts_with(&out));
+            let mut v = Vec::new();
+            idx.reader_at(src(&z[..n]), 0).unwrap().read_to_end(&mut v).unwrap();
+            assert!(v == out);
+        }
+        // Truncated second frame: the first stays verified.
+        let mut two = z.clone();
+        let z2 = zst(&data, 1, true);
+        two.extend_from_slice(&z2[..z2.len() / 2]);
+        let (out, idx, err) = index_with(&two, 1 << 16, 8);
+        assert_eq!(err.unwrap().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(idx.verified_len(), data.len() as u64);
+        assert!(out.len() >= data.len());
+        // Not zstd at all; garbage and padding after the data.
+        let (_, _, err) = index_with(b"BZh91AY&SY not zstd", 1 << 16, 1);
+        assert_eq!(err.unwrap().kind(), io::ErrorKind::InvalidData);
+        let mut p = z.clone();
+        p.extend_from_slice(&[0u8; 100]);
+        let idx = index_ok(&p, 1 << 16);
+        assert!(idx.warnings().is_empty());
+        assert_eq!(idx.compressed_len(), z.len() as u64);
+        p.extend_from_slice(b"junk");
+        let idx = index_ok(&p, 1 << 16);
+        assert_eq!(idx.warnings().len(), 1);
+        let e = idx.read_span(src(&p), 0, 10).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+        // Bad content checksum (last 4 bytes): all data is yielded, then the error.
+        let mut c = z.clone();
+        let n = c.len();
+        c[n - 1] ^= 1;
+        let (out, idx, err) = index_with(&c, 1 << 16, 9);
+        let e = err.unwrap();
+        assert!(e.to_string().contains("checksum"), "{e}");
+        assert_eq!(idx.verified_len(), 0);
+        let mut v = Vec::new();
+        idx.reader_at(src(&c), 0).unwrap().read_to_end(&mut v).unwrap();
+        assert!(v == out);
+    }
+
+    #[test]
+    fn reader_is_send() {
+        fn send<T: Send>() {}
+        send::<ZstdReader>();
+        send::<ZstdIndexer<std::fs::File>>();
+        assert!(looks_like_zstd(&zst(b"x", 1, false)));
+        assert!(looks_like_zstd(&[0x5E, 0x2A, 0x4D, 0x18]));
+        assert!(!looks_like_zstd(b"\x28\xb5\x2f"));
+        assert!(!looks_like_zstd(b"BZh9"));
+    }
+
+    #[test]
+    fn conformance_files_match_zstd() {
+        let mut seen = 0;
+        for f in ["libarchive/test_compat_zstd_1.tar.zst", "libarchive/test_compat_zstd_2.tar.zst", "libarchive/test_extract.tar.zst"] {
+            let Some(p) = conformance(f) else { continue };
+            seen += 1;
+            let z = std::fs::read(&p).unwrap();
+            let want = tool_dc("zstd", &p).unwrap_or_else(|| {
+                let mut v = Vec::new();
+                zstd::stream::Decoder::new(&z[..]).unwrap().read_to_end(&mut v).unwrap();
+                v
+            });
+            let s: Arc<dyn ByteSource> = Arc::new(crate::archive::FileSource::open(&p).unwrap());
+            for spacing in [1u64, 1 << 20] {
+                let mut ix = ZstdIndexer::new(&z[..], spacing);
+                let mut out = Vec::new();
+                ix.read_to_end(&mut out).unwrap_or_else(|e| panic!("{f}: {e}"));
+                let idx = ix.finish().unwrap();
+                assert!(out == want, "{f}: differs from zstd -dc");
+                let mut all = Vec::new();
+                for i in 0..idx.points().len() {
+                    all.extend(idx.read_span(s.clone(), i, usize::MAX).unwrap());
+                }
+                assert!(all == out, "{f}: spans");
+                let off = out.len() as u64 / 3;
+                let mut v = Vec::new();
+                idx.reader_at(s.clone(), off).unwrap().read_to_end(&mut v).unwrap();
+                assert!(v == out[off as usize..], "{f}: reader_at");
+            }
+        }
+        assert!(seen > 0);
+    }
+
+    /// The 9 GiB sparse-file archive: indexing streams (bounded memory); checks its first 100 MB.
+    #[test]
+    fn huge_single_frame_streams() {
+        let Some(p) = conformance("ratarmount/sparse-file-larger-than-8GiB-followed-by-normal-file.tar.zst") else { return };
+        let f = std::fs::File::open(&p).unwrap();
+        let mut ix = ZstdIndexer::new(f, 1 << 20);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0u64;
+        let mut h = crc32fast::Hasher::new();
+        while got < 100_000_000 {
+            let n = ix.read(&mut buf).unwrap();
+            assert!(n > 0);
+            h.update(&buf[..n]);
+            got += n as u64;
+        }
+        let want = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("zstd -dc '{}' | head -c {got}", p.display()))
+            .output();
+        if let Ok(o) = want
+            && o.stdout.len() as u64 == got
+        {
+            assert_eq!(h.finalize(), crc32fast::hash(&o.stdout));
+        }
+        assert!(ix.compressed_pos() < std::fs::metadata(&p).unwrap().len() + 1);
+    }
+}
