@@ -18,6 +18,9 @@ use crate::cache::BlockCache;
 use crate::index::{Identity, IndexStore, Loaded, Miss, Saved};
 use crate::stream::CompressedStream;
 
+/// Cache item of an archive's own decoded stream (members' items are their indexes).
+pub const ARCHIVE_STREAM: u32 = u32::MAX;
+
 /// How an archive's bytes are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -540,7 +543,7 @@ fn from_saved(
         Format::Compressed { codec, .. } => {
             let windows = WindowSource::Disk(index_file, windows_at);
             let index = StreamIndex::from_parts(codec, &saved.stream_table, windows).map_err(|e| e.to_string())?;
-            Arc::new(CompressedStream::new(source, index, cache.clone(), owner))
+            Arc::new(CompressedStream::new(source, index, cache.clone(), owner, ARCHIVE_STREAM))
         }
         _ => source,
     };
@@ -640,6 +643,6 @@ fn list_compressed(
         }
     }
     let saved_index = index.to_parts()?;
-    let stream: Arc<dyn ByteSource> = Arc::new(CompressedStream::new(file.clone(), index, ctx.cache.clone(), owner));
+    let stream: Arc<dyn ByteSource> = Arc::new(CompressedStream::new(file.clone(), index, ctx.cache.clone(), owner, ARCHIVE_STREAM));
     Ok((listing, stream, saved_index))
 }

@@ -10,14 +10,17 @@
 //!   (kernel readahead) find their blocks there, and the member is never held whole in memory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
-use crate::archive::{ByteSource, DataLoc, Member, ZipData, zip};
+use crate::archive::codec::{Codec, StreamIndex};
+use crate::archive::gzindex::GzIndexer;
+use crate::archive::{ByteSource, DataLoc, Member, Slice, ZipData, zip};
+use crate::stream::CompressedStream;
 use crate::cache::BlockKey;
 use crate::error::FsError;
 use crate::pool::{Archive, Pool};
@@ -26,6 +29,10 @@ use crate::pool::{Archive, Pool};
 const WHOLE_MEMBER_MAX: u64 = 8 << 20;
 /// Cache block size for big compressed members.
 const STREAM_BLOCK: u64 = 1 << 20;
+/// Zip method number of deflate.
+const DEFLATE: u16 = 8;
+/// Cache owner bit of members' own decoded streams (seek-point spans of big deflated members).
+const MEMBER_STREAMS: u32 = 1 << 31;
 /// Most members whose CRC is being followed at once; beyond that, the oldest are forgotten.
 const MAX_TRACKED: usize = 4096;
 
@@ -38,6 +45,30 @@ pub struct Reader {
     /// requests and retries the pages synchronously, so failing only one read is not enough.
     corrupt: Mutex<HashMap<(u32, u32), String>>,
     cursors: Mutex<HashMap<(u32, u32), Arc<Mutex<Option<Cursor>>>>>,
+    deflated: Mutex<HashMap<(u32, u32), Arc<Mutex<Deflated>>>>,
+}
+
+/// A big deflated zip member: a first front-to-back pass yields its bytes (cached in blocks as
+/// it goes, for sequential readers) and records seek points; once the pass is complete and the
+/// CRC checked out, any offset is read from the nearest point.
+enum Deflated {
+    NotStarted,
+    Indexing { pass: Box<GzIndexer<BufReader<OwnedSourceReader>>>, pos: u64, data: Arc<dyn ByteSource> },
+    Ready(Arc<CompressedStream>),
+}
+
+/// A sequential reader that owns its source (the pass outlives any borrow).
+struct OwnedSourceReader {
+    src: Arc<dyn ByteSource>,
+    pos: u64,
+}
+
+impl Read for OwnedSourceReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.src.read_at(self.pos, buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 struct Cursor {
@@ -48,7 +79,13 @@ struct Cursor {
 impl Reader {
     /// A reader over `pool`.
     pub fn new(pool: Pool) -> Reader {
-        Reader { pool, crc: Mutex::new(HashMap::new()), corrupt: Mutex::new(HashMap::new()), cursors: Mutex::new(HashMap::new()) }
+        Reader {
+            pool,
+            crc: Mutex::new(HashMap::new()),
+            corrupt: Mutex::new(HashMap::new()),
+            cursors: Mutex::new(HashMap::new()),
+            deflated: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The pool.
@@ -145,6 +182,9 @@ impl Reader {
             file.read_exact_at(start + offset, out)?;
             return self.track_crc((a.id, index), m.size, zd.crc32, offset, out);
         }
+        if zd.method == DEFLATE {
+            return self.read_deflated(a, index, m, zd, offset, len, out);
+        }
         // Big compressed member: blocks from the cache, else advance this member's cursor.
         let mut at = offset;
         let end = offset + len as u64;
@@ -210,6 +250,80 @@ impl Reader {
                 return Ok(block);
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_deflated(&self, a: &Archive, index: u32, m: &Member, zd: &ZipData, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        let cache = &self.pool.cache;
+        let key = |b: u64| BlockKey { owner: a.id, item: index, block: b };
+        let first_block = offset / STREAM_BLOCK;
+        let last_block = (offset + len as u64 - 1) / STREAM_BLOCK;
+        // Blocks left behind by the first pass serve sequential readers without any decoding.
+        let cached: Option<Vec<Arc<[u8]>>> = (first_block..=last_block).map(|b| cache.get(&key(b))).collect();
+        if let Some(blocks) = cached {
+            copy_blocks(&blocks, first_block, offset, len, out);
+            return Ok(());
+        }
+        let slot = self.deflated.lock().entry((a.id, index)).or_insert_with(|| Arc::new(Mutex::new(Deflated::NotStarted))).clone();
+        let mut state = slot.lock();
+        if let Deflated::NotStarted = &*state {
+            let file = a.file.as_ref().expect("zip archives have a file").clone();
+            let start = zip::compressed_data_offset(&*file, zd)?;
+            let data: Arc<dyn ByteSource> = Arc::new(Slice::new(file, start, zd.compressed_size));
+            let reader = BufReader::with_capacity(1 << 20, OwnedSourceReader { src: data.clone(), pos: 0 });
+            *state = Deflated::Indexing { pass: Box::new(GzIndexer::new_raw(reader, Codec::Gzip.spacing())), pos: 0, data };
+        }
+        let mut served = false;
+        if let Deflated::Indexing { pass, pos, .. } = &mut *state {
+            // Forward reads ride along the first pass (copying what they asked for as it goes
+            // by); a read behind it waits for the pass to complete (once), after which every
+            // offset is cheap.
+            let forward = offset >= *pos;
+            let end = offset + len as u64;
+            while *pos < m.size && (!forward || *pos < end) {
+                let want = STREAM_BLOCK.min(m.size - *pos) as usize;
+                let mut block = vec![0u8; want];
+                pass.read_exact(&mut block)?;
+                let block_end = *pos + want as u64;
+                if forward && block_end > offset {
+                    let from = offset.max(*pos) - *pos;
+                    let to = end.min(block_end) - *pos;
+                    out.extend_from_slice(&block[from as usize..to as usize]);
+                }
+                cache.insert(key(*pos / STREAM_BLOCK), block.into());
+                *pos = block_end;
+            }
+            served = forward;
+            if *pos >= m.size {
+                let mut extra = [0u8; 1];
+                if pass.read(&mut extra)? != 0 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "member longer than its declared size"));
+                }
+                if pass.crc32() != zd.crc32 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("CRC-32 mismatch (stored {:08x}, data {:08x})", zd.crc32, pass.crc32()),
+                    ));
+                }
+                let Deflated::Indexing { pass, data, .. } = std::mem::replace(&mut *state, Deflated::NotStarted) else {
+                    unreachable!()
+                };
+                let (idx, err) = pass.finish_partial();
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                let stream = CompressedStream::new(data, StreamIndex::Gz(idx), cache.clone(), a.id | MEMBER_STREAMS, index);
+                *state = Deflated::Ready(Arc::new(stream));
+            }
+        }
+        if served {
+            return Ok(());
+        }
+        let Deflated::Ready(stream) = &*state else { unreachable!("a backward read completes the pass") };
+        let stream = stream.clone();
+        drop(state);
+        out.resize(len, 0);
+        stream.read_exact_at(offset, out)
     }
 
     /// Follows the CRC of a member served by positioned reads; the read that completes the
@@ -292,6 +406,19 @@ mod tests {
         assert_eq!(t.add(0, &data[..4000], 10_000), None);
         assert_eq!(t.add(2000, &data[2000..3000], 10_000), None, "re-read ignored");
         assert_eq!(t.add(8000, &data[8000..], 10_000), Some(crc));
+    }
+}
+
+/// Copies `[offset, offset + len)` out of consecutive stream blocks starting at block `first`.
+fn copy_blocks(blocks: &[Arc<[u8]>], first: u64, offset: u64, len: usize, out: &mut Vec<u8>) {
+    let mut at = offset;
+    let end = offset + len as u64;
+    for (i, b) in blocks.iter().enumerate() {
+        let base = (first + i as u64) * STREAM_BLOCK;
+        let from = (at - base) as usize;
+        let to = ((end - base) as usize).min(b.len());
+        out.extend_from_slice(&b[from..to]);
+        at = base + to as u64;
     }
 }
 

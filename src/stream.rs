@@ -8,9 +8,6 @@ use crate::archive::ByteSource;
 use crate::archive::codec::StreamIndex;
 use crate::cache::{BlockCache, BlockKey};
 
-/// Cache items of a stream: whole seek-point spans, and prefixes of spans.
-const FULL_SPAN: u32 = u32::MAX;
-const SPAN_PREFIX: u32 = u32::MAX - 1;
 /// Prefixes of spans are inflated in multiples of this.
 const PREFIX_GRAIN: u64 = 64 << 10;
 
@@ -23,13 +20,17 @@ pub struct CompressedStream {
     file: Arc<dyn ByteSource>,
     index: StreamIndex,
     cache: Arc<BlockCache>,
+    /// Cache key of this stream's blocks: block `2 * span` is a whole span, `2 * span + 1` a
+    /// prefix of it.
     owner: u32,
+    item: u32,
 }
 
 impl CompressedStream {
-    /// Wraps a compressed `file` whose seek points are `index`; `owner` keys its blocks in `cache`.
-    pub fn new(file: Arc<dyn ByteSource>, index: StreamIndex, cache: Arc<BlockCache>, owner: u32) -> CompressedStream {
-        CompressedStream { file, index, cache, owner }
+    /// Wraps a compressed `file` whose seek points are `index`; `(owner, item)` keys its blocks
+    /// in `cache` and must be unique to this stream.
+    pub fn new(file: Arc<dyn ByteSource>, index: StreamIndex, cache: Arc<BlockCache>, owner: u32, item: u32) -> CompressedStream {
+        CompressedStream { file, index, cache, owner, item }
     }
 
     /// The seek points.
@@ -57,8 +58,8 @@ impl ByteSource for CompressedStream {
             n
         };
         if span_len as usize <= self.cache.max_block() {
-            let full_key = BlockKey { owner: self.owner, item: FULL_SPAN, block: span as u64 };
-            let prefix_key = BlockKey { owner: self.owner, item: SPAN_PREFIX, block: span as u64 };
+            let full_key = BlockKey { owner: self.owner, item: self.item, block: 2 * span as u64 };
+            let prefix_key = BlockKey { owner: self.owner, item: self.item, block: 2 * span as u64 + 1 };
             if let Some(block) = self.cache.get(&full_key) {
                 return Ok(serve(&block, buf));
             }

@@ -496,6 +496,8 @@ pub struct GzIndex {
     warnings: Vec<String>,
     /// The file holding `Window::Disk` windows.
     window_file: Option<Arc<dyn ByteSource>>,
+    /// A bare deflate stream (a zip member), not gzip: no headers or trailers to skip.
+    raw: bool,
 }
 
 impl fmt::Debug for dyn ByteSource {
@@ -570,12 +572,16 @@ impl GzIndex {
             remaining,
             skip: offset - start,
             src,
+            raw: false,
         };
         if remaining == 0 {
             return Ok(rd);
         }
+        rd.raw = self.raw;
         if p.is_member_start() {
-            rd.input.gzip_header().map_err(|e| rd.annotate(e))?;
+            if !self.raw {
+                rd.input.gzip_header().map_err(|e| rd.annotate(e))?;
+            }
         } else {
             if p.bits > 0 {
                 let b = rd.input.byte()?.ok_or_else(|| rd.ended())?;
@@ -778,7 +784,7 @@ impl GzIndex {
             WindowSource::Disk(file, _) => Some(file),
             WindowSource::Mem(_) => None,
         };
-        Ok(GzIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new(), window_file })
+        Ok(GzIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new(), window_file, raw: false })
     }
 
     /// Approximate heap use in bytes.
@@ -811,6 +817,8 @@ pub struct GzReader {
     remaining: u64,
     /// Bytes still to decode and drop before the requested offset.
     skip: u64,
+    /// A bare deflate stream: its end is the end, with no trailer or next member.
+    raw: bool,
 }
 
 impl fmt::Debug for GzReader {
@@ -840,6 +848,9 @@ impl GzReader {
     fn inflate_some(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.state == RState::MemberEnd {
+                if self.raw {
+                    return Err(self.ended());
+                }
                 let mut trailer = [0u8; 8];
                 if self.input.exact(&mut trailer)?.is_none() {
                     return Err(self.ended());
@@ -939,9 +950,26 @@ pub struct GzIndexer<R: Read> {
     cscratch: Vec<u8>,
     error: Option<(io::ErrorKind, String)>,
     warnings: Vec<String>,
+    /// A bare deflate stream (a zip member): no gzip header or trailer.
+    raw: bool,
 }
 
 impl<R: Read> GzIndexer<R> {
+    /// Like [`new`](Self::new) for a bare deflate stream (a zip member's data): the pass ends at
+    /// the end of the deflate stream; [`crc32`](Self::crc32) is then for the caller to check.
+    pub fn new_raw(inner: R, spacing: u64) -> Self {
+        let mut x = GzIndexer::new(inner, spacing);
+        x.raw = true;
+        x.push_point(SeekPoint { out: 0, input: 0, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Window::Mem(Box::default()) });
+        x.state = IState::Deflate;
+        x
+    }
+
+    /// CRC-32 of everything yielded by a raw pass (for gzip, each member is checked itself).
+    pub fn crc32(&self) -> u32 {
+        self.crc.clone().finalize()
+    }
+
     /// Wraps `inner` (positioned at the first gzip header); `spacing` is the wanted distance
     /// between seek points in uncompressed bytes (1 MiB is a good default; at least 1).
     pub fn new(inner: R, spacing: u64) -> Self {
@@ -965,6 +993,7 @@ impl<R: Read> GzIndexer<R> {
             cscratch: Vec::new(),
             error: None,
             warnings: Vec::new(),
+            raw: false,
         }
     }
 
@@ -1036,6 +1065,7 @@ impl<R: Read> GzIndexer<R> {
             verified_len: self.verified_len,
             warnings: std::mem::take(&mut self.warnings),
             window_file: None,
+            raw: self.raw,
         };
         (idx, err)
     }
@@ -1115,6 +1145,14 @@ impl<R: Read> GzIndexer<R> {
         while made_total < out.len() {
             match self.input.fill() {
                 Ok(true) => {}
+                // A bare deflate stream may have all its input consumed while zlib still owes
+                // the end-of-stream (its output space ran out first): ask it once with no input.
+                Ok(false) if self.raw && self.z.inflate(&[], &mut [], z::Z_BLOCK).0 == z::Z_STREAM_END => {
+                    self.verified_len = self.out_total;
+                    self.compressed_end = self.input.pos();
+                    self.state = IState::Done;
+                    break;
+                }
                 Ok(false) => {
                     let e = eof(format!(
                         "gzip stream truncated at compressed offset {} (member starting at compressed offset {})",
@@ -1158,7 +1196,14 @@ impl<R: Read> GzIndexer<R> {
             made_total += made;
             self.out_total += made as u64;
             if ret == z::Z_STREAM_END {
-                self.state = IState::Trailer;
+                if self.raw {
+                    // No trailer: the caller checks the CRC it knows (the zip's).
+                    self.verified_len = self.out_total;
+                    self.compressed_end = self.input.pos();
+                    self.state = IState::Done;
+                } else {
+                    self.state = IState::Trailer;
+                }
                 break;
             }
             let dt = self.z.data_type();

@@ -87,6 +87,36 @@ impl ByteSource for FileSource {
     }
 }
 
+/// A byte range of another source, as a source of its own (a zip member's compressed data).
+pub struct Slice {
+    src: std::sync::Arc<dyn ByteSource>,
+    start: u64,
+    len: u64,
+}
+
+impl Slice {
+    /// Bytes `[start, start + len)` of `src`.
+    pub fn new(src: std::sync::Arc<dyn ByteSource>, start: u64, len: u64) -> Slice {
+        Slice { src, start, len }
+    }
+}
+
+impl ByteSource for Slice {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.len {
+            return Ok(0);
+        }
+        let want = buf.len().min((self.len - offset).min(usize::MAX as u64) as usize);
+        self.src.read_at(self.start + offset, &mut buf[..want])
+    }
+    fn describe(&self) -> String {
+        format!("{} (bytes {}..{})", self.src.describe(), self.start, self.start + self.len)
+    }
+}
+
 /// A sequential reader over a `ByteSource`, for listers that parse front to back.
 pub struct SourceReader<'a> {
     /// The source being read.

@@ -699,6 +699,15 @@ pub fn stored_data_offset(src: &dyn ByteSource, zd: &ZipData) -> io::Result<u64>
     data_start(src, zd)
 }
 
+/// For unencrypted members of any method: where the compressed bytes start (for callers that
+/// decode them with seek points of their own, e.g. big deflated members).
+pub fn compressed_data_offset(src: &dyn ByteSource, zd: &ZipData) -> io::Result<u64> {
+    if let Some(why) = unreadable_reason(zd.flags, zd.method) {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    }
+    data_start(src, zd)
+}
+
 /// Resolves the local header: where the member's compressed bytes start. Checks that all of
 /// them lie inside the source.
 fn data_start(src: &dyn ByteSource, zd: &ZipData) -> io::Result<u64> {
