@@ -270,3 +270,22 @@ impl ContentSource for Reader {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::archive::Member;
+    use crate::tree::Node;
+
+    /// Issue 3: the in-memory index of a 1,000,000-member archive stays under 200 bytes per
+    /// member plus the names. Per member we hold its `Member`, its tree `Node`, its place in its
+    /// folder's child list and (zip) its lazily resolved data offset.
+    #[test]
+    fn per_member_memory_stays_under_200_bytes_plus_names() {
+        let per_member = std::mem::size_of::<Member>()
+            + std::mem::size_of::<Node>()
+            + std::mem::size_of::<crate::tree::NodeId>()
+            + std::mem::size_of::<std::sync::atomic::AtomicU64>();
+        eprintln!("Member {} + Node {} + child id + data offset = {per_member} bytes", std::mem::size_of::<Member>(), std::mem::size_of::<Node>());
+        assert!(per_member < 200, "{per_member} bytes per member");
+    }
+}
