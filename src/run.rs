@@ -252,7 +252,7 @@ fn mount(args: MountArgs) -> Result<()> {
     let config = MountConfig { threads: args.threads, allow_other: args.allow_other };
     if args.foreground {
         let session = fuse::mount(fs, mnt, &config).map_err(|e| mount_error(mnt, e))?;
-        return serve(session);
+        return serve(session, mnt);
     }
     let log_path = args.log_file.unwrap_or_else(default_log_file);
     if let Some(dir) = log_path.parent() {
@@ -309,7 +309,7 @@ fn daemon_child(fs: Arc<MedFs>, mnt: &Path, config: &MountConfig, log: std::fs::
     };
     let _ = ready.write_all(b"ok");
     drop(ready);
-    let code = match serve(session) {
+    let code = match serve(session, mnt) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -329,7 +329,8 @@ fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
 }
 
 /// Runs the session until it is unmounted, unmounting it on SIGINT/SIGTERM/SIGHUP.
-fn serve(mut session: fuser::Session<fuse::MedFuse>) -> Result<()> {
+fn serve(mut session: fuser::Session<fuse::MedFuse>, mountpoint: &Path) -> Result<()> {
+    let mountpoint = mountpoint.to_path_buf();
     let mut unmounter = fuse::unmounter(&mut session);
     // Block the signals in this thread before the workers start (they inherit the mask), and
     // take them synchronously in one thread that unmounts: the session then ends by itself.
@@ -349,7 +350,12 @@ fn serve(mut session: fuser::Session<fuse::MedFuse>) -> Result<()> {
         unsafe { libc::sigwait(&set, &mut sig) };
         tracing::info!("signal {sig}: unmounting");
         if let Err(e) = unmounter.unmount() {
-            tracing::error!("unmount on signal {sig} failed: {e}");
+            // Busy (a shell sits in it): detach it now rather than leave a dead mountpoint
+            // behind when we exit; the kernel finishes the unmount when the last user leaves.
+            tracing::warn!("unmount on signal {sig} failed ({e}); detaching lazily");
+            if let Err(e) = umount2(&mountpoint, libc::MNT_DETACH) {
+                tracing::error!("lazy unmount of {} failed: {e}", mountpoint.display());
+            }
             std::process::exit(1);
         }
     })?;
