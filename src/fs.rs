@@ -1,7 +1,6 @@
 //! MedFs: the filesystem core in FUSE's shape (lookup, getattr, read, readdir...), returning
 //! plain structs. It never sees fuser, so `medfs ls`/`cat` and tests drive it without a kernel.
 
-use std::sync::Arc;
 
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
@@ -84,13 +83,17 @@ impl MedFs {
         for (i, archive) in reader.pool().archives.iter().enumerate() {
             builder.add_archive(i as u32, archive);
         }
+        let started = std::time::Instant::now();
         if !profiles.is_empty() {
             let files = pool_files(reader.pool());
-            for dataset in organize::organize(profiles, &files, &reader) {
-                add_dataset(&mut builder, reader.pool(), &dataset, newest);
+            let datasets = organize::organize(profiles, &files, &reader);
+            tracing::info!("datasets recognized and organized in {:.3} s", started.elapsed().as_secs_f64());
+            for dataset in datasets {
+                add_dataset(&mut builder, reader.pool(), dataset, newest);
             }
         }
         let tree = builder.finish();
+        tracing::info!("tree of {} names built in {:.3} s", tree.len(), started.elapsed().as_secs_f64());
         let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
         MedFs { tree, reader, total_bytes }
     }
@@ -235,22 +238,32 @@ fn pool_files(pool: &Pool) -> Vec<PoolFile> {
     files
 }
 
-fn add_dataset(builder: &mut TreeBuilder, pool: &Pool, dataset: &organize::Dataset, mtime: i64) {
-    let split = |p: &str| p.split('/').map(|c| c.as_bytes().to_vec()).collect::<Vec<_>>();
+fn add_dataset(builder: &mut TreeBuilder, pool: &Pool, dataset: organize::Dataset, mtime: i64) {
     let root = builder.ensure_dir(ROOT, &[dataset.slug.as_bytes().to_vec()], mtime, &dataset.slug);
+    // Paths come sorted, so a study's files are neighbours: remember the last folder instead of
+    // looking every component up again (NIH scale is 700k names).
+    let mut last_dir = String::new();
+    let mut last_id = root;
+    let mut dir_of = |builder: &mut TreeBuilder, rel_path: &str| -> NodeId {
+        let dir = rel_path.rsplit_once('/').map_or("", |(d, _)| d);
+        if dir != last_dir || last_id == root {
+            let comps: Vec<Vec<u8>> = dir.split('/').filter(|c| !c.is_empty()).map(|c| c.as_bytes().to_vec()).collect();
+            last_id = builder.ensure_dir(root, &comps, mtime, &dataset.slug);
+            last_dir.clear();
+            last_dir.push_str(dir);
+        }
+        last_id
+    };
+    let name_of = |rel_path: &str| rel_path.rsplit('/').next().unwrap_or(rel_path).as_bytes().to_vec();
     for f in &dataset.files {
-        let comps = split(&f.rel_path);
-        let (name, dirs) = comps.split_last().expect("non-empty path");
-        let dir = builder.ensure_dir(root, dirs, mtime, &dataset.slug);
+        let dir = dir_of(builder, &f.rel_path);
         let m = &pool.archives[f.source.0 as usize].members[f.source.1 as usize];
         let kind = NodeKind::File { archive: f.source.0, member: f.source.1, size: m.size };
-        builder.put(dir, name, m.mtime, kind, &dataset.slug);
+        builder.put(dir, &name_of(&f.rel_path), m.mtime, kind, &dataset.slug);
     }
-    for g in &dataset.generated {
-        let comps = split(&g.rel_path);
-        let (name, dirs) = comps.split_last().expect("non-empty path");
-        let dir = builder.ensure_dir(root, dirs, mtime, &dataset.slug);
-        builder.add_generated(dir, name, mtime, Arc::from(g.bytes.as_slice()));
+    for g in dataset.generated {
+        let dir = dir_of(builder, &g.rel_path);
+        builder.add_generated(dir, &name_of(&g.rel_path), mtime, g.bytes.into_boxed_slice());
     }
     for w in &dataset.warnings {
         builder.warn(format!("{}: {w}", dataset.slug));

@@ -46,7 +46,9 @@ fn init_logging(verbose: u8) {
 /// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
 pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
     let opts = PoolOptions { strict: tree.strict, progress, index_dir: tree.index_dir.clone(), no_index: tree.no_index };
+    let started = std::time::Instant::now();
     let pool = Pool::open(sources, tree.cache_size, &opts)?;
+    tracing::info!("{} archives listed in {:.3} s", pool.archives.len(), started.elapsed().as_secs_f64());
     for w in &pool.warnings {
         eprintln!("medfs: {w}");
     }
