@@ -34,9 +34,10 @@ for a in $ARCHIVES; do
   name=$(basename "$a")
   "${B[@]}" baseline --label extracted --archive "$DATA/$a" --dir "$W/extracted/${name%%.*}" --extract \
       --cap "$CAP" --reps "$REPS" --out "$OUT"
-  # Cold: no persistent index; warm (--remount): from the index the cold mount wrote.
+  # The raw view only (--no-datasets), as the peers show it; cold: no persistent index; warm
+  # (--remount): from the index the cold mount wrote.
   "${B[@]}" run --label medfs --archive "$DATA/$a" --subdir "_archives/$name" \
-      --mount "$MEDFS mount --foreground --index-dir $W/index {archive} {mnt}" --unmount "$MEDFS unmount {mnt}" \
+      --mount "$MEDFS mount --foreground --no-datasets --index-dir $W/index {archive} {mnt}" --unmount "$MEDFS unmount {mnt}" \
       --pre-cold "rm -rf $W/index" --remount --cap "$CAP" --reps "$REPS" --out "$OUT"
   case "$a" in
     *.tar.gz|*.tgz)

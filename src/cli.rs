@@ -89,6 +89,9 @@ pub struct TreeArgs {
     /// More dataset profiles (*.toml); one with the slug of a built-in profile replaces it.
     #[arg(long)]
     pub profiles: Option<PathBuf>,
+    /// Show only the raw view `_archives/` (no dataset folders, no DICOM header scan).
+    #[arg(long)]
+    pub no_datasets: bool,
 }
 
 /// `medfs mount` options.

@@ -7,6 +7,7 @@ use crate::archive::{DataLoc, MemberKind};
 use crate::error::FsError;
 use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::{Format, Pool};
+use crate::dicomtree::{DicomFile, organize_dicom};
 use crate::profile::Profile;
 use crate::reader::Reader;
 use crate::tree::{self, NodeId, NodeKind, ROOT, Tree, TreeBuilder, TreeOptions};
@@ -78,20 +79,54 @@ impl MedFs {
     pub fn new(pool: Pool, opts: TreeOptions, profiles: &[Profile]) -> MedFs {
         let newest = pool.archives.iter().map(|a| a.mtime).max().unwrap_or(0);
         let reader = Reader::new(pool);
-        let mut builder = TreeBuilder::new(newest, opts);
-        builder.archives_dir(newest);
-        for (i, archive) in reader.pool().archives.iter().enumerate() {
-            builder.add_archive(i as u32, archive);
-        }
         let started = std::time::Instant::now();
-        if !profiles.is_empty() {
-            let files = pool_files(reader.pool());
-            let datasets = organize::organize(profiles, &files, &reader);
-            tracing::info!("datasets recognized and organized in {:.3} s", started.elapsed().as_secs_f64());
+        let mut builder = TreeBuilder::new(newest, opts);
+        // Recognizing datasets reads label tables and renders sidecars; the raw view needs none
+        // of that: build both at once.
+        let datasets = std::thread::scope(|s| {
+            let organizing = s.spawn(|| {
+                if profiles.is_empty() {
+                    return Vec::new();
+                }
+                let files = pool_files(reader.pool());
+                organize::organize(profiles, &files, &reader)
+            });
+            builder.archives_dir(newest);
+            for (i, archive) in reader.pool().archives.iter().enumerate() {
+                builder.add_archive(i as u32, archive);
+            }
+            organizing.join().expect("organizing datasets panicked")
+        });
+        tracing::info!("raw view built and datasets organized in {:.3} s", started.elapsed().as_secs_f64());
+        let mut claimed = vec![false; reader.pool().archives.len()];
+        let mut slugs: Vec<String> = Vec::new();
+        {
             for dataset in datasets {
+                for f in &dataset.files {
+                    claimed[f.source.0 as usize] = true;
+                }
+                slugs.push(dataset.slug.clone());
                 add_dataset(&mut builder, reader.pool(), dataset, newest);
             }
         }
+        // DICOM that no profile claims is organized by its tags, one dataset per archive.
+        let headers =
+            if opts.datasets { crate::dicomscan::scan(&reader, &reader.pool().store, &claimed) } else { Vec::new() };
+        for (ai, found) in headers.iter().enumerate().filter(|(_, h)| !h.is_empty()) {
+            let a = &reader.pool().archives[ai];
+            let files: Vec<DicomFile> = found
+                .iter()
+                .map(|(&m, info)| DicomFile {
+                    id: (ai as u32, m),
+                    archive: String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned(),
+                    path: String::from_utf8_lossy(&a.members[m as usize].path).into_owned(),
+                    info: info.clone(),
+                })
+                .collect();
+            let slug = unique_slug(&dataset_stem(a), &mut slugs);
+            add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
+        }
+        tracing::info!("DICOM headers read and organized after {:.3} s", started.elapsed().as_secs_f64());
         let tree = builder.finish();
         tracing::info!("tree of {} names built in {:.3} s", tree.len(), started.elapsed().as_secs_f64());
         let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
@@ -214,6 +249,32 @@ impl MedFs {
     }
 }
 
+/// The name a generic DICOM dataset takes: its archive's file stem, or its folder's name.
+fn dataset_stem(a: &crate::pool::Archive) -> String {
+    let name = match (&a.root, a.mount_path.last()) {
+        (Some(root), _) => root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dicom".into()),
+        (None, Some(last)) => String::from_utf8_lossy(last).into_owned(),
+        (None, None) => "dicom".into(),
+    };
+    let lower = name.to_ascii_lowercase();
+    let cut = [".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tgz", ".zip", ".tar", ".gz", ".7z"]
+        .iter()
+        .find(|ext| lower.ends_with(*ext))
+        .map_or(name.len(), |ext| name.len() - ext.len());
+    let stem = &name[..cut];
+    if stem.is_empty() || stem.starts_with('_') { format!("dicom-{stem}") } else { stem.to_string() }
+}
+
+/// `slug`, or `slug~2`, `~3`... when a dataset of that name exists already.
+fn unique_slug(slug: &str, taken: &mut Vec<String>) -> String {
+    let unique = (1..)
+        .map(|n| if n == 1 { slug.to_string() } else { format!("{slug}~{n}") })
+        .find(|s| !taken.contains(s) && s.as_bytes() != tree::ARCHIVES_DIR)
+        .expect("unbounded");
+    taken.push(unique.clone());
+    unique
+}
+
 /// Every readable file of the pool as the organizer sees it: the archive's name under
 /// `_archives/` and the member's sanitized path. Loose files count their first path component
 /// as their "archive" (a CSV next to the archives is its own source).
@@ -274,12 +335,15 @@ fn add_dataset(builder: &mut TreeBuilder, pool: &Pool, dataset: organize::Datase
 impl ContentSource for Reader {
     fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>> {
         let size = self.pool().archives[id.0 as usize].members[id.1 as usize].size;
-        self.read_head(id, size.min(usize::MAX as u64) as usize)
+        let mut out = Vec::new();
+        self.read(id.0, id.1, 0, size.min(usize::MAX as u64) as usize, &mut out)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(out)
     }
 
     fn read_head(&self, id: (u32, u32), len: usize) -> std::io::Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.read(id.0, id.1, 0, len, &mut out).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Reader::read_head(self, id.0, id.1, len, &mut out).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(out)
     }
 }

@@ -179,6 +179,44 @@ impl IndexStore {
     }
 }
 
+impl IndexStore {
+    /// A side file of an archive's index (e.g. its DICOM headers, found after listing): stored
+    /// under the index's name plus `.kind`, prefixed with the archive identity so a side file of
+    /// another version of the archive is never used.
+    pub fn load_side(&self, id: &Identity, kind: &str) -> Option<Vec<u8>> {
+        let path = self.file_for(id)?.with_extension(format!("idx.{kind}"));
+        let bytes = fs::read(path).ok()?;
+        let head = encode_identity(id);
+        bytes.strip_prefix(head.as_slice()).map(<[u8]>::to_vec)
+    }
+
+    /// Saves a side file atomically (see [`load_side`](Self::load_side)).
+    pub fn save_side(&self, id: &Identity, kind: &str, body: &[u8]) -> io::Result<()> {
+        let Some(path) = self.file_for(id).map(|p| p.with_extension(format!("idx.{kind}"))) else { return Ok(()) };
+        fs::create_dir_all(path.parent().expect("in a folder"))?;
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        let mut bytes = encode_identity(id);
+        bytes.extend_from_slice(body);
+        let result = fs::write(&tmp, &bytes).and_then(|()| fs::rename(&tmp, &path));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+/// The identity as bytes, with the index format version in front.
+fn encode_identity(id: &Identity) -> Vec<u8> {
+    let mut e = Enc(Vec::new());
+    e.u32(INDEX_VERSION);
+    e.bytes(&id.path);
+    e.u64(id.size);
+    e.0.extend_from_slice(&id.mtime_ns.to_le_bytes());
+    e.u64(id.dev);
+    e.u64(id.ino);
+    e.0
+}
+
 fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }

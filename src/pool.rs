@@ -58,6 +58,8 @@ pub struct Archive {
     pub listing_bytes_read: u64,
     /// The listing came from the persistent index.
     pub from_index: bool,
+    /// Who the archive file is (for side files of its index); `None` for loose files.
+    pub identity: Option<Identity>,
     /// The decoded stream that `DataLoc::Raw` offsets refer to (the file, or its decompression).
     pub stream: Option<Arc<dyn ByteSource>>,
     /// For loose files: the folder their paths are relative to.
@@ -124,6 +126,8 @@ pub struct Pool {
     pub cache: Arc<BlockCache>,
     /// Warnings about sources skipped or damaged, to print at mount time.
     pub warnings: Vec<String>,
+    /// Where indexes (and their side files) live.
+    pub store: IndexStore,
 }
 
 /// What content detection decided about one file.
@@ -377,6 +381,7 @@ impl Pool {
                         format: Format::Loose,
                         listing_bytes_read: 0,
                         from_index: false,
+                        identity: None,
                         file: None,
                         stream: None,
                         root: Some(root),
@@ -402,7 +407,7 @@ impl Pool {
         for (i, a) in archives.iter_mut().enumerate() {
             a.id = i as u32;
         }
-        Ok(Pool { archives, cache, warnings })
+        Ok(Pool { archives, cache, warnings, store: index_store(opts) })
     }
 }
 
@@ -413,8 +418,12 @@ enum Listed {
 }
 
 /// Lists every candidate, several at once: listing is I/O and inflate bound per archive.
+fn index_store(opts: &PoolOptions) -> IndexStore {
+    IndexStore::new(if opts.no_index { None } else { opts.index_dir.clone().or_else(IndexStore::default_dir) })
+}
+
 fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOptions) -> Vec<Listed> {
-    let store = IndexStore::new(if opts.no_index { None } else { opts.index_dir.clone().or_else(IndexStore::default_dir) });
+    let store = index_store(opts);
     let next = AtomicU64::new(0);
     let results: Vec<parking_lot::Mutex<Option<Listed>>> = candidates.iter().map(|_| parking_lot::Mutex::new(None)).collect();
     let progress = crate::progress::Progress::new(opts.progress);
@@ -480,7 +489,9 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
         match ctx.store.load(identity) {
             Ok(loaded) => match from_saved(loaded, &file, id, ctx.cache) {
                 Ok((format, listing, stream)) => {
-                    return Listed::Archive(archive(id, display, format, file, stream, listing, mtime, true));
+                    let mut a = archive(id, display, format, file, stream, listing, mtime, true);
+                    a.identity = Some(identity.clone());
+                    return Listed::Archive(a);
                 }
                 Err(why) => notes.push(format!("{display}: index rebuilt: {why}")),
             },
@@ -522,7 +533,9 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
                 }
             }
             listing.warnings.extend(notes);
-            Listed::Archive(archive(id, display, format, file, stream, listing, mtime, false))
+            let mut a = archive(id, display, format, file, stream, listing, mtime, false);
+            a.identity = identity;
+            Listed::Archive(a)
         }
         Err(FormatError::NotThisFormat(_)) => Listed::NotArchive,
         Err(e) => Listed::Failed(e.to_string()),
@@ -575,6 +588,7 @@ fn archive(
         format,
         listing_bytes_read: file.bytes_read(),
         from_index,
+        identity: None,
         file: Some(file),
         stream: Some(stream),
         root: None,

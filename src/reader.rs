@@ -326,6 +326,26 @@ impl Reader {
         stream.read_exact_at(offset, out)
     }
 
+    /// Reads the first `len` bytes of a member into `out` without decompressing all of a big
+    /// compressed member (headers of DICOM files, image sizes). Small members are read as usual.
+    pub fn read_head(&self, archive: u32, member: u32, len: usize, out: &mut Vec<u8>) -> Result<(), FsError> {
+        let a = &self.pool.archives[archive as usize];
+        let m = &a.members[member as usize];
+        if let DataLoc::Zip(zd) = &m.data
+            && zd.method != 0
+            && m.size > len as u64
+            && m.size > 1 << 20
+        {
+            out.clear();
+            let file = a.file.as_ref().expect("zip archives have a file").clone();
+            let fail = |e: io::Error| Self::unreadable(a, m, e);
+            let reader = zip::open_member(file, zd, m.size).map_err(fail)?;
+            reader.take(len as u64).read_to_end(out).map_err(fail)?;
+            return Ok(());
+        }
+        self.read(archive, member, 0, len, out)
+    }
+
     /// Follows the CRC of a member served by positioned reads; the read that completes the
     /// member fails if the CRC does not match, so a sequential reader (cp, sha256sum) sees an
     /// error instead of silently wrong bytes.

@@ -52,8 +52,9 @@ pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
     for w in &pool.warnings {
         eprintln!("medfs: {w}");
     }
-    let profiles = load_profiles(tree.profiles.as_deref())?;
-    let fs = MedFs::new(pool, TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks }, &profiles);
+    let profiles = if tree.no_datasets { Vec::new() } else { load_profiles(tree.profiles.as_deref())? };
+    let opts = TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks, datasets: !tree.no_datasets };
+    let fs = MedFs::new(pool, opts, &profiles);
     for w in fs.tree().warnings.iter().take(20) {
         eprintln!("medfs: warning: {w}");
     }

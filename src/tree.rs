@@ -138,6 +138,8 @@ impl Tree {
 pub struct TreeOptions {
     /// Keep symlinks whose target leaves the archive (verbatim), instead of dropping them.
     pub keep_outside_symlinks: bool,
+    /// Show dataset folders (profiles and DICOM organization) beside `_archives/`.
+    pub datasets: bool,
 }
 
 /// Builds a tree; names are unique per folder by construction.

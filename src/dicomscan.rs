@@ -1,0 +1,150 @@
+//! Finding the DICOM members of the pool: read each candidate's header (never its pixel data),
+//! in parallel, and remember the result beside the archive's index so a remount reads none.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::archive::{DataLoc, MemberKind};
+use crate::dicom::{self, DicomError, DicomInfo};
+use crate::index::{Identity, IndexStore};
+use crate::pool::{Archive, Format};
+use crate::reader::Reader;
+
+/// DICOM headers of one archive's members, by member index.
+pub type Headers = HashMap<u32, DicomInfo>;
+
+/// Members worth sniffing: DICOM files carry `.dcm`/`.dicom`/`.ima` or no extension at all (old
+/// scanner exports, DICOMDIR trees); images, volumes and tables are skipped unread.
+fn candidate(path: &[u8]) -> bool {
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    let Some(dot) = name.iter().rposition(|&b| b == b'.') else { return !name.is_empty() };
+    let ext = name[dot + 1..].to_ascii_lowercase();
+    matches!(ext.as_slice(), b"dcm" | b"dicom" | b"ima" | b"dic")
+        || (!ext.is_empty() && ext.iter().all(|b| b.is_ascii_digit()))
+}
+
+/// Reads one member's header: the first 64 KiB, more only if the header goes on.
+fn header(reader: &Reader, archive: u32, member: u32, size: u64) -> Option<DicomInfo> {
+    let mut want = (dicom::DEFAULT_HEAD as u64).min(size) as usize;
+    let mut head = Vec::new();
+    loop {
+        reader.read_head(archive, member, want, &mut head).ok()?;
+        match dicom::parse_header_sized(&head, size) {
+            Ok(info) => return Some(info),
+            Err(DicomError::NeedMore(n)) if n > head.len() && n <= 64 << 20 => want = n,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The DICOM headers of every archive of the pool not `skip`ped (claimed by a profile),
+/// loaded from their side files or read now (in parallel; saved for the next mount).
+pub fn scan(reader: &Reader, store: &IndexStore, skip: &[bool]) -> Vec<Headers> {
+    let archives = &reader.pool().archives;
+    let mut out: Vec<Option<Headers>> =
+        archives.iter().enumerate().map(|(i, a)| if skip[i] { Some(Headers::new()) } else { load(a, store) }).collect();
+    for (ai, a) in archives.iter().enumerate() {
+        if out[ai].is_some() {
+            continue;
+        }
+        let todo: Vec<u32> = a
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.kind == MemberKind::File && m.size >= 132 && !matches!(m.data, DataLoc::Bad { .. }))
+            .filter(|(_, m)| candidate(&m.path))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let next = AtomicUsize::new(0);
+        let found = parking_lot::Mutex::new(Headers::new());
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(64, Ordering::Relaxed);
+                    if i >= todo.len() {
+                        break;
+                    }
+                    let mut local = Vec::new();
+                    for &m in &todo[i..(i + 64).min(todo.len())] {
+                        if let Some(info) = header(reader, ai as u32, m, a.members[m as usize].size) {
+                            local.push((m, info));
+                        }
+                    }
+                    found.lock().extend(local);
+                });
+            }
+        });
+        let found = found.into_inner();
+        save(a, store, &found);
+        out[ai] = Some(found);
+    }
+    out.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+fn identity(a: &Archive) -> Option<Identity> {
+    if a.format == Format::Loose {
+        return None; // loose files are cheap to sniff again, and have no single identity
+    }
+    a.identity.clone()
+}
+
+const MAGIC: &[u8; 8] = b"MEDFSDCM";
+
+fn load(a: &Archive, store: &IndexStore) -> Option<Headers> {
+    let id = identity(a)?;
+    let bytes = store.load_side(&id, "dicom")?;
+    let body = bytes.strip_prefix(MAGIC)?;
+    let (body, crc) = body.split_at(body.len().checked_sub(4)?);
+    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) || body.first() != Some(&dicom::FORMAT_VERSION) {
+        return None;
+    }
+    let mut at = 1;
+    let mut headers = Headers::new();
+    while at < body.len() {
+        let member = u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?);
+        let len = u32::from_le_bytes(body.get(at + 4..at + 8)?.try_into().ok()?) as usize;
+        let record = body.get(at + 8..at + 8 + len)?;
+        if member as usize >= a.members.len() {
+            return None;
+        }
+        headers.insert(member, DicomInfo::from_bytes(record).ok()?);
+        at += 8 + len;
+    }
+    Some(headers)
+}
+
+fn save(a: &Archive, store: &IndexStore, headers: &Headers) {
+    let Some(id) = identity(a) else { return };
+    let mut body = vec![dicom::FORMAT_VERSION];
+    let mut members: Vec<_> = headers.iter().collect();
+    members.sort_by_key(|(m, _)| **m);
+    for (m, info) in members {
+        let record = info.to_bytes();
+        body.extend_from_slice(&m.to_le_bytes());
+        body.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        body.extend_from_slice(&record);
+    }
+    let crc = crc32fast::hash(&body);
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&body);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    if let Err(e) = store.save_side(&id, "dicom", &bytes) {
+        tracing::warn!("{}: DICOM headers not saved ({e}); the next mount reads them again", a.display);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plausible_dicom_names_are_sniffed() {
+        for yes in [&b"LIDC/1-001.dcm"[..], b"a/IM0001", b"x/1.2.840.113619.2.55.3.604688119.969.1268071029.320", b"s/I10.DCM", b"CT.001"] {
+            assert!(candidate(yes), "{}", String::from_utf8_lossy(yes));
+        }
+        for no in [&b"img.png"[..], b"vol.nii.gz", b"labels.csv", b"a/"] {
+            assert!(!candidate(no), "{}", String::from_utf8_lossy(no));
+        }
+    }
+}

@@ -1,0 +1,724 @@
+//! Generic organization of DICOM files that no profile claims (TREE.md: "if it holds DICOM
+//! files it also appears as a dataset named after the archive's file stem, organized by DICOM
+//! tags"). Pure: takes already-parsed headers ([`crate::dicom::DicomInfo`]), returns the tree.
+//!
+//! ```text
+//! <slug>/
+//! ├── dataset.json        slug, title, homepage (null), source_archives, counts
+//! ├── labels.csv          path,patient,study,split (no label columns; split empty)
+//! └── <PatientID>/
+//!     ├── patient.json    PatientSex / PatientAge / PatientBirthDate when present, else {}
+//!     └── <StudyInstanceUID>/
+//!         ├── labels.json     {}
+//!         ├── metadata.json   split (null), source, ids, modality, study_date, ..., series
+//!         └── <SeriesInstanceUID>/<basename>
+//! ```
+//!
+//! Folder names are the tag values, sanitized ([`folder_name`]): `/` and NUL become `_`; `.`,
+//! `..` and the names medfs writes at that level (`dataset.json`, `labels.csv`, `patient.json`,
+//! `labels.json`, `metadata.json`) get a leading `_`; more than 255 bytes are cut to 246 and
+//! suffixed `~<8 hex of FNV-1a of the full value>`. A missing PatientID is `unknown`, a missing
+//! StudyInstanceUID `unknown-study`, a missing SeriesInstanceUID `unknown-series`. If two
+//! different values end up with the same folder name at one level (e.g. `a/b` and `a_b`), the
+//! value that is its own folder name keeps it (else the one that sorts first), and the others
+//! get a `~<8 hex of FNV-1a>` suffix too; a missing tag never takes a real value's name.
+//!
+//! Basenames are kept exactly. When several files of one series folder share a basename (the
+//! same series from two download layouts, or a flat dump renamed by a tool), every one of them
+//! is renamed `<stem>_<SOPInstanceUID><.ext>` (`nosop` when the file has none), and if that still
+//! collides (the same instance twice), the second and later in (archive, path) order get
+//! `~2`, `~3`, … before the extension. Each rename is reported in `warnings`.
+//!
+//! Output depends only on the set of files, not on their order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use crate::dicom::DicomInfo;
+use crate::organize::sidecar::{self, LabelsCsv};
+use crate::organize::{Dataset, DatasetFile, GeneratedFile};
+
+/// One DICOM member of the pool with its parsed header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DicomFile {
+    /// Pool id of the bytes (archive index, member index).
+    pub id: (u32, u32),
+    /// Archive name as shown under `_archives/`.
+    pub archive: String,
+    /// Member path inside the archive.
+    pub path: String,
+    /// Its header.
+    pub info: DicomInfo,
+}
+
+const DATASET_RESERVED: &[&str] = &["dataset.json", "labels.csv"];
+const PATIENT_RESERVED: &[&str] = &["patient.json"];
+const STUDY_RESERVED: &[&str] = &["labels.json", "metadata.json"];
+const MAX_NAME: usize = 255;
+
+fn fnv8(s: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in s.as_bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+/// `s` cut to at most `max` bytes on a char boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut i = max;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    &s[..i]
+}
+
+/// A tag value as a folder name at a level where `reserved` names are taken (see the module
+/// documentation for the rules).
+pub fn folder_name(value: &str, reserved: &[&str]) -> String {
+    let mut s: String = value
+        .chars()
+        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+        .collect();
+    if s.is_empty() {
+        s.push('_');
+    }
+    if s == "." || s == ".." || reserved.contains(&s.as_str()) {
+        s.insert(0, '_');
+    }
+    if s.len() > MAX_NAME {
+        s = format!("{}~{}", cut(&s, MAX_NAME - 9), fnv8(value));
+    }
+    s
+}
+
+/// Folder names for a set of distinct values at one level (None = the tag is missing), unique
+/// and independent of input order.
+fn name_level(
+    values: BTreeSet<Option<&str>>,
+    missing: &str,
+    reserved: &[&str],
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<Option<String>, String> {
+    let mut used = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    // Values that are their own folder name first: they never lose it to a sanitized one.
+    let (exact, other): (Vec<_>, Vec<_>) = values
+        .into_iter()
+        .partition(|v| v.is_some_and(|s| folder_name(s, reserved) == s));
+    for v in exact.into_iter().chain(other) {
+        let raw = v.unwrap_or(missing);
+        let mut name = folder_name(raw, reserved);
+        if used.contains(&name) {
+            // Another value already has this folder: disambiguate by the value's hash.
+            let key = v.map(|s| format!("={s}")).unwrap_or_default();
+            let suffix = format!("~{}", fnv8(&key));
+            let mut n = 1u32;
+            loop {
+                let extra = if n == 1 {
+                    suffix.clone()
+                } else {
+                    format!("{suffix}~{n}")
+                };
+                let cand = format!("{}{extra}", cut(&name, MAX_NAME - extra.len()));
+                if !used.contains(&cand) {
+                    name = cand;
+                    break;
+                }
+                n += 1;
+            }
+        }
+        if v.is_none() || name != raw {
+            match v {
+                None => {}
+                Some(s) => warnings.push(format!("{what} {s:?} shown as folder {name:?}")),
+            }
+        }
+        used.insert(name.clone());
+        out.insert(v.map(str::to_string), name);
+    }
+    out
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn split_ext(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    }
+}
+
+fn opt_str(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+fn num(x: f64) -> Value {
+    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+/// First non-null of `f` over `files`, in order.
+fn first<'a, T: 'a>(
+    files: impl IntoIterator<Item = &'a DicomFile>,
+    f: impl Fn(&'a DicomInfo) -> Option<T>,
+) -> Option<T> {
+    files.into_iter().find_map(|d| f(&d.info))
+}
+
+/// Organizes `files` (all DICOM, typically one archive's) as the dataset `slug`.
+pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Dataset {
+    let mut warnings = Vec::new();
+    // Order-independence: work on the files sorted by their source.
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by(|&a, &b| {
+        (&files[a].archive, &files[a].path, files[a].id).cmp(&(
+            &files[b].archive,
+            &files[b].path,
+            files[b].id,
+        ))
+    });
+
+    // Level 1: patients.
+    let pids: BTreeSet<Option<&str>> = files.iter().map(|f| f.info.patient_id.as_deref()).collect();
+    let patient_names = name_level(
+        pids,
+        "unknown",
+        DATASET_RESERVED,
+        "PatientID",
+        &mut warnings,
+    );
+    let missing = files.iter().filter(|f| f.info.patient_id.is_none()).count();
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} DICOM file(s) without PatientID placed under \"unknown\""
+        ));
+    }
+
+    // patient folder → study raw → series raw → file indices (in source order).
+    type Series = BTreeMap<Option<String>, Vec<usize>>;
+    let mut by_patient: BTreeMap<&str, BTreeMap<Option<String>, Series>> = BTreeMap::new();
+    for &i in &order {
+        let info = &files[i].info;
+        let p = &patient_names[&info.patient_id];
+        by_patient
+            .entry(p.as_str())
+            .or_default()
+            .entry(info.study_uid.clone())
+            .or_default()
+            .entry(info.series_uid.clone())
+            .or_default()
+            .push(i);
+    }
+    let n_missing_study = files.iter().filter(|f| f.info.study_uid.is_none()).count();
+    if n_missing_study > 0 {
+        warnings.push(format!("{n_missing_study} DICOM file(s) without StudyInstanceUID placed under \"unknown-study\""));
+    }
+    let n_missing_series = files.iter().filter(|f| f.info.series_uid.is_none()).count();
+    if n_missing_series > 0 {
+        warnings.push(format!("{n_missing_series} DICOM file(s) without SeriesInstanceUID placed under \"unknown-series\""));
+    }
+
+    let mut out_files: Vec<DatasetFile> = Vec::with_capacity(files.len());
+    let mut generated: Vec<GeneratedFile> = Vec::new();
+    let mut rows: Vec<[String; 3]> = Vec::with_capacity(files.len());
+    let mut archives: BTreeSet<&str> = BTreeSet::new();
+    let (mut n_studies, mut n_series) = (0usize, 0usize);
+
+    for (patient, studies) in &by_patient {
+        // patient.json: the first value found in source order of the patient's files.
+        let pfiles: Vec<&DicomFile> = studies
+            .values()
+            .flat_map(|s| s.values().flatten())
+            .map(|&i| &files[i])
+            .collect();
+        let mut pj = Map::new();
+        for (key, v) in [
+            (
+                "PatientSex",
+                first(pfiles.iter().copied(), |i| i.patient_sex.clone()),
+            ),
+            (
+                "PatientAge",
+                first(pfiles.iter().copied(), |i| i.patient_age.clone()),
+            ),
+            (
+                "PatientBirthDate",
+                first(pfiles.iter().copied(), |i| i.patient_birth_date.clone()),
+            ),
+        ] {
+            if let Some(v) = v {
+                pj.insert(key.into(), Value::String(v));
+            }
+        }
+        generated.push(GeneratedFile {
+            rel_path: format!("{patient}/patient.json"),
+            bytes: sidecar::json(&Value::Object(pj)),
+        });
+
+        let study_names = name_level(
+            studies.keys().map(Option::as_deref).collect(),
+            "unknown-study",
+            PATIENT_RESERVED,
+            "StudyInstanceUID",
+            &mut warnings,
+        );
+        for (study_raw, series_map) in studies {
+            let study = &study_names[study_raw];
+            let dir = format!("{patient}/{study}");
+            n_studies += 1;
+            let series_names = name_level(
+                series_map.keys().map(Option::as_deref).collect(),
+                "unknown-series",
+                STUDY_RESERVED,
+                "SeriesInstanceUID",
+                &mut warnings,
+            );
+            let sfiles: Vec<&DicomFile> =
+                series_map.values().flatten().map(|&i| &files[i]).collect();
+            let mut source = Map::new();
+            let mut series_json = Map::new();
+            let mut modalities = BTreeSet::new();
+            for (series_raw, idx) in series_map {
+                n_series += 1;
+                let folder = &series_names[series_raw];
+                let names = file_names(files, idx, &mut warnings, &dir, folder);
+                for (&i, name) in idx.iter().zip(&names) {
+                    let f = &files[i];
+                    let rel = format!("{folder}/{name}");
+                    source.insert(rel.clone(), json!({"archive": f.archive, "path": f.path}));
+                    archives.insert(f.archive.as_str());
+                    let rel_path = format!("{dir}/{rel}");
+                    rows.push([rel_path.clone(), patient.to_string(), study.clone()]);
+                    out_files.push(DatasetFile {
+                        rel_path,
+                        source: f.id,
+                    });
+                    if let Some(m) = &f.info.modality {
+                        modalities.insert(m.clone());
+                    }
+                }
+                // Series facts: from the instances in InstanceNumber order (missing last), the
+                // first value present.
+                let mut inst: Vec<&DicomFile> = idx.iter().map(|&i| &files[i]).collect();
+                inst.sort_by_key(|f| (f.info.instance_number.is_none(), f.info.instance_number));
+                let fi = || inst.iter().copied();
+                series_json.insert(
+                    folder.clone(),
+                    json!({
+                        "series_instance_uid": opt_str(series_raw),
+                        "series_number": first(fi(), |i| i.series_number),
+                        "modality": first(fi(), |i| i.modality.clone()),
+                        "series_description": first(fi(), |i| i.series_description.clone()),
+                        "body_part": first(fi(), |i| i.body_part.clone()),
+                        "manufacturer": first(fi(), |i| i.manufacturer.clone()),
+                        "num_instances": idx.len(),
+                        "rows": first(fi(), |i| i.rows),
+                        "columns": first(fi(), |i| i.columns),
+                        "pixel_spacing": first(fi(), |i| i.pixel_spacing).map(|p| vec![num(p[0]), num(p[1])]),
+                        "slice_thickness": first(fi(), |i| i.slice_thickness).map(num),
+                        "transfer_syntax": first(fi(), |i| i.transfer_syntax.clone()),
+                    }),
+                );
+            }
+            let modality = if modalities.len() == 1 {
+                modalities.iter().next().cloned()
+            } else {
+                None
+            };
+            let meta = json!({
+                "split": null,
+                "source": source,
+                "patient_id": first(sfiles.iter().copied(), |i| i.patient_id.clone()),
+                "study_instance_uid": opt_str(study_raw),
+                "study_id": first(sfiles.iter().copied(), |i| i.study_id.clone()),
+                "modality": modality,
+                "modalities": modalities,
+                "study_date": first(sfiles.iter().copied(), |i| i.study_date.clone()),
+                "study_description": first(sfiles.iter().copied(), |i| i.study_description.clone()),
+                "series": series_json,
+            });
+            generated.push(GeneratedFile {
+                rel_path: format!("{dir}/labels.json"),
+                bytes: sidecar::json(&json!({})),
+            });
+            generated.push(GeneratedFile {
+                rel_path: format!("{dir}/metadata.json"),
+                bytes: sidecar::json(&meta),
+            });
+        }
+    }
+
+    rows.sort();
+    let mut csv = LabelsCsv::new(&[]);
+    for [path, patient, study] in rows {
+        csv.row(&[path, patient, study, String::new()]);
+    }
+    let dataset_json = json!({
+        "slug": slug,
+        "title": format!("DICOM files of {}", archives.iter().copied().collect::<Vec<_>>().join(", ")),
+        "homepage": null,
+        "organized_by": "DICOM tags: PatientID / StudyInstanceUID / SeriesInstanceUID",
+        "source_archives": archives.iter().collect::<Vec<_>>(),
+        "counts": {"patients": by_patient.len(), "studies": n_studies, "series": n_series, "files": out_files.len()},
+    });
+    generated.push(GeneratedFile {
+        rel_path: "dataset.json".into(),
+        bytes: sidecar::json(&dataset_json),
+    });
+    generated.push(GeneratedFile {
+        rel_path: "labels.csv".into(),
+        bytes: csv.finish(),
+    });
+    out_files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    generated.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Dataset {
+        slug: slug.to_string(),
+        files: out_files,
+        generated,
+        warnings,
+    }
+}
+
+/// Names of the files `idx` (source order) in one series folder: basenames, with colliding
+/// ones renamed (module documentation).
+fn file_names(
+    files: &[DicomFile],
+    idx: &[usize],
+    warnings: &mut Vec<String>,
+    dir: &str,
+    folder: &str,
+) -> Vec<String> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for &i in idx {
+        *count.entry(basename(&files[i].path)).or_default() += 1;
+    }
+    let plain: BTreeSet<&str> = count
+        .iter()
+        .filter(|(_, n)| **n == 1)
+        .map(|(b, _)| *b)
+        .collect();
+    let mut used: BTreeSet<String> = plain.iter().map(|s| s.to_string()).collect();
+    idx.iter()
+        .map(|&i| {
+            let f = &files[i];
+            let base = basename(&f.path);
+            if plain.contains(base) {
+                return base.to_string();
+            }
+            let (stem, ext) = split_ext(base);
+            let sop = folder_name(f.info.sop_uid.as_deref().unwrap_or("nosop"), &[]);
+            let mut name = format!("{stem}_{sop}{ext}");
+            let mut n = 2;
+            while used.contains(&name) || name.len() > MAX_NAME {
+                let extra = if used.contains(&name) {
+                    format!("~{n}")
+                } else {
+                    String::new()
+                };
+                let keep = MAX_NAME.saturating_sub(extra.len() + ext.len());
+                let body = format!("{stem}_{sop}");
+                name = format!("{}{extra}{ext}", cut(&body, keep));
+                if !used.contains(&name) && name.len() <= MAX_NAME {
+                    break;
+                }
+                n += 1;
+            }
+            warnings.push(format!(
+                "{}:{} shown as {dir}/{folder}/{name} (basename shared within the series)",
+                f.archive, f.path
+            ));
+            used.insert(name.clone());
+            name
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dicom::parse_header;
+    use crate::dicom::testgen::{Opts, Syntax, ct_info, write};
+
+    fn file(id: u32, archive: &str, path: &str, info: DicomInfo) -> DicomFile {
+        DicomFile {
+            id: (0, id),
+            archive: archive.into(),
+            path: path.into(),
+            info,
+        }
+    }
+
+    fn get<'a>(d: &'a Dataset, rel: &str) -> &'a str {
+        let g = d
+            .generated
+            .iter()
+            .find(|g| g.rel_path == rel)
+            .unwrap_or_else(|| panic!("no {rel}"));
+        std::str::from_utf8(&g.bytes).unwrap()
+    }
+
+    fn json_of(d: &Dataset, rel: &str) -> Value {
+        serde_json::from_str(get(d, rel)).unwrap()
+    }
+
+    /// A small collection parsed from generated bytes: 2 patients, one with 2 studies (CT + CR),
+    /// a CT study with 2 series, NBIA-like paths.
+    fn collection() -> Vec<DicomFile> {
+        let mut out = Vec::new();
+        let mut id = 0;
+        for p in 1..=2usize {
+            for (study, series_list, n) in [(1usize, vec![1usize, 2], 3usize), (2, vec![1], 1)] {
+                if p == 2 && study == 2 {
+                    continue;
+                }
+                for &se in &series_list {
+                    for k in 0..n {
+                        let mut info = ct_info(p, study, se, k);
+                        if study == 2 {
+                            info.modality = Some("CR".into());
+                            info.study_description = Some("Chest PA Lateral".into());
+                        }
+                        let syntax = if k % 2 == 0 {
+                            Syntax::ImplicitLe
+                        } else {
+                            Syntax::ExplicitLe
+                        };
+                        let bytes = write(
+                            &info,
+                            &Opts {
+                                syntax,
+                                ..Opts::default()
+                            },
+                        );
+                        let parsed = parse_header(&bytes).unwrap();
+                        let path = format!(
+                            "manifest-1600000000000/LIDC-IDRI/LIDC-IDRI-{p:04}/01-01-2000-NA-{study}/{se}.000000-NA-{se}/1-{:02}.dcm",
+                            k + 1
+                        );
+                        out.push(file(id, "manifest-1600000000000.zip", &path, parsed));
+                        id += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn tree_and_sidecars() {
+        let files = collection();
+        let d = organize_dicom("manifest-1600000000000", &files);
+        assert_eq!(d.slug, "manifest-1600000000000");
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        assert_eq!(d.files.len(), files.len());
+        let i0 = &files[0].info;
+        let (p, st, se) = (
+            i0.patient_id.clone().unwrap(),
+            i0.study_uid.clone().unwrap(),
+            i0.series_uid.clone().unwrap(),
+        );
+        let first = &d
+            .files
+            .iter()
+            .find(|f| f.source == (0, 0))
+            .unwrap()
+            .rel_path;
+        assert_eq!(first, &format!("{p}/{st}/{se}/1-01.dcm"));
+        // Paths sorted, sidecars present.
+        let mut sorted = d.files.clone();
+        sorted.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+        assert_eq!(sorted, d.files);
+        let names: Vec<&str> = d.generated.iter().map(|g| g.rel_path.as_str()).collect();
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.ends_with("/patient.json"))
+                .count(),
+            2
+        );
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.ends_with("/metadata.json"))
+                .count(),
+            3
+        );
+        assert_eq!(
+            names.iter().filter(|n| n.ends_with("/labels.json")).count(),
+            3
+        );
+        assert_eq!(get(&d, &format!("{p}/{st}/labels.json")), "{}\n");
+
+        let ds = json_of(&d, "dataset.json");
+        assert_eq!(
+            ds["counts"],
+            json!({"patients": 2, "studies": 3, "series": 5, "files": 13})
+        );
+        assert_eq!(ds["source_archives"], json!(["manifest-1600000000000.zip"]));
+        // Same style as the other sidecars: pretty, sorted keys, trailing newline.
+        let text = get(&d, "dataset.json");
+        assert!(
+            text.starts_with("{\n  \"counts\": {") && text.ends_with("}\n"),
+            "{text}"
+        );
+
+        let pj = json_of(&d, &format!("{p}/patient.json"));
+        assert_eq!(pj, json!({"PatientAge": "041Y", "PatientSex": "F"}));
+
+        let meta = json_of(&d, &format!("{p}/{st}/metadata.json"));
+        assert_eq!(meta["split"], Value::Null);
+        assert_eq!(meta["modality"], "CT");
+        assert_eq!(meta["modalities"], json!(["CT"]));
+        assert_eq!(meta["study_date"], "20000101");
+        assert_eq!(meta["study_description"], "CT CHEST W CONT");
+        assert_eq!(meta["study_instance_uid"], st.as_str());
+        assert_eq!(meta["source"].as_object().unwrap().len(), 6);
+        assert_eq!(
+            meta["source"][format!("{se}/1-01.dcm")],
+            json!({"archive": "manifest-1600000000000.zip", "path": files[0].path})
+        );
+        let s = &meta["series"][se.as_str()];
+        assert_eq!(
+            *s,
+            json!({"series_instance_uid": se, "series_number": 3001, "modality": "CT",
+                   "series_description": "Recon 1", "body_part": "CHEST",
+                   "manufacturer": "GE MEDICAL SYSTEMS", "num_instances": 3, "rows": 512,
+                   "columns": 512, "pixel_spacing": [0.703125, 0.703125], "slice_thickness": 2.5,
+                   "transfer_syntax": "1.2.840.10008.1.2"})
+        );
+        let csv = get(&d, "labels.csv");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "path,patient,study,split");
+        assert_eq!(lines.len(), 14);
+        assert!(lines.contains(&format!("{p}/{st}/{se}/1-01.dcm,{p},{st},").as_str()));
+    }
+
+    #[test]
+    fn deterministic_under_reordering() {
+        let files = collection();
+        let a = organize_dicom("x", &files);
+        let mut rev = files.clone();
+        rev.reverse();
+        rev.swap(1, 4);
+        assert_eq!(organize_dicom("x", &rev), a);
+    }
+
+    #[test]
+    fn missing_ids_odd_ids_and_collisions() {
+        let base = ct_info(1, 1, 1, 0);
+        let mut files = Vec::new();
+        // No ids at all.
+        files.push(file(0, "a.zip", "x/IM0001", DicomInfo::default()));
+        // Ids needing sanitization.
+        let mut odd = base.clone();
+        odd.patient_id = Some("../evil/..".into());
+        odd.study_uid = Some(".".into());
+        odd.series_uid = Some("labels.json".into());
+        files.push(file(1, "a.zip", "y/1.dcm", odd.clone()));
+        // Sanitizes to the same folder as "../evil/.." → hash suffix.
+        let mut twin = base.clone();
+        twin.patient_id = Some(".._evil_..".into());
+        files.push(file(2, "a.zip", "y/2.dcm", twin));
+        // A patient named like a dataset-level sidecar; a very long one.
+        let mut res = base.clone();
+        res.patient_id = Some("labels.csv".into());
+        files.push(file(3, "a.zip", "z/3.dcm", res));
+        let mut long = base.clone();
+        long.patient_id = Some("é".repeat(200));
+        files.push(file(4, "a.zip", "z/4.dcm", long));
+        // Same basename twice in one series, same SOP twice.
+        let mut s1 = base.clone();
+        s1.sop_uid = Some("1.2.3.1".into());
+        files.push(file(5, "a.zip", "layout1/1-001.dcm", s1.clone()));
+        files.push(file(6, "a.zip", "layout2/1-001.dcm", s1.clone()));
+        let mut s2 = base.clone();
+        s2.sop_uid = Some("1.2.3.2".into());
+        files.push(file(7, "a.zip", "layout3/1-001.dcm", s2));
+
+        let d = organize_dicom("a", &files);
+        let paths: Vec<&str> = d.files.iter().map(|f| f.rel_path.as_str()).collect();
+        assert!(
+            paths.contains(&"unknown/unknown-study/unknown-series/IM0001"),
+            "{paths:?}"
+        );
+        // "../evil/.." sanitizes to ".._evil_..", which another PatientID is verbatim: the
+        // verbatim one keeps the name.
+        let odd_path = paths.iter().find(|p| p.ends_with("/1.dcm")).unwrap();
+        assert!(
+            odd_path.starts_with(".._evil_..~") && odd_path.ends_with("/_./_labels.json/1.dcm"),
+            "{odd_path}"
+        );
+        let twin_path = paths.iter().find(|p| p.ends_with("/2.dcm")).unwrap();
+        assert!(twin_path.starts_with(".._evil_../"), "{twin_path}");
+        assert!(paths.iter().any(|p| p.starts_with("_labels.csv/")));
+        let long_path = paths.iter().find(|p| p.ends_with("/4.dcm")).unwrap();
+        let long_dir = long_path.split('/').next().unwrap();
+        assert!(
+            long_dir.len() <= 255 && long_dir.contains('~'),
+            "{long_dir}"
+        );
+        let (st, se) = (
+            base.study_uid.clone().unwrap(),
+            base.series_uid.clone().unwrap(),
+        );
+        let dir = format!("LIDC-IDRI-0001/{st}/{se}");
+        for want in [
+            "1-001_1.2.3.1.dcm",
+            "1-001_1.2.3.1~2.dcm",
+            "1-001_1.2.3.2.dcm",
+        ] {
+            assert!(
+                paths.contains(&format!("{dir}/{want}").as_str()),
+                "{want} in {paths:?}"
+            );
+        }
+        // The first in (archive, path) order keeps the plain SOP name.
+        let f5 = d.files.iter().find(|f| f.source == (0, 5)).unwrap();
+        assert!(f5.rel_path.ends_with("/1-001_1.2.3.1.dcm"));
+        // Every component is a valid name; no two files share a path.
+        for p in &paths {
+            for c in p.split('/') {
+                assert!(
+                    !c.is_empty() && c != "." && c != ".." && c.len() <= 255 && !c.contains('\0')
+                );
+            }
+        }
+        let uniq: BTreeSet<&&str> = paths.iter().collect();
+        assert_eq!(uniq.len(), paths.len());
+        assert!(d.warnings.iter().any(|w| w.contains("without PatientID")));
+        assert!(d.warnings.iter().any(|w| w.contains("basename shared")));
+        assert_eq!(json_of(&d, "unknown/patient.json"), json!({}));
+        let meta = json_of(&d, "unknown/unknown-study/metadata.json");
+        assert_eq!(meta["study_instance_uid"], Value::Null);
+        assert_eq!(meta["modality"], Value::Null);
+        assert_eq!(meta["series"]["unknown-series"]["num_instances"], 1);
+        // Order independence holds with collisions too.
+        let mut rev = files.clone();
+        rev.reverse();
+        assert_eq!(organize_dicom("a", &rev), d);
+    }
+
+    #[test]
+    fn folder_name_rules() {
+        assert_eq!(folder_name("1.2.3", &[]), "1.2.3");
+        assert_eq!(folder_name("a/b\0c", &[]), "a_b_c");
+        assert_eq!(folder_name("..", &[]), "_..");
+        assert_eq!(folder_name("", &[]), "_");
+        assert_eq!(
+            folder_name("patient.json", PATIENT_RESERVED),
+            "_patient.json"
+        );
+        let long = "x".repeat(300);
+        let n = folder_name(&long, &[]);
+        assert_eq!(n.len(), 255);
+        assert_eq!(n, folder_name(&long, &[]));
+    }
+}
