@@ -55,6 +55,7 @@ pub fn scan(reader: &Reader, store: &IndexStore, skip: &[bool]) -> Vec<Headers> 
             .filter(|(_, m)| candidate(&m.path))
             .map(|(i, _)| i as u32)
             .collect();
+        let scan_started = std::time::Instant::now();
         let next = AtomicUsize::new(0);
         let found = parking_lot::Mutex::new(Headers::new());
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
@@ -76,6 +77,13 @@ pub fn scan(reader: &Reader, store: &IndexStore, skip: &[bool]) -> Vec<Headers> 
             }
         });
         let found = found.into_inner();
+        tracing::info!(
+            "{}: {} DICOM headers found among {} candidates in {:.3} s",
+            a.display,
+            found.len(),
+            todo.len(),
+            scan_started.elapsed().as_secs_f64()
+        );
         save(a, store, &found);
         out[ai] = Some(found);
     }
