@@ -2,6 +2,7 @@
 //! in parallel, and remember the result beside the archive's index so a remount reads none.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::archive::{DataLoc, MemberKind};
@@ -10,8 +11,8 @@ use crate::index::{Identity, IndexStore};
 use crate::pool::{Archive, Format};
 use crate::reader::Reader;
 
-/// DICOM headers of one archive's members, by member index.
-pub type Headers = HashMap<u32, DicomInfo>;
+/// DICOM headers of one archive's members, by member index (shared with the organizer).
+pub type Headers = HashMap<u32, Arc<DicomInfo>>;
 
 /// Members worth sniffing: DICOM files carry `.dcm`/`.dicom`/`.ima` or no extension at all (old
 /// scanner exports, DICOMDIR trees); images, volumes and tables are skipped unread.
@@ -37,12 +38,11 @@ fn header(reader: &Reader, archive: u32, member: u32, size: u64) -> Option<Dicom
     }
 }
 
-/// The DICOM headers of every archive of the pool not `skip`ped (claimed by a profile),
-/// loaded from their side files or read now (in parallel; saved for the next mount).
-pub fn scan(reader: &Reader, store: &IndexStore, skip: &[bool]) -> Vec<Headers> {
+/// The DICOM headers of every archive of the pool, loaded from their side files or read now
+/// (in parallel; saved for the next mount).
+pub fn scan(reader: &Reader, store: &IndexStore) -> Vec<Headers> {
     let archives = &reader.pool().archives;
-    let mut out: Vec<Option<Headers>> =
-        archives.iter().enumerate().map(|(i, a)| if skip[i] { Some(Headers::new()) } else { load(a, store) }).collect();
+    let mut out: Vec<Option<Headers>> = archives.iter().map(|a| load(a, store)).collect();
     for (ai, a) in archives.iter().enumerate() {
         if out[ai].is_some() {
             continue;
@@ -69,7 +69,7 @@ pub fn scan(reader: &Reader, store: &IndexStore, skip: &[bool]) -> Vec<Headers> 
                     let mut local = Vec::new();
                     for &m in &todo[i..(i + 64).min(todo.len())] {
                         if let Some(info) = header(reader, ai as u32, m, a.members[m as usize].size) {
-                            local.push((m, info));
+                            local.push((m, Arc::new(info)));
                         }
                     }
                     found.lock().extend(local);
@@ -116,7 +116,7 @@ fn load(a: &Archive, store: &IndexStore) -> Option<Headers> {
         if member as usize >= a.members.len() {
             return None;
         }
-        headers.insert(member, DicomInfo::from_bytes(record).ok()?);
+        headers.insert(member, Arc::new(DicomInfo::from_bytes(record).ok()?));
         at += 8 + len;
     }
     Some(headers)

@@ -81,6 +81,8 @@ impl MedFs {
         let reader = Reader::new(pool);
         let started = std::time::Instant::now();
         let mut builder = TreeBuilder::new(newest, opts);
+        // DICOM headers first: profiles may place files by their tags.
+        let headers = if opts.datasets { crate::dicomscan::scan(&reader, &reader.pool().store) } else { Vec::new() };
         // Recognizing datasets reads label tables and renders sidecars; the raw view needs none
         // of that: build both at once.
         let datasets = std::thread::scope(|s| {
@@ -88,7 +90,7 @@ impl MedFs {
                 if profiles.is_empty() {
                     return Vec::new();
                 }
-                let files = pool_files(reader.pool());
+                let files = pool_files(reader.pool(), &headers);
                 organize::organize(profiles, &files, &reader)
             });
             builder.archives_dir(newest);
@@ -100,19 +102,15 @@ impl MedFs {
         tracing::info!("raw view built and datasets organized in {:.3} s", started.elapsed().as_secs_f64());
         let mut claimed = vec![false; reader.pool().archives.len()];
         let mut slugs: Vec<String> = Vec::new();
-        {
-            for dataset in datasets {
-                for f in &dataset.files {
-                    claimed[f.source.0 as usize] = true;
-                }
-                slugs.push(dataset.slug.clone());
-                add_dataset(&mut builder, reader.pool(), dataset, newest);
+        for dataset in datasets {
+            for f in &dataset.files {
+                claimed[f.source.0 as usize] = true;
             }
+            slugs.push(dataset.slug.clone());
+            add_dataset(&mut builder, reader.pool(), dataset, newest);
         }
         // DICOM that no profile claims is organized by its tags, one dataset per archive.
-        let headers =
-            if opts.datasets { crate::dicomscan::scan(&reader, &reader.pool().store, &claimed) } else { Vec::new() };
-        for (ai, found) in headers.iter().enumerate().filter(|(_, h)| !h.is_empty()) {
+        for (ai, found) in headers.iter().enumerate().filter(|(ai, h)| !h.is_empty() && !claimed[*ai]) {
             let a = &reader.pool().archives[ai];
             let files: Vec<DicomFile> = found
                 .iter()
@@ -120,13 +118,13 @@ impl MedFs {
                     id: (ai as u32, m),
                     archive: String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned(),
                     path: String::from_utf8_lossy(&a.members[m as usize].path).into_owned(),
-                    info: info.clone(),
+                    info: (**info).clone(),
                 })
                 .collect();
             let slug = unique_slug(&dataset_stem(a), &mut slugs);
             add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
         }
-        tracing::info!("DICOM headers read and organized after {:.3} s", started.elapsed().as_secs_f64());
+        tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
         let tree = builder.finish();
         tracing::info!("tree of {} names built in {:.3} s", tree.len(), started.elapsed().as_secs_f64());
         let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
@@ -278,7 +276,7 @@ fn unique_slug(slug: &str, taken: &mut Vec<String>) -> String {
 /// Every readable file of the pool as the organizer sees it: the archive's name under
 /// `_archives/` and the member's sanitized path. Loose files count their first path component
 /// as their "archive" (a CSV next to the archives is its own source).
-fn pool_files(pool: &Pool) -> Vec<PoolFile> {
+fn pool_files(pool: &Pool, headers: &[crate::dicomscan::Headers]) -> Vec<PoolFile> {
     let mut files = Vec::new();
     for (ai, a) in pool.archives.iter().enumerate() {
         let archive_name = String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned();
@@ -293,7 +291,8 @@ fn pool_files(pool: &Pool) -> Vec<PoolFile> {
             } else {
                 archive_name.clone()
             };
-            files.push(PoolFile { id: (ai as u32, mi as u32), archive, path, size: m.size, mtime: m.mtime });
+            let dicom = headers.get(ai).and_then(|h| h.get(&(mi as u32))).cloned();
+            files.push(PoolFile { id: (ai as u32, mi as u32), archive, path, size: m.size, mtime: m.mtime, dicom });
         }
     }
     files

@@ -25,7 +25,7 @@ use eval::{Env, Problems, StudyFile, StudyView};
 use sidecar::LabelsCsv;
 
 /// One file of the pool as the organizer sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PoolFile {
     /// Opaque id the lead uses to find the bytes (archive index, member index).
     pub id: (u32, u32),
@@ -40,6 +40,8 @@ pub struct PoolFile {
     pub size: u64,
     /// Modification time (seconds since the epoch).
     pub mtime: i64,
+    /// The DICOM header, when the file is DICOM (read once per archive, kept in its index).
+    pub dicom: Option<std::sync::Arc<crate::dicom::DicomInfo>>,
 }
 
 /// Reads a whole (small) pool file, e.g. a CSV; the lead implements it over the archive readers.

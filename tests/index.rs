@@ -48,7 +48,11 @@ fn a_second_listing_reads_no_archive_bytes_and_changes_invalidate_the_index() {
     assert!(stderr.contains("index rebuilt") && stderr.contains("changed"), "{stderr}");
 
     // A corrupt index file is rebuilt with a warning, never trusted.
-    let file = std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("a.tar.gz")).unwrap();
+    let file = std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().path()).find(|p| {
+        let name = p.to_string_lossy();
+        name.contains("a.tar.gz") && name.ends_with(".idx")
+    })
+    .unwrap();
     let mut raw = std::fs::read(&file).unwrap();
     raw[40] ^= 0xff; // inside the main section (the windows carry their own checksums)
     std::fs::write(&file, &raw).unwrap();

@@ -40,6 +40,7 @@ impl MemPool {
             path: path.into(),
             size: bytes.len() as u64,
             mtime: 0,
+            dicom: None,
         });
         self.bytes.insert(id, bytes);
         self
