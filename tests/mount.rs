@@ -426,3 +426,57 @@ fn a_byte_split_zip_reads_as_one_archive_from_a_folder_or_from_its_parts() {
     let named: Vec<&Path> = parts.iter().map(|p| p.as_path()).collect();
     check(&mount(&named, &dir.path().join("m2"), &[]));
 }
+
+/// VmHWM (peak resident set) of a process, in MiB.
+fn peak_rss_mib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+}
+
+#[test]
+fn a_zip_bomb_streams_in_bounded_memory_and_a_lying_size_fails_with_eio() {
+    let dir = tempfile::tempdir().unwrap();
+    // 256 MiB of zeros deflate to ~250 KB: a 1000:1 member.
+    let bomb = dir.path().join("bomb.zip");
+    {
+        let file = std::fs::File::create(&bomb).unwrap();
+        let mut w = zip::ZipWriter::new(file);
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("zeros.raw", opts).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            std::io::Write::write_all(&mut w, &chunk).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    // A member whose central directory claims 3 GiB but whose data holds 5 bytes.
+    let liar = dir.path().join("liar.zip");
+    make_zip(&liar, &[entry("small.txt", b"hello".to_vec())], ZipMethod::Deflated);
+    let mut raw = std::fs::read(&liar).unwrap();
+    let cd = raw.windows(4).rposition(|w| w == [0x50, 0x4b, 0x01, 0x02]).unwrap();
+    raw[cd + 24..cd + 28].copy_from_slice(&(3u32 << 30).to_le_bytes());
+    std::fs::write(&liar, &raw).unwrap();
+
+    let m = mount(&[&bomb, &liar], &dir.path().join("mnt"), &["--cache-size", "16M"]);
+    let pid = daemon_pid(&m.mnt).expect("daemon");
+    let mut f = std::fs::File::open(m.path("_archives/bomb.zip/zeros.raw")).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(buf[..n].iter().all(|&b| b == 0));
+        total += n as u64;
+    }
+    assert_eq!(total, 256 << 20);
+    let peak = peak_rss_mib(pid);
+    assert!(peak < 200, "daemon peaked at {peak} MiB reading a 256 MiB member with a 16 MiB cache");
+
+    assert_eq!(std::fs::metadata(m.path("_archives/liar.zip/small.txt")).unwrap().len(), 3 << 30);
+    let mut f = std::fs::File::open(m.path("_archives/liar.zip/small.txt")).unwrap();
+    let e = f.read(&mut buf).expect_err("a member shorter than its declared size");
+    assert_eq!(e.raw_os_error(), Some(libc::EIO));
+}
