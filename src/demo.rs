@@ -172,12 +172,12 @@ pub fn run(dir: &Path) -> Result<()> {
         bail!("demo mount failed");
     }
     println!("Demo download written to {}; mounted at {}:\n", download.display(), mnt.display());
-    print_tree(&mnt, &mnt, 0)?;
+    print_tree(&mnt, 0)?;
     println!("\nBrowse it with any tool, e.g.:\n  ls -R {m}\n  python3 -c \"import PIL.Image as I; print(I.open('{m}/_archives/MURA-v1.1.zip/MURA-v1.1/train/XR_WRIST/patient00001/study1_positive/image1.png').size)\"\nUnmount with:\n  medfs unmount {m}   (or: cargo run --release -- unmount {m})", m = mnt.display());
     Ok(())
 }
 
-fn print_tree(root: &Path, dir: &Path, depth: usize) -> Result<()> {
+fn print_tree(dir: &Path, depth: usize) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -185,7 +185,7 @@ fn print_tree(root: &Path, dir: &Path, depth: usize) -> Result<()> {
         let name = e.file_name();
         if meta.is_dir() {
             println!("{}{}/", "  ".repeat(depth), name.to_string_lossy());
-            print_tree(root, &e.path(), depth + 1)?;
+            print_tree(&e.path(), depth + 1)?;
         } else {
             println!("{}{}  ({} bytes)", "  ".repeat(depth), name.to_string_lossy(), meta.len());
         }

@@ -159,7 +159,7 @@ fn detect(file: &dyn ByteSource) -> io::Result<Detected> {
     // An empty tar is nothing but zero blocks: two of them end the archive.
     let mut second = [0u8; 512];
     if head.len() == 512
-        && file.len() % 512 == 0
+        && file.len().is_multiple_of(512)
         && head.iter().all(|&b| b == 0)
         && read_up_to(file, 512, &mut second)? == 512
         && second.iter().all(|&b| b == 0)
@@ -600,6 +600,10 @@ fn archive(
     }
 }
 
+/// A listing, the decoded stream its offsets refer to, and the stream's saved seek points
+/// (table, windows).
+type StreamListing = (Listing, Arc<dyn ByteSource>, (Vec<u8>, Vec<u8>));
+
 /// One streaming pass over a compressed file: lists the tar inside (or the single file) and
 /// records seek points as it goes. A stream that breaks half way keeps what was complete before.
 fn list_compressed(
@@ -609,7 +613,7 @@ fn list_compressed(
     file: &Arc<dyn ByteSource>,
     owner: u32,
     ctx: &ListCtx<'_>,
-) -> Result<(Listing, Arc<dyn ByteSource>, (Vec<u8>, Vec<u8>)), FormatError> {
+) -> Result<StreamListing, FormatError> {
     let display = path.display().to_string();
     let bar = ctx.progress.add(&display, file.len());
     let counted = crate::progress::Counted::new(crate::archive::SourceReader { source: &**file, pos: 0 }, bar.clone());

@@ -44,9 +44,13 @@ pub struct Reader {
     /// pass, end of a stream): every later read fails. The kernel drops errors of readahead
     /// requests and retries the pages synchronously, so failing only one read is not enough.
     corrupt: Mutex<HashMap<(u32, u32), String>>,
-    cursors: Mutex<HashMap<(u32, u32), Arc<Mutex<Option<Cursor>>>>>,
-    deflated: Mutex<HashMap<(u32, u32), Arc<Mutex<Deflated>>>>,
+    cursors: PerMember<Option<Cursor>>,
+    deflated: PerMember<Deflated>,
 }
+
+/// State kept per (archive, member), each behind its own lock so members never wait on each
+/// other.
+type PerMember<T> = Mutex<HashMap<(u32, u32), Arc<Mutex<T>>>>;
 
 /// A big deflated zip member: a first front-to-back pass yields its bytes (cached in blocks as
 /// it goes, for sequential readers) and records seek points; once the pass is complete and the
@@ -413,22 +417,6 @@ impl CrcTrack {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crc_tracking_joins_out_of_order_reads() {
-        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
-        let crc = crc32fast::hash(&data);
-        let mut t = CrcTrack::default();
-        assert_eq!(t.add(4000, &data[4000..8000], 10_000), None);
-        assert_eq!(t.add(0, &data[..4000], 10_000), None);
-        assert_eq!(t.add(2000, &data[2000..3000], 10_000), None, "re-read ignored");
-        assert_eq!(t.add(8000, &data[8000..], 10_000), Some(crc));
-    }
-}
-
 /// Copies `[offset, offset + len)` out of consecutive stream blocks starting at block `first`.
 fn copy_blocks(blocks: &[Arc<[u8]>], first: u64, offset: u64, len: usize, out: &mut Vec<u8>) {
     let mut at = offset;
@@ -466,4 +454,20 @@ fn read_loose(root: &std::path::Path, rel: &[u8], offset: u64, out: &mut [u8]) -
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_tracking_joins_out_of_order_reads() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let crc = crc32fast::hash(&data);
+        let mut t = CrcTrack::default();
+        assert_eq!(t.add(4000, &data[4000..8000], 10_000), None);
+        assert_eq!(t.add(0, &data[..4000], 10_000), None);
+        assert_eq!(t.add(2000, &data[2000..3000], 10_000), None, "re-read ignored");
+        assert_eq!(t.add(8000, &data[8000..], 10_000), Some(crc));
+    }
 }

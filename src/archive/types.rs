@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 pub trait ByteSource: Send + Sync {
     /// Total length in bytes.
     fn len(&self) -> u64;
+
+    /// True for an empty source.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Reads up to `buf.len()` bytes at `offset`; returns 0 only at or past the end.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// A human name for errors ("/data/x.zip").

@@ -190,7 +190,7 @@ pub fn daemon_pid(mnt: &Path) -> Option<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
         let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.iter().any(|a| a == "mount") && args.iter().any(|a| *a == want) && args[0].contains("medfs") {
+        if args.iter().any(|a| a == "mount") && args.contains(&want) && args[0].contains("medfs") {
             return Some(pid);
         }
     }
