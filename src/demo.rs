@@ -155,7 +155,11 @@ pub fn run(dir: &Path) -> Result<()> {
         csv.push_str(&format!("{folder},{}\n", (*label == "positive") as u8));
     }
     mura.push(("MURA-v1.1/train_labeled_studies.csv".into(), csv.into_bytes()));
-    write_zip(&download.join("MURA-v1.1.zip"), &mura)?;
+    // Written once: rewriting them would (rightly) invalidate their persistent indexes.
+    let fresh = |name: &str| !download.join(name).exists();
+    if fresh("MURA-v1.1.zip") {
+        write_zip(&download.join("MURA-v1.1.zip"), &mura)?;
+    }
 
     let mut nih = Vec::new();
     let mut entries = String::from("Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n");
@@ -164,8 +168,12 @@ pub fn run(dir: &Path) -> Result<()> {
         nih.push((format!("images/{name}"), png(96, 96, 100 + i as u32)));
         entries.push_str(&format!("{name},{finding},0,{},{},M,PA\n", i + 1, 40 + i));
     }
-    write_tar_gz(&download.join("images_001.tar.gz"), &nih)?;
-    std::fs::write(download.join("Data_Entry_2017.csv"), entries)?;
+    if fresh("images_001.tar.gz") {
+        write_tar_gz(&download.join("images_001.tar.gz"), &nih)?;
+    }
+    if fresh("Data_Entry_2017.csv") {
+        std::fs::write(download.join("Data_Entry_2017.csv"), entries)?;
+    }
 
     let status = Command::new(&exe).arg("mount").arg(&download).arg(&mnt).status()?;
     if !status.success() {
