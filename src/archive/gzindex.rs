@@ -24,7 +24,7 @@ use std::sync::Arc;
 // as zlib, and faster inflate than the system zlib 1.2.13.
 use libz_rs_sys as z;
 
-use crate::archive::{ByteSource, FormatError};
+use crate::archive::{ByteSource, FormatError, seekidx};
 
 /// Size of a deflate window (the most history a back-reference can reach).
 const WINSIZE: usize = 32 * 1024;
@@ -539,12 +539,11 @@ impl GzIndex {
     /// decompressed stream it covers until the next point (`end = uncompressed_len` for the last).
     /// An offset past the end maps to the last span.
     pub fn span_of(&self, offset: u64) -> (usize, u64, u64) {
-        let i = self.points.partition_point(|p| p.out <= offset).saturating_sub(1);
-        (i, self.points[i].out, self.span_end(i))
+        seekidx::span_of(&self.points, |p| p.out, self.uncompressed_len, offset)
     }
 
     fn span_end(&self, i: usize) -> u64 {
-        self.points.get(i + 1).map_or(self.uncompressed_len, |p| p.out)
+        seekidx::span_end(&self.points, |p| p.out, self.uncompressed_len, i)
     }
 
     /// A reader yielding the decompressed stream from `offset` to

@@ -194,6 +194,19 @@ impl<F: Feed> Read for Input<F> {
 }
 
 /// Fails with `OutOfMemory` when a span of `len` bytes exceeds `max`.
+/// The span holding `offset` among seek points sorted by their uncompressed offset (`out_of`):
+/// its index, its start, and its end (the next point's start, or `total`). An offset past the
+/// end maps to the last span. Shared by every codec's index.
+pub(crate) fn span_of<P>(points: &[P], out_of: impl Fn(&P) -> u64, total: u64, offset: u64) -> (usize, u64, u64) {
+    let i = points.partition_point(|p| out_of(p) <= offset).saturating_sub(1);
+    (i, out_of(&points[i]), span_end(points, out_of, total, i))
+}
+
+/// Where span `i` ends: the next point's start, or `total` for the last.
+pub(crate) fn span_end<P>(points: &[P], out_of: impl Fn(&P) -> u64, total: u64, i: usize) -> u64 {
+    points.get(i + 1).map_or(total, out_of)
+}
+
 pub(crate) fn check_span(src: &dyn ByteSource, what: &str, i: usize, len: u64, max: usize) -> io::Result<()> {
     if len > max as u64 {
         return Err(io::Error::new(

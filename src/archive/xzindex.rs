@@ -28,7 +28,7 @@ use lzma_rust2::filter::bcj::BcjReader;
 use lzma_rust2::filter::delta::DeltaReader;
 use sha2::Digest;
 
-use crate::archive::seekidx::{
+use crate::archive::seekidx::{self, 
     De, Feed, Input, ReadFeed, Ser, SourceFeed, check_span, eof, finish_result, invalid, long_span_warning, past_end,
 };
 use crate::archive::{ByteSource, FormatError};
@@ -629,12 +629,11 @@ impl XzIndex {
 
     /// Index of the last point with `out <= offset`, and the range `[start, end)` it covers.
     pub fn span_of(&self, offset: u64) -> (usize, u64, u64) {
-        let i = self.points.partition_point(|p| p.out <= offset).saturating_sub(1);
-        (i, self.points[i].out, self.span_end(i))
+        seekidx::span_of(&self.points, |p| p.out, self.uncompressed_len, offset)
     }
 
     fn span_end(&self, i: usize) -> u64 {
-        self.points.get(i + 1).map_or(self.uncompressed_len, |p| p.out)
+        seekidx::span_end(&self.points, |p| p.out, self.uncompressed_len, i)
     }
 
     /// A reader yielding the decompressed stream from `offset` to the end, decoding from the
