@@ -24,7 +24,8 @@ use std::sync::Arc;
 // as zlib, and faster inflate than the system zlib 1.2.13.
 use libz_rs_sys as z;
 
-use crate::archive::{ByteSource, FormatError, seekidx};
+use crate::archive::seekidx::{self, Feed, Input, ReadFeed, SourceFeed};
+use crate::archive::{ByteSource, FormatError};
 
 /// Size of a deflate window (the most history a back-reference can reach).
 const WINSIZE: usize = 32 * 1024;
@@ -217,132 +218,13 @@ fn eof(msg: String) -> io::Error {
 // ---------------------------------------------------------------------------------------------
 // Buffered compressed input, shared by the indexing pass (a `Read`) and readers (a `ByteSource`).
 
-/// Where compressed bytes come from.
-trait Feed {
-    fn feed(&mut self, buf: &mut [u8]) -> io::Result<usize>;
-}
-
-struct ReadFeed<R>(R);
-
-impl<R: Read> Feed for ReadFeed<R> {
-    fn feed(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.0.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
-            }
-        }
-    }
-}
-
-struct SourceFeed {
-    src: Arc<dyn ByteSource>,
-    pos: u64,
-}
-
-impl Feed for SourceFeed {
-    fn feed(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.src.read_at(self.pos, buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-                Ok(n) => {
-                    self.pos += n as u64;
-                    return Ok(n);
-                }
-            }
-        }
-    }
-}
-
-/// A refillable window onto the compressed stream, tracking absolute compressed offsets.
-struct Input<F> {
-    feed: F,
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-    /// Compressed offset of `buf[0]`.
-    base: u64,
-}
-
-impl<F: Feed> Input<F> {
-    fn new(feed: F, cap: usize, base: u64) -> Self {
-        Input { feed, buf: vec![0u8; cap].into_boxed_slice(), start: 0, end: 0, base }
-    }
-
-    /// Compressed offset of the next unconsumed byte.
-    fn pos(&self) -> u64 {
-        self.base + self.start as u64
-    }
-
-    fn avail(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    fn consume(&mut self, n: usize) {
-        debug_assert!(n <= self.end - self.start);
-        self.start += n;
-    }
-
-    /// Makes at least one byte available; `Ok(false)` at end of input.
-    fn fill(&mut self) -> io::Result<bool> {
-        if self.start < self.end {
-            return Ok(true);
-        }
-        self.base += self.end as u64;
-        self.start = 0;
-        self.end = 0;
-        let n = self.feed.feed(&mut self.buf)?;
-        self.end = n;
-        Ok(n > 0)
-    }
-
-    /// Makes at least `n` (<= buffer size) bytes available if the input has them; returns
-    /// whether it does.
-    fn ensure(&mut self, n: usize) -> io::Result<bool> {
-        if self.end - self.start >= n {
-            return Ok(true);
-        }
-        self.buf.copy_within(self.start..self.end, 0);
-        self.base += self.start as u64;
-        self.end -= self.start;
-        self.start = 0;
-        while self.end < n {
-            let k = self.feed.feed(&mut self.buf[self.end..])?;
-            if k == 0 {
-                return Ok(false);
-            }
-            self.end += k;
-        }
-        Ok(true)
-    }
-
-    fn byte(&mut self) -> io::Result<Option<u8>> {
-        if !self.fill()? {
-            return Ok(None);
-        }
-        let b = self.buf[self.start];
-        self.start += 1;
-        Ok(Some(b))
-    }
-
-    /// Reads exactly `out.len()` bytes, or `None` if the input ends first.
-    fn exact(&mut self, out: &mut [u8]) -> io::Result<Option<()>> {
-        let mut done = 0;
-        while done < out.len() {
-            if !self.fill()? {
-                return Ok(None);
-            }
-            let a = self.avail();
-            let n = a.len().min(out.len() - done);
-            out[done..done + n].copy_from_slice(&a[..n]);
-            self.consume(n);
-            done += n;
-        }
-        Ok(Some(()))
-    }
-
+/// Gzip member headers, parsed from the shared buffered input (`seekidx::Input`).
+trait GzipHeader {
     /// Parses and skips a gzip member header (RFC 1952), checking FHCRC when present.
+    fn gzip_header(&mut self) -> io::Result<()>;
+}
+
+impl<F: Feed> GzipHeader for Input<F> {
     fn gzip_header(&mut self) -> io::Result<()> {
         let at = self.pos();
         let trunc = || eof(format!("truncated gzip header at compressed offset {at}"));
@@ -408,6 +290,7 @@ impl<F: Feed> Input<F> {
         Ok(())
     }
 }
+
 
 // ---------------------------------------------------------------------------------------------
 // The index.

@@ -138,6 +138,16 @@ impl<F: Feed> Input<F> {
         self.ensure(cap).map(|_| ())
     }
 
+    /// The next byte, or `None` at the end of the input.
+    pub fn byte(&mut self) -> io::Result<Option<u8>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let b = self.avail()[0];
+        self.consume(1);
+        Ok(Some(b))
+    }
+
     /// Reads exactly `out.len()` bytes, or `None` if the input ends first.
     pub fn exact(&mut self, out: &mut [u8]) -> io::Result<Option<()>> {
         let mut done = 0;
