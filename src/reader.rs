@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use parking_lot::Mutex;
 
 use crate::archive::codec::{Codec, StreamIndex};
-use crate::archive::gzindex::GzIndexer;
+use crate::archive::gzindex::{GzIndex, GzIndexer};
 use crate::archive::{ByteSource, DataLoc, Member, Slice, ZipData, zip};
 use crate::stream::CompressedStream;
 use crate::cache::BlockKey;
@@ -270,12 +270,23 @@ impl Reader {
         }
         let slot = self.deflated.lock().entry((a.id, index)).or_insert_with(|| Arc::new(Mutex::new(Deflated::NotStarted))).clone();
         let mut state = slot.lock();
+        let side = format!("member{index}");
         if let Deflated::NotStarted = &*state {
             let file = a.file.as_ref().expect("zip archives have a file").clone();
             let start = zip::compressed_data_offset(&*file, zd)?;
             let data: Arc<dyn ByteSource> = Arc::new(Slice::new(file, start, zd.compressed_size));
-            let reader = BufReader::with_capacity(1 << 20, OwnedSourceReader { src: data.clone(), pos: 0 });
-            *state = Deflated::Indexing { pass: Box::new(GzIndexer::new_raw(reader, Codec::Gzip.spacing())), pos: 0, data };
+            // Seek points saved by an earlier mount make the first pass unnecessary.
+            let saved = a.identity.as_ref().and_then(|id| self.pool.store.load_side(id, &side));
+            match saved.and_then(|b| GzIndex::from_bytes(&b).ok()).filter(|x| x.uncompressed_len() == m.size) {
+                Some(idx) => {
+                    let stream = CompressedStream::new(data, StreamIndex::Gz(idx.into_raw()), cache.clone(), a.id | MEMBER_STREAMS, index);
+                    *state = Deflated::Ready(Arc::new(stream));
+                }
+                None => {
+                    let reader = BufReader::with_capacity(1 << 20, OwnedSourceReader { src: data.clone(), pos: 0 });
+                    *state = Deflated::Indexing { pass: Box::new(GzIndexer::new_raw(reader, Codec::Gzip.spacing())), pos: 0, data };
+                }
+            }
         }
         let mut served = false;
         if let Deflated::Indexing { pass, pos, .. } = &mut *state {
@@ -315,6 +326,11 @@ impl Reader {
                 let (idx, err) = pass.finish_partial();
                 if let Some(e) = err {
                     return Err(e);
+                }
+                if let Some(id) = &a.identity
+                    && let Err(e) = self.pool.store.save_side(id, &side, &idx.to_bytes())
+                {
+                    tracing::warn!("{}: seek points of member {index} not saved: {e}", a.display);
                 }
                 let stream = CompressedStream::new(data, StreamIndex::Gz(idx), cache.clone(), a.id | MEMBER_STREAMS, index);
                 *state = Deflated::Ready(Arc::new(stream));

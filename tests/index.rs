@@ -93,3 +93,34 @@ fn a_remount_from_the_index_serves_exact_bytes_at_random_offsets() {
         assert!(std::fs::read(root.join(&e.path)).unwrap() == e.data, "{}", e.path);
     }
 }
+
+#[test]
+fn seek_points_of_a_big_deflated_member_are_kept_for_the_next_mount() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("vol.zip");
+    let data = bytes(24 << 20, 77, true);
+    make_zip(&zip, &[entry("sub-01/func/bold.nii", data.clone())], ZipMethod::Deflated);
+    let idx = dir.path().join("idx");
+    let args = ["--index-dir", idx.to_str().unwrap()];
+    let probe = |m: &Mounted| {
+        let f = std::fs::File::open(m.path("_archives/vol.zip/sub-01/func/bold.nii")).unwrap();
+        for off in [20 << 20, 1 << 20, 17 << 20, 5_000_000] {
+            let mut buf = vec![0u8; 4096];
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, off as u64).unwrap();
+            assert!(buf == data[off..off + 4096], "offset {off}");
+        }
+    };
+    {
+        let m = mount(&[&zip], &dir.path().join("m1"), &args);
+        // A whole read is the first pass: it records the member's seek points.
+        assert!(std::fs::read(m.path("_archives/vol.zip/sub-01/func/bold.nii")).unwrap() == data);
+        probe(&m);
+    }
+    let saved: Vec<_> = std::fs::read_dir(&idx)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".idx.member0"))
+        .collect();
+    assert_eq!(saved.len(), 1, "the member's seek points are saved beside the index");
+    probe(&mount(&[&zip], &dir.path().join("m2"), &args));
+}

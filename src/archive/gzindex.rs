@@ -494,6 +494,13 @@ impl GzIndex {
         Ok(buf)
     }
 
+    /// The same points, read as a bare deflate stream (a zip member's data): the raw flag is not
+    /// part of the serialized form, the caller knows what it saved.
+    pub fn into_raw(mut self) -> GzIndex {
+        self.raw = true;
+        self
+    }
+
     /// The uncompressed window of point `p`, read from the index file if it lives there.
     fn window_of<'a>(&'a self, p: &'a SeekPoint) -> io::Result<std::borrow::Cow<'a, [u8]>> {
         let stored: std::borrow::Cow<'a, [u8]> = match &p.window {
