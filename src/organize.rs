@@ -124,6 +124,12 @@ fn bad_component(s: &str) -> bool {
     s.is_empty() || s == "." || s == ".." || s.contains('/') || s.contains('\0')
 }
 
+/// A study file name may be a relative path (`RAW/mpr-1.nifti.hdr`, `<series>/1-001.dcm`): every
+/// `/`-separated component must be a valid name, and a top-level name must not be a sidecar's.
+fn bad_file_name(s: &str) -> bool {
+    s.split('/').any(bad_component) || STUDY_RESERVED.contains(&s)
+}
+
 /// Splits a member path into the per-file builtin captures (archive, path, dir, file, stem, ext).
 fn file_builtins(f: &PoolFile, caps: &mut [Option<String>]) {
     let (dir, file) = match f.path.rfind('/') {
@@ -140,19 +146,16 @@ fn file_builtins(f: &PoolFile, caps: &mut [Option<String>]) {
     }
 }
 
-fn place(
-    profile: &Profile,
-    pool: &[PoolFile],
-    warnings: &mut Vec<String>,
-) -> (Vec<Placed>, Vec<Vec<Vec<usize>>>) {
-    let mut placed = Vec::new();
-    // Per table, per file pattern: the pool files it matches.
+/// Per table, per file pattern: the pool files it matches.
+fn table_hits(profile: &Profile, pool: &[PoolFile]) -> Vec<Vec<Vec<usize>>> {
     let mut table_hits: Vec<Vec<Vec<usize>>> = profile
         .tables
         .iter()
         .map(|t| vec![Vec::new(); t.files.len()])
         .collect();
-    let nslots = profile.names.len();
+    if profile.table_set.is_empty() {
+        return table_hits;
+    }
     for (i, f) in pool.iter().enumerate() {
         if profile
             .exclude
@@ -161,11 +164,43 @@ fn place(
         {
             continue;
         }
-        if !profile.table_set.is_empty() {
-            for m in profile.table_set.matches(&f.path).iter() {
-                let (t, p) = profile.table_set_owner[m];
-                table_hits[t][p].push(i);
+        for m in profile.table_set.matches(&f.path).iter() {
+            let (t, p) = profile.table_set_owner[m];
+            table_hits[t][p].push(i);
+        }
+    }
+    table_hits
+}
+
+fn place(
+    profile: &Profile,
+    pool: &[PoolFile],
+    tables: &[table::LoadedTable],
+    warnings: &mut Vec<String>,
+) -> Vec<Placed> {
+    let mut placed = Vec::new();
+    let nslots = profile.names.len();
+    // `dicom_from = "folder"`: the first DICOM file (by path) of each (archive, folder).
+    let mut folder_dicom: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    if profile.rules.iter().any(|r| !matches!(r.dicom_from, crate::profile::DicomFrom::File)) {
+        for (i, f) in pool.iter().enumerate() {
+            if f.dicom.is_none() {
+                continue;
             }
+            let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d);
+            let e = folder_dicom.entry((f.archive.as_str(), dir)).or_insert(i);
+            if pool[*e].path > f.path {
+                *e = i;
+            }
+        }
+    }
+    for (i, f) in pool.iter().enumerate() {
+        if profile
+            .exclude
+            .as_ref()
+            .is_some_and(|x| x.is_match(&f.path))
+        {
+            continue;
         }
         let matches = profile.rule_set.matches(&f.path);
         if !matches.matched_any() {
@@ -197,6 +232,31 @@ fn place(
                     caps[*slot] = Some(m.as_str().to_string());
                 }
             }
+            if !rule.dicom.is_empty() {
+                use crate::profile::DicomFrom;
+                let folder = |dir: &str| folder_dicom.get(&(f.archive.as_str(), dir)).and_then(|j| pool[*j].dicom.as_deref());
+                let info = match &rule.dicom_from {
+                    DicomFrom::File => f.dicom.as_deref(),
+                    DicomFrom::Folder => folder(f.path.rsplit_once('/').map_or("", |(d, _)| d)),
+                    DicomFrom::Template(t) => folder(t.render(&caps).trim_end_matches('/')),
+                };
+                let Some(d) = info else { continue };
+                for (slot, kw) in &rule.dicom {
+                    caps[*slot] = crate::profile::dicomtag::text(d, kw);
+                }
+            }
+            for l in &rule.lookups {
+                let t = &tables[l.table];
+                let cell = t
+                    .index
+                    .get(&l.key.render(&caps))
+                    .and_then(|rows| rows.first())
+                    .and_then(|r| t.rows[*r as usize].get(t.resolve(&l.column)?))
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string);
+                caps[l.slot] = cell.or_else(|| l.default.as_ref().map(|d| d.render(&caps)));
+            }
             let patient = rule.patient.render(&caps);
             let study = rule.study.render(&caps);
             let name = rule.name.render(&caps);
@@ -205,7 +265,7 @@ fn place(
                 Some(format!("patient id `{patient}`"))
             } else if bad_component(&study) || PATIENT_RESERVED.contains(&study.as_str()) {
                 Some(format!("study id `{study}`"))
-            } else if bad_component(&name) || STUDY_RESERVED.contains(&name.as_str()) {
+            } else if bad_file_name(&name) {
                 Some(format!("file name `{name}`"))
             } else {
                 None
@@ -232,7 +292,7 @@ fn place(
             break;
         }
     }
-    (placed, table_hits)
+    placed
 }
 
 /// Picks a table's files: the first pattern with hits; one file per basename (a second copy of
@@ -257,18 +317,28 @@ fn organize_one(
     content: &dyn ContentSource,
 ) -> Option<Dataset> {
     let mut warnings = Vec::new();
-    let (placed, table_hits) = place(profile, pool, &mut warnings);
+    let table_hits = table_hits(profile, pool);
+    // Tables are read before placing only when a rule looks captures up in them (`lookup`):
+    // otherwise an unrecognized dataset costs no table read.
+    let early = profile.rules.iter().any(|r| !r.lookups.is_empty());
+    let load_tables = |warnings: &mut Vec<String>| -> Vec<table::LoadedTable> {
+        profile
+            .tables
+            .iter()
+            .zip(&table_hits)
+            .map(|(t, hits)| table::load(t, &table_files(hits, pool), pool, content, warnings))
+            .collect()
+    };
+    let mut tables: Vec<table::LoadedTable> = if early { load_tables(&mut warnings) } else { Vec::new() };
+    let placed = place(profile, pool, &tables, &mut warnings);
     if placed.len() < profile.min_files {
         return None;
     }
+    if !early {
+        tables = load_tables(&mut warnings);
+    }
 
     let mut archives: BTreeSet<&str> = BTreeSet::new();
-    let tables: Vec<table::LoadedTable> = profile
-        .tables
-        .iter()
-        .zip(&table_hits)
-        .map(|(t, hits)| table::load(t, &table_files(hits, pool), pool, content, &mut warnings))
-        .collect();
     for t in &tables {
         archives.extend(t.archives.iter().map(String::as_str));
     }
@@ -323,6 +393,7 @@ fn organize_one(
         columns: &columns,
         problems: RefCell::new(Problems::default()),
         sizes: RefCell::new(Default::default()),
+        volumes: RefCell::new(Default::default()),
     };
 
     let mut files = Vec::with_capacity(placed.len());

@@ -199,10 +199,27 @@ fn read_fully(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 /// when named on the command line, where any other file is simply a loose file (a label CSV).
 fn named_like_archive(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
+    if compressed_image(&lower) {
+        return false;
+    }
     [".zip", ".tar", ".tgz", ".gz", ".tar.gz", ".7z", ".bz2", ".xz", ".zst", ".tbz", ".txz", ".rar"]
         .iter()
         .any(|ext| lower.ends_with(ext))
         || lower.rsplit_once('.').is_some_and(|(_, ext)| ext.len() == 3 && ext.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Image formats that are gzip-compressed by convention and read that way by their tools
+/// (nibabel, ITK): a `.nii.gz` is a file to show, not an archive to open.
+fn compressed_image(lower: &str) -> bool {
+    [".nii.gz", ".hdr.gz", ".img.gz"].iter().any(|ext| lower.ends_with(ext))
+}
+
+/// Whether a bare compressed stream (not a tarball) named `name` is opened: only when its name
+/// says so (`x.csv.gz`, `simple.gz`) and it is not a compressed image. Anything else (a `.mgz`,
+/// a `.nii.gz`) is a file in its own right.
+fn opens_bare_stream(codec: Codec, name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !compressed_image(&lower) && codec.suffixes().iter().any(|s| lower.ends_with(&s.to_ascii_lowercase()))
 }
 
 /// A file found while expanding the sources, before listing.
@@ -500,6 +517,11 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
         }
     }
     let format = match detect(&*file) {
+        Ok(Detected::Archive(Format::Compressed { codec, tar: false }))
+            if !opens_bare_stream(codec, path.file_name().and_then(|n| n.to_str()).unwrap_or("")) =>
+        {
+            return Listed::NotArchive;
+        }
         Ok(Detected::Archive(f)) => f,
         Ok(Detected::Unsupported(what)) => return Listed::Failed(format!("{what} archives are not supported yet")),
         Ok(Detected::NotArchive) => return Listed::NotArchive,

@@ -5,6 +5,7 @@
 //! each key of `labels.json` / `metadata.json` is computed. `mounts/README.md` documents every
 //! key; this module enforces it, with errors that name the file, the key and the problem.
 
+pub(crate) mod dicomtag;
 pub(crate) mod field;
 pub(crate) mod pattern;
 pub(crate) mod raw;
@@ -80,6 +81,42 @@ pub struct FileRule {
     pub study: Template,
     /// File name inside the study directory.
     pub name: Template,
+    /// `(capture slot, DICOM keyword)`: captures filled from the file's DICOM header. A rule with
+    /// any only places files that have a header (see `dicom_folder`).
+    pub dicom: Vec<(usize, &'static str)>,
+    /// Where the header comes from (`dicom_from`).
+    pub dicom_from: DicomFrom,
+    /// Captures looked up in tables while placing (`lookup`), in order.
+    pub lookups: Vec<Lookup>,
+}
+
+/// A `lookup` capture: the first row of `table` whose key is `key` gives `column`'s cell;
+/// without one (or with a blank cell) `default`, else unset.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// Capture slot filled.
+    pub slot: usize,
+    /// Table index.
+    pub table: usize,
+    /// Key, over the rule's captures.
+    pub key: Template,
+    /// Column alternatives.
+    pub column: Vec<ColumnAlt>,
+    /// Fallback, over the rule's captures.
+    pub default: Option<Template>,
+}
+
+/// `dicom_from` of a `[[files]]` rule.
+#[derive(Debug, Clone)]
+pub enum DicomFrom {
+    /// `"file"` (default): the file's own header.
+    File,
+    /// `"folder"`: the first DICOM file (by path) of the same archive and folder, for non-DICOM
+    /// files that belong with a series (LIDC XML reading sessions).
+    Folder,
+    /// Any other text: a template giving a folder path (same archive) whose first DICOM file
+    /// (by path) is used, e.g. `{pdir}/T2W` (I2CVB: every file takes the T2W series' study).
+    Template(Template),
 }
 
 /// Text format of a table file.
@@ -112,6 +149,8 @@ pub struct Table {
     /// Applied to the key cell: the group `key` becomes the key; rows that do not match are
     /// dropped.
     pub key_pattern: Option<Regex>,
+    /// More key columns (`key_also`): the key is the cells joined with `|`.
+    pub key_also: Vec<Vec<ColumnAlt>>,
     /// Study-level template giving the key to look up.
     pub join: Template,
     /// Whether several rows per key are kept (else the first wins).
@@ -178,42 +217,35 @@ impl Profile {
     }
 }
 
+macro_rules! builtin_profile {
+    ($name:literal) => {
+        (
+            concat!("mounts/", $name, ".toml"),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts/", $name, ".toml")),
+        )
+    };
+}
+
 /// The profiles compiled into medfs, from `mounts/*.toml`.
-const BUILTIN: [(&str, &str); 7] = [
-    (
-        "mounts/mura.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts/mura.toml")),
-    ),
-    (
-        "mounts/chestxray14.toml",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/mounts/chestxray14.toml"
-        )),
-    ),
-    (
-        "mounts/drive.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts/drive.toml")),
-    ),
-    (
-        "mounts/kaggle-dr.toml",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/mounts/kaggle-dr.toml"
-        )),
-    ),
-    (
-        "mounts/ddsm.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts/ddsm.toml")),
-    ),
-    (
-        "mounts/scr.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts/scr.toml")),
-    ),
-    (
-        "mounts/usc-sipi.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts/usc-sipi.toml")),
-    ),
+const BUILTIN: &[(&str, &str)] = &[
+    builtin_profile!("mura"),
+    builtin_profile!("chestxray14"),
+    builtin_profile!("drive"),
+    builtin_profile!("kaggle-dr"),
+    builtin_profile!("ddsm"),
+    builtin_profile!("scr"),
+    builtin_profile!("usc-sipi"),
+    builtin_profile!("brats2020"),
+    builtin_profile!("brats2021"),
+    builtin_profile!("brats2023"),
+    builtin_profile!("oasis1"),
+    builtin_profile!("oasis2"),
+    builtin_profile!("abide"),
+    builtin_profile!("visceral"),
+    builtin_profile!("lidc-idri"),
+    builtin_profile!("cbis-ddsm"),
+    builtin_profile!("i2cvb"),
+    builtin_profile!("adni"),
 ];
 
 /// The built-in profiles, in a fixed order.
@@ -376,6 +408,58 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             Some(a) => groups(a, "archive")?,
             None => Vec::new(),
         };
+        let mut dicom = Vec::new();
+        for (cap, kw) in r.dicom.as_ref().map(|d| d.0.as_slice()).unwrap_or(&[]) {
+            let Some(kw) = dicomtag::KEYWORDS.iter().copied().find(|k| k == kw) else {
+                return Err(inv(
+                    &key(&format!("dicom.{cap}")),
+                    format!("unknown DICOM keyword `{kw}` (known: {})", dicomtag::KEYWORDS.join(", ")),
+                ));
+            };
+            if pattern::BUILTINS.contains(&cap.as_str()) {
+                return Err(inv(
+                    &key(&format!("dicom.{cap}")),
+                    format!("capture name `{cap}` is reserved (built-in names: {})", pattern::BUILTINS.join(", ")),
+                ));
+            }
+            let slot = names.intern(cap);
+            visible.insert(slot);
+            dicom.push((slot, kw));
+        }
+        let dicom_from = match r.dicom_from.as_deref() {
+            None | Some("file") => DicomFrom::File,
+            Some("folder") => DicomFrom::Folder,
+            Some(t) => {
+                let names_ref = &names;
+                let resolve = |n: &str| names_ref.get(n).filter(|s| visible.contains(s));
+                DicomFrom::Template(Template::parse(t, &resolve).map_err(|p| {
+                    inv(&key("dicom_from"), format!("{p} (`file`, `folder`, or a folder template)"))
+                })?)
+            }
+        };
+        let mut lookups = Vec::new();
+        for (cap, l) in r.lookup.as_ref().map(|d| d.0.as_slice()).unwrap_or(&[]) {
+            let lk = |k: &str| key(&format!("lookup.{cap}.{k}"));
+            if pattern::BUILTINS.contains(&cap.as_str()) {
+                return Err(inv(&key(&format!("lookup.{cap}")), format!("capture name `{cap}` is reserved")));
+            }
+            let Some(table) = raw.tables.0.iter().position(|(n, _)| *n == l.table) else {
+                return Err(inv(&lk("table"), format!("no table named `{}`", l.table)));
+            };
+            let names_ref = &names;
+            let resolve = |n: &str| names_ref.get(n).filter(|s| visible.contains(s));
+            let key_t = Template::parse(&l.key, &resolve).map_err(|p| inv(&lk("key"), p))?;
+            let default = match &l.default {
+                Some(d) => Some(Template::parse(d, &resolve).map_err(|p| inv(&lk("default"), p))?),
+                None => None,
+            };
+            let slot = names.intern(cap);
+            visible.insert(slot);
+            lookups.push(Lookup { slot, table, key: key_t, column: column_alts(&l.column), default });
+        }
+        if r.dicom_from.is_some() && dicom.is_empty() {
+            return Err(inv(&key("dicom_from"), "`dicom_from` needs `dicom`".into()));
+        }
         let names_ref = &names;
         let resolve = |n: &str| names_ref.get(n).filter(|s| visible.contains(s));
         let tpl = |k: &str, t: &str| {
@@ -398,6 +482,9 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             archive,
             path_groups,
             archive_groups,
+            dicom,
+            dicom_from,
+            lookups,
         });
     }
     let rule_set = RegexSet::new(raw.files.iter().map(|r| &r.path))
@@ -496,6 +583,14 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             header,
             key: key_alts,
             key_pattern,
+            key_also: t
+                .key_also
+                .iter()
+                .map(|c| match c {
+                    raw::RawColumnOne::Index(i) => vec![ColumnAlt::Index(*i)],
+                    raw::RawColumnOne::Name(n) => vec![ColumnAlt::Name(n.clone())],
+                })
+                .collect(),
             join,
             multi: t.multi,
         });
@@ -627,7 +722,18 @@ mod tests {
                 "kaggle-dr",
                 "ddsm",
                 "scr",
-                "usc-sipi"
+                "usc-sipi",
+                "brats2020",
+                "brats2021",
+                "brats2023",
+                "oasis1",
+                "oasis2",
+                "abide",
+                "visceral",
+                "lidc-idri",
+                "cbis-ddsm",
+                "i2cvb",
+                "adni"
             ]
         );
     }

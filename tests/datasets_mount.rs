@@ -453,6 +453,11 @@ fn check_dataset(m: &Mounted, e: &Exp) {
         want.insert(format!("{}/{}/labels.json", s.patient, s.study));
         want.insert(format!("{}/{}/metadata.json", s.patient, s.study));
         for f in &s.files {
+            // Volumetric datasets keep relative paths inside the study (`RAW/x.hdr`): their folders.
+            let parts: Vec<&str> = f.name.split('/').collect();
+            for k in 1..parts.len() {
+                want.insert(format!("{}/{}/{}/", s.patient, s.study, parts[..k].join("/")));
+            }
             assert!(want.insert(format!("{}/{}/{}", s.patient, s.study, f.name)), "test bug: file twice");
         }
     }
@@ -517,7 +522,7 @@ fn check_dataset(m: &Mounted, e: &Exp) {
     assert_eq!(cols, e.label_columns.iter().copied().collect::<BTreeSet<_>>(), "labels.csv label columns");
     let mut rows: BTreeMap<String, &csv::StringRecord> = BTreeMap::new();
     // Rows in (patient, study, file) order.
-    let order: Vec<(&str, &str, &str)> = recs[1..].iter().map(|r| (&r[1], &r[2], r[0].rsplit('/').next().unwrap())).collect();
+    let order: Vec<(&str, &str, &str)> = recs[1..].iter().map(|r| (&r[1], &r[2], r[0].splitn(3, '/').nth(2).unwrap())).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{}: labels.csv rows not in (patient, study, file) order", e.slug);
     for r in &recs[1..] {
         assert_eq!(r.len(), header.len(), "labels.csv: ragged row {r:?}");
@@ -1653,4 +1658,930 @@ fn all_seven_downloads_in_one_folder() {
     check_dataset(&m, &relocate(scr_expected(&ds, Form::Archives), "jsrt"));
     check_dataset(&m, &relocate(sipi_expected(Form::Archives), "sipi"));
     check_raw(&m, &[("_archives/drive/test.zip/test/images/01_test.tif", &drive_tif(3)), ("_archives/kaggle/test.zip/test/2_right.jpeg", &kdr_jpeg(11))]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Volumes (issue 5 item 3). NIfTI-1 / Analyze 7.5 files are real: a 348-byte header, then int16
+// voxels, so nibabel could load them; `.nii.gz` is gzipped.
+
+/// A real single-file NIfTI-1 (`n+1`, vox_offset 352) or, with `pair`, the `.hdr` of a pair
+/// (`ni1` for NIfTI, no magic for Analyze 7.5); `big` writes big-endian (OASIS-1 Analyze).
+fn vol_header(shape: &[i16], pixdim: &[f32], big: bool, magic: &[u8; 4], vox_offset: f32) -> Vec<u8> {
+    let mut h = vec![0u8; 348];
+    let i16b = |v: i16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    let f32b = |v: f32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    h[0..4].copy_from_slice(&(if big { 348i32.to_be_bytes() } else { 348i32.to_le_bytes() }));
+    h[38] = b'r';
+    h[40..42].copy_from_slice(&i16b(shape.len() as i16));
+    for (i, d) in shape.iter().enumerate() {
+        h[42 + 2 * i..44 + 2 * i].copy_from_slice(&i16b(*d));
+    }
+    for i in shape.len()..7 {
+        h[42 + 2 * i..44 + 2 * i].copy_from_slice(&i16b(1));
+    }
+    h[70..72].copy_from_slice(&i16b(4)); // datatype int16
+    h[72..74].copy_from_slice(&i16b(16)); // bitpix
+    h[76..80].copy_from_slice(&f32b(1.0));
+    for (i, d) in pixdim.iter().enumerate() {
+        h[80 + 4 * i..84 + 4 * i].copy_from_slice(&f32b(*d));
+    }
+    h[108..112].copy_from_slice(&f32b(vox_offset));
+    h[112..116].copy_from_slice(&f32b(1.0)); // scl_slope
+    if magic != b"\0\0\0\0" {
+        h[344..348].copy_from_slice(magic);
+    }
+    h
+}
+
+fn voxels(shape: &[i16], seed: u64) -> Vec<u8> {
+    let n: usize = shape.iter().map(|d| *d as usize).product();
+    bytes(n * 2, seed, false)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A `.nii` (or `.nii.gz` with `gz`).
+fn nii(shape: &[i16], pixdim: &[f32], seed: u64, gz: bool) -> Vec<u8> {
+    let mut v = vol_header(shape, pixdim, false, b"n+1\0", 352.0);
+    v.extend_from_slice(&[0; 4]);
+    v.extend_from_slice(&voxels(shape, seed));
+    if gz { gzip(&v) } else { v }
+}
+
+// ---- BraTS 2020 / 2021 / 2023 (brats20xx.md)
+
+const BRATS_SHAPE: [i16; 3] = [12, 10, 8];
+
+fn brats20_download(kaggle: bool) -> Download {
+    let mut d = Download::default();
+    let (tr, va, pt, pv, ext) = if kaggle {
+        let z = "brats20-dataset-training-validation.zip";
+        (z, z, "BraTS2020_TrainingData/MICCAI_BraTS2020_TrainingData/", "BraTS2020_ValidationData/MICCAI_BraTS2020_ValidationData/", "nii")
+    } else {
+        ("MICCAI_BraTS2020_TrainingData.zip", "MICCAI_BraTS2020_ValidationData.zip", "MICCAI_BraTS2020_TrainingData/", "MICCAI_BraTS2020_ValidationData/", "nii.gz")
+    };
+    for (i, c) in ["001", "002", "355"].iter().enumerate() {
+        let case = format!("BraTS20_Training_{c}");
+        for (k, m) in ["flair", "t1", "t1ce", "t2", "seg"].iter().enumerate() {
+            let name = if kaggle && *c == "355" && *m == "seg" { "W39_1998.09.19_Segm.nii".to_string() } else { format!("{case}_{m}.{ext}") };
+            d.add(Some(tr), &format!("{pt}{case}/{name}"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (i * 10 + k) as u64, !kaggle));
+        }
+    }
+    d.add(Some(tr), &format!("{pt}name_mapping.csv"), "Grade,BraTS_2017_subject_ID,BraTS_2018_subject_ID,TCGA_TCIA_subject_ID,BraTS_2019_subject_ID,BraTS_2020_subject_ID\r\nHGG,Brats17_CBICA_AAB_1,Brats18_CBICA_AAB_1,NA,BraTS19_CBICA_AAB_1,BraTS20_Training_001\r\nHGG,Brats17_2013_2_1,Brats18_2013_2_1,NA,BraTS19_2013_2_1,BraTS20_Training_002\r\nLGG,Brats17_TCIA_101_1,Brats18_TCIA_101_1,TCGA-HT-7602,BraTS19_TCIA_101_1,BraTS20_Training_355\r\n");
+    d.add(Some(tr), &format!("{pt}survival_info.csv"), "Brats20ID,Age,Survival_days,Extent_of_Resection\nBraTS20_Training_001,60.463,289,GTR\nBraTS20_Training_002,52.263,ALIVE (361 days later),NA\n");
+    for (k, m) in ["flair", "t1", "t1ce", "t2"].iter().enumerate() {
+        d.add(Some(va), &format!("{pv}BraTS20_Validation_001/BraTS20_Validation_001_{m}.{ext}"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], 90 + k as u64, !kaggle));
+    }
+    d.add(Some(va), &format!("{pv}survival_evaluation.csv"), "BraTS20ID,Age,ResectionStatus\nBraTS20_Validation_001,68.2,GTR\n");
+    d
+}
+
+/// The study files of a case, from a download: every item under `<case>/`.
+fn case_files(d: &Download, case: &str, form: Form) -> Vec<F> {
+    d.items
+        .iter()
+        .filter(|it| it.path.contains(&format!("{case}/")))
+        .map(|it| file(it.path.rsplit('/').next().unwrap(), &it.data, loc(form, it.container.as_deref(), &it.path)))
+        .collect()
+}
+
+fn modalities(files: &[F], mods: &[&str], sep: char) -> Value {
+    let mut o = Map::new();
+    for m in mods {
+        if let Some(f) = files.iter().find(|f| f.name.split('.').next().unwrap().ends_with(&format!("{sep}{m}"))) {
+            o.insert(m.to_string(), json!(f.name));
+        }
+    }
+    Value::Object(o)
+}
+
+fn brats20_expected(d: &Download, kaggle: bool, form: Form) -> Exp {
+    let lv = json!({"0": "background", "1": "NCR/NET", "2": "ED", "4": "ET"});
+    let clinical: [(&str, Value, Value); 4] = [
+        ("BraTS20_Training_001", json!({"grade": "HGG", "age": 60.463, "survival_days": "289", "extent_of_resection": "GTR"}),
+         json!({"BraTS_2017_subject_ID": "Brats17_CBICA_AAB_1", "BraTS_2018_subject_ID": "Brats18_CBICA_AAB_1", "TCGA_TCIA_subject_ID": null, "BraTS_2019_subject_ID": "BraTS19_CBICA_AAB_1"})),
+        ("BraTS20_Training_002", json!({"grade": "HGG", "age": 52.263, "survival_days": "ALIVE (361 days later)", "extent_of_resection": null}),
+         json!({"BraTS_2017_subject_ID": "Brats17_2013_2_1", "BraTS_2018_subject_ID": "Brats18_2013_2_1", "TCGA_TCIA_subject_ID": null, "BraTS_2019_subject_ID": "BraTS19_2013_2_1"})),
+        ("BraTS20_Training_355", json!({"grade": "LGG", "age": null, "survival_days": null, "extent_of_resection": null}),
+         json!({"BraTS_2017_subject_ID": "Brats17_TCIA_101_1", "BraTS_2018_subject_ID": "Brats18_TCIA_101_1", "TCGA_TCIA_subject_ID": "TCGA-HT-7602", "BraTS_2019_subject_ID": "BraTS19_TCIA_101_1"})),
+        ("BraTS20_Validation_001", json!({"grade": null, "age": null, "survival_days": null, "extent_of_resection": null}), json!(null)),
+    ];
+    let studies = clinical
+        .iter()
+        .map(|(case, clin, nm)| {
+            let files = case_files(d, case, form);
+            let seg = files.iter().find(|f| f.name.contains("seg") || f.name.contains("Segm")).map(|f| f.name.clone());
+            let mut labels = clin.clone();
+            labels["segmentation"] = json!(seg);
+            labels["label_values"] = lv.clone();
+            S {
+                patient: case.to_string(),
+                study: case.to_string(),
+                meta: json!({"modalities": modalities(&files, &["flair", "t1", "t1ce", "t2"], '_'), "shape": BRATS_SHAPE, "voxel_size": [1.0, 1.0, 1.0], "name_mapping": nm}),
+                files,
+                labels,
+                split: Some(if case.contains("Training") { "train" } else { "valid" }),
+            }
+        })
+        .collect();
+    let archives = if form == Form::Extracted {
+        vec![if kaggle { "BraTS2020_TrainingData".to_string() } else { "MICCAI_BraTS2020_TrainingData".to_string() }, if kaggle { "BraTS2020_ValidationData".into() } else { "MICCAI_BraTS2020_ValidationData".into() }]
+    } else if kaggle {
+        vec!["brats20-dataset-training-validation.zip".into()]
+    } else {
+        vec!["MICCAI_BraTS2020_TrainingData.zip".into(), "MICCAI_BraTS2020_ValidationData.zip".into()]
+    };
+    Exp { slug: "brats2020", label_columns: &["segmentation", "label_values", "grade", "age", "survival_days", "extent_of_resection"], studies, archives }
+}
+
+fn brats21_download() -> Download {
+    let mut d = Download::default();
+    for (i, (tar, c)) in [("BraTS2021_Training_Data.tar", "00000"), ("BraTS2021_Training_Data.tar", "00002"), ("BraTS2021_Training_Data.tar", "01666"), ("BraTS2021_00495.tar", "00495")].iter().enumerate() {
+        let case = format!("BraTS2021_{c}");
+        for (k, m) in ["flair", "t1", "t1ce", "t2", "seg"].iter().enumerate() {
+            d.add(Some(tar), &format!("{case}/{case}_{m}.nii.gz"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (200 + i * 10 + k) as u64, true));
+        }
+    }
+    d
+}
+
+fn brats_simple_expected(d: &Download, slug: &'static str, cases: &[(&str, &str, bool)], mods: &[&str], sep: char, lv: Value, form: Form) -> Exp {
+    let studies: Vec<S> = cases
+        .iter()
+        .map(|(patient, case, train)| {
+            let files = case_files(d, case, form);
+            let seg = files.iter().find(|f| f.name.contains("seg")).map(|f| f.name.clone());
+            S {
+                patient: patient.to_string(),
+                study: case.to_string(),
+                meta: json!({"modalities": modalities(&files, mods, sep), "shape": BRATS_SHAPE, "voxel_size": [1.0, 1.0, 1.0]}),
+                files,
+                labels: json!({"segmentation": seg, "label_values": lv}),
+                split: Some(if *train { "train" } else { "valid" }),
+            }
+        })
+        .collect();
+    let archives = archives_of(&studies);
+    Exp { slug, label_columns: &["segmentation", "label_values"], studies, archives }
+}
+
+fn brats23_download() -> Download {
+    let mut d = Download::default();
+    let z = "ASNR-MICCAI-BraTS2023-GLI-Challenge-TrainingData.zip";
+    for (i, case) in ["BraTS-GLI-00000-000", "BraTS-GLI-00009-000", "BraTS-GLI-00009-001"].iter().enumerate() {
+        for (k, m) in ["t1c", "t1n", "t2f", "t2w", "seg"].iter().enumerate() {
+            d.add(Some(z), &format!("ASNR-MICCAI-BraTS2023-GLI-Challenge-TrainingData/{case}/{case}-{m}.nii.gz"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (300 + i * 10 + k) as u64, true));
+        }
+    }
+    let v = "ASNR-MICCAI-BraTS2023-GLI-Challenge-ValidationData.zip";
+    for (k, m) in ["t1c", "t1n", "t2f", "t2w"].iter().enumerate() {
+        d.add(Some(v), &format!("ASNR-MICCAI-BraTS2023-GLI-Challenge-ValidationData/BraTS-GLI-00001-000/BraTS-GLI-00001-000-{m}.nii.gz"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], 390 + k as u64, true));
+    }
+    d
+}
+
+#[test]
+fn brats_official_kaggle_2021_tars_and_2023_timepoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    // (1) BraTS 2020: the two official zips named on the command line.
+    let d = brats20_download(false);
+    let zips = d.write_archives(&tmp.path().join("b20"));
+    {
+        let m = mount_at(tmp.path(), "mnt1", &zips);
+        check(&m, &brats20_expected(&d, false, Form::Archives));
+        check_raw(&m, &[("_archives/MICCAI_BraTS2020_ValidationData.zip/MICCAI_BraTS2020_ValidationData/survival_evaluation.csv", b"BraTS20ID,Age,ResectionStatus\nBraTS20_Validation_001,68.2,GTR\n")]);
+    }
+    // (2) The Kaggle mirror, extracted: plain .nii, case 355's W39 seg.
+    let dk = brats20_download(true);
+    dk.write_extracted(&tmp.path().join("b20k"));
+    {
+        let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("b20k")]);
+        check(&m, &brats20_expected(&dk, true, Form::Extracted));
+    }
+    // (3) BraTS 2021 training tar + a Kaggle single-case tar, in a folder.
+    let d21 = brats21_download();
+    d21.write_archives(&tmp.path().join("b21"));
+    {
+        let m = mount_at(tmp.path(), "mnt3", &[tmp.path().join("b21")]);
+        let cases = [("BraTS2021_00000", "BraTS2021_00000", true), ("BraTS2021_00002", "BraTS2021_00002", true), ("BraTS2021_00495", "BraTS2021_00495", true), ("BraTS2021_01666", "BraTS2021_01666", true)];
+        check(&m, &brats_simple_expected(&d21, "brats2021", &cases, &["flair", "t1", "t1ce", "t2"], '_', json!({"0": "background", "1": "NCR", "2": "ED", "4": "ET"}), Form::Archives));
+    }
+    // (4) BraTS 2023: training + validation zips; a patient with two timepoints.
+    let d23 = brats23_download();
+    let zips = d23.write_archives(&tmp.path().join("b23"));
+    {
+        let m = mount_at(tmp.path(), "mnt4", &zips);
+        let cases = [("BraTS-GLI-00000", "BraTS-GLI-00000-000", true), ("BraTS-GLI-00001", "BraTS-GLI-00001-000", false), ("BraTS-GLI-00009", "BraTS-GLI-00009-000", true), ("BraTS-GLI-00009", "BraTS-GLI-00009-001", true)];
+        check(&m, &brats_simple_expected(&d23, "brats2023", &cases, &["t1c", "t1n", "t2f", "t2w"], '-', json!({"0": "background", "1": "NETC", "2": "SNFH", "3": "ET"}), Form::Archives));
+    }
+}
+
+/// The study files under `<dir>/` in a download, named by their path relative to that folder.
+fn files_under(d: &Download, dir: &str, form: Form) -> Vec<F> {
+    let needle = format!("{dir}/");
+    d.items
+        .iter()
+        .filter_map(|it| {
+            let at = if it.path.starts_with(&needle) { 0 } else { it.path.find(&format!("/{needle}"))? + 1 };
+            let rel = &it.path[at + needle.len()..];
+            Some(file(rel, &it.data, loc(form, it.container.as_deref(), &it.path)))
+        })
+        .collect()
+}
+
+/// An Analyze 7.5 / NIfTI pair: (`.hdr`, `.img`).
+fn analyze_pair(shape: &[i16], pixdim: &[f32], big: bool, magic: &[u8; 4], seed: u64) -> (Vec<u8>, Vec<u8>) {
+    (vol_header(shape, pixdim, big, magic, 0.0), voxels(shape, seed))
+}
+
+// ---- OASIS-1 (oasis1.md)
+
+const OASIS1: [(&str, &str, &str, usize); 4] =
+    [("disc1", "OAS1_0001_MR1", "n4", 4), ("disc1", "OAS1_0002_MR1", "n3", 3), ("disc2", "OAS1_0061_MR1", "n6", 3), ("disc2", "OAS1_0061_MR2", "n5", 3)];
+
+fn oasis1_download() -> Download {
+    let mut d = Download::default();
+    let mut seed = 500;
+    for (disc, s, n, runs) in OASIS1 {
+        let tgz = format!("oasis_cross-sectional_{disc}.tar.gz");
+        let tgz = Some(tgz.as_str());
+        let pre = format!("{disc}/{s}");
+        d.add(tgz, &format!("{pre}/{s}.txt"), format!("SESSION ID: {s}\n"));
+        d.add(tgz, &format!("{pre}/{s}.xml"), format!("<xnat:MRSession ID=\"{s}\"/>\n"));
+        let pair = |d: &mut Download, rel: &str, shape: &[i16], seed: &mut u64| {
+            *seed += 1;
+            let (h, i) = analyze_pair(shape, &[1.0, 1.0, 1.25, 0.0], true, b"\0\0\0\0", *seed);
+            d.add(tgz, &format!("{pre}/{rel}.hdr"), h).add(tgz, &format!("{pre}/{rel}.img"), i);
+        };
+        for k in 1..=runs {
+            pair(&mut d, &format!("RAW/{s}_mpr-{k}_anon"), &[16, 16, 8, 1], &mut seed);
+            d.add(tgz, &format!("{pre}/RAW/{s}_mpr-{k}_anon_sag_66.gif"), gif(16, 8, seed));
+        }
+        pair(&mut d, &format!("PROCESSED/MPRAGE/SUBJ_111/{s}_mpr_{n}_anon_sbj_111"), &[16, 16, 8, 1], &mut seed);
+        pair(&mut d, &format!("PROCESSED/MPRAGE/T88_111/{s}_mpr_{n}_anon_111_t88_gfc"), &[11, 13, 11, 1], &mut seed);
+        pair(&mut d, &format!("PROCESSED/MPRAGE/T88_111/{s}_mpr_{n}_anon_111_t88_masked_gfc"), &[11, 13, 11, 1], &mut seed);
+        for v in ["tra_90", "sag_95", "cor_110"] {
+            d.add(tgz, &format!("{pre}/PROCESSED/MPRAGE/T88_111/{s}_mpr_{n}_anon_111_t88_gfc_{v}.gif"), gif(11, 13, seed));
+        }
+        pair(&mut d, &format!("FSL_SEG/{s}_mpr_{n}_anon_111_t88_masked_gfc_fseg"), &[11, 13, 11, 1], &mut seed);
+    }
+    d.add(None, "oasis_cross-sectional.csv", "ID,M/F,Hand,Age,Educ,SES,MMSE,CDR,eTIV,nWBV,ASF,Delay\nOAS1_0001_MR1,F,R,74,2,3,29,0,1344,0.743,1.306,N/A\nOAS1_0002_MR1,F,R,25,,,,,1147,0.81,1.531,N/A\nOAS1_0061_MR1,M,R,80,3,2,27,0.5,1500,0.7,1.2,N/A\nOAS1_0061_MR2,M,R,80,3,2,27,0.5,1500,0.7,1.2,21\n");
+    d.add(None, "oasis_cross-sectional-reliability.csv", "ID,M/F,Hand,Age,Educ,SES,MMSE,CDR,eTIV,nWBV,ASF,Delay\nOAS1_0061_MR2,M,R,80,3,2,27,0.5,1500,0.7,1.2,21\n");
+    d
+}
+
+fn oasis1_expected(d: &Download, form: Form) -> Exp {
+    let facts: [Value; 4] = [
+        json!([{"CDR": 0.0, "MMSE": 29}, {"M/F": "F", "Hand": "R", "Age": 74, "Educ": 2, "SES": 3, "eTIV": 1344, "nWBV": 0.743, "ASF": 1.306, "Delay": null}]),
+        json!([{"CDR": null, "MMSE": null}, {"M/F": "F", "Hand": "R", "Age": 25, "Educ": null, "SES": null, "eTIV": 1147, "nWBV": 0.81, "ASF": 1.531, "Delay": null}]),
+        json!([{"CDR": 0.5, "MMSE": 27}, {"M/F": "M", "Hand": "R", "Age": 80, "Educ": 3, "SES": 2, "eTIV": 1500, "nWBV": 0.7, "ASF": 1.2, "Delay": null}]),
+        json!([{"CDR": 0.5, "MMSE": 27}, {"M/F": "M", "Hand": "R", "Age": 80, "Educ": 3, "SES": 2, "eTIV": 1500, "nWBV": 0.7, "ASF": 1.2, "Delay": 21}]),
+    ];
+    let studies = OASIS1
+        .iter()
+        .zip(facts)
+        .map(|((disc, s, _, runs), f)| {
+            let mut meta = f[1].clone();
+            meta["disc"] = json!(disc);
+            meta["n_mpr"] = json!(runs);
+            S { patient: s[..9].to_string(), study: s.to_string(), files: files_under(d, s, form), labels: f[0].clone(), meta, split: None }
+        })
+        .collect();
+    let mut archives: Vec<String> = if form == Form::Archives {
+        vec!["oasis_cross-sectional_disc1.tar.gz".into(), "oasis_cross-sectional_disc2.tar.gz".into()]
+    } else {
+        vec!["disc1".into(), "disc2".into()]
+    };
+    archives.extend(["oasis_cross-sectional.csv".to_string(), "oasis_cross-sectional-reliability.csv".to_string()]);
+    Exp { slug: "oasis1", label_columns: &["CDR", "MMSE"], studies, archives }
+}
+
+#[test]
+fn oasis1_disc_tarballs_and_extracted_discs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = oasis1_download();
+    let srcs = d.write_archives(&tmp.path().join("dl"));
+    {
+        let m = mount_at(tmp.path(), "mnt1", &srcs);
+        check(&m, &oasis1_expected(&d, Form::Archives));
+    }
+    d.write_extracted(&tmp.path().join("ex"));
+    {
+        let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("ex")]);
+        check(&m, &oasis1_expected(&d, Form::Extracted));
+    }
+}
+
+// ---- OASIS-2 (oasis2.md)
+
+const OASIS2: [(&str, &str, usize); 4] =
+    [("OAS2_RAW_PART1", "OAS2_0001_MR1", 3), ("OAS2_RAW_PART1", "OAS2_0001_MR2", 2), ("OAS2_RAW_PART2", "OAS2_0002_MR1", 4), ("OAS2_RAW_PART2", "OAS2_0004_MR1", 3)];
+
+fn oasis2_download() -> Download {
+    let mut d = Download::default();
+    for (i, (part, s, runs)) in OASIS2.iter().enumerate() {
+        let tgz = format!("{part}.tar.gz");
+        for k in 1..=*runs {
+            let (h, img) = analyze_pair(&[16, 16, 8, 1], &[1.0, 1.0, 1.25, 0.0], false, b"ni1\0", (600 + i * 10 + k) as u64);
+            d.add(Some(&tgz), &format!("{part}/{s}/RAW/mpr-{k}.nifti.hdr"), h).add(Some(&tgz), &format!("{part}/{s}/RAW/mpr-{k}.nifti.img"), img);
+        }
+        if *s == "OAS2_0002_MR1" {
+            d.add(Some(&tgz), &format!("{part}/{s}/RAW/3906-3.nift.img"), voxels(&[16, 16, 8], 699));
+        }
+    }
+    d.add(None, "oasis_longitudinal.csv", "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF\nOAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883\nOAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876\nOAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046\nOAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444\n");
+    d
+}
+
+fn oasis2_expected(d: &Download, form: Form) -> Exp {
+    let facts = [
+        json!([{"Group": "Nondemented", "CDR": 0.0, "MMSE": 27}, {"Visit": 1, "MR Delay": 0, "M/F": "M", "Hand": "R", "Age": 87, "EDUC": 14, "SES": 2, "eTIV": 1987, "nWBV": 0.696, "ASF": 0.883}]),
+        json!([{"Group": "Nondemented", "CDR": 0.0, "MMSE": 30}, {"Visit": 2, "MR Delay": 457, "M/F": "M", "Hand": "R", "Age": 88, "EDUC": 14, "SES": 2, "eTIV": 2004, "nWBV": 0.681, "ASF": 0.876}]),
+        json!([{"Group": "Demented", "CDR": 0.5, "MMSE": 23}, {"Visit": 1, "MR Delay": 0, "M/F": "M", "Hand": "R", "Age": 75, "EDUC": 12, "SES": null, "eTIV": 1678, "nWBV": 0.736, "ASF": 1.046}]),
+        json!([{"Group": "Converted", "CDR": 0.0, "MMSE": null}, {"Visit": 1, "MR Delay": 0, "M/F": "F", "Hand": "R", "Age": 88, "EDUC": 18, "SES": 3, "eTIV": 1215, "nWBV": 0.71, "ASF": 1.444}]),
+    ];
+    let studies = OASIS2
+        .iter()
+        .zip(facts)
+        .map(|((part, s, _), f)| {
+            let mut meta = f[1].clone();
+            meta["part"] = json!(part);
+            let files = files_under(d, s, form).into_iter().filter(|f| !f.name.contains("3906")).collect();
+            S { patient: s[..9].to_string(), study: s.to_string(), files, labels: f[0].clone(), meta, split: None }
+        })
+        .collect::<Vec<S>>();
+    let mut archives = archives_of(&studies);
+    archives.push("oasis_longitudinal.csv".into());
+    Exp { slug: "oasis2", label_columns: &["Group", "CDR", "MMSE"], studies, archives }
+}
+
+#[test]
+fn oasis2_raw_parts_and_stray_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = oasis2_download();
+    d.write_archives(&tmp.path().join("dl"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("dl")]);
+    check(&m, &oasis2_expected(&d, Form::Archives));
+    check_raw(&m, &[("_archives/OAS2_RAW_PART2.tar.gz/OAS2_RAW_PART2/OAS2_0002_MR1/RAW/3906-3.nift.img", &voxels(&[16, 16, 8], 699))]);
+}
+
+// ---- ABIDE (abide.md)
+
+const ABIDE_HEADER: &str = ",Unnamed: 0,SUB_ID,X,subject,SITE_ID,FILE_ID,DX_GROUP,DSM_IV_TR,AGE_AT_SCAN,SEX,HANDEDNESS_CATEGORY,HANDEDNESS_SCORES,FIQ,VIQ,PIQ,FIQ_TEST_TYPE,VIQ_TEST_TYPE,PIQ_TEST_TYPE,ADI_R_SOCIAL_TOTAL_A,ADI_R_VERBAL_TOTAL_BV,ADI_RRB_TOTAL_C,ADI_R_ONSET_TOTAL_D,ADI_R_RSRCH_RELIABLE,ADOS_MODULE,ADOS_TOTAL,ADOS_COMM,ADOS_SOCIAL,ADOS_STEREO_BEHAV,ADOS_RSRCH_RELIABLE,ADOS_GOTHAM_SOCAFFECT,ADOS_GOTHAM_RRB,ADOS_GOTHAM_TOTAL,ADOS_GOTHAM_SEVERITY,SRS_VERSION,SRS_RAW_TOTAL,SRS_AWARENESS,SRS_COGNITION,SRS_COMMUNICATION,SRS_MOTIVATION,SRS_MANNERISMS,SCQ_TOTAL,AQ_TOTAL,COMORBIDITY,CURRENT_MED_STATUS,MEDICATION_NAME,OFF_STIMULANTS_AT_SCAN,VINELAND_RECEPTIVE_V_SCALED,VINELAND_EXPRESSIVE_V_SCALED,VINELAND_WRITTEN_V_SCALED,VINELAND_COMMUNICATION_STANDARD,VINELAND_PERSONAL_V_SCALED,VINELAND_DOMESTIC_V_SCALED,VINELAND_COMMUNITY_V_SCALED,VINELAND_DAILYLVNG_STANDARD,VINELAND_INTERPERSONAL_V_SCALED,VINELAND_PLAY_V_SCALED,VINELAND_COPING_V_SCALED,VINELAND_SOCIAL_STANDARD,VINELAND_SUM_SCORES,VINELAND_ABC_STANDARD,VINELAND_INFORMANT,WISC_IV_VCI,WISC_IV_PRI,WISC_IV_WMI,WISC_IV_PSI,WISC_IV_SIM_SCALED,WISC_IV_VOCAB_SCALED,WISC_IV_INFO_SCALED,WISC_IV_BLK_DSN_SCALED,WISC_IV_PIC_CON_SCALED,WISC_IV_MATRIX_SCALED,WISC_IV_DIGIT_SPAN_SCALED,WISC_IV_LET_NUM_SCALED,WISC_IV_CODING_SCALED,WISC_IV_SYM_SCALED,EYE_STATUS_AT_SCAN,AGE_AT_MPRAGE,BMI,anat_cnr,anat_efc,anat_fber,anat_fwhm,anat_qi1,anat_snr,func_efc,func_fber,func_fwhm,func_dvars,func_outlier,func_quality,func_mean_fd,func_num_fd,func_perc_fd,func_gsr,qc_rater_1,qc_notes_rater_1,qc_anat_rater_2,qc_anat_notes_rater_2,qc_func_rater_2,qc_func_notes_rater_2,qc_anat_rater_3,qc_anat_notes_rater_3,qc_func_rater_3,qc_func_notes_rater_3,SUB_IN_SMP";
+
+/// A 106-column phenotypic row from the first 12 cells and a few named ones; the rest -9999.
+fn abide_row(first12: &str, named: &[(&str, &str)]) -> String {
+    let cols: Vec<&str> = ABIDE_HEADER.split(',').collect();
+    let mut cells: Vec<String> = vec!["-9999".into(); cols.len()];
+    for (i, v) in first12.split(',').enumerate() {
+        cells[i] = v.into();
+    }
+    for (k, v) in named {
+        cells[cols.iter().position(|c| c == k).unwrap()] = v.to_string();
+    }
+    cells.join(",")
+}
+
+fn abide_download() -> Download {
+    let mut d = Download::default();
+    let z = Some("ABIDE_pcp.zip");
+    let csv = [
+        ABIDE_HEADER.to_string(),
+        abide_row("0,1,50002,1,50002,PITT,no_filename,1,1,16.77,1,Ambi", &[("FIQ", "103"), ("func_mean_fd", "0.1"), ("qc_rater_1", "OK"), ("SUB_IN_SMP", "1")]),
+        abide_row("1,2,50003,2,50003,PITT,Pitt_0050003,1,1,24.45,1,R", &[("FIQ", "124"), ("func_mean_fd", "0.0803"), ("qc_rater_1", "OK"), ("qc_func_rater_2", "OK"), ("qc_func_rater_3", "fail"), ("qc_notes_rater_1", "\"motion, slight\""), ("SUB_IN_SMP", "1")]),
+        abide_row("26,27,50030,27,50030,PITT,Pitt_0050030,2,0,25.12,1,-9999", &[("func_mean_fd", "0.12"), ("qc_rater_1", "OK"), ("qc_func_rater_2", ""), ("qc_func_rater_3", "OK"), ("SUB_IN_SMP", "0")]),
+        abide_row("400,401,51334,401,51334,MAX_MUN,MaxMun_c_0051334,1,-9999,12.5,2,R", &[("FIQ", "110"), ("func_mean_fd", "0.2"), ("qc_rater_1", "maybe"), ("qc_func_rater_2", "OK"), ("qc_func_rater_3", "OK"), ("SUB_IN_SMP", "1")]),
+    ]
+    .join("\n")
+        + "\n";
+    d.add(z, "ABIDE_pcp/Phenotypic_V1_0b_preprocessed1.csv", csv);
+    for (i, fid) in ["Pitt_0050003", "Pitt_0050030", "MaxMun_c_0051334"].iter().enumerate() {
+        d.add(z, &format!("ABIDE_pcp/cpac/nofilt_noglobal/{fid}_func_preproc.nii.gz"), nii(&[8, 8, 6, 5], &[3.0, 3.0, 3.0, 2.0], 700 + i as u64, true));
+        d.add(z, &format!("ABIDE_pcp/cpac/nofilt_noglobal/{fid}_rois_cc200.1D"), format!("#1\t#2\n{}\t{}\n", i, i + 1));
+    }
+    d
+}
+
+fn abide_expected(d: &Download, form: Form) -> Exp {
+    let subs = [
+        ("0050003", json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": 1}),
+         json!({"SITE_ID": "PITT", "FILE_ID": "Pitt_0050003", "AGE_AT_SCAN": 24.45, "SEX": 1, "HANDEDNESS_CATEGORY": "R", "FIQ": 124, "func_mean_fd": 0.0803, "qc_rater_1": "OK", "qc_func_rater_2": "OK", "qc_func_rater_3": "fail", "SUB_IN_SMP": 1})),
+        ("0050030", json!({"DX_GROUP": 2, "diagnosis": "control", "DSM_IV_TR": 0}),
+         json!({"SITE_ID": "PITT", "FILE_ID": "Pitt_0050030", "AGE_AT_SCAN": 25.12, "SEX": 1, "HANDEDNESS_CATEGORY": null, "FIQ": null, "func_mean_fd": 0.12, "qc_rater_1": "OK", "qc_func_rater_2": null, "qc_func_rater_3": "OK", "SUB_IN_SMP": 0})),
+        ("0051334", json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": null}),
+         json!({"SITE_ID": "MAX_MUN", "FILE_ID": "MaxMun_c_0051334", "AGE_AT_SCAN": 12.5, "SEX": 2, "HANDEDNESS_CATEGORY": "R", "FIQ": 110, "func_mean_fd": 0.2, "qc_rater_1": "maybe", "qc_func_rater_2": "OK", "qc_func_rater_3": "OK", "SUB_IN_SMP": 1})),
+    ];
+    let studies = subs
+        .iter()
+        .map(|(sub, labels, meta)| {
+            let files = d
+                .items
+                .iter()
+                .filter(|it| it.path.contains(&format!("_{sub}_")))
+                .map(|it| {
+                    let rel = it.path.strip_prefix("ABIDE_pcp/").unwrap();
+                    file(rel, &it.data, loc(form, it.container.as_deref(), &it.path))
+                })
+                .collect();
+            S { patient: sub.to_string(), study: "session_1".into(), files, labels: labels.clone(), meta: meta.clone(), split: None }
+        })
+        .collect();
+    let archives = vec![if form == Form::Archives { "ABIDE_pcp.zip".into() } else { "ABIDE_pcp".into() }];
+    Exp { slug: "abide", label_columns: &["DX_GROUP", "diagnosis", "DSM_IV_TR"], studies, archives }
+}
+
+#[test]
+fn abide_pcp_zip_and_nilearn_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = abide_download();
+    let srcs = d.write_archives(&tmp.path().join("dl"));
+    {
+        let m = mount_at(tmp.path(), "mnt1", &srcs);
+        check(&m, &abide_expected(&d, Form::Archives));
+    }
+    // The zip found in a folder.
+    {
+        let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("dl")]);
+        check(&m, &abide_expected(&d, Form::Archives));
+    }
+}
+
+/// nilearn's own tree (no archive): `~/nilearn_data/ABIDE_pcp/...` with loose `.nii.gz` files.
+/// nilearn's own loose tree: the pool keeps a loose `*.nii.gz` as a file (not a gzip archive to
+/// open), so the study gets the file under its own name with its own bytes.
+#[test]
+fn abide_nilearn_tree_with_loose_nii_gz() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = abide_download();
+    d.write_extracted(&tmp.path().join("nilearn_data"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("nilearn_data")]);
+    check(&m, &abide_expected(&d, Form::Extracted));
+}
+
+// ---- VISCERAL (visceral.md)
+
+fn visceral_download() -> Download {
+    let mut d = Download::default();
+    let z = Some("Anatomy3-trainingset.zip");
+    let p = "Anatomy3-trainingset";
+    d.add(z, &format!("{p}/volumes/CTce_ThAb/10000100_1_CTce_ThAb.nii.gz"), nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 800, true));
+    for (i, (r, a)) in [("58", "1"), ("1247", "1"), ("170", "2")].iter().enumerate() {
+        d.add(z, &format!("{p}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_{r}_{a}.nii.gz"), nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 810 + i as u64, true));
+    }
+    d.add(z, &format!("{p}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_58_6.nii"), nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 819, false));
+    d.add(z, &format!("{p}/landmarks/10000100_1_CTce_ThAb_landmarks_1.fcsv"), "# Markups fiducial file version = 4.4\n# CoordinateSystem = 0\n# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\nvtkMRMLMarkupsFiducialNode_0,66.189,-68.661,-204.430,0,0,0,1,1,1,0,Aortic arch,,\n");
+    d.add(z, &format!("{p}/volumes/CT_wb/10000100_2_CT_wb.nii.gz"), nii(&[12, 10, 20], &[1.0, 1.0, 1.0], 820, true));
+    d.add(z, &format!("{p}/volumes/MRT1_Ab/10001_2_MRT1_Ab.nii.gz"), nii(&[12, 10, 8], &[1.2, 1.2, 3.0], 830, true));
+    d.add(z, &format!("{p}/segmentations/MRT1_Ab/10001_2_MRT1_Ab_86_3.nii.gz"), nii(&[12, 10, 8], &[1.2, 1.2, 3.0], 831, true));
+    d.add(z, &format!("{p}/README.txt"), "VISCERAL Anatomy3 training set\n");
+    d
+}
+
+#[test]
+fn visceral_zip_by_file_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = visceral_download();
+    let srcs = d.write_archives(&tmp.path().join("dl"));
+    let m = mount_at(tmp.path(), "mnt", &srcs);
+    let of = |vol: &str| -> Vec<F> {
+        d.items
+            .iter()
+            .filter(|it| it.path.rsplit('/').next().unwrap().starts_with(&format!("{vol}.")) || it.path.rsplit('/').next().unwrap().starts_with(&format!("{vol}_")))
+            .map(|it| file(it.path.rsplit('/').next().unwrap(), &it.data, loc(Form::Archives, it.container.as_deref(), &it.path)))
+            .collect()
+    };
+    let studies = vec![
+        S { patient: "10000100".into(), study: "10000100_1_CTce_ThAb".into(), files: of("10000100_1_CTce_ThAb"),
+            labels: json!({"segmentations": [
+                {"radlex_id": 58, "name": "liver", "annotator": 1, "file": "10000100_1_CTce_ThAb_58_1.nii.gz"},
+                {"radlex_id": 58, "name": "liver", "annotator": 6, "file": "10000100_1_CTce_ThAb_58_6.nii"},
+                {"radlex_id": 170, "name": "pancreas", "annotator": 2, "file": "10000100_1_CTce_ThAb_170_2.nii.gz"},
+                {"radlex_id": 1247, "name": "trachea", "annotator": 1, "file": "10000100_1_CTce_ThAb_1247_1.nii.gz"}],
+                "landmark_files": ["10000100_1_CTce_ThAb_landmarks_1.fcsv"], "lesion_files": []}),
+            meta: json!({"VolumeID": 1, "Modality": "CTce", "Bodyregion": "ThAb", "shape": [12, 10, 8], "voxel_size": [0.8, 0.8, 1.5]}), split: Some("train") },
+        S { patient: "10000100".into(), study: "10000100_2_CT_wb".into(), files: of("10000100_2_CT_wb"),
+            labels: json!({"segmentations": [], "landmark_files": [], "lesion_files": []}),
+            meta: json!({"VolumeID": 2, "Modality": "CT", "Bodyregion": "wb", "shape": [12, 10, 20], "voxel_size": [1.0, 1.0, 1.0]}), split: Some("train") },
+        S { patient: "10001".into(), study: "10001_2_MRT1_Ab".into(), files: of("10001_2_MRT1_Ab"),
+            labels: json!({"segmentations": [{"radlex_id": 86, "name": "spleen", "annotator": 3, "file": "10001_2_MRT1_Ab_86_3.nii.gz"}], "landmark_files": [], "lesion_files": []}),
+            meta: json!({"VolumeID": 2, "Modality": "MRT1", "Bodyregion": "Ab", "shape": [12, 10, 8], "voxel_size": [1.2, 1.2, 3.0]}), split: Some("train") },
+    ];
+    check(&m, &Exp { slug: "visceral", label_columns: &["segmentations", "landmark_files", "lesion_files"], studies, archives: vec!["Anatomy3-trainingset.zip".into()] });
+    check_raw(&m, &[("_archives/Anatomy3-trainingset.zip/Anatomy3-trainingset/README.txt", b"VISCERAL Anatomy3 training set\n")]);
+}
+
+// ---- LIDC-IDRI (lidc-idri.md): real DICOM (Implicit VR Little Endian, preamble and meta group)
+
+/// The tags a look-alike LIDC slice carries.
+struct Slice<'a> {
+    patient: &'a str,
+    study: &'a str,
+    series: &'a str,
+    series_number: i64,
+    instance: i64,
+    modality: &'a str,
+    description: Option<&'a str>,
+}
+
+/// A small but valid DICOM file: Part 10 preamble, Explicit VR meta group, then an Implicit VR
+/// Little Endian data set ending with 8×8 16-bit pixels.
+fn dicom_file(s: &Slice) -> Vec<u8> {
+    dicom_file_by(s, "GE MEDICAL SYSTEMS")
+}
+
+/// [`dicom_file`] with another Manufacturer.
+fn dicom_file_by(s: &Slice, manufacturer: &str) -> Vec<u8> {
+    fn pad(v: &[u8], ui: bool) -> Vec<u8> {
+        let mut v = v.to_vec();
+        if v.len() % 2 == 1 {
+            v.push(if ui { 0 } else { b' ' });
+        }
+        v
+    }
+    let sop = format!("{}.{}", s.series, s.instance);
+    let mut meta = Vec::new();
+    let short = |out: &mut Vec<u8>, g: u16, e: u16, vr: &[u8; 2], v: &[u8]| {
+        out.extend_from_slice(&g.to_le_bytes());
+        out.extend_from_slice(&e.to_le_bytes());
+        out.extend_from_slice(vr);
+        out.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        out.extend_from_slice(v);
+    };
+    let mut body = Vec::new();
+    body.extend_from_slice(&[2, 0, 1, 0]);
+    body.extend_from_slice(b"OB\0\0");
+    body.extend_from_slice(&2u32.to_le_bytes());
+    body.extend_from_slice(&[0, 1]);
+    short(&mut body, 2, 2, b"UI", &pad(b"1.2.840.10008.5.1.4.1.1.2", true));
+    short(&mut body, 2, 3, b"UI", &pad(sop.as_bytes(), true));
+    short(&mut body, 2, 0x10, b"UI", &pad(b"1.2.840.10008.1.2", true));
+    short(&mut meta, 2, 0, b"UL", &(body.len() as u32).to_le_bytes());
+    meta.extend_from_slice(&body);
+    let mut ds = Vec::new();
+    let mut el = |g: u16, e: u16, v: &[u8]| {
+        ds.extend_from_slice(&g.to_le_bytes());
+        ds.extend_from_slice(&e.to_le_bytes());
+        ds.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        ds.extend_from_slice(v);
+    };
+    el(8, 0x16, &pad(b"1.2.840.10008.5.1.4.1.1.2", true));
+    el(8, 0x18, &pad(sop.as_bytes(), true));
+    el(8, 0x20, b"20000101");
+    el(8, 0x60, &pad(s.modality.as_bytes(), false));
+    el(8, 0x70, &pad(manufacturer.as_bytes(), false));
+    if let Some(d) = s.description {
+        el(8, 0x103E, &pad(d.as_bytes(), false));
+    }
+    el(0x10, 0x20, &pad(s.patient.as_bytes(), false));
+    el(0x20, 0x0D, &pad(s.study.as_bytes(), true));
+    el(0x20, 0x0E, &pad(s.series.as_bytes(), true));
+    el(0x20, 0x11, &pad(s.series_number.to_string().as_bytes(), false));
+    el(0x20, 0x13, &pad(s.instance.to_string().as_bytes(), false));
+    el(0x20, 0x32, &pad(format!("-166\\-171.7\\{}", -10 - 2 * s.instance).as_bytes(), false));
+    el(0x28, 0x10, &8u16.to_le_bytes());
+    el(0x28, 0x11, &8u16.to_le_bytes());
+    el(0x7FE0, 0x10, &bytes(128, s.instance as u64, false));
+    let mut out = vec![0u8; 128];
+    out.extend_from_slice(b"DICM");
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&ds);
+    out
+}
+
+const LIDC_ROOT: &str = "1.3.6.1.4.1.14519.5.2.1.6279.6001";
+/// (patient, study suffix, series suffix, SeriesNumber, modality, images)
+const LIDC_SERIES: [(&str, &str, &str, i64, &str, usize); 4] = [
+    ("LIDC-IDRI-0001", "298806137288633453246975630178", "179049373636438705059720603192", 3000566, "CT", 12),
+    ("LIDC-IDRI-0001", "298806137288633453246975630178", "141365756818074696859567662357", 3000923, "CT", 9),
+    ("LIDC-IDRI-0001", "175012972118199124641098335511", "141365756818074696859567630033", 1, "CR", 1),
+    ("LIDC-IDRI-0002", "490157381160200744295382098329", "619372068417051974713149104919", 3000522, "CT", 3),
+];
+
+const LIDC_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<LidcReadMessage uid="1.3.6.1.4.1.14519.5.2.1.6279.6001.1308168927827.0" xmlns="http://www.nih.gov">
+<ResponseHeader><Version>1.8.1</Version><SeriesInstanceUid>1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192</SeriesInstanceUid><StudyInstanceUID>1.3.6.1.4.1.14519.5.2.1.6279.6001.298806137288633453246975630178</StudyInstanceUID></ResponseHeader>
+<readingSession><annotationVersion>3.12</annotationVersion><servicingRadiologistID>anonymous</servicingRadiologistID>
+<unblindedReadNodule><noduleID>Nodule 001</noduleID><characteristics><subtlety>5</subtlety><malignancy>4</malignancy></characteristics>
+<roi><imageZposition>-20.0</imageZposition><imageSOP_UID>x.5</imageSOP_UID><inclusion>TRUE</inclusion><edgeMap><xCoord>3</xCoord><yCoord>4</yCoord></edgeMap></roi>
+<roi><imageZposition>-22.0</imageZposition><imageSOP_UID>x.6</imageSOP_UID><inclusion>TRUE</inclusion><edgeMap><xCoord>3</xCoord><yCoord>4</yCoord></edgeMap></roi></unblindedReadNodule>
+<nonNodule><nonNoduleID>Non-nodule 001</nonNoduleID><imageZposition>-30.0</imageZposition><imageSOP_UID>x.10</imageSOP_UID><locus><xCoord>5</xCoord><yCoord>6</yCoord></locus></nonNodule>
+</readingSession>
+<readingSession><annotationVersion>3.12</annotationVersion><servicingRadiologistID>anonymous</servicingRadiologistID>
+<unblindedReadNodule><noduleID>IL057_127364</noduleID><roi><imageZposition>-40.0</imageZposition><imageSOP_UID>x.11</imageSOP_UID><inclusion>TRUE</inclusion><edgeMap><xCoord>7</xCoord><yCoord>8</yCoord></edgeMap></roi></unblindedReadNodule>
+</readingSession>
+</LidcReadMessage>
+"#;
+
+const LIDC_CR_XML: &str = "<?xml version=\"1.0\"?>\n<IdriReadMessage xmlns=\"http://www.nih.gov/idri\"><ResponseHeader><SeriesInstanceUid>1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567630033</SeriesInstanceUid></ResponseHeader></IdriReadMessage>\n";
+
+/// The series folder of series `i` in a layout (`nbia`, `nbia3`, `classic`), and its file names.
+fn lidc_dir(layout: &str, i: usize) -> String {
+    let (pid, st, se, num, modality, _) = LIDC_SERIES[i];
+    let (st5, se5) = (&st[st.len() - 5..], &se[se.len() - 5..]);
+    match layout {
+        "nbia" => format!("manifest-1600709154662/LIDC-IDRI/{pid}/01-01-2000-NA-NA-{st5}/{num}.000000-{}-{se5}", if modality == "CR" { "Chest PA" } else { "NA" }),
+        "nbia3" => format!("LIDC-IDRI/{pid}/01-01-2000-{st5}/{num}-{se5}"),
+        _ => format!("LIDC-IDRI/{pid}/{LIDC_ROOT}.{st}/{LIDC_ROOT}.{se}"),
+    }
+}
+
+fn lidc_name(layout: &str, k: usize, n: usize) -> String {
+    if layout == "nbia" {
+        let w = if n >= 100 { 3 } else if n >= 10 { 2 } else { 1 };
+        format!("1-{:0w$}.dcm", k + 1)
+    } else {
+        format!("{:06}.dcm", k + 1)
+    }
+}
+
+fn lidc_download(layout: &str, container: Option<&str>) -> Download {
+    let mut d = Download::default();
+    for (i, (pid, st, se, num, modality, n)) in LIDC_SERIES.iter().enumerate() {
+        let dir = lidc_dir(layout, i);
+        let (study, series) = (format!("{LIDC_ROOT}.{st}"), format!("{LIDC_ROOT}.{se}"));
+        for k in 0..*n {
+            let s = Slice { patient: pid, study: &study, series: &series, series_number: *num, instance: k as i64 + 1, modality, description: (*modality == "CR").then_some("Chest PA") };
+            d.add(container, &format!("{dir}/{}", lidc_name(layout, k, *n)), dicom_file(&s));
+        }
+        if i == 0 {
+            d.add(container, &format!("{dir}/069.xml"), LIDC_XML);
+        }
+        if i == 2 {
+            d.add(container, &format!("{dir}/158.xml"), LIDC_CR_XML);
+        }
+    }
+    if layout == "nbia" {
+        d.add(container, "manifest-1600709154662/metadata.csv", "Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,Study Date,Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,File Size,File Location,Download Timestamp\n");
+    }
+    d
+}
+
+fn lidc_expected(d: &Download, layout: &str, form: Form) -> Exp {
+    let mut studies: Vec<S> = Vec::new();
+    let studies_of: [(&str, &str, &[usize]); 3] = [
+        ("LIDC-IDRI-0001", LIDC_SERIES[0].1, &[1, 0]),
+        ("LIDC-IDRI-0001", LIDC_SERIES[2].1, &[2]),
+        ("LIDC-IDRI-0002", LIDC_SERIES[3].1, &[3]),
+    ];
+    for (pid, st, series) in studies_of {
+        let mut files = Vec::new();
+        let mut list = Vec::new();
+        for &i in series {
+            let (_, _, se, num, modality, n) = LIDC_SERIES[i];
+            let dir = lidc_dir(layout, i);
+            let uid = format!("{LIDC_ROOT}.{se}");
+            for it in d.items.iter().filter(|it| it.path.rsplit_once('/').unwrap().0 == dir) {
+                let base = it.path.rsplit('/').next().unwrap();
+                files.push(file(&format!("{uid}/{base}"), &it.data, loc(form, it.container.as_deref(), &it.path)));
+            }
+            list.push(json!({"SeriesInstanceUID": uid, "SeriesNumber": num, "SeriesDescription": if modality == "CR" { json!("Chest PA") } else { json!(null) },
+                "Modality": modality, "Manufacturer": "GE MEDICAL SYSTEMS", "number_of_images": n, "source_folder": dir}));
+        }
+        let se0 = format!("{LIDC_ROOT}.{}", LIDC_SERIES[0].2);
+        let labels = match series[0] {
+            1 => json!({"annotation_files": [format!("{se0}/069.xml")], "reading_sessions": 2,
+                "nodules": [{"series": se0, "reader": 1, "nodule_id": "Nodule 001", "malignancy": 4, "rois": 2},
+                            {"series": se0, "reader": 2, "nodule_id": "IL057_127364", "malignancy": null, "rois": 1}],
+                "non_nodules": [{"series": se0, "reader": 1, "non_nodule_id": "Non-nodule 001"}]}),
+            2 => json!({"annotation_files": [format!("{LIDC_ROOT}.{}/158.xml", LIDC_SERIES[2].2)], "reading_sessions": 0, "nodules": [], "non_nodules": []}),
+            _ => json!({"annotation_files": [], "reading_sessions": 0, "nodules": [], "non_nodules": []}),
+        };
+        studies.push(S {
+            patient: pid.into(),
+            study: format!("{LIDC_ROOT}.{st}"),
+            files,
+            labels,
+            meta: json!({"collection": "LIDC-IDRI", "StudyInstanceUID": format!("{LIDC_ROOT}.{st}"), "StudyDate": "20000101", "StudyDescription": null,
+                "series": list, "source_layout": layout}),
+            split: None,
+        });
+    }
+    let archives = archives_of(&studies);
+    Exp { slug: "lidc-idri", label_columns: &["annotation_files", "reading_sessions", "nodules", "non_nodules"], studies, archives }
+}
+
+#[test]
+fn lidc_idri_three_layouts_by_dicom_tags() {
+    let tmp = tempfile::tempdir().unwrap();
+    // NBIA 4.x tree zipped (manifest-<13 digits>.zip), with metadata.csv.
+    let d = lidc_download("nbia", Some("manifest-1600709154662.zip"));
+    let srcs = d.write_archives(&tmp.path().join("nbia"));
+    {
+        let m = mount_at(tmp.path(), "mnt1", &srcs);
+        check(&m, &lidc_expected(&d, "nbia", Form::Archives));
+        check_raw(&m, &[("_archives/manifest-1600709154662.zip/manifest-1600709154662/metadata.csv", &d.items.last().unwrap().data)]);
+    }
+    // NBIA 3.x tree zipped as LIDC-IDRI.zip.
+    let d = lidc_download("nbia3", Some("LIDC-IDRI.zip"));
+    let srcs = d.write_archives(&tmp.path().join("nbia3"));
+    {
+        let m = mount_at(tmp.path(), "mnt2", &srcs);
+        check(&m, &lidc_expected(&d, "nbia3", Form::Archives));
+    }
+    // The classic (pylidc-era) tree, as a plain folder.
+    let d = lidc_download("classic", None);
+    d.write_extracted(&tmp.path().join("classic"));
+    {
+        let m = mount_at(tmp.path(), "mnt3", &[tmp.path().join("classic")]);
+        check(&m, &lidc_expected(&d, "classic", Form::Extracted));
+    }
+}
+
+// ---- CBIS-DDSM (cbis-ddsm.md): NBIA tree of real DICOM next to the four case CSVs
+
+const CBIS_U: &str = "1.3.6.1.4.1.9590.100.1.2";
+/// (Subject ID, study folder, study uid suffix, series folder, files)
+const CBIS_TREE: [(&str, &str, &str, &str, &[&str]); 6] = [
+    ("Mass-Training_P_00001_LEFT_CC", "07-20-2016-DDSM-74994", "1174994", "1.000000-full mammogram images-24515", &["1-1.dcm"]),
+    ("Mass-Training_P_00001_LEFT_CC_1", "07-21-2016-DDSM-NA-18015", "1218015", "1.000000-ROI mask images-47061", &["1-1.dcm", "1-2.dcm"]),
+    ("Calc-Test_P_00001_LEFT_CC", "08-29-2017-DDSM-NA-11111", "2211111", "1.000000-full mammogram images-22222", &["1-1.dcm"]),
+    ("Calc-Test_P_00001_LEFT_CC_1", "08-29-2017-DDSM-NA-33333", "2233333", "1.000000-cropped images-44444", &["1-1.dcm"]),
+    ("Calc-Test_P_00001_LEFT_CC_1", "08-29-2017-DDSM-NA-33333", "2233333", "1.000000-ROI mask images-55555", &["1-1.dcm"]),
+    ("Mass-Training_P_00005_RIGHT_MLO", "07-20-2016-DDSM-77777", "3377777", "1.000000-full mammogram images-88888", &["1-1.dcm"]),
+];
+
+fn cbis_series_uid(study: &str, series_dir: &str) -> String {
+    format!("{CBIS_U}.{}{}", &study[..2], &series_dir[series_dir.len() - 5..])
+}
+
+fn cbis_download() -> Download {
+    let mut d = Download::default();
+    let m = "manifest-ZkhPvrLo5216730872708713142";
+    for (subject, study_dir, st, series_dir, files) in CBIS_TREE {
+        let desc = series_dir.split('-').nth(1).unwrap();
+        for (k, f) in files.iter().enumerate() {
+            let s = Slice { patient: subject, study: &format!("{CBIS_U}.{st}"), series: &cbis_series_uid(st, series_dir), series_number: 1, instance: k as i64 + 1, modality: "MG", description: Some(desc) };
+            d.add(None, &format!("{m}/CBIS-DDSM/{subject}/{study_dir}/{series_dir}/{f}"), dicom_file(&s));
+        }
+    }
+    d.add(None, &format!("{m}/metadata.csv"), "Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,Study Date,Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,File Size,File Location,Download Timestamp\n");
+    let mass_h = "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
+    let calc_h = "patient_id,breast density,left or right breast,image view,abnormality id,abnormality type,calc type,calc distribution,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
+    d.add(None, "mass_case_description_train_set.csv", format!("{mass_h}P_00001,3,LEFT,CC,1,mass,IRREGULAR-ARCHITECTURAL_DISTORTION,SPICULATED,4,MALIGNANT,4,Mass-Training_P_00001_LEFT_CC/{u}.1174994/{u}.1124515/000000.dcm,\"Mass-Training_P_00001_LEFT_CC_1/{u}.1218015/{u}.1247061/000000.dcm\n\",\"Mass-Training_P_00001_LEFT_CC_1/{u}.1218015/{u}.1247061/000001.dcm\n\"\nP_00005,3,RIGHT,MLO,1,mass,ROUND,CIRCUMSCRIBED,3,BENIGN,3,Mass-Training_P_00005_RIGHT_MLO/{u}.3377777/{u}.3388888/000000.dcm,\"Mass-Training_P_00005_RIGHT_MLO_1/x/y/000000.dcm\n\",\"Mass-Training_P_00005_RIGHT_MLO_1/x/y/000001.dcm\n\"\nP_00005,3,RIGHT,MLO,2,mass,OVAL,OBSCURED,4,MALIGNANT,2,Mass-Training_P_00005_RIGHT_MLO/{u}.3377777/{u}.3388888/000000.dcm,\"Mass-Training_P_00005_RIGHT_MLO_2/x/y/000000.dcm\n\",\"Mass-Training_P_00005_RIGHT_MLO_2/x/y/000001.dcm\n\"\n", u = CBIS_U));
+    d.add(None, "mass_case_description_test_set.csv", mass_h.to_string());
+    d.add(None, "calc_case_description_train_set.csv", calc_h.to_string());
+    d.add(None, "calc_case_description_test_set.csv", format!("{calc_h}P_00001,2,LEFT,CC,1,calcification,,CLUSTERED,3,BENIGN_WITHOUT_CALLBACK,2,Calc-Test_P_00001_LEFT_CC/{u}.2211111/{u}.2222222/000000.dcm,Calc-Test_P_00001_LEFT_CC_1/{u}.2233333/{u}.2244444/000000.dcm,Calc-Test_P_00001_LEFT_CC_1/{u}.2233333/{u}.2255555/000000.dcm\n", u = CBIS_U));
+    d
+}
+
+#[test]
+fn cbis_ddsm_nbia_tree_and_case_csvs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cbis_download();
+    d.write_extracted(&tmp.path().join("cbis"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("cbis")]);
+    let files_of = |study: &str| -> Vec<F> {
+        d.items
+            .iter()
+            .filter(|it| it.path.contains(&format!("/{study}/")) || it.path.contains(&format!("/{study}_")))
+            .map(|it| {
+                let parts: Vec<&str> = it.path.split('/').collect();
+                let desc = parts[4].split('-').nth(1).unwrap().replace(' ', "_");
+                file(&format!("{}__{desc}__{}", parts[2], parts[5]), &it.data, loc(Form::Extracted, None, &it.path))
+            })
+            .collect()
+    };
+    let ser = |file: &str, st: &str, dir: &str, role: &str| {
+        json!({"file": file, "series_uid": cbis_series_uid(st, dir), "series_description": dir.split('-').nth(1).unwrap(), "csv_role": role})
+    };
+    let mass = |id: i64, shape: &str, margins: &str, a: i64, p: &str, s: i64| {
+        json!({"abnormality_id": id, "abnormality_type": "mass", "mass_shape": shape, "mass_margins": margins, "calc_type": null, "calc_distribution": null, "assessment": a, "pathology": p, "subtlety": s})
+    };
+    let studies = vec![
+        S { patient: "P_00001".into(), study: "Calc-Test_P_00001_LEFT_CC".into(), files: files_of("Calc-Test_P_00001_LEFT_CC"),
+            labels: json!({"pathology": "BENIGN_WITHOUT_CALLBACK", "abnormalities": [{"abnormality_id": 1, "abnormality_type": "calcification", "mass_shape": null, "mass_margins": null, "calc_type": null, "calc_distribution": "CLUSTERED", "assessment": 3, "pathology": "BENIGN_WITHOUT_CALLBACK", "subtlety": 2}]}),
+            meta: json!({"breast_density": 2, "laterality": "LEFT", "view": "CC", "abnormality_type": "calcification", "subject_id": "Calc-Test_P_00001_LEFT_CC", "study_uid": format!("{CBIS_U}.2211111"), "source_split": "Test",
+                "series": [ser("Calc-Test_P_00001_LEFT_CC_1__ROI_mask_images__1-1.dcm", "2233333", CBIS_TREE[4].3, "roi"),
+                           ser("Calc-Test_P_00001_LEFT_CC_1__cropped_images__1-1.dcm", "2233333", CBIS_TREE[3].3, "cropped"),
+                           ser("Calc-Test_P_00001_LEFT_CC__full_mammogram_images__1-1.dcm", "2211111", CBIS_TREE[2].3, "image")]}),
+            split: Some("test") },
+        S { patient: "P_00001".into(), study: "Mass-Training_P_00001_LEFT_CC".into(), files: files_of("Mass-Training_P_00001_LEFT_CC"),
+            labels: json!({"pathology": "MALIGNANT", "abnormalities": [mass(1, "IRREGULAR-ARCHITECTURAL_DISTORTION", "SPICULATED", 4, "MALIGNANT", 4)]}),
+            meta: json!({"breast_density": 3, "laterality": "LEFT", "view": "CC", "abnormality_type": "mass", "subject_id": "Mass-Training_P_00001_LEFT_CC", "study_uid": format!("{CBIS_U}.1174994"), "source_split": "Training",
+                "series": [ser("Mass-Training_P_00001_LEFT_CC_1__ROI_mask_images__1-1.dcm", "1218015", CBIS_TREE[1].3, "cropped"),
+                           ser("Mass-Training_P_00001_LEFT_CC_1__ROI_mask_images__1-2.dcm", "1218015", CBIS_TREE[1].3, "roi"),
+                           ser("Mass-Training_P_00001_LEFT_CC__full_mammogram_images__1-1.dcm", "1174994", CBIS_TREE[0].3, "image")]}),
+            split: Some("train") },
+        S { patient: "P_00005".into(), study: "Mass-Training_P_00005_RIGHT_MLO".into(), files: files_of("Mass-Training_P_00005_RIGHT_MLO"),
+            labels: json!({"pathology": "MALIGNANT", "abnormalities": [mass(1, "ROUND", "CIRCUMSCRIBED", 3, "BENIGN", 3), mass(2, "OVAL", "OBSCURED", 4, "MALIGNANT", 2)]}),
+            meta: json!({"breast_density": 3, "laterality": "RIGHT", "view": "MLO", "abnormality_type": "mass", "subject_id": "Mass-Training_P_00005_RIGHT_MLO", "study_uid": format!("{CBIS_U}.3377777"), "source_split": "Training",
+                "series": [ser("Mass-Training_P_00005_RIGHT_MLO__full_mammogram_images__1-1.dcm", "3377777", CBIS_TREE[5].3, "image")]}),
+            split: Some("train") },
+    ];
+    let archives = ["calc_case_description_test_set.csv", "calc_case_description_train_set.csv", "manifest-ZkhPvrLo5216730872708713142", "mass_case_description_test_set.csv", "mass_case_description_train_set.csv"]
+        .iter().map(|s| s.to_string()).collect();
+    check(&m, &Exp { slug: "cbis-ddsm", label_columns: &["pathology", "abnormalities"], studies, archives });
+}
+
+// ---- I2CVB (i2cvb.md)
+
+#[test]
+fn i2cvb_zip_patient_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = Download::default();
+    let z = Some("I2CVB.zip");
+    // (patient, vendor, [(folder, images)], mrsi)
+    let patients: [(&str, &str, &[(&str, usize)], bool); 2] = [
+        ("383", "SIEMENS", &[("T2W", 3), ("DCE", 2), ("ADC", 1), ("DWI", 1), ("GT/prostate", 1), ("GT/pz", 1), ("GT/cg", 1), ("GT/cap", 1)], true),
+        ("33540", "GE MEDICAL SYSTEMS", &[("T2W", 2), ("DWI", 1), ("GT/prostate", 1), ("GT/pz", 1), ("GT/cg", 1)], false),
+    ];
+    for (n, vendor, series, mrsi) in patients {
+        let study = format!("1.2.826.0.1.3680043.2.{n}");
+        for (si, (folder, count)) in series.iter().enumerate() {
+            for k in 0..*count {
+                let s = Slice { patient: n, study: &study, series: &format!("{study}.{}", si + 1), series_number: si as i64 + 1, instance: k as i64 + 1, modality: "MR", description: Some(folder) };
+                d.add(z, &format!("I2CVB/Patient {n}/{folder}/IM{:04}.dcm", k + 1), dicom_file_by(&s, vendor));
+            }
+        }
+        if mrsi {
+            d.add(z, &format!("I2CVB/Patient {n}/MRSI/spectra.rda"), b">>> Begin of header <<<\r\nPatientName: x\r\n>>> End of header <<<\r\n".to_vec());
+        }
+    }
+    d.add(z, "I2CVB/README.md", "I2CVB prostate dataset\n");
+    let srcs = d.write_archives(&tmp.path().join("dl"));
+    let m = mount_at(tmp.path(), "mnt", &srcs);
+    let mut studies = Vec::new();
+    for (n, vendor, series, mrsi) in patients {
+        let study = format!("1.2.826.0.1.3680043.2.{n}");
+        let files: Vec<F> = d.items.iter().filter(|it| it.path.starts_with(&format!("I2CVB/Patient {n}/")))
+            .map(|it| file(&it.path[format!("I2CVB/Patient {n}/").len()..], &it.data, loc(Form::Archives, z, &it.path))).collect();
+        let mut list: Vec<(String, Value)> = series.iter().enumerate()
+            .map(|(si, (folder, count))| (folder.to_string(), json!({"folder": folder, "SeriesInstanceUID": format!("{study}.{}", si + 1), "n": count}))).collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut mods: Vec<&str> = series.iter().map(|s| s.0).filter(|f| !f.starts_with("GT")).collect();
+        if mrsi {
+            mods.push("MRSI");
+        }
+        mods.sort();
+        let cap = series.iter().any(|s| s.0 == "GT/cap");
+        studies.push(S {
+            patient: n.into(),
+            study,
+            files,
+            labels: json!({"ground_truth": {"prostate": "GT/prostate", "pz": "GT/pz", "cg": "GT/cg", "cap": if cap { json!("GT/cap") } else { json!(null) }}, "has_cancer": cap}),
+            meta: json!({"vendor": vendor, "field_strength": if vendor == "SIEMENS" { 3.0 } else { 1.5 }, "modalities": mods, "series": list.into_iter().map(|x| x.1).collect::<Vec<_>>()}),
+            split: None,
+        });
+    }
+    check(&m, &Exp { slug: "i2cvb", label_columns: &["ground_truth", "has_cancer"], studies, archives: vec!["I2CVB.zip".into()] });
+    check_raw(&m, &[("_archives/I2CVB.zip/I2CVB/README.md", b"I2CVB prostate dataset\n")]);
+}
+
+// ---- ADNI (adni.md)
+
+#[test]
+fn adni_collection_parts_csv_and_adnimerge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = Download::default();
+    let (z0, z1) = (Some("ADNI1_Annual 2 Yr 3T.zip"), Some("ADNI1_Annual 2 Yr 3T1.zip"));
+    let raw = |iid: &str, sid: &str, k: i64| {
+        let s = Slice { patient: "002_S_0295", study: "1.2.3.4.295", series: &format!("1.2.3.4.295.{sid}"), series_number: 1, instance: k, modality: "MR", description: Some("MPRAGE") };
+        let _ = iid;
+        dicom_file(&s)
+    };
+    // (part, description folder, date folder, leaf, file, data)
+    let mut items: Vec<(Option<&str>, String, Vec<u8>)> = Vec::new();
+    for k in 1..=2 {
+        items.push((z0, format!("ADNI/002_S_0295/MPRAGE/2012-05-10_15_44_50.0/S150055/ADNI_002_S_0295_MR_MPRAGE_br_raw_20120511095524148_{k}_S150055_I303066.dcm"), raw("303066", "150055", k)));
+    }
+    items.push((z0, "ADNI/002_S_0295/MPRAGE_Repeat/2012-05-10_15_50_10.0/S150056/ADNI_002_S_0295_MR_MPRAGE_Repeat_br_raw_20120511095524999_1_S150056_I303070.dcm".into(), raw("303070", "150056", 1)));
+    items.push((z0, "ADNI/011_S_0442/MPRAGE/2007-05-27_09_00_00.0/S30001/ADNI_011_S_0442_MR_MPRAGE_br_raw_20070528000000000_1_S30001_I60001.dcm".into(), raw("60001", "30001", 1)));
+    items.push((z1, "ADNI/002_S_0295/MPR__GradWarp__B1_Correction__N3__Scaled/2012-05-10_15_44_50.0/I45108/ADNI_002_S_0295_MR_MPR__GradWarp__B1_Correction__N3__Scaled_Br_20070319113623975_S150055_I45108.nii".into(), nii(&[8, 8, 6], &[1.2, 1.0, 1.0], 950, false)));
+    items.push((z1, "ADNI/002_S_0295/MPRAGE/2013-05-20_10_00_00.0/I400001/ADNI_002_S_0295_MR_MPRAGE_br_raw_20130521000000000_1_S200001_I400001.nii".into(), nii(&[8, 8, 6], &[1.2, 1.0, 1.0], 951, false)));
+    for (c, p, data) in &items {
+        d.add(*c, p, data.clone());
+    }
+    d.add(None, "ADNI1_Annual_2_Yr_3T_11_20_2025.csv", "Image Data ID,Subject,Group,Sex,Age,Visit,Modality,Description,Type,Acq Date,Format,Downloaded\nI303066,002_S_0295,MCI,M,85,sc,MRI,MPRAGE,Original,5/10/2012,DCM,4/5/2021\nI303070,002_S_0295,MCI,M,85,sc,MRI,MPRAGE Repeat,Original,5/10/2012,DCM,4/5/2021\nI45108,002_S_0295,MCI,M,85,sc,MRI,MPR; GradWarp; B1 Correction; N3; Scaled,Processed,5/10/2012,NiFTI,4/5/2021\nI400001,002_S_0295,MCI,M,86,m12,MRI,MPRAGE,Original,5/20/2013,NiFTI,4/5/2021\nI60001,011_S_0442,AD,F,74,m06,MRI,MPRAGE,Original,5/27/2007,DCM,4/5/2021\n");
+    d.add(None, "ADNIMERGE.csv", "RID,COLPROT,ORIGPROT,PTID,SITE,VISCODE,EXAMDATE,DX_bl,AGE,PTGENDER,DX\n295,ADNI1,ADNI1,002_S_0295,2,bl,2012-05-10,LMCI,85,Male,MCI\n295,ADNI1,ADNI1,002_S_0295,2,m12,2013-05-20,LMCI,85,Male,Dementia\n442,ADNI1,ADNI1,011_S_0442,11,bl,2006-11-27,AD,74,Female,Dementia\n442,ADNI1,ADNI1,011_S_0442,11,m06,2007-05-27,AD,74,Female,\n");
+    let srcs = d.write_archives(&tmp.path().join("dl"));
+    let m = mount_at(tmp.path(), "mnt", &srcs);
+    let f_of = |needle: &[&str]| -> Vec<F> {
+        items.iter().filter(|(_, p, _)| needle.iter().any(|n| p.contains(n))).map(|(c, p, data)| {
+            let parts: Vec<&str> = p.split('/').collect();
+            let iid = p.rsplit("_I").next().unwrap().split('.').next().unwrap();
+            file(&format!("{}/I{iid}/{}", parts[2], parts[5]), data, loc(Form::Archives, *c, p))
+        }).collect()
+    };
+    let img = |iid: &str, sid: &str, desc: &str, ty: &str, fmt: &str, acq: &str| json!({"image_id": iid, "series_id": sid, "description": desc, "type": ty, "format": fmt, "acq_datetime_folder": acq, "modality": "MRI"});
+    let studies = vec![
+        S { patient: "002_S_0295".into(), study: "m12".into(), files: f_of(&["I400001"]),
+            labels: json!({"group": "MCI", "dx": "Dementia", "dx_bl": "LMCI"}),
+            meta: json!({"PTID": "002_S_0295", "RID": 295, "visit": "m12", "acq_date": "2013-05-20", "sex": "M", "age": 86, "collection_csv": "ADNI1_Annual_2_Yr_3T_11_20_2025.csv",
+                "images": [img("I400001", "S200001", "MPRAGE", "Original", "NiFTI", "2013-05-20_10_00_00.0")]}), split: None },
+        S { patient: "002_S_0295".into(), study: "sc".into(), files: f_of(&["I303066", "I303070", "I45108"]),
+            labels: json!({"group": "MCI", "dx": "MCI", "dx_bl": "LMCI"}),
+            meta: json!({"PTID": "002_S_0295", "RID": 295, "visit": "sc", "acq_date": "2012-05-10", "sex": "M", "age": 85, "collection_csv": "ADNI1_Annual_2_Yr_3T_11_20_2025.csv",
+                "images": [img("I303066", "S150055", "MPRAGE", "Original", "DCM", "2012-05-10_15_44_50.0"), img("I303070", "S150056", "MPRAGE Repeat", "Original", "DCM", "2012-05-10_15_50_10.0"),
+                           img("I45108", "S150055", "MPR; GradWarp; B1 Correction; N3; Scaled", "Processed", "NiFTI", "2012-05-10_15_44_50.0")]}), split: None },
+        S { patient: "011_S_0442".into(), study: "m06".into(), files: f_of(&["I60001"]),
+            labels: json!({"group": "AD", "dx": null, "dx_bl": "AD"}),
+            meta: json!({"PTID": "011_S_0442", "RID": 442, "visit": "m06", "acq_date": "2007-05-27", "sex": "F", "age": 74, "collection_csv": "ADNI1_Annual_2_Yr_3T_11_20_2025.csv",
+                "images": [img("I60001", "S30001", "MPRAGE", "Original", "DCM", "2007-05-27_09_00_00.0")]}), split: None },
+    ];
+    let archives = ["ADNI1_Annual 2 Yr 3T.zip", "ADNI1_Annual 2 Yr 3T1.zip", "ADNI1_Annual_2_Yr_3T_11_20_2025.csv", "ADNIMERGE.csv"].iter().map(|s| s.to_string()).collect();
+    check(&m, &Exp { slug: "adni", label_columns: &["group", "dx", "dx_bl"], studies, archives });
 }

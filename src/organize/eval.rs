@@ -8,7 +8,7 @@ use serde_json::{Map, Number, Value};
 use crate::organize::table::LoadedTable;
 use crate::organize::{ContentSource, PoolFile, transform};
 use crate::profile::Profile;
-use crate::profile::field::{Cond, Field, Source, Test, Transform, Type};
+use crate::profile::field::{ALL_ROLES, Cond, Field, Source, Test, Transform, Type};
 
 /// Conversion problems, grouped per (key, problem) so one bad column gives one warning.
 #[derive(Default)]
@@ -47,6 +47,8 @@ pub struct Env<'a> {
     pub problems: RefCell<Problems>,
     /// Image sizes already read, by pool index.
     pub sizes: RefCell<HashMap<usize, Option<(u64, u64)>>>,
+    /// Volume headers already read, by pool index.
+    pub volumes: RefCell<HashMap<usize, Option<transform::VolumeHeader>>>,
 }
 
 /// A file of a study as fields see it.
@@ -68,6 +70,16 @@ pub struct StudyView<'a> {
     pub files: Vec<StudyFile<'a>>,
     /// Joined row numbers per table.
     pub rows: Vec<&'a [u32]>,
+}
+
+/// Order of `each` objects: numbers (numerically) before text, null last.
+fn sort_key(v: Option<&Value>) -> (u8, f64, String) {
+    match v {
+        Some(Value::Number(n)) => (0, n.as_f64().unwrap_or(0.0), String::new()),
+        Some(Value::String(s)) => (1, 0.0, s.clone()),
+        Some(Value::Null) | None => (3, 0.0, String::new()),
+        Some(other) => (2, 0.0, other.to_string()),
+    }
 }
 
 impl StudyView<'_> {
@@ -169,11 +181,11 @@ impl Env<'_> {
             Source::Count(role) => {
                 Value::from(study.files.iter().filter(|f| f.role == *role).count())
             }
-            Source::Rows { table, fields } => Value::Array(
-                study.rows[*table]
+            Source::Rows { table, fields, sort } => {
+                let mut out: Vec<Map<String, Value>> = study.rows[*table]
                     .iter()
                     .map(|r| {
-                        let obj: Map<String, Value> = fields
+                        fields
                             .iter()
                             .map(|(k, f)| {
                                 (
@@ -181,11 +193,14 @@ impl Env<'_> {
                                     self.eval(&format!("{key}.{k}"), f, study, Some((*table, *r))),
                                 )
                             })
-                            .collect();
-                        Value::Object(obj)
+                            .collect()
                     })
-                    .collect(),
-            ),
+                    .collect();
+                if let Some(s) = sort {
+                    out.sort_by(|a, b| sort_key(a.get(s)).partial_cmp(&sort_key(b.get(s))).unwrap_or(std::cmp::Ordering::Equal));
+                }
+                Value::Array(out.into_iter().map(Value::Object).collect())
+            }
             Source::First(alts) => alts
                 .iter()
                 .map(|a| self.eval(key, a, study, row))
@@ -193,6 +208,86 @@ impl Env<'_> {
                 .unwrap_or(Value::Null),
             Source::TableFile(t) => s(self.tables[*t].source_name.as_deref()),
             Source::Transform { transform, role } => self.transform(key, *transform, *role, study),
+            Source::Worst { column, order } => {
+                let table = self.profile.columns[*column].table;
+                let Some(col) = self.columns[*column] else {
+                    return Value::Null;
+                };
+                study.rows[table]
+                    .iter()
+                    .filter_map(|r| self.tables[table].rows[*r as usize].get(col))
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .enumerate()
+                    .min_by_key(|(i, c)| (order.iter().position(|o| o == c).unwrap_or(order.len()), *i))
+                    .map(|(_, c)| Value::String(c.to_string()))
+                    .unwrap_or(Value::Null)
+            }
+            Source::Dicom { keyword, role } => study
+                .files
+                .iter()
+                .filter(|f| role.is_none_or(|r| f.role == r))
+                .find_map(|f| self.pool[f.pool].dicom.as_ref())
+                .and_then(|d| crate::profile::dicomtag::value(d, keyword))
+                .unwrap_or(Value::Null),
+            Source::Each { role, fields, sort, group, item } => {
+                let mut groups: Vec<Vec<&StudyFile>> = Vec::new();
+                match group {
+                    None => groups.extend(study.files.iter().filter(|f| f.role == *role || *role == ALL_ROLES).map(|f| vec![f])),
+                    Some(t) => {
+                        let mut by: BTreeMap<String, Vec<&StudyFile>> = BTreeMap::new();
+                        for f in study.files.iter().filter(|f| f.role == *role || *role == ALL_ROLES) {
+                            by.entry(t.render(f.caps)).or_default().push(f);
+                        }
+                        groups.extend(by.into_values());
+                    }
+                }
+                let mut out: Vec<Map<String, Value>> = groups
+                    .into_iter()
+                    .map(|g| {
+                        let one = StudyView {
+                            patient: study.patient,
+                            study: study.study,
+                            caps: g[0].caps,
+                            files: g
+                                .iter()
+                                .map(|f| StudyFile { role: f.role, name: f.name, pool: f.pool, caps: f.caps })
+                                .collect(),
+                            rows: study.rows.clone(),
+                        };
+                        match item {
+                            Some(it) => {
+                                let mut m = Map::new();
+                                m.insert(String::new(), self.eval(key, it, &one, row));
+                                m
+                            }
+                            None => fields
+                                .iter()
+                                .map(|(k, fl)| (k.clone(), self.eval(&format!("{key}.{k}"), fl, &one, row)))
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                if item.is_some() {
+                    return Value::Array(
+                        out.into_iter()
+                            .filter_map(|mut m| m.remove(""))
+                            .filter(|v| !v.is_null())
+                            .collect(),
+                    );
+                }
+                if let Some(s) = sort {
+                    // Stable: equal keys keep file-name order.
+                    out.sort_by(|a, b| sort_key(a.get(s)).partial_cmp(&sort_key(b.get(s))).unwrap_or(std::cmp::Ordering::Equal));
+                }
+                Value::Array(out.into_iter().map(Value::Object).collect())
+            }
+            Source::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, f)| (k.clone(), self.eval(&format!("{key}.{k}"), f, study, row)))
+                    .collect(),
+            ),
         }
     }
 
@@ -228,7 +323,108 @@ impl Env<'_> {
                     None => Value::Null,
                 }
             }
+            Transform::LidcReadingSessions | Transform::LidcNodules | Transform::LidcNonNodules => {
+                let mut sessions = 0usize;
+                let mut list = Vec::new();
+                for f in files {
+                    let Some(text) = self.read_text(key, f.pool, study) else { continue };
+                    let x = transform::lidc_xml(&text);
+                    if !x.lidc {
+                        continue;
+                    }
+                    // The series: the header's SeriesInstanceUid, else the file's folder in the study.
+                    let series = x
+                        .series
+                        .clone()
+                        .or_else(|| f.name.rsplit_once('/').map(|(d, _)| d.to_string()));
+                    sessions += x.sessions;
+                    match t {
+                        Transform::LidcNodules => {
+                            for (reader, id, malignancy, rois) in x.nodules {
+                                list.push(serde_json::json!({"series": series, "reader": reader,
+                                    "nodule_id": id, "malignancy": malignancy, "rois": rois}));
+                            }
+                        }
+                        Transform::LidcNonNodules => {
+                            for (reader, id) in x.non_nodules {
+                                list.push(serde_json::json!({"series": series, "reader": reader, "non_nodule_id": id}));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if t == Transform::LidcReadingSessions {
+                    Value::from(sessions)
+                } else {
+                    Value::Array(list)
+                }
+            }
+            Transform::CbisCsvRole => {
+                let Some(f) = files.next() else {
+                    return Value::Null;
+                };
+                let pf = &self.pool[f.pool];
+                let Some(series) = pf.dicom.as_ref().and_then(|d| d.series_uid.clone()) else {
+                    return Value::Null;
+                };
+                let base = pf.path.rsplit('/').next().unwrap_or(&pf.path);
+                let mut paths: Vec<(&'static str, &str)> = Vec::new();
+                for (t, rows) in study.rows.iter().enumerate() {
+                    let lt = &self.tables[t];
+                    for (role, col) in [
+                        ("image", "image file path"),
+                        ("cropped", "cropped image file path"),
+                        ("roi", "roi mask file path"),
+                    ] {
+                        let Some(c) = lt.header.iter().position(|h| h == col) else { continue };
+                        for r in rows.iter() {
+                            if let Some(cell) = lt.rows[*r as usize].get(c) {
+                                paths.push((role, cell.trim()));
+                            }
+                        }
+                    }
+                }
+                transform::cbis_csv_role(&series, base, &paths).map_or(Value::Null, |r| Value::String(r.into()))
+            }
+            Transform::VolumeShape | Transform::VoxelSize => {
+                let Some(f) = files.next() else {
+                    return Value::Null;
+                };
+                match self.volume(key, f.pool, study) {
+                    Some(h) if t == Transform::VolumeShape => {
+                        Value::Array(h.shape.iter().map(|d| Value::from(*d)).collect())
+                    }
+                    Some(h) => Value::Array(
+                        h.voxel_size
+                            .iter()
+                            .map(|d| Number::from_f64(*d).map(Value::Number).unwrap_or(Value::Null))
+                            .collect(),
+                    ),
+                    None => Value::Null,
+                }
+            }
         }
+    }
+
+    fn volume(&self, key: &str, pool: usize, study: &StudyView) -> Option<transform::VolumeHeader> {
+        if let Some(h) = self.volumes.borrow().get(&pool) {
+            return h.clone();
+        }
+        let f = &self.pool[pool];
+        let h = self
+            .content
+            .read_head(f.id, transform::VOLUME_HEAD)
+            .ok()
+            .and_then(|head| transform::volume_header(&head));
+        if h.is_none() {
+            self.problems.borrow_mut().add(
+                key,
+                "have no readable NIfTI/Analyze header".into(),
+                format!("{}:{} in {}", f.archive, f.path, study.label()),
+            );
+        }
+        self.volumes.borrow_mut().insert(pool, h.clone());
+        h
     }
 
     fn read_text(&self, key: &str, pool: usize, study: &StudyView) -> Option<String> {
@@ -298,14 +494,15 @@ impl Env<'_> {
             None => t,
         };
         if let Some(m) = &field.map {
+            // A mapped string that is a `null` token (e.g. `otherwise = ""`) is null.
             match (m.get(t), &field.otherwise) {
-                (Some(Value::String(s)), _) => {
+                (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => {
+                    if field.null.iter().any(|n| n == s.trim()) {
+                        return Value::Null;
+                    }
                     return self.convert(key, &field.ty, field, s, study);
                 }
                 (Some(v), _) => return v.clone(),
-                (None, Some(Value::String(s))) => {
-                    return self.convert(key, &field.ty, field, s, study);
-                }
                 (None, Some(o)) => return o.clone(),
                 (None, None) => {}
             }

@@ -118,17 +118,23 @@ pub fn load(
         }
         return out;
     };
+    let also: Vec<Option<usize>> = table.key_also.iter().map(|a| out.resolve(a)).collect();
     for (n, rec) in out.rows.iter().enumerate() {
         let Some(cell) = rec.get(key_col) else {
             continue;
         };
-        let key = match &table.key_pattern {
+        let mut key = match &table.key_pattern {
             Some(re) => match re.captures(cell.trim()).and_then(|c| c.name("key")) {
                 Some(m) => m.as_str().to_string(),
                 None => continue,
             },
             None => cell.trim().to_string(),
         };
+        for (alts, col) in table.key_also.iter().zip(&also) {
+            let _ = alts;
+            key.push('|');
+            key.push_str(col.and_then(|c| rec.get(c)).unwrap_or("").trim());
+        }
         let slot = out.index.entry(key).or_default();
         if table.multi || slot.is_empty() {
             slot.push(n as u32);

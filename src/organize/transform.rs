@@ -330,3 +330,280 @@ mod tests {
         assert_eq!(jsrt_side(1001), None);
     }
 }
+
+/// Bytes read from a volume file to find its header (a `.nii.gz` needs its gzip stream's start).
+pub const VOLUME_HEAD: usize = 16 * 1024;
+
+/// The geometry of a NIfTI-1, NIfTI-2 or Analyze 7.5 header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeHeader {
+    /// `dim[1..=dim[0]]`.
+    pub shape: Vec<i64>,
+    /// `pixdim[1..=dim[0]]`, rounded to the precision of the stored type.
+    pub voxel_size: Vec<f64>,
+}
+
+/// `volume_shape` / `voxel_size`: parses the header at the start of `head` (gzip-compressed or
+/// not). NIfTI-1 and Analyze 7.5 share the 348-byte layout (`dim` int16[8] at 40, `pixdim`
+/// float32[8] at 76); NIfTI-2 has 540 bytes (`dim` int64[8] at 16, `pixdim` float64[8] at 104).
+/// The byte order is the one in which `sizeof_hdr` reads 348 or 540.
+pub fn volume_header(head: &[u8]) -> Option<VolumeHeader> {
+    let raw;
+    let h: &[u8] = if head.starts_with(&[0x1f, 0x8b]) {
+        use std::io::Read;
+        let mut d = flate2::read::GzDecoder::new(head);
+        let mut out = Vec::with_capacity(540);
+        let mut buf = [0u8; 540];
+        while out.len() < 540 {
+            match d.read(&mut buf[..540 - out.len()]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        raw = out;
+        &raw
+    } else {
+        head
+    };
+    if h.len() < 348 {
+        return None;
+    }
+    let le = u32::from_le_bytes(h[0..4].try_into().ok()?);
+    let be = u32::from_be_bytes(h[0..4].try_into().ok()?);
+    let (v2, big) = match (le, be) {
+        (348, _) => (false, false),
+        (_, 348) => (false, true),
+        (540, _) => (true, false),
+        (_, 540) => (true, true),
+        _ => return None,
+    };
+    let at = |o: usize, n: usize| -> &[u8] { &h[o..o + n] };
+    let i16_at = |o: usize| {
+        let b: [u8; 2] = at(o, 2).try_into().unwrap();
+        if big { i16::from_be_bytes(b) } else { i16::from_le_bytes(b) }
+    };
+    let f32_at = |o: usize| {
+        let b: [u8; 4] = at(o, 4).try_into().unwrap();
+        if big { f32::from_be_bytes(b) } else { f32::from_le_bytes(b) }
+    };
+    let (dims, pix): (Vec<i64>, Vec<f64>) = if v2 {
+        if h.len() < 540 {
+            return None;
+        }
+        let i64_at = |o: usize| {
+            let b: [u8; 8] = at(o, 8).try_into().unwrap();
+            if big { i64::from_be_bytes(b) } else { i64::from_le_bytes(b) }
+        };
+        let f64_at = |o: usize| {
+            let b: [u8; 8] = at(o, 8).try_into().unwrap();
+            if big { f64::from_be_bytes(b) } else { f64::from_le_bytes(b) }
+        };
+        (
+            (0..8).map(|i| i64_at(16 + 8 * i)).collect(),
+            (0..8).map(|i| f64_at(104 + 8 * i)).collect(),
+        )
+    } else {
+        (
+            (0..8).map(|i| i16_at(40 + 2 * i) as i64).collect(),
+            // Shortest decimal form of the float32, so 1.2 stays 1.2 and not 1.2000000476837158.
+            (0..8)
+                .map(|i| f32_at(76 + 4 * i).to_string().parse::<f64>().unwrap_or(f64::NAN))
+                .collect(),
+        )
+    };
+    let n = dims[0];
+    if !(1..=7).contains(&n) {
+        return None;
+    }
+    let n = n as usize;
+    Some(VolumeHeader {
+        shape: dims[1..=n].to_vec(),
+        voxel_size: pix[1..=n].iter().map(|p| if p.is_finite() { *p } else { 0.0 }).collect(),
+    })
+}
+
+/// One event of the minimal XML scanner: element start/end (local name, namespace prefix
+/// dropped) and trimmed non-empty text.
+#[derive(Debug, PartialEq)]
+enum Xml<'a> {
+    Start(&'a str),
+    End(&'a str),
+    Text(String),
+}
+
+fn local(name: &str) -> &str {
+    name.rsplit(':').next().unwrap_or(name)
+}
+
+fn unescape(t: &str) -> String {
+    t.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Element and text events of an XML document; comments, declarations and processing
+/// instructions are skipped, CDATA is text. Enough for the LIDC reading-session files.
+fn xml_events(doc: &str) -> Vec<Xml<'_>> {
+    let mut out = Vec::new();
+    let mut rest = doc;
+    while !rest.is_empty() {
+        match rest.find('<') {
+            None => {
+                let t = rest.trim();
+                if !t.is_empty() {
+                    out.push(Xml::Text(unescape(t)));
+                }
+                break;
+            }
+            Some(i) => {
+                let t = rest[..i].trim();
+                if !t.is_empty() {
+                    out.push(Xml::Text(unescape(t)));
+                }
+                rest = &rest[i..];
+            }
+        }
+        if let Some(r) = rest.strip_prefix("<!--") {
+            rest = r.find("-->").map_or("", |j| &r[j + 3..]);
+        } else if let Some(r) = rest.strip_prefix("<![CDATA[") {
+            let j = r.find("]]>").unwrap_or(r.len());
+            let t = r[..j].trim();
+            if !t.is_empty() {
+                out.push(Xml::Text(t.to_string()));
+            }
+            rest = r.get(j + 3..).unwrap_or("");
+        } else if rest.starts_with("<?") || rest.starts_with("<!") {
+            rest = rest.find('>').map_or("", |j| &rest[j + 1..]);
+        } else {
+            let Some(j) = rest.find('>') else { break };
+            let tag = &rest[1..j];
+            rest = &rest[j + 1..];
+            if let Some(name) = tag.strip_prefix('/') {
+                out.push(Xml::End(local(name.trim())));
+            } else {
+                let self_closing = tag.ends_with('/');
+                let body = tag.trim_end_matches('/');
+                let name = local(body.split_whitespace().next().unwrap_or(""));
+                out.push(Xml::Start(name));
+                if self_closing {
+                    out.push(Xml::End(name));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What one LIDC XML file says, for `lidc_reading_sessions`, `lidc_nodules`, `lidc_non_nodules`.
+#[derive(Debug, Default, PartialEq)]
+pub struct LidcXml {
+    /// The root is `LidcReadMessage` (only those contribute; `IdriReadMessage` does not).
+    pub lidc: bool,
+    /// `ResponseHeader/SeriesInstanceUid`.
+    pub series: Option<String>,
+    /// `readingSession` elements.
+    pub sessions: usize,
+    /// `{reader, nodule_id, malignancy, rois}` in document order (`series` added by the caller).
+    pub nodules: Vec<(usize, Option<String>, Option<i64>, usize)>,
+    /// `{reader, non_nodule_id}` in document order.
+    pub non_nodules: Vec<(usize, Option<String>)>,
+}
+
+/// Parses an LIDC reading-session file (`LidcReadMessage`, namespace `http://www.nih.gov`).
+pub fn lidc_xml(doc: &str) -> LidcXml {
+    let mut out = LidcXml::default();
+    let mut stack: Vec<&str> = Vec::new();
+    let mut root_seen = false;
+    for ev in xml_events(doc) {
+        match ev {
+            Xml::Start(n) => {
+                if !root_seen {
+                    root_seen = true;
+                    out.lidc = n == "LidcReadMessage";
+                }
+                match n {
+                    "readingSession" => out.sessions += 1,
+                    "unblindedReadNodule" if stack.last() == Some(&"readingSession") => {
+                        out.nodules.push((out.sessions, None, None, 0))
+                    }
+                    "nonNodule" if stack.last() == Some(&"readingSession") => {
+                        out.non_nodules.push((out.sessions, None))
+                    }
+                    "roi" if stack.last() == Some(&"unblindedReadNodule") => {
+                        if let Some(n) = out.nodules.last_mut() {
+                            n.3 += 1;
+                        }
+                    }
+                    _ => {}
+                }
+                stack.push(n);
+            }
+            Xml::End(n) => {
+                if let Some(p) = stack.iter().rposition(|x| *x == n) {
+                    stack.truncate(p);
+                }
+            }
+            Xml::Text(t) => {
+                let k = stack.len();
+                let at = |i: usize| if k >= i { stack[k - i] } else { "" };
+                match (at(1), at(2), at(3)) {
+                    ("SeriesInstanceUid", "ResponseHeader", _) => out.series = Some(t),
+                    ("noduleID", "unblindedReadNodule", _) => {
+                        if let Some(n) = out.nodules.last_mut() {
+                            n.1 = Some(t);
+                        }
+                    }
+                    ("malignancy", "characteristics", "unblindedReadNodule") => {
+                        if let Some(n) = out.nodules.last_mut() {
+                            n.2 = t.parse().ok();
+                        }
+                    }
+                    ("nonNoduleID", "nonNodule", _) => {
+                        if let Some(n) = out.non_nodules.last_mut() {
+                            n.1 = Some(t);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `cbis_csv_role`: which case-description path (`(role, path)` pairs, e.g. `("roi",
+/// "Mass-Training_P_00001_LEFT_CC_1/<study uid>/<series uid>/000001.dcm")`) names the DICOM file
+/// `base` of series `series`. A path names it when its series folder is the SeriesInstanceUID and
+/// its file is the same basename or the old NBIA number of the new one (`00000N.dcm` ↔
+/// `1-(N+1).dcm`); when the series has a single CSV path, the series alone decides.
+pub fn cbis_csv_role(series: &str, base: &str, paths: &[(&'static str, &str)]) -> Option<&'static str> {
+    let number = |name: &str| -> Option<u64> {
+        let stem = name.strip_suffix(".dcm").unwrap_or(name);
+        match stem.strip_prefix("1-") {
+            Some(n) => n.parse::<u64>().ok().filter(|n| *n > 0).map(|n| n - 1),
+            None => stem.parse::<u64>().ok(),
+        }
+    };
+    let in_series: Vec<(&'static str, &str)> = paths
+        .iter()
+        .filter_map(|(role, p)| {
+            let mut parts = p.rsplit('/');
+            let file = parts.next()?;
+            (parts.next()? == series).then_some((*role, file))
+        })
+        .collect();
+    if let Some((role, _)) = in_series
+        .iter()
+        .find(|(_, f)| *f == base || (number(f).is_some() && number(f) == number(base)))
+    {
+        return Some(role);
+    }
+    let mut roles: Vec<&str> = in_series.iter().map(|(r, _)| *r).collect();
+    roles.dedup();
+    match roles.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
+}

@@ -31,21 +31,44 @@ pub enum Transform {
     ImageWidth,
     /// See [`Transform::ImageWidth`].
     ImageHeight,
+    /// `volume_shape`: `dim[1..=dim[0]]` of the study's first file of `role`, read from its
+    /// NIfTI-1, NIfTI-2 or Analyze 7.5 header (`.nii`, `.nii.gz`, `.hdr`, either byte order).
+    VolumeShape,
+    /// `voxel_size`: `pixdim[1..=dim[0]]` of the same header.
+    VoxelSize,
+    /// `lidc_reading_sessions`: number of `readingSession` elements in the role's LIDC XML files.
+    LidcReadingSessions,
+    /// `lidc_nodules`: `{series, reader, nodule_id, malignancy, rois}` per `unblindedReadNodule`.
+    LidcNodules,
+    /// `lidc_non_nodules`: `{series, reader, non_nodule_id}` per `nonNodule`.
+    LidcNonNodules,
+    /// `cbis_csv_role`: `image`, `cropped` or `roi`: which CBIS-DDSM case-description path
+    /// column of the study's joined rows names the role's first file.
+    CbisCsvRole,
 }
 
 impl Transform {
     /// Every transform, by the name profiles use.
-    pub const ALL: [(&'static str, Transform); 4] = [
+    pub const ALL: [(&'static str, Transform); 10] = [
         ("ddsm_overlays", Transform::DdsmOverlays),
         ("ddsm_ics", Transform::DdsmIcs),
         ("image_width", Transform::ImageWidth),
         ("image_height", Transform::ImageHeight),
+        ("volume_shape", Transform::VolumeShape),
+        ("voxel_size", Transform::VoxelSize),
+        ("lidc_reading_sessions", Transform::LidcReadingSessions),
+        ("lidc_nodules", Transform::LidcNodules),
+        ("lidc_non_nodules", Transform::LidcNonNodules),
+        ("cbis_csv_role", Transform::CbisCsvRole),
     ];
 
     fn by_name(name: &str) -> Option<Transform> {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
     }
 }
+
+/// `each = "*"`: every study file, whatever its role.
+pub const ALL_ROLES: usize = usize::MAX;
 
 /// How a string value is converted.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +187,8 @@ pub enum Source {
     Rows {
         table: usize,
         fields: Vec<(String, Field)>,
+        /// Objects ordered by this key's value (as `each`'s `sort`); else row order.
+        sort: Option<String>,
     },
     /// The first alternative that is not null.
     First(Vec<Field>),
@@ -171,6 +196,27 @@ pub enum Source {
     TableFile(usize),
     /// A named transform over the study's files of a role.
     Transform { transform: Transform, role: usize },
+    /// An object whose keys are the given fields, evaluated for the study (or current row).
+    Object(Vec<(String, Field)>),
+    /// One object per study file of the role, built from `fields` evaluated on that file's
+    /// captures; in file-name order, or sorted by the value of key `sort` (numbers before text,
+    /// numbers numerically).
+    Each {
+        role: usize,
+        fields: Vec<(String, Field)>,
+        sort: Option<String>,
+        /// With `group`: one object per distinct value of this template over the files'
+        /// captures, evaluated on the group (its first file's captures, its files).
+        group: Option<Template>,
+        /// With `item`: a list of that field's values (nulls dropped) instead of objects.
+        item: Option<Box<Field>>,
+    },
+    /// A DICOM keyword's typed value from the study's first file (of `role`, if given) that has
+    /// a DICOM header.
+    Dicom { keyword: &'static str, role: Option<usize> },
+    /// Over every joined row of the column's table: the cell value that comes first in `order`
+    /// (cells not in `order` rank after it, in row order); null without rows.
+    Worst { column: usize, order: Vec<String> },
 }
 
 /// A compiled field.
@@ -336,6 +382,10 @@ impl FieldCtx<'_> {
             ("first", f.first.is_some()),
             ("table_file", f.table_file.is_some()),
             ("transform", f.transform.is_some()),
+            ("object", f.object.is_some()),
+            ("each", f.each.is_some()),
+            ("dicom", f.dicom.is_some()),
+            ("worst", f.worst.is_some()),
         ];
         let given: Vec<&str> = sources.iter().filter(|s| s.1).map(|s| s.0).collect();
         if given.len() != 1 {
@@ -399,7 +449,12 @@ impl FieldCtx<'_> {
                     }
                 }
                 self.row_table = outer;
-                Source::Rows { table, fields }
+                if let Some(s) = &f.sort
+                    && !fields.iter().any(|(k, _)| k == s)
+                {
+                    return err(&sub("sort"), format!("`sort = \"{s}\"` is not one of the `fields` keys"));
+                }
+                Source::Rows { table, fields, sort: f.sort.clone() }
             }
             "first" => {
                 let alts = f.first.as_ref().unwrap();
@@ -430,16 +485,89 @@ impl FieldCtx<'_> {
                 };
                 Source::Transform { transform, role }
             }
+            "each" => {
+                let role = match f.each.as_deref().unwrap() {
+                    "*" => ALL_ROLES,
+                    r => self.role(&sub("each"), r)?,
+                };
+                if f.fields.0.is_empty() == f.item.is_none() {
+                    return err(
+                        &sub("fields"),
+                        "`each` needs either `fields` (an object per file or group) or `item` (a value per file or group)",
+                    );
+                }
+                let item = match &f.item {
+                    Some(i) => Some(Box::new(self.field(&sub("item"), i)?)),
+                    None => None,
+                };
+                let mut fields = Vec::new();
+                for (k, ef) in &f.fields.0 {
+                    fields.push((k.clone(), self.field(&format!("{key}.fields.{k}"), ef)?));
+                }
+                if let Some(s) = &f.sort
+                    && !fields.iter().any(|(k, _)| k == s)
+                {
+                    return err(&sub("sort"), format!("`sort = \"{s}\"` is not one of the `fields` keys"));
+                }
+                let group = match &f.group {
+                    Some(g) => Some(
+                        Template::parse(g, &|n| resolve_names.get(n))
+                            .map_err(|p| (sub("group"), p))?,
+                    ),
+                    None => None,
+                };
+                Source::Each { role, fields, sort: f.sort.clone(), group, item }
+            }
+            "worst" => {
+                let column = self.column(&sub("worst"), f.worst.as_deref().unwrap())?;
+                let Some(order) = f.order.clone() else {
+                    return err(key, "`worst` needs `order` (the values, worst first)");
+                };
+                Source::Worst { column, order }
+            }
+            "dicom" => {
+                let kw = f.dicom.as_deref().unwrap();
+                let keyword = super::dicomtag::KEYWORDS.iter().copied().find(|k| *k == kw).ok_or_else(|| {
+                    (
+                        sub("dicom"),
+                        format!("unknown DICOM keyword `{kw}` (known: {})", super::dicomtag::KEYWORDS.join(", ")),
+                    )
+                })?;
+                let role = match &f.role {
+                    Some(r) => Some(self.role(&sub("role"), r)?),
+                    None => None,
+                };
+                Source::Dicom { keyword, role }
+            }
+            "object" => {
+                let mut fields = Vec::new();
+                for (k, of) in &f.object.as_ref().unwrap().0 {
+                    fields.push((k.clone(), self.field(&format!("{key}.object.{k}"), of)?));
+                }
+                Source::Object(fields)
+            }
             _ => unreachable!(),
         };
-        if f.role.is_some() && f.transform.is_none() {
-            return err(&sub("role"), "`role` only goes with `transform`");
+        if f.role.is_some() && f.transform.is_none() && f.dicom.is_none() {
+            return err(&sub("role"), "`role` only goes with `transform` or `dicom`");
+        }
+        if f.item.is_some() && f.each.is_none() {
+            return err(&sub("item"), "`item` only goes with `each`");
+        }
+        if f.order.is_some() && f.worst.is_none() {
+            return err(&sub("order"), "`order` only goes with `worst`");
+        }
+        if f.group.is_some() && f.each.is_none() {
+            return err(&sub("group"), "`group` only goes with `each`");
         }
         if f.key.is_some() && f.files.is_none() {
             return err(&sub("key"), "`key` only goes with `files`");
         }
-        if !f.fields.0.is_empty() && f.rows.is_none() {
-            return err(&sub("fields"), "`fields` only goes with `rows`");
+        if !f.fields.0.is_empty() && f.rows.is_none() && f.each.is_none() {
+            return err(&sub("fields"), "`fields` only goes with `rows` or `each`");
+        }
+        if f.sort.is_some() && f.each.is_none() && f.rows.is_none() {
+            return err(&sub("sort"), "`sort` only goes with `each` or `rows`");
         }
         let ty = match &f.ty {
             None => Type::Keep,

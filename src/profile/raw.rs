@@ -83,6 +83,19 @@ pub struct RawFileRule {
     pub patient: String,
     pub study: String,
     pub name: Option<String>,
+    pub dicom: Option<Ordered<String>>,
+    pub dicom_from: Option<String>,
+    pub lookup: Option<Ordered<RawLookup>>,
+}
+
+/// One `lookup` capture of a `[[files]]` rule: a table cell found while placing the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLookup {
+    pub table: String,
+    pub key: String,
+    pub column: RawColumn,
+    pub default: Option<String>,
 }
 
 /// A column reference: header name, 0-based index, or alternatives tried in order.
@@ -113,6 +126,8 @@ pub struct RawTable {
     pub header: Option<bool>,
     pub key: RawColumn,
     pub key_pattern: Option<String>,
+    #[serde(default)]
+    pub key_also: Vec<RawColumnOne>,
     pub join: String,
     #[serde(default)]
     pub columns: Ordered<RawColumn>,
@@ -167,9 +182,17 @@ pub struct RawField {
     pub first: Option<Vec<RawField>>,
     pub table_file: Option<String>,
     pub transform: Option<String>,
+    pub object: Option<Ordered<RawField>>,
+    pub each: Option<String>,
+    pub dicom: Option<String>,
+    pub worst: Option<String>,
     // Arguments of some sources.
     pub role: Option<String>,
     pub key: Option<String>,
+    pub sort: Option<String>,
+    pub group: Option<String>,
+    pub order: Option<Vec<String>>,
+    pub item: Option<Box<RawField>>,
     #[serde(default)]
     pub fields: Ordered<RawField>,
     // Modifiers.

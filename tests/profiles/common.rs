@@ -126,7 +126,8 @@ pub fn check_invariants(ds: &Dataset, again: &Dataset) {
     u.dedup();
     assert_eq!(t, u, "duplicate paths");
     for f in &ds.files {
-        let parts: Vec<&str> = f.rel_path.split('/').collect();
+        // Volumetric datasets keep relative paths inside the study (`RAW/x.hdr`).
+        let parts: Vec<&str> = f.rel_path.splitn(3, '/').collect();
         assert_eq!(parts.len(), 3, "{}", f.rel_path);
         let study = format!("{}/{}", parts[0], parts[1]);
         let meta = json(ds, &format!("{study}/metadata.json"));
@@ -200,4 +201,48 @@ pub fn jpeg(w: u16, h: u16) -> Vec<u8> {
     j.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
     j.extend([0xFF, 0xD9]);
     j
+}
+
+/// A NIfTI-1 header (348 bytes + 4 extension bytes, little-endian) of the given shape and voxel
+/// size; `gz` gzips it (as a `.nii.gz`).
+pub fn nifti(shape: &[i16], pixdim: &[f32], gz: bool) -> Vec<u8> {
+    analyze_like(shape, pixdim, false, Some(b"n+1\0"), gz)
+}
+
+/// A header of the Analyze 7.5 / NIfTI-1 layout; `big` for big-endian (OASIS-1 Analyze),
+/// `magic` e.g. `ni1` for a NIfTI pair header or none for Analyze.
+pub fn analyze_like(shape: &[i16], pixdim: &[f32], big: bool, magic: Option<&[u8; 4]>, gz: bool) -> Vec<u8> {
+    let mut h = vec![0u8; 352];
+    let i32b = |v: i32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    let i16b = |v: i16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    let f32b = |v: f32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+    h[0..4].copy_from_slice(&i32b(348));
+    h[40..42].copy_from_slice(&i16b(shape.len() as i16));
+    for (i, d) in shape.iter().enumerate() {
+        h[42 + 2 * i..44 + 2 * i].copy_from_slice(&i16b(*d));
+    }
+    h[76..80].copy_from_slice(&f32b(1.0));
+    for (i, d) in pixdim.iter().enumerate() {
+        h[80 + 4 * i..84 + 4 * i].copy_from_slice(&f32b(*d));
+    }
+    if let Some(m) = magic {
+        h[344..348].copy_from_slice(m);
+    }
+    if gz {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&h).unwrap();
+        e.finish().unwrap()
+    } else {
+        h
+    }
+}
+
+impl MemPool {
+    /// Adds a DICOM file whose header (as the scanner would have read it) is `info`.
+    pub fn add_dicom(&mut self, archive: &str, path: &str, info: medfs::dicom::DicomInfo) -> &mut Self {
+        self.touch(archive, path);
+        self.files.last_mut().unwrap().dicom = Some(std::sync::Arc::new(info));
+        self
+    }
 }

@@ -1,0 +1,241 @@
+//! Golden test of `mounts/lidc-idri.toml`: the same patients in the NBIA 4.x, NBIA 3.x and classic
+//! layouts give the same tree (grouped by DICOM tags) except for basenames; XML reading sessions
+//! go with their folder's series and become nodule labels; a CR study with an IdriReadMessage.
+
+use crate::common::*;
+use medfs::dicom::DicomInfo;
+use serde_json::{Value, json};
+
+const ROOT: &str = "1.3.6.1.4.1.14519.5.2.1.6279.6001";
+
+/// (patient, study suffix, series suffix, SeriesNumber, modality, images, study folder digits, series folder digits)
+const SERIES: [(&str, &str, &str, i64, &str, usize); 4] = [
+    ("LIDC-IDRI-0001", "298806137288633453246975630178", "179049373636438705059720603192", 3000566, "CT", 12),
+    ("LIDC-IDRI-0001", "298806137288633453246975630178", "141365756818074696859567662357", 3000923, "CT", 9),
+    ("LIDC-IDRI-0001", "175012972118199124641098335511", "141365756818074696859567630033", 1, "CR", 1),
+    ("LIDC-IDRI-0002", "490157381160200744295382098329", "619372068417051974713149104919", 3000522, "CT", 3),
+];
+
+fn info(i: usize, k: usize) -> DicomInfo {
+    let (pid, st, se, num, modality, _) = SERIES[i];
+    DicomInfo {
+        patient_id: Some(pid.into()),
+        study_uid: Some(format!("{ROOT}.{st}")),
+        series_uid: Some(format!("{ROOT}.{se}")),
+        sop_uid: Some(format!("{ROOT}.{se}.{k}")),
+        series_number: Some(num),
+        instance_number: Some(k as i64 + 1),
+        modality: Some(modality.into()),
+        study_date: Some("20000101".into()),
+        manufacturer: Some("GE MEDICAL SYSTEMS".into()),
+        series_description: if modality == "CR" { Some("Chest PA".into()) } else { None },
+        rows: Some(512),
+        columns: Some(512),
+        ..Default::default()
+    }
+}
+
+pub const XML_CT1: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<LidcReadMessage uid="1.3.6.1.4.1.14519.5.2.1.6279.6001.1308168927827.0" xmlns="http://www.nih.gov" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<ResponseHeader>
+  <Version>1.8.1</Version>
+  <TaskDescription>Second unblinded read</TaskDescription>
+  <SeriesInstanceUid>1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192</SeriesInstanceUid>
+  <ResponseDescription>1 - Reading complete</ResponseDescription>
+</ResponseHeader>
+<readingSession>
+  <annotationVersion>3.12</annotationVersion>
+  <servicingRadiologistID>anonymous</servicingRadiologistID>
+  <unblindedReadNodule>
+    <noduleID>Nodule 001</noduleID>
+    <characteristics><subtlety>5</subtlety><internalStructure>1</internalStructure><calcification>6</calcification><sphericity>3</sphericity><margin>3</margin><lobulation>3</lobulation><spiculation>4</spiculation><texture>5</texture><malignancy>5</malignancy></characteristics>
+    <roi><imageZposition>-125.000000 </imageZposition><imageSOP_UID>1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192.3</imageSOP_UID><inclusion>TRUE</inclusion><edgeMap><xCoord>312</xCoord><yCoord>355</yCoord></edgeMap><edgeMap><xCoord>311</xCoord><yCoord>356</yCoord></edgeMap></roi>
+    <roi><imageZposition>-127.500000 </imageZposition><imageSOP_UID>x.4</imageSOP_UID><inclusion>TRUE</inclusion><edgeMap><xCoord>312</xCoord><yCoord>355</yCoord></edgeMap></roi>
+  </unblindedReadNodule>
+  <unblindedReadNodule>
+    <noduleID>IL057_127364</noduleID>
+    <roi><imageZposition>-200.0</imageZposition><imageSOP_UID>x.9</imageSOP_UID><inclusion>TRUE</inclusion><edgeMap><xCoord>100</xCoord><yCoord>101</yCoord></edgeMap></roi>
+  </unblindedReadNodule>
+  <nonNodule><nonNoduleID>Non-nodule 001</nonNoduleID><imageZposition>-150.0</imageZposition><imageSOP_UID>x.6</imageSOP_UID><locus><xCoord>50</xCoord><yCoord>60</yCoord></locus></nonNodule>
+</readingSession>
+<readingSession>
+  <annotationVersion>3.12</annotationVersion>
+  <servicingRadiologistID>anonymous</servicingRadiologistID>
+  <unblindedReadNodule>
+    <noduleID>0</noduleID>
+    <characteristics><subtlety>4</subtlety><malignancy>3</malignancy></characteristics>
+    <roi><imageZposition>-125.0</imageZposition><imageSOP_UID>x.3</imageSOP_UID><inclusion>TRUE</inclusion><edgeMap><xCoord>1</xCoord><yCoord>2</yCoord></edgeMap></roi>
+    <roi><imageZposition>-127.5</imageZposition><imageSOP_UID>x.4</imageSOP_UID><inclusion>FALSE</inclusion><edgeMap><xCoord>1</xCoord><yCoord>2</yCoord></edgeMap></roi>
+    <roi><imageZposition>-130.0</imageZposition><imageSOP_UID>x.5</imageSOP_UID><inclusion>TRUE</inclusion><edgeMap><xCoord>1</xCoord><yCoord>2</yCoord></edgeMap></roi>
+  </unblindedReadNodule>
+</readingSession>
+<readingSession>
+  <annotationVersion>3.12</annotationVersion>
+  <servicingRadiologistID>anonymous</servicingRadiologistID>
+  <nonNodule><nonNoduleID>Non-nodule 002</nonNoduleID><imageZposition>-10.0</imageZposition><imageSOP_UID>x.1</imageSOP_UID><locus><xCoord>5</xCoord><yCoord>6</yCoord></locus></nonNodule>
+</readingSession>
+</LidcReadMessage>
+"#;
+
+pub const XML_CR: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<IdriReadMessage xmlns="http://www.nih.gov/idri"><ResponseHeader><SeriesInstanceUid>1.3.6.1.4.1.14519.5.2.1.6279.6001.141365756818074696859567630033</SeriesInstanceUid></ResponseHeader>
+<CXRreadingSession><unblindedRead><noduleID>x</noduleID></unblindedRead></CXRreadingSession></IdriReadMessage>
+"#;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Layout {
+    Nbia,
+    Nbia3,
+    Classic,
+}
+
+/// (archive, series folder path, file name of image k of n)
+fn series_dir(l: Layout, i: usize) -> (String, String) {
+    let (pid, st, se, num, modality, _) = SERIES[i];
+    let st5 = &st[st.len() - 5..];
+    let se5 = &se[se.len() - 5..];
+    let desc = if modality == "CR" { "Chest PA" } else { "NA" };
+    match l {
+        Layout::Nbia => (
+            "manifest-1600709154662.zip".into(),
+            format!("manifest-1600709154662/LIDC-IDRI/{pid}/01-01-2000-NA-NA-{st5}/{num}.000000-{desc}-{se5}"),
+        ),
+        Layout::Nbia3 => ("LIDC-IDRI.zip".into(), format!("LIDC-IDRI/{pid}/01-01-2000-{st5}/{num}-{se5}")),
+        Layout::Classic => ("LIDC-IDRI.zip".into(), format!("LIDC-IDRI/{pid}/{ROOT}.{st}/{ROOT}.{se}")),
+    }
+}
+
+fn file_name(l: Layout, k: usize, n: usize) -> String {
+    match l {
+        Layout::Nbia => {
+            let w = n.to_string().len().max(if n >= 10 { 2 } else { 1 });
+            format!("1-{:0w$}.dcm", k + 1)
+        }
+        _ => format!("{:06}.dcm", k + 1),
+    }
+}
+
+fn lidc_pool(l: Layout) -> MemPool {
+    let mut p = MemPool::new();
+    for i in 0..SERIES.len() {
+        let (a, dir) = series_dir(l, i);
+        let n = SERIES[i].5;
+        for k in 0..n {
+            p.add_dicom(&a, &format!("{dir}/{}", file_name(l, k, n)), info(i, k));
+        }
+        match i {
+            0 => {
+                p.add(&a, &format!("{dir}/069.xml"), XML_CT1);
+            }
+            2 => {
+                p.add(&a, &format!("{dir}/158.xml"), XML_CR);
+            }
+            _ => {}
+        }
+    }
+    if l == Layout::Nbia {
+        p.add("manifest-1600709154662.zip", "manifest-1600709154662/metadata.csv", "Series UID,Collection\n");
+    }
+    p
+}
+
+fn strip_names(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("source");
+        o.remove("source_layout");
+        if let Some(Value::Array(series)) = o.get_mut("series") {
+            for s in series {
+                s.as_object_mut().unwrap().remove("source_folder");
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn lidc_three_layouts_same_tree() {
+    let s1 = format!("{ROOT}.{}", SERIES[0].1);
+    let se1 = format!("{ROOT}.{}", SERIES[0].2);
+    let se2 = format!("{ROOT}.{}", SERIES[1].2);
+    let mut first: Option<(Vec<String>, Value, Value)> = None;
+    for l in [Layout::Nbia, Layout::Nbia3, Layout::Classic] {
+        let p = lidc_pool(l);
+        let ds = p.organize_with("lidc-idri").expect("recognized");
+        check_invariants(&ds, &p.organize_with("lidc-idri").unwrap());
+        assert!(ds.warnings.is_empty(), "{l:?}: {:?}", ds.warnings);
+        assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 2, "studies": 3, "files": 27}), "{l:?}");
+        let t = tree(&ds);
+        assert!(t.contains(&format!("LIDC-IDRI-0001/{s1}/{se1}/069.xml")), "{l:?} {t:#?}");
+        let labels = json(&ds, &format!("LIDC-IDRI-0001/{s1}/labels.json"));
+        assert_eq!(
+            labels,
+            json!({"annotation_files": [format!("{se1}/069.xml")], "reading_sessions": 3,
+                "nodules": [
+                    {"series": se1, "reader": 1, "nodule_id": "Nodule 001", "malignancy": 5, "rois": 2},
+                    {"series": se1, "reader": 1, "nodule_id": "IL057_127364", "malignancy": null, "rois": 1},
+                    {"series": se1, "reader": 2, "nodule_id": "0", "malignancy": 3, "rois": 3}],
+                "non_nodules": [
+                    {"series": se1, "reader": 1, "non_nodule_id": "Non-nodule 001"},
+                    {"series": se1, "reader": 3, "non_nodule_id": "Non-nodule 002"}]}),
+            "{l:?}"
+        );
+        let meta = json(&ds, &format!("LIDC-IDRI-0001/{s1}/metadata.json"));
+        let layout = match l {
+            Layout::Nbia => "nbia",
+            Layout::Nbia3 => "nbia3",
+            Layout::Classic => "classic",
+        };
+        assert_eq!(meta["source_layout"], json!(layout));
+        // Series in SeriesInstanceUID order: series 1 (…1413…) before series 0 (…1790…).
+        assert_eq!(meta["series"][1]["source_folder"], json!(series_dir(l, 0).1));
+        assert_eq!(
+            strip_names(&meta),
+            json!({"collection": "LIDC-IDRI", "StudyInstanceUID": s1, "StudyDate": "20000101", "StudyDescription": null, "split": null,
+                "series": [
+                  {"SeriesInstanceUID": se2, "SeriesNumber": 3000923, "SeriesDescription": null, "Modality": "CT", "Manufacturer": "GE MEDICAL SYSTEMS", "number_of_images": 9},
+                  {"SeriesInstanceUID": se1, "SeriesNumber": 3000566, "SeriesDescription": null, "Modality": "CT", "Manufacturer": "GE MEDICAL SYSTEMS", "number_of_images": 12}]})
+        );
+        // The CR study: IdriReadMessage listed, not counted.
+        let cr = format!("{ROOT}.{}", SERIES[2].1);
+        let crse = format!("{ROOT}.{}", SERIES[2].2);
+        assert_eq!(
+            json(&ds, &format!("LIDC-IDRI-0001/{cr}/labels.json")),
+            json!({"annotation_files": [format!("{crse}/158.xml")], "reading_sessions": 0, "nodules": [], "non_nodules": []})
+        );
+        let p2 = format!("LIDC-IDRI-0002/{ROOT}.{}/labels.json", SERIES[3].1);
+        assert_eq!(json(&ds, &p2), json!({"annotation_files": [], "reading_sessions": 0, "nodules": [], "non_nodules": []}));
+        // Same tree, apart from basenames.
+        let shape: Vec<String> = t
+            .iter()
+            .map(|x| match x.rsplit_once('/') {
+                Some((d, f)) if f.ends_with(".dcm") => format!("{d}/*.dcm"),
+                _ => x.clone(),
+            })
+            .collect();
+        let m = strip_names(&meta);
+        match &first {
+            None => first = Some((shape, labels, m)),
+            Some((s, lb, mt)) => {
+                let mut a = shape.clone();
+                a.sort();
+                a.dedup();
+                let mut b = s.clone();
+                b.sort();
+                b.dedup();
+                assert_eq!(a, b, "{l:?}");
+                assert_eq!(&labels, lb);
+                assert_eq!(&m, mt);
+            }
+        }
+    }
+}
+
+#[test]
+fn lidc_needs_headers() {
+    // The same paths without DICOM headers (not scanned, or not DICOM) place nothing.
+    let mut p = MemPool::new();
+    p.touch("LIDC-IDRI.zip", "LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/000001.dcm")
+        .add("LIDC-IDRI.zip", "LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/069.xml", XML_CT1);
+    assert!(p.organize_with("lidc-idri").is_none());
+}
