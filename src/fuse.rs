@@ -279,9 +279,34 @@ impl Filesystem for MedFuse {
     }
 }
 
+/// A mounted, initialized FUSE session, ready to serve.
+pub struct Session(fuser::Session<MedFuse>);
+
+/// Unmounts a session's mountpoint from another thread (signal handling).
+pub struct Unmounter(fuser::SessionUnmounter);
+
+impl Unmounter {
+    /// Unmounts; the session's `run` then returns.
+    pub fn unmount(&mut self) -> std::io::Result<()> {
+        self.0.unmount()
+    }
+}
+
+impl Session {
+    /// Serves requests until the filesystem is unmounted.
+    pub fn run(self) -> std::io::Result<()> {
+        self.0.run()
+    }
+
+    /// A handle that unmounts this session from another thread.
+    pub fn unmounter(&mut self) -> Unmounter {
+        Unmounter(self.0.unmount_callable())
+    }
+}
+
 /// Mounts `fs` at `mountpoint` and performs the INIT handshake; the returned session is ready to
 /// `run`. Errors come back before anything is left mounted.
-pub fn mount(fs: Arc<MedFs>, mountpoint: &Path, config: &MountConfig) -> std::io::Result<fuser::Session<MedFuse>> {
+pub fn mount(fs: Arc<MedFs>, mountpoint: &Path, config: &MountConfig) -> std::io::Result<Session> {
     let mut c = Config::default();
     c.mount_options = vec![
         MountOption::RO,
@@ -295,13 +320,5 @@ pub fn mount(fs: Arc<MedFs>, mountpoint: &Path, config: &MountConfig) -> std::io
     c.acl = if config.allow_other { SessionACL::All } else { SessionACL::Owner };
     c.n_threads = Some(config.threads.max(1));
     c.clone_fd = true;
-    fuser::Session::new(MedFuse::new(fs), mountpoint, &c)
-}
-
-/// Unmounts a session's mountpoint from another thread (signal handling).
-pub type Unmounter = fuser::SessionUnmounter;
-
-/// The unmount handle of a session.
-pub fn unmounter(session: &mut fuser::Session<MedFuse>) -> Unmounter {
-    session.unmount_callable()
+    fuser::Session::new(MedFuse::new(fs), mountpoint, &c).map(Session)
 }

@@ -332,9 +332,9 @@ fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
 }
 
 /// Runs the session until it is unmounted, unmounting it on SIGINT/SIGTERM/SIGHUP.
-fn serve(mut session: fuser::Session<fuse::MedFuse>, mountpoint: &Path) -> Result<()> {
+fn serve(mut session: fuse::Session, mountpoint: &Path) -> Result<()> {
     let mountpoint = mountpoint.to_path_buf();
-    let mut unmounter = fuse::unmounter(&mut session);
+    let mut unmounter = session.unmounter();
     // Block the signals in this thread before the workers start (they inherit the mask), and
     // take them synchronously in one thread that unmounts: the session then ends by itself.
     // SAFETY: plain signal-set manipulation on a local sigset_t.

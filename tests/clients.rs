@@ -6,24 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
-fn python() -> String {
-    std::env::var("MEDFS_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// Runs a Python snippet with `args`; fails the test with its output if it fails.
-fn py(script: &str, args: &[&Path]) -> String {
-    let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("python runs");
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "python failed (run ./test.sh, which sets up pydicom and nibabel in a venv):\n{stdout}\n{stderr}"
-    );
-    stdout.into_owned()
-}
 
 /// Writes 2 patients × 2 studies × (2 series of 3 slices) as DICOM files into `dir`, half in
 /// Explicit VR, half in Implicit VR; prints `path\tpatient\tstudy\tseries` lines.

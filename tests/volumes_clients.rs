@@ -6,24 +6,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
-fn python() -> String {
-    std::env::var("MEDFS_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn py(script: &str, args: &[&Path]) -> String {
-    let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("python runs");
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "python failed (run ./test.sh, which sets up pydicom and nibabel in a venv):\n{stdout}\n{stderr}"
-    );
-    stdout.into_owned()
-}
 
 /// Writes the look-alike files under argv[1]; prints their relative paths.
 const MAKE: &str = r#"

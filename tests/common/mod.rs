@@ -204,3 +204,20 @@ pub fn is_mounted(path: &Path) -> bool {
     let want = canon.to_string_lossy().replace(' ', "\\040");
     info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
 }
+
+/// The Python the client tests use: the venv `./test.sh` sets up (`MEDFS_PYTHON`).
+pub fn python() -> String {
+    std::env::var("MEDFS_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Runs a Python snippet with `args`; fails the test with its output if it fails (pydicom or
+/// nibabel missing included: never a silent skip).
+pub fn py(script: &str, args: &[&Path]) -> String {
+    let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("python runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python failed (run ./test.sh, which sets up pydicom and nibabel in a venv):\n{stdout}\n{stderr}"
+    );
+    stdout.into_owned()
+}
