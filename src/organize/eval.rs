@@ -223,6 +223,16 @@ impl Env<'_> {
                     .map(|(_, c)| Value::String(c.to_string()))
                     .unwrap_or(Value::Null)
             }
+            Source::Lookup { column, key } => {
+                let table = self.profile.columns[*column].table;
+                let lt = &self.tables[table];
+                let cell = lt
+                    .index
+                    .get(key.render(study.caps).as_str())
+                    .and_then(|rows| rows.first())
+                    .and_then(|r| lt.rows[*r as usize].get(self.columns[*column]?));
+                s(cell)
+            }
             Source::Dicom { keyword, role } => study
                 .files
                 .iter()
@@ -475,11 +485,18 @@ impl Env<'_> {
         let t = match &field.extract {
             Some(re) => match re.captures(t) {
                 Some(c) => {
-                    extracted = c
-                        .name("value")
-                        .or_else(|| c.get(1))
-                        .or_else(|| c.get(0))
-                        .map(|m| m.as_str().to_string());
+                    extracted = match &field.rewrite {
+                        Some(r) => {
+                            let mut out = String::new();
+                            c.expand(r, &mut out);
+                            Some(out)
+                        }
+                        None => c
+                            .name("value")
+                            .or_else(|| c.get(1))
+                            .or_else(|| c.get(0))
+                            .map(|m| m.as_str().to_string()),
+                    };
                     extracted.as_deref().unwrap_or("")
                 }
                 None => {

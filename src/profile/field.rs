@@ -217,6 +217,10 @@ pub enum Source {
     /// Over every joined row of the column's table: the cell value that comes first in `order`
     /// (cells not in `order` rank after it, in row order); null without rows.
     Worst { column: usize, order: Vec<String> },
+    /// The cell of `column` in the first row of its table (the whole table, not the study's
+    /// joined rows) whose key equals `key` rendered on the current captures (inside `each`, the
+    /// file's or group's); null without such a row.
+    Lookup { column: usize, key: Template },
 }
 
 /// A compiled field.
@@ -230,6 +234,8 @@ pub struct Field {
     pub null: Vec<String>,
     /// Regex whose group `value` (or group 1, or whole match) replaces the string; no match is null.
     pub extract: Option<Regex>,
+    /// With `extract`: replacement (`$1`, `${name}`) expanded from the match instead of its group.
+    pub rewrite: Option<String>,
     /// String → value replacements.
     pub map: Option<HashMap<String, Value>>,
     /// Value for strings missing from `map` (else they pass through).
@@ -386,6 +392,7 @@ impl FieldCtx<'_> {
             ("each", f.each.is_some()),
             ("dicom", f.dicom.is_some()),
             ("worst", f.worst.is_some()),
+            ("lookup", f.lookup.is_some()),
         ];
         let given: Vec<&str> = sources.iter().filter(|s| s.1).map(|s| s.0).collect();
         if given.len() != 1 {
@@ -525,6 +532,14 @@ impl FieldCtx<'_> {
                 };
                 Source::Worst { column, order }
             }
+            "lookup" => {
+                let column = self.column(&sub("lookup"), f.lookup.as_deref().unwrap())?;
+                let Some(k) = &f.key else {
+                    return err(key, "`lookup` needs `key` (a template giving the table key to find)");
+                };
+                let key_t = Template::parse(k, &|n| resolve_names.get(n)).map_err(|p| (sub("key"), p))?;
+                Source::Lookup { column, key: key_t }
+            }
             "dicom" => {
                 let kw = f.dicom.as_deref().unwrap();
                 let keyword = super::dicomtag::KEYWORDS.iter().copied().find(|k| *k == kw).ok_or_else(|| {
@@ -560,8 +575,11 @@ impl FieldCtx<'_> {
         if f.group.is_some() && f.each.is_none() {
             return err(&sub("group"), "`group` only goes with `each`");
         }
-        if f.key.is_some() && f.files.is_none() {
-            return err(&sub("key"), "`key` only goes with `files`");
+        if f.key.is_some() && f.files.is_none() && f.lookup.is_none() {
+            return err(&sub("key"), "`key` only goes with `files` or `lookup`");
+        }
+        if f.rewrite.is_some() && f.extract.is_none() {
+            return err(&sub("rewrite"), "`rewrite` only goes with `extract`");
         }
         if !f.fields.0.is_empty() && f.rows.is_none() && f.each.is_none() {
             return err(&sub("fields"), "`fields` only goes with `rows` or `each`");
@@ -596,6 +614,7 @@ impl FieldCtx<'_> {
             when,
             null: f.null.clone().unwrap_or_else(|| vec![String::new()]),
             extract,
+            rewrite: f.rewrite.clone(),
             map: f.map.as_ref().map(|m| {
                 m.iter()
                     .map(|(k, v)| (k.clone(), toml_to_json(v)))

@@ -186,6 +186,7 @@ pub struct RawField {
     pub each: Option<String>,
     pub dicom: Option<String>,
     pub worst: Option<String>,
+    pub lookup: Option<String>,
     // Arguments of some sources.
     pub role: Option<String>,
     pub key: Option<String>,
@@ -199,6 +200,7 @@ pub struct RawField {
     pub when: Option<RawCond>,
     pub null: Option<Vec<String>>,
     pub extract: Option<String>,
+    pub rewrite: Option<String>,
     pub map: Option<toml::Table>,
     pub otherwise: Option<toml::Value>,
     #[serde(rename = "type")]

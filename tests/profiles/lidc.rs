@@ -134,10 +134,13 @@ fn lidc_pool(l: Layout) -> MemPool {
         }
     }
     if l == Layout::Nbia {
-        p.add("manifest-1600709154662.zip", "manifest-1600709154662/metadata.csv", "Series UID,Collection\n");
+        // No rows for these series: the same metadata as the other layouts.
+        p.add("manifest-1600709154662.zip", "manifest-1600709154662/metadata.csv", format!("{NBIA_CSV_HEADER}\n"));
     }
     p
 }
+
+const NBIA_CSV_HEADER: &str = "Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,Study Date,Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,File Size,File Location,Download Timestamp";
 
 fn strip_names(v: &Value) -> Value {
     let mut v = v.clone();
@@ -238,4 +241,64 @@ fn lidc_needs_headers() {
     p.touch("LIDC-IDRI.zip", "LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/000001.dcm")
         .add("LIDC-IDRI.zip", "LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/069.xml", XML_CT1);
     assert!(p.organize_with("lidc-idri").is_none());
+}
+
+/// NBIA 4.x with rows in metadata.csv (zipped, then loose): joined by Series UID / Study UID.
+#[test]
+fn lidc_metadata_csv() {
+    let s1 = format!("{ROOT}.{}", SERIES[0].1);
+    let se1 = format!("{ROOT}.{}", SERIES[0].2);
+    let se2 = format!("{ROOT}.{}", SERIES[1].2);
+    let s4 = format!("{ROOT}.{}", SERIES[3].1);
+    let se4 = format!("{ROOT}.{}", SERIES[3].2);
+    // Series 0: the CSV has a SeriesDescription (the DICOM lacks it), a StudyDescription and 10
+    // images (12 files). Series 1: no row (file count, nulls). Series 3: its DICOM lacks
+    // StudyDate and Manufacturer, its row has them (MM-DD-YYYY) and `NA` descriptions.
+    let csv = format!(
+        "{NBIA_CSV_HEADER}\n\
+         {se1},LIDC-IDRI,null,httpsdoi.org10.7937K9TCIA.2015.LO9QL9SX,LIDC-IDRI-0001,{s1},CHEST CT,01-01-2000,Recon 2: LUNG,GE MEDICAL SYSTEMS,CT,CT Image Storage,1.2.840.10008.5.1.4.1.1.2,10,5.00 MB,./LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-NA-NA-30178/3000566.000000-NA-03192,2021-09-30T21:39:09.755\n\
+         {se4},LIDC-IDRI,null,httpsdoi.org10.7937K9TCIA.2015.LO9QL9SX,LIDC-IDRI-0002,{s4},NA,02-29-2000,null,Philips,CT,CT Image Storage,1.2.840.10008.5.1.4.1.1.2,NA,1.00 MB,./LIDC-IDRI/LIDC-IDRI-0002/x,2021-09-30T21:39:10.000\n"
+    );
+    for loose in [false, true] {
+        let l = Layout::Nbia;
+        let mut p = MemPool::new();
+        for i in 0..SERIES.len() {
+            let (a, dir) = series_dir(l, i);
+            let n = SERIES[i].5;
+            for k in 0..n {
+                let mut d = info(i, k);
+                if i == 3 {
+                    d.study_date = None;
+                    d.manufacturer = None;
+                }
+                p.add_dicom(&a, &format!("{dir}/{}", file_name(l, k, n)), d);
+            }
+        }
+        if loose {
+            p.add("downloads", "manifest-1600709154662/metadata.csv", csv.clone());
+        } else {
+            p.add("manifest-1600709154662.zip", "manifest-1600709154662/metadata.csv", csv.clone());
+        }
+        let ds = p.organize_with("lidc-idri").expect("recognized");
+        assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
+        let meta = strip_names(&json(&ds, &format!("LIDC-IDRI-0001/{s1}/metadata.json")));
+        assert_eq!(
+            meta,
+            json!({"collection": "LIDC-IDRI", "StudyInstanceUID": s1, "StudyDate": "20000101", "StudyDescription": "CHEST CT", "split": null,
+                "series": [
+                  {"SeriesInstanceUID": se2, "SeriesNumber": 3000923, "SeriesDescription": null, "Modality": "CT", "Manufacturer": "GE MEDICAL SYSTEMS", "number_of_images": 9},
+                  {"SeriesInstanceUID": se1, "SeriesNumber": 3000566, "SeriesDescription": "Recon 2: LUNG", "Modality": "CT", "Manufacturer": "GE MEDICAL SYSTEMS", "number_of_images": 10}]}),
+            "loose={loose}"
+        );
+        let meta = strip_names(&json(&ds, &format!("LIDC-IDRI-0002/{s4}/metadata.json")));
+        assert_eq!(
+            meta,
+            json!({"collection": "LIDC-IDRI", "StudyInstanceUID": s4, "StudyDate": "20000229", "StudyDescription": null, "split": null,
+                "series": [
+                  {"SeriesInstanceUID": se4, "SeriesNumber": 3000522, "SeriesDescription": null, "Modality": "CT", "Manufacturer": "Philips", "number_of_images": 3}]}),
+            "loose={loose}"
+        );
+        // The CSV is a table, not a study file.
+        assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 2, "studies": 3, "files": 25}));
+    }
 }

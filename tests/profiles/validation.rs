@@ -179,3 +179,17 @@ fn print_sample_errors() {
         println!("{}\n", err(&broken));
     }
 }
+
+#[test]
+fn lookup_and_rewrite_checked() {
+    let ok = GOOD.replace(r#"x = { column = "t.x", type = "int" }"#, r#"x = { lookup = "t.x", key = "{p}", extract = '^(\d)(\d)$', rewrite = "${2}${1}" }"#);
+    profile::parse("mounts/toy.toml", &ok).unwrap();
+    let (_, key, problem) = invalid(&GOOD.replace(r#"column = "t.x""#, r#"lookup = "t.x""#));
+    assert_eq!(key, "labels[0].fields.x");
+    assert!(problem.contains("`lookup` needs `key`"), "{problem}");
+    let (_, key, _) = invalid(&GOOD.replace(r#"column = "t.x""#, r#"lookup = "u.x", key = "{p}""#));
+    assert_eq!(key, "labels[0].fields.x.lookup");
+    let (_, key, problem) = invalid(&GOOD.replace(r#"type = "int""#, r#"rewrite = "$1""#));
+    assert_eq!(key, "labels[0].fields.x.rewrite");
+    assert!(problem.contains("only goes with `extract`"), "{problem}");
+}
