@@ -102,6 +102,17 @@ pub struct DicomInfo {
 }
 
 impl DicomInfo {
+    /// A header that names a series and nothing else: what an annotation XML (LIDC
+    /// `SeriesInstanceUid`) contributes, as opposed to a DICOM file's own header.
+    pub fn series_reference(series_uid: String) -> DicomInfo {
+        DicomInfo { series_uid: Some(series_uid), ..DicomInfo::default() }
+    }
+
+    /// Whether this is only a [`series_reference`](Self::series_reference).
+    pub fn is_series_reference(&self) -> bool {
+        *self == DicomInfo::series_reference(self.series_uid.clone().unwrap_or_default())
+    }
+
     /// The slice's z: ImagePositionPatient[2], else SliceLocation.
     pub fn z(&self) -> Option<f64> {
         self.image_position.map(|p| p[2]).or(self.slice_location)

@@ -20,12 +20,29 @@ fn candidate(path: &[u8]) -> bool {
     let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
     let Some(dot) = name.iter().rposition(|&b| b == b'.') else { return !name.is_empty() };
     let ext = name[dot + 1..].to_ascii_lowercase();
-    matches!(ext.as_slice(), b"dcm" | b"dicom" | b"ima" | b"dic")
+    matches!(ext.as_slice(), b"dcm" | b"dicom" | b"ima" | b"dic" | b"xml")
         || (!ext.is_empty() && ext.iter().all(|b| b.is_ascii_digit()))
+}
+
+/// The series a DICOM annotation XML is about (`<SeriesInstanceUid>` of an LIDC
+/// `ResponseHeader`), as a header that names only that series: the XML-only downloads keep their
+/// XMLs apart from the images, and only this tag joins them.
+fn xml_series(head: &[u8]) -> Option<DicomInfo> {
+    let text = std::str::from_utf8(&head[..head.len().min(16 << 10)]).ok()?;
+    let open = "<SeriesInstanceUid>";
+    let start = text.find(open)? + open.len();
+    let uid = text[start..].split('<').next()?.trim();
+    let valid = !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    valid.then(|| DicomInfo::series_reference(uid.to_string()))
 }
 
 /// Reads one member's header: the first 64 KiB, more only if the header goes on.
 fn header(reader: &Reader, archive: u32, member: u32, size: u64) -> Option<DicomInfo> {
+    if reader.pool().archives[archive as usize].members[member as usize].path.to_ascii_lowercase().ends_with(b".xml") {
+        let mut head = Vec::new();
+        reader.read_head(archive, member, (16 << 10).min(size as usize), &mut head).ok()?;
+        return xml_series(&head);
+    }
     let mut want = (dicom::DEFAULT_HEAD as u64).min(size) as usize;
     let mut head = Vec::new();
     loop {
@@ -145,6 +162,16 @@ fn save(a: &Archive, store: &IndexStore, headers: &Headers) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_annotation_xml_names_its_series() {
+        let xml = b"<?xml version=\"1.0\"?><LidcReadMessage><ResponseHeader><SeriesInstanceUid>1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192</SeriesInstanceUid></ResponseHeader>";
+        let info = xml_series(xml).unwrap();
+        assert_eq!(info.series_uid.as_deref(), Some("1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192"));
+        assert!(info.is_series_reference());
+        assert!(xml_series(b"<SeriesInstanceUid>../../etc</SeriesInstanceUid>").is_none());
+        assert!(xml_series(b"<root/>").is_none());
+    }
 
     #[test]
     fn only_plausible_dicom_names_are_sniffed() {

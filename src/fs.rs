@@ -112,8 +112,10 @@ impl MedFs {
         // DICOM that no profile claims is organized by its tags, one dataset per archive.
         for (ai, found) in headers.iter().enumerate().filter(|(ai, h)| !h.is_empty() && !claimed[*ai]) {
             let a = &reader.pool().archives[ai];
+            // Annotation XMLs carry only the series they name: not DICOM files to organize.
             let files: Vec<DicomFile> = found
                 .iter()
+                .filter(|(_, info)| !info.is_series_reference())
                 .map(|(&m, info)| DicomFile {
                     id: (ai as u32, m),
                     archive: String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned(),
@@ -121,6 +123,9 @@ impl MedFs {
                     info: (**info).clone(),
                 })
                 .collect();
+            if files.is_empty() {
+                continue;
+            }
             let slug = unique_slug(&dataset_stem(a), &mut slugs);
             add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
         }

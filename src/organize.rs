@@ -192,12 +192,22 @@ fn place(
 ) -> Vec<Placed> {
     let mut placed = Vec::new();
     let nslots = profile.names.len();
-    // `dicom_from = "folder"`: the first DICOM file (by path) of each (archive, folder).
+    // `dicom_from = "folder"`: the first DICOM file (by path) of each (archive, folder);
+    // `dicom_from = "series"`: the first DICOM file (by path) of each series. Only real DICOM
+    // files count (an annotation XML's header names a series and nothing else).
     let mut folder_dicom: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    let mut series_dicom: std::collections::HashMap<&str, usize> = Default::default();
     if profile.rules.iter().any(|r| !matches!(r.dicom_from, crate::profile::DicomFrom::File)) {
         for (i, f) in pool.iter().enumerate() {
-            if f.dicom.is_none() {
+            let Some(d) = f.dicom.as_deref() else { continue };
+            if d.is_series_reference() {
                 continue;
+            }
+            if let Some(uid) = d.series_uid.as_deref() {
+                let e = series_dicom.entry(uid).or_insert(i);
+                if pool[*e].path > f.path {
+                    *e = i;
+                }
             }
             let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d);
             let e = folder_dicom.entry((f.archive.as_str(), dir)).or_insert(i);
@@ -250,6 +260,12 @@ fn place(
                 let info = match &rule.dicom_from {
                     DicomFrom::File => f.dicom.as_deref(),
                     DicomFrom::Folder => folder(f.path.rsplit_once('/').map_or("", |(d, _)| d)),
+                    DicomFrom::Series => f
+                        .dicom
+                        .as_deref()
+                        .and_then(|d| d.series_uid.as_deref())
+                        .and_then(|uid| series_dicom.get(uid))
+                        .and_then(|j| pool[*j].dicom.as_deref()),
                     DicomFrom::Template(t) => folder(t.render(&caps).trim_end_matches('/')),
                 };
                 let Some(d) = info else { continue };

@@ -114,6 +114,9 @@ pub enum DicomFrom {
     /// `"folder"`: the first DICOM file (by path) of the same archive and folder, for non-DICOM
     /// files that belong with a series (LIDC XML reading sessions).
     Folder,
+    /// `"series"`: a DICOM file of the series the file names itself (an annotation XML's
+    /// `SeriesInstanceUid`), wherever it is in the pool (LIDC's XML-only download).
+    Series,
     /// Any other text: a template giving a folder path (same archive) whose first DICOM file
     /// (by path) is used, e.g. `{pdir}/T2W` (I2CVB: every file takes the T2W series' study).
     Template(Template),
@@ -429,11 +432,12 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         let dicom_from = match r.dicom_from.as_deref() {
             None | Some("file") => DicomFrom::File,
             Some("folder") => DicomFrom::Folder,
+            Some("series") => DicomFrom::Series,
             Some(t) => {
                 let names_ref = &names;
                 let resolve = |n: &str| names_ref.get(n).filter(|s| visible.contains(s));
                 DicomFrom::Template(Template::parse(t, &resolve).map_err(|p| {
-                    inv(&key("dicom_from"), format!("{p} (`file`, `folder`, or a folder template)"))
+                    inv(&key("dicom_from"), format!("{p} (`file`, `folder`, `series`, or a folder template)"))
                 })?)
             }
         };

@@ -243,6 +243,40 @@ fn lidc_needs_headers() {
     assert!(p.organize_with("lidc-idri").is_none());
 }
 
+/// The XML-only download (`LIDC-XML-only.tar.gz`) beside an image download without XMLs: each
+/// XML joins the series its `SeriesInstanceUid` names, not the patient its file number suggests.
+#[test]
+fn lidc_xml_only_download_joins_series_by_uid() {
+    let mut p = MemPool::new();
+    for i in 0..SERIES.len() {
+        let (a, dir) = series_dir(Layout::Classic, i);
+        let n = SERIES[i].5;
+        for k in 0..n {
+            p.add_dicom(&a, &format!("{dir}/{}", file_name(Layout::Classic, k, n)), info(i, k));
+        }
+    }
+    let xml_info = |series: &str| DicomInfo::series_reference(format!("{ROOT}.{series}"));
+    p.add("LIDC-XML-only.tar.gz", "LIDC-XML-only/tcia-lidc-xml/185/069.xml", XML_CT1);
+    p.files.last_mut().unwrap().dicom = Some(std::sync::Arc::new(xml_info(SERIES[0].2)));
+    p.add("LIDC-XML-only.tar.gz", "LIDC-XML-only/tcia-lidc-xml/157/158.xml", XML_CR);
+    p.files.last_mut().unwrap().dicom = Some(std::sync::Arc::new(xml_info(SERIES[2].2)));
+    // An XML about a series nobody downloaded is left in the raw view only.
+    p.add("LIDC-XML-only.tar.gz", "LIDC-XML-only/tcia-lidc-xml/185/070.xml", XML_CT1);
+    p.files.last_mut().unwrap().dicom = Some(std::sync::Arc::new(xml_info("999")));
+
+    let ds = p.organize_with("lidc-idri").expect("recognized");
+    check_invariants(&ds, &p.organize_with("lidc-idri").unwrap());
+    let (s1, se1) = (format!("{ROOT}.{}", SERIES[0].1), format!("{ROOT}.{}", SERIES[0].2));
+    let t = tree(&ds);
+    assert!(t.contains(&format!("LIDC-IDRI-0001/{s1}/{se1}/069.xml")), "{t:#?}");
+    assert!(!t.iter().any(|f| f.ends_with("070.xml")), "{t:#?}");
+    let labels = json(&ds, &format!("LIDC-IDRI-0001/{s1}/labels.json"));
+    assert_eq!(labels["reading_sessions"], json!(3));
+    assert_eq!(labels["nodules"].as_array().unwrap().len(), 3);
+    let (cr, crse) = (format!("{ROOT}.{}", SERIES[2].1), format!("{ROOT}.{}", SERIES[2].2));
+    assert_eq!(json(&ds, &format!("LIDC-IDRI-0001/{cr}/labels.json"))["annotation_files"], json!([format!("{crse}/158.xml")]));
+}
+
 /// NBIA 4.x with rows in metadata.csv (zipped, then loose): joined by Series UID / Study UID.
 #[test]
 fn lidc_metadata_csv() {
