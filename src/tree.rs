@@ -335,13 +335,18 @@ impl TreeBuilder {
 
     /// Finishes: sorts every folder's children by name.
     pub fn finish(mut self) -> Tree {
+        let index = std::mem::take(&mut self.index);
         let mut children: Vec<Vec<NodeId>> = vec![Vec::new(); self.nodes.len()];
-        for (&parent, kids) in &self.index {
+        for (&parent, kids) in &index {
             children[parent as usize].extend(kids.values());
         }
+        // Freeing the lookup maps (a second copy of every name) is pure cost: let another thread
+        // do it while the mount goes on.
+        std::thread::spawn(move || drop(index));
         for (id, mut kids) in children.into_iter().enumerate() {
             if let NodeKind::Dir { .. } = self.nodes[id].kind {
-                kids.sort_by(|&a, &b| self.nodes[a as usize].name.cmp(&self.nodes[b as usize].name));
+                // Names are unique per folder, so an unstable sort gives the same order.
+                kids.sort_unstable_by(|&a, &b| self.nodes[a as usize].name.cmp(&self.nodes[b as usize].name));
                 let subdirs = kids.iter().filter(|&&k| matches!(self.nodes[k as usize].kind, NodeKind::Dir { .. })).count();
                 self.nodes[id].kind = NodeKind::Dir { children: kids, subdirs: subdirs as u32 };
             }
