@@ -30,7 +30,7 @@ pub enum Command {
     /// Print the virtual tree without mounting (no FUSE needed).
     Ls {
         /// Sources, optionally followed by a PATH inside the tree.
-        #[arg(required = true, num_args = 1..)]
+        #[arg(required = true, num_args = 1.., value_name = "SOURCE... [PATH]")]
         args: Vec<PathBuf>,
         /// Tree options.
         #[command(flatten)]
@@ -39,7 +39,7 @@ pub enum Command {
     /// Write one virtual file to stdout without mounting.
     Cat {
         /// Sources followed by the PATH of the file inside the tree.
-        #[arg(required = true, num_args = 2..)]
+        #[arg(required = true, num_args = 2.., value_name = "SOURCE... PATH")]
         args: Vec<PathBuf>,
         /// Tree options.
         #[command(flatten)]
@@ -98,7 +98,7 @@ pub struct TreeArgs {
 #[derive(Args, Debug)]
 pub struct MountArgs {
     /// Archives, loose files or folders, then the mountpoint.
-    #[arg(required = true, num_args = 2..)]
+    #[arg(required = true, num_args = 2.., value_name = "SOURCE... MOUNTPOINT")]
     pub paths: Vec<PathBuf>,
     /// Stay in the foreground (Ctrl-C unmounts).
     #[arg(short, long)]
