@@ -20,6 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Mount SOURCE... at MOUNTPOINT (returns once the mount answers; -f stays attached).
+    #[command(override_usage = "medfs mount [OPTIONS] SOURCE... MOUNTPOINT")]
     Mount(MountArgs),
     /// Unmount a medfs mount (also cleans up a mount left dead by a killed daemon).
     #[command(alias = "umount")]
@@ -28,18 +29,20 @@ pub enum Command {
         mountpoint: PathBuf,
     },
     /// Print the virtual tree without mounting (no FUSE needed).
+    #[command(override_usage = "medfs ls [OPTIONS] SOURCE... [PATH]")]
     Ls {
         /// Sources, optionally followed by a PATH inside the tree.
-        #[arg(required = true, num_args = 1.., value_name = "SOURCE... [PATH]")]
+        #[arg(required = true, num_args = 1.., value_name = "ARG")]
         args: Vec<PathBuf>,
         /// Tree options.
         #[command(flatten)]
         tree: TreeArgs,
     },
     /// Write one virtual file to stdout without mounting.
+    #[command(override_usage = "medfs cat [OPTIONS] SOURCE... PATH")]
     Cat {
         /// Sources followed by the PATH of the file inside the tree.
-        #[arg(required = true, num_args = 2.., value_name = "SOURCE... PATH")]
+        #[arg(required = true, num_args = 2.., value_name = "ARG")]
         args: Vec<PathBuf>,
         /// Tree options.
         #[command(flatten)]
@@ -98,7 +101,7 @@ pub struct TreeArgs {
 #[derive(Args, Debug)]
 pub struct MountArgs {
     /// Archives, loose files or folders, then the mountpoint.
-    #[arg(required = true, num_args = 2.., value_name = "SOURCE... MOUNTPOINT")]
+    #[arg(required = true, num_args = 2.., value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Stay in the foreground (Ctrl-C unmounts).
     #[arg(short, long)]
