@@ -369,16 +369,7 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
         "source_archives": archives.iter().collect::<Vec<_>>(),
         "counts": {"patients": by_patient.len(), "studies": n_studies, "series": n_series, "files": out_files.len()},
     });
-    generated.push(GeneratedFile {
-        rel_path: "dataset.json".into(),
-        bytes: sidecar::json(&dataset_json),
-    });
-    generated.push(GeneratedFile {
-        rel_path: "labels.csv".into(),
-        bytes: csv.finish(),
-    });
-    out_files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    generated.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    sidecar::finish_dataset(&mut out_files, &mut generated, &dataset_json, csv);
     Dataset {
         slug: slug.to_string(),
         files: out_files,

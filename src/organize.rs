@@ -616,18 +616,7 @@ fn organize_one(
         "source_archives": archives.iter().collect::<Vec<_>>(),
         "counts": {"patients": patients.len(), "studies": n_studies, "files": files.len()},
     });
-    generated.push(GeneratedFile {
-        rel_path: "dataset.json".into(),
-        bytes: sidecar::json(&dataset_json),
-    });
-    generated.push(GeneratedFile {
-        rel_path: "labels.csv".into(),
-        bytes: csv.finish(),
-    });
-    // Files come out in (patient, study, name) order already; names that sort differently as
-    // paths (a `-` vs `/`) need the final sort.
-    files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    generated.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    sidecar::finish_dataset(&mut files, &mut generated, &dataset_json, csv);
     warnings.extend(env.problems.into_inner().into_warnings());
     for w in &warnings {
         tracing::warn!(dataset = profile.slug(), "{w}");

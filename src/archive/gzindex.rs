@@ -1243,33 +1243,12 @@ pub fn looks_like_gzip(first_bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::seekidx::testutil::src;
     use flate2::Compression;
     use flate2::write::{DeflateEncoder, GzEncoder};
     use rand::rngs::StdRng;
     use rand::{Rng, RngCore, SeedableRng};
     use std::io::Write;
-
-    /// An in-memory `ByteSource`.
-    struct Mem(Vec<u8>);
-
-    impl ByteSource for Mem {
-        fn len(&self) -> u64 {
-            self.0.len() as u64
-        }
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-            let off = (offset as usize).min(self.0.len());
-            let n = buf.len().min(self.0.len() - off);
-            buf[..n].copy_from_slice(&self.0[off..off + n]);
-            Ok(n)
-        }
-        fn describe(&self) -> String {
-            "mem".into()
-        }
-    }
-
-    fn src(b: &[u8]) -> Arc<dyn ByteSource> {
-        Arc::new(Mem(b.to_vec()))
-    }
 
     /// Data of mixed compressibility: random runs, text-like runs, zeros, small alphabets.
     fn mixed(seed: u64, len: usize) -> Vec<u8> {

@@ -62,3 +62,17 @@ impl LabelsCsv {
             .expect("flushing a Vec cannot fail")
     }
 }
+
+/// Completes a dataset's tree: adds `dataset.json` and `labels.csv`, and puts files and sidecars
+/// in path order (names that sort differently as paths, a `-` vs `/`, need the final sort).
+pub fn finish_dataset(
+    files: &mut [super::DatasetFile],
+    generated: &mut Vec<super::GeneratedFile>,
+    dataset_json: &Value,
+    labels: LabelsCsv,
+) {
+    generated.push(super::GeneratedFile { rel_path: "dataset.json".into(), bytes: json(dataset_json) });
+    generated.push(super::GeneratedFile { rel_path: "labels.csv".into(), bytes: labels.finish() });
+    files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    generated.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+}
