@@ -1,7 +1,6 @@
 //! Reading archives: the shared member vocabulary, and one lister per format.
 //! Knows nothing about datasets or FUSE.
 
-mod types;
 pub mod bz2index;
 pub mod codec;
 pub mod gzindex;
@@ -9,6 +8,7 @@ pub mod path;
 mod seekidx;
 pub mod split;
 pub mod tar;
+mod types;
 pub mod xzindex;
 pub mod zip;
 pub mod zstdindex;

@@ -49,9 +49,7 @@ const SHARDS: usize = 16;
 impl BlockCache {
     /// A cache holding at most `capacity` bytes of blocks (plus the blocks callers still hold).
     pub fn new(capacity: usize) -> BlockCache {
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(Shard { lru: lru::LruCache::unbounded(), bytes: 0 }))
-            .collect();
+        let shards = (0..SHARDS).map(|_| Mutex::new(Shard { lru: lru::LruCache::unbounded(), bytes: 0 })).collect();
         BlockCache { shards, shard_capacity: capacity / SHARDS, flights: Mutex::new(HashMap::new()) }
     }
 

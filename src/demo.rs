@@ -143,9 +143,8 @@ pub fn run(dir: &Path) -> Result<()> {
 
     let mut mura = vec![("MURA-v1.1/".to_string(), Vec::new())];
     let mut csv = String::new();
-    for (p, (kind, study, label)) in [("XR_WRIST", 1, "positive"), ("XR_SHOULDER", 1, "negative"), ("XR_HAND", 2, "positive")]
-        .iter()
-        .enumerate()
+    for (p, (kind, study, label)) in
+        [("XR_WRIST", 1, "positive"), ("XR_SHOULDER", 1, "negative"), ("XR_HAND", 2, "positive")].iter().enumerate()
     {
         let split = if p < 2 { "train" } else { "valid" };
         let folder = format!("MURA-v1.1/{split}/{kind}/patient{:05}/study{study}_{label}/", p + 1);
@@ -162,7 +161,8 @@ pub fn run(dir: &Path) -> Result<()> {
     }
 
     let mut nih = Vec::new();
-    let mut entries = String::from("Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n");
+    let mut entries =
+        String::from("Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n");
     for (i, finding) in ["Cardiomegaly", "No Finding", "Effusion|Mass"].iter().enumerate() {
         let name = format!("{:08}_000.png", i + 1);
         nih.push((format!("images/{name}"), png(96, 96, 100 + i as u32)));
@@ -181,7 +181,10 @@ pub fn run(dir: &Path) -> Result<()> {
     }
     println!("Demo download written to {}; mounted at {}:\n", download.display(), mnt.display());
     print_tree(&mnt, 0)?;
-    println!("\nBrowse it with any tool, e.g.:\n  ls -R {m}\n  python3 -c \"import PIL.Image as I; print(I.open('{m}/_archives/MURA-v1.1.zip/MURA-v1.1/train/XR_WRIST/patient00001/study1_positive/image1.png').size)\"\nUnmount with:\n  medfs unmount {m}   (or: cargo run --release -- unmount {m})", m = mnt.display());
+    println!(
+        "\nBrowse it with any tool, e.g.:\n  ls -R {m}\n  python3 -c \"import PIL.Image as I; print(I.open('{m}/_archives/MURA-v1.1.zip/MURA-v1.1/train/XR_WRIST/patient00001/study1_positive/image1.png').size)\"\nUnmount with:\n  medfs unmount {m}   (or: cargo run --release -- unmount {m})",
+        m = mnt.display()
+    );
     Ok(())
 }
 

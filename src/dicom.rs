@@ -178,18 +178,9 @@ struct Enc {
     big: bool,
 }
 
-const IMPLICIT_LE: Enc = Enc {
-    explicit: false,
-    big: false,
-};
-const EXPLICIT_LE: Enc = Enc {
-    explicit: true,
-    big: false,
-};
-const EXPLICIT_BE: Enc = Enc {
-    explicit: true,
-    big: true,
-};
+const IMPLICIT_LE: Enc = Enc { explicit: false, big: false };
+const EXPLICIT_LE: Enc = Enc { explicit: true, big: false };
+const EXPLICIT_BE: Enc = Enc { explicit: true, big: true };
 
 struct Hdr {
     tag: u32,
@@ -218,33 +209,24 @@ fn bad(why: &'static str) -> Fail {
 #[inline]
 fn rd16(b: &[u8], big: bool) -> u16 {
     let a = [b[0], b[1]];
-    if big {
-        u16::from_be_bytes(a)
-    } else {
-        u16::from_le_bytes(a)
-    }
+    if big { u16::from_be_bytes(a) } else { u16::from_le_bytes(a) }
 }
 
 #[inline]
 fn rd32(b: &[u8], big: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
-    if big {
-        u32::from_be_bytes(a)
-    } else {
-        u32::from_le_bytes(a)
-    }
+    if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
 }
 
 /// `Some(true)` for a VR with a 4-byte length, `Some(false)` for a 2-byte one, None if unknown.
 #[inline]
 fn vr_long(vr: [u8; 2]) -> Option<bool> {
     match &vr {
-        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR"
-        | b"UT" | b"UV" => Some(true),
-        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO"
-        | b"LT" | b"PN" | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US" => {
-            Some(false)
+        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV" => {
+            Some(true)
         }
+        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO" | b"LT" | b"PN"
+        | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US" => Some(false),
         _ => None,
     }
 }
@@ -261,29 +243,14 @@ fn read_hdr(buf: &[u8], pos: usize, enc: Enc) -> Result<Hdr, Fail> {
     let b = buf.get(pos..end8).ok_or(Fail::Short(end8))?;
     let tag = ((rd16(&b[0..2], enc.big) as u32) << 16) | rd16(&b[2..4], enc.big) as u32;
     if !enc.explicit || tag >> 16 == 0xFFFE {
-        return Ok(Hdr {
-            tag,
-            vr: [0, 0],
-            len: rd32(&b[4..8], enc.big),
-            hdr_len: 8,
-        });
+        return Ok(Hdr { tag, vr: [0, 0], len: rd32(&b[4..8], enc.big), hdr_len: 8 });
     }
     let vr = [b[4], b[5]];
     match vr_long(vr) {
-        Some(false) => Ok(Hdr {
-            tag,
-            vr,
-            len: rd16(&b[6..8], enc.big) as u32,
-            hdr_len: 8,
-        }),
+        Some(false) => Ok(Hdr { tag, vr, len: rd16(&b[6..8], enc.big) as u32, hdr_len: 8 }),
         Some(true) => {
             let l = buf.get(pos + 8..pos + 12).ok_or(Fail::Short(pos + 12))?;
-            Ok(Hdr {
-                tag,
-                vr,
-                len: rd32(l, enc.big),
-                hdr_len: 12,
-            })
+            Ok(Hdr { tag, vr, len: rd32(l, enc.big), hdr_len: 12 })
         }
         None => Err(bad("unknown VR in explicit VR data")),
     }
@@ -292,9 +259,7 @@ fn read_hdr(buf: &[u8], pos: usize, enc: Enc) -> Result<Hdr, Fail> {
 /// End offset of a defined-length value starting at `start`, or Short if beyond `buf`.
 #[inline]
 fn value_end(buf: &[u8], start: usize, len: u32) -> Result<usize, Fail> {
-    let end = start
-        .checked_add(len as usize)
-        .ok_or(bad("length overflow"))?;
+    let end = start.checked_add(len as usize).ok_or(bad("length overflow"))?;
     if end > buf.len() {
         // The next element header is needed as well.
         return Err(Fail::Short(end.saturating_add(12)));
@@ -323,11 +288,7 @@ fn skip_undefined(buf: &[u8], mut pos: usize, enc: Enc) -> Result<usize, Fail> {
                     return Err(bad("sequences nested too deep"));
                 }
                 // CP-246: an undefined-length UN holds Implicit VR Little Endian data.
-                stack[depth] = if h.tag != ITEM && cur.explicit && h.vr == *b"UN" {
-                    IMPLICIT_LE
-                } else {
-                    cur
-                };
+                stack[depth] = if h.tag != ITEM && cur.explicit && h.vr == *b"UN" { IMPLICIT_LE } else { cur };
                 depth += 1;
             }
             _ => pos = value_end(buf, pos, h.len)?,
@@ -454,11 +415,7 @@ fn plausible_start(buf: &[u8], group: u16) -> bool {
     if buf.len() < 8 || u16::from_le_bytes([buf[0], buf[1]]) != group {
         return false;
     }
-    let enc = if has_vr_at(buf, 0) == Some(true) {
-        EXPLICIT_LE
-    } else {
-        IMPLICIT_LE
-    };
+    let enc = if has_vr_at(buf, 0) == Some(true) { EXPLICIT_LE } else { IMPLICIT_LE };
     let mut pos = 0;
     let mut last = 0u32;
     for i in 0..3 {
@@ -505,9 +462,7 @@ pub fn parse_header_sized(head: &[u8], member_size: u64) -> Result<DicomInfo, Di
         Err(Fail::Short(need)) => {
             let want = need.max(head.len().saturating_mul(2)).max(head.len() + 1);
             let want = (want as u64).min(member_size);
-            Err(DicomError::NeedMore(
-                usize::try_from(want).unwrap_or(usize::MAX),
-            ))
+            Err(DicomError::NeedMore(usize::try_from(want).unwrap_or(usize::MAX)))
         }
     }
 }
@@ -562,9 +517,7 @@ fn parse_inner(buf: &[u8], complete: bool) -> Result<DicomInfo, Fail> {
     // Dataset encoding: the transfer syntax, corrected by what the first element looks like.
     let declared = match info.transfer_syntax.as_deref() {
         Some(TS_DEFLATED | TS_JPIP_DEFLATED) => {
-            return Err(
-                DicomError::Unsupported(info.transfer_syntax.clone().unwrap_or_default()).into(),
-            );
+            return Err(DicomError::Unsupported(info.transfer_syntax.clone().unwrap_or_default()).into());
         }
         Some(TS_IMPLICIT_LE) => Some(IMPLICIT_LE),
         Some(TS_EXPLICIT_BE) => Some(EXPLICIT_BE),
@@ -602,11 +555,7 @@ fn parse_inner(buf: &[u8], complete: bool) -> Result<DicomInfo, Fail> {
         }
         let start = pos + h.hdr_len;
         if h.len == UNDEFINED {
-            let inner = if enc.explicit && h.vr == *b"UN" {
-                IMPLICIT_LE
-            } else {
-                enc
-            };
+            let inner = if enc.explicit && h.vr == *b"UN" { IMPLICIT_LE } else { enc };
             pos = skip_undefined(buf, start, inner)?;
             continue;
         }
@@ -891,11 +840,7 @@ pub(crate) mod testgen {
             self.head(tag, vr, (val.len() + pad) as u32);
             self.out.extend_from_slice(val);
             if pad == 1 {
-                self.out.push(if matches!(vr, b"UI" | b"OB" | b"UN") {
-                    0
-                } else {
-                    b' '
-                });
+                self.out.push(if matches!(vr, b"UI" | b"OB" | b"UN") { 0 } else { b' ' });
             }
         }
         fn s(&mut self, tag: u32, vr: &[u8; 2], val: &Option<String>) {
@@ -929,20 +874,12 @@ pub(crate) mod testgen {
                 if nested {
                     // A nested sequence with one defined-length item and one undefined one.
                     self.head(0x0040_A170, b"SQ", super::UNDEFINED);
-                    let mut inner = W {
-                        out: Vec::new(),
-                        explicit: self.explicit,
-                        big: self.big,
-                    };
+                    let mut inner = W { out: Vec::new(), explicit: self.explicit, big: self.big };
                     inner.raw(0x0008_0100, b"SH", b"CODE1");
                     self.head(super::ITEM, b"  ", inner.out.len() as u32);
                     self.out.extend_from_slice(&inner.out);
                     self.head(super::ITEM, b"  ", super::UNDEFINED);
-                    self.raw(
-                        0x0008_0104,
-                        b"LO",
-                        b"Meaning (with FFFE lookalike \xfe\xff\x00\xe0)",
-                    );
+                    self.raw(0x0008_0104, b"LO", b"Meaning (with FFFE lookalike \xfe\xff\x00\xe0)");
                     self.head(super::ITEM_DELIM, b"  ", 0);
                     self.head(super::SEQ_DELIM, b"  ", 0);
                 }
@@ -960,43 +897,20 @@ pub(crate) mod testgen {
             out.extend_from_slice(b"DICM");
         }
         if o.meta || o.preamble {
-            let mut m = W {
-                out: Vec::new(),
-                explicit: true,
-                big: false,
-            };
+            let mut m = W { out: Vec::new(), explicit: true, big: false };
             m.raw(0x0002_0001, b"OB", &[0, 1]);
-            m.raw(
-                0x0002_0002,
-                b"UI",
-                info.sop_class_uid
-                    .as_deref()
-                    .unwrap_or("1.2.840.10008.5.1.4.1.1.2")
-                    .as_bytes(),
-            );
-            m.raw(
-                0x0002_0003,
-                b"UI",
-                info.sop_uid.as_deref().unwrap_or("1.2.3").as_bytes(),
-            );
+            m.raw(0x0002_0002, b"UI", info.sop_class_uid.as_deref().unwrap_or("1.2.840.10008.5.1.4.1.1.2").as_bytes());
+            m.raw(0x0002_0003, b"UI", info.sop_uid.as_deref().unwrap_or("1.2.3").as_bytes());
             m.raw(0x0002_0010, b"UI", o.syntax.uid().as_bytes());
             m.raw(0x0002_0012, b"UI", b"1.2.826.0.1.3680043.9.9999.1");
             m.raw(0x0002_0013, b"SH", b"MEDFS_TEST");
-            let mut g = W {
-                out: Vec::new(),
-                explicit: true,
-                big: false,
-            };
+            let mut g = W { out: Vec::new(), explicit: true, big: false };
             g.head(0x0002_0000, b"UL", 4);
             g.u32(m.out.len() as u32);
             out.extend_from_slice(&g.out);
             out.extend_from_slice(&m.out);
         }
-        let mut w = W {
-            out,
-            explicit: o.syntax != Syntax::ImplicitLe,
-            big: o.syntax == Syntax::ExplicitBe,
-        };
+        let mut w = W { out, explicit: o.syntax != Syntax::ImplicitLe, big: o.syntax == Syntax::ExplicitBe };
         w.raw(0x0008_0005, b"CS", b"ISO_IR 100");
         w.raw(0x0008_0008, b"CS", b"ORIGINAL\\PRIMARY\\AXIAL");
         w.s(0x0008_0016, b"UI", &info.sop_class_uid);
@@ -1016,51 +930,23 @@ pub(crate) mod testgen {
         w.s(0x0010_0040, b"CS", &info.patient_sex);
         w.s(0x0010_1010, b"AS", &info.patient_age);
         w.s(0x0018_0015, b"CS", &info.body_part);
-        w.num(
-            0x0018_0050,
-            b"DS",
-            info.slice_thickness.as_ref().map(std::slice::from_ref),
-        );
+        w.num(0x0018_0050, b"DS", info.slice_thickness.as_ref().map(std::slice::from_ref));
         w.raw(0x0018_0060, b"DS", b"120");
         w.s(0x0020_000D, b"UI", &info.study_uid);
         w.s(0x0020_000E, b"UI", &info.series_uid);
         w.s(0x0020_0010, b"SH", &info.study_id);
         w.int(0x0020_0011, info.series_number);
         w.int(0x0020_0013, info.instance_number);
-        w.num(
-            0x0020_0032,
-            b"DS",
-            info.image_position.as_ref().map(|a| &a[..]),
-        );
-        w.num(
-            0x0020_0037,
-            b"DS",
-            info.image_orientation.as_ref().map(|a| &a[..]),
-        );
+        w.num(0x0020_0032, b"DS", info.image_position.as_ref().map(|a| &a[..]));
+        w.num(0x0020_0037, b"DS", info.image_orientation.as_ref().map(|a| &a[..]));
         w.raw(0x0020_0052, b"UI", b"1.2.3.4.5.6.7.8.9");
-        w.num(
-            0x0020_1041,
-            b"DS",
-            info.slice_location.as_ref().map(std::slice::from_ref),
-        );
-        w.raw(
-            0x0028_0002,
-            b"US",
-            &if w.big {
-                1u16.to_be_bytes()
-            } else {
-                1u16.to_le_bytes()
-            },
-        );
+        w.num(0x0020_1041, b"DS", info.slice_location.as_ref().map(std::slice::from_ref));
+        w.raw(0x0028_0002, b"US", &if w.big { 1u16.to_be_bytes() } else { 1u16.to_le_bytes() });
         w.raw(0x0028_0004, b"CS", b"MONOCHROME2");
         w.int(0x0028_0008, info.number_of_frames);
         w.us(0x0028_0010, info.rows);
         w.us(0x0028_0011, info.columns);
-        w.num(
-            0x0028_0030,
-            b"DS",
-            info.pixel_spacing.as_ref().map(|a| &a[..]),
-        );
+        w.num(0x0028_0030, b"DS", info.pixel_spacing.as_ref().map(|a| &a[..]));
         w.us(0x0028_0100, Some(16));
         w.raw(0x0028_1052, b"DS", b"-1024");
         w.raw(0x0028_1053, b"DS", b"1");
@@ -1070,8 +956,7 @@ pub(crate) mod testgen {
         }
         let px = info.rows.unwrap_or(0) * info.columns.unwrap_or(0) * 2;
         w.head(super::PIXEL_DATA, b"OW", px);
-        w.out
-            .extend(std::iter::repeat_n(0u8, o.pixel_bytes.min(px as usize)));
+        w.out.extend(std::iter::repeat_n(0u8, o.pixel_bytes.min(px as usize)));
         w.out
     }
 
@@ -1081,10 +966,7 @@ pub(crate) mod testgen {
         DicomInfo {
             transfer_syntax: None,
             sop_class_uid: Some("1.2.840.10008.5.1.4.1.1.2".into()),
-            sop_uid: Some(format!(
-                "{root}.{patient}{study}{series}.{instance}{}",
-                1000 + instance * 7
-            )),
+            sop_uid: Some(format!("{root}.{patient}{study}{series}.{instance}{}", 1000 + instance * 7)),
             study_date: Some("20000101".into()),
             modality: Some("CT".into()),
             manufacturer: Some("GE MEDICAL SYSTEMS".into()),
@@ -1096,12 +978,8 @@ pub(crate) mod testgen {
             patient_age: Some(format!("{:03}Y", 40 + patient % 40)),
             body_part: Some("CHEST".into()),
             slice_thickness: Some(2.5),
-            study_uid: Some(format!(
-                "{root}.2988061372886334532469756{patient:03}{study}"
-            )),
-            series_uid: Some(format!(
-                "{root}.1790493736364387050597206{patient:03}{study}{series}"
-            )),
+            study_uid: Some(format!("{root}.2988061372886334532469756{patient:03}{study}")),
+            series_uid: Some(format!("{root}.1790493736364387050597206{patient:03}{study}{series}")),
             study_id: None,
             series_number: Some(3000 + series as i64),
             instance_number: Some(instance as i64 + 1),
@@ -1136,14 +1014,7 @@ mod tests {
                     continue;
                 }
                 for undefined_seq in [false, true] {
-                    v.push(Opts {
-                        syntax,
-                        preamble,
-                        meta,
-                        undefined_seq,
-                        private_blob: 3000,
-                        pixel_bytes: 2048,
-                    });
+                    v.push(Opts { syntax, preamble, meta, undefined_seq, private_blob: 3000, pixel_bytes: 2048 });
                 }
             }
         }
@@ -1192,11 +1063,7 @@ mod tests {
     fn stops_before_pixel_data_and_large_private_tags() {
         let info = ct_info(1, 1, 1, 1);
         for o in all_opts() {
-            let o = Opts {
-                private_blob: 1 << 20,
-                pixel_bytes: 0,
-                ..o
-            };
+            let o = Opts { private_blob: 1 << 20, pixel_bytes: 0, ..o };
             let bytes = write(&info, &o);
             // Cut where the private blob's value starts: its bytes and Pixel Data are never
             // needed.
@@ -1225,17 +1092,10 @@ mod tests {
                         other => break other,
                     }
                 };
-                assert_eq!(
-                    got.unwrap(),
-                    expect(&info, o.syntax, o.meta || o.preamble),
-                    "{o:?} cut {cut}"
-                );
+                assert_eq!(got.unwrap(), expect(&info, o.syntax, o.meta || o.preamble), "{o:?} cut {cut}");
                 // Without a size, a prefix never claims to be complete.
                 if cut < 600 {
-                    assert!(
-                        matches!(parse_header(&bytes[..cut]), Err(DicomError::NeedMore(_))),
-                        "{o:?} {cut}"
-                    );
+                    assert!(matches!(parse_header(&bytes[..cut]), Err(DicomError::NeedMore(_))), "{o:?} {cut}");
                 }
             }
         }
@@ -1247,14 +1107,8 @@ mod tests {
         let cut = &bytes[..400];
         assert_eq!(parse_header_sized(cut, 400), Err(DicomError::Truncated));
         assert_eq!(parse_header_sized(b"", 0), Err(DicomError::NotDicom));
-        assert_eq!(
-            parse_header_sized(b"hello world", 11),
-            Err(DicomError::NotDicom)
-        );
-        assert!(matches!(
-            parse_header(b"hello"),
-            Err(DicomError::NeedMore(132))
-        ));
+        assert_eq!(parse_header_sized(b"hello world", 11), Err(DicomError::NotDicom));
+        assert!(matches!(parse_header(b"hello"), Err(DicomError::NeedMore(132))));
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".repeat(20);
         assert_eq!(parse_header(&png), Err(DicomError::NotDicom));
         assert!(!sniff(&png));
@@ -1271,28 +1125,16 @@ mod tests {
         m.extend_from_slice(&(ts.len() as u16).to_le_bytes());
         m.extend_from_slice(ts);
         m.extend_from_slice(&[0x78, 0x9c, 1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(
-            parse_header(&m),
-            Err(DicomError::Unsupported("1.2.840.10008.1.2.1.99".into()))
-        );
+        assert_eq!(parse_header(&m), Err(DicomError::Unsupported("1.2.840.10008.1.2.1.99".into())));
     }
 
     #[test]
     fn explicit_declared_implicit_written() {
         // A dataset in Implicit VR under an Explicit VR transfer syntax (a known writer bug).
         let info = ct_info(2, 1, 1, 3);
-        let implicit = write(
-            &info,
-            &Opts {
-                syntax: Syntax::ImplicitLe,
-                ..Opts::default()
-            },
-        );
+        let implicit = write(&info, &Opts { syntax: Syntax::ImplicitLe, ..Opts::default() });
         let explicit_uid = b"1.2.840.10008.1.2.1\0";
-        let at = implicit
-            .windows(18)
-            .position(|w| w == b"1.2.840.10008.1.2\0")
-            .unwrap();
+        let at = implicit.windows(18).position(|w| w == b"1.2.840.10008.1.2\0").unwrap();
         let mut patched = implicit[..at - 2].to_vec();
         patched.extend_from_slice(&(explicit_uid.len() as u16).to_le_bytes());
         patched.extend_from_slice(explicit_uid);
@@ -1339,10 +1181,7 @@ mod tests {
         for _ in 0..100 {
             b.extend_from_slice(&[0xfe, 0xff, 0, 0xe0, 0xff, 0xff, 0xff, 0xff]);
         }
-        assert_eq!(
-            parse_header_sized(&b, b.len() as u64),
-            Err(DicomError::Malformed("sequences nested too deep"))
-        );
+        assert_eq!(parse_header_sized(&b, b.len() as u64), Err(DicomError::Malformed("sequences nested too deep")));
     }
 
     #[test]
@@ -1383,13 +1222,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let mut seeds = Vec::new();
         for o in all_opts() {
-            seeds.push(write(
-                &ct_info(1, 2, 3, 4),
-                &Opts {
-                    private_blob: 40,
-                    ..o
-                },
-            ));
+            seeds.push(write(&ct_info(1, 2, 3, 4), &Opts { private_blob: 40, ..o }));
         }
         let check = |b: &[u8], size: u64| {
             let _ = sniff(b);
@@ -1579,11 +1412,7 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
         use std::io::Write;
         let python = std::env::var("MEDFS_PYTHON").ok().unwrap_or_else(|| {
             let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/venv/bin/python");
-            if std::path::Path::new(venv).exists() {
-                venv.to_string()
-            } else {
-                "python3".to_string()
-            }
+            if std::path::Path::new(venv).exists() { venv.to_string() } else { "python3".to_string() }
         });
         let has = std::process::Command::new(&python)
             .args(["-c", "import pydicom"])
@@ -1601,15 +1430,9 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
         }
         let dir = std::env::temp_dir().join(format!("medfs-dicom-pydicom-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let out = std::process::Command::new(&python)
-            .args(["-c", PYDICOM_GEN, dir.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out =
+            std::process::Command::new(&python).args(["-c", PYDICOM_GEN, dir.to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let files = v["files"].as_array().unwrap();
         assert!(files.len() >= 16);
@@ -1618,19 +1441,11 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
             let name = f["name"].as_str().unwrap();
             let bytes = std::fs::read(dir.join(name)).unwrap();
             assert!(sniff(&bytes), "{name}");
-            let got = parse_header_sized(&bytes, bytes.len() as u64)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let got = parse_header_sized(&bytes, bytes.len() as u64).unwrap_or_else(|e| panic!("{name}: {e}"));
             let head = &bytes[..bytes.len().min(DEFAULT_HEAD)];
-            assert_eq!(
-                parse_header_sized(head, bytes.len() as u64).as_ref(),
-                Ok(&got),
-                "{name}"
-            );
+            assert_eq!(parse_header_sized(head, bytes.len() as u64).as_ref(), Ok(&got), "{name}");
             let e = &f["expect"];
-            let s = |x: &Option<String>| {
-                x.clone()
-                    .map_or(serde_json::Value::Null, serde_json::Value::from)
-            };
+            let s = |x: &Option<String>| x.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
             let i = |x: Option<i64>| x.map_or(serde_json::Value::Null, serde_json::Value::from);
             let fl = |x: &[f64]| serde_json::Value::from(x.to_vec());
             let pairs: Vec<(&str, serde_json::Value)> = vec![
@@ -1655,31 +1470,11 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
                 ("number_of_frames", i(got.number_of_frames)),
                 ("rows", i(got.rows.map(i64::from))),
                 ("columns", i(got.columns.map(i64::from))),
-                (
-                    "slice_thickness",
-                    got.slice_thickness
-                        .map_or(serde_json::Value::Null, serde_json::Value::from),
-                ),
-                (
-                    "slice_location",
-                    got.slice_location
-                        .map_or(serde_json::Value::Null, serde_json::Value::from),
-                ),
-                (
-                    "image_position",
-                    got.image_position
-                        .map_or(serde_json::Value::Null, |a| fl(&a)),
-                ),
-                (
-                    "image_orientation",
-                    got.image_orientation
-                        .map_or(serde_json::Value::Null, |a| fl(&a)),
-                ),
-                (
-                    "pixel_spacing",
-                    got.pixel_spacing
-                        .map_or(serde_json::Value::Null, |a| fl(&a)),
-                ),
+                ("slice_thickness", got.slice_thickness.map_or(serde_json::Value::Null, serde_json::Value::from)),
+                ("slice_location", got.slice_location.map_or(serde_json::Value::Null, serde_json::Value::from)),
+                ("image_position", got.image_position.map_or(serde_json::Value::Null, |a| fl(&a))),
+                ("image_orientation", got.image_orientation.map_or(serde_json::Value::Null, |a| fl(&a))),
+                ("pixel_spacing", got.pixel_spacing.map_or(serde_json::Value::Null, |a| fl(&a))),
             ];
             for (k, mine) in pairs {
                 assert_eq!(mine, e[k], "{name}: {k}");
@@ -1694,5 +1489,4 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
             v["pydicom"]
         );
     }
-
 }

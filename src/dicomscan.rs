@@ -78,18 +78,20 @@ pub fn scan(reader: &Reader, store: &IndexStore) -> Vec<Headers> {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
         std::thread::scope(|s| {
             for _ in 0..threads {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(64, Ordering::Relaxed);
-                    if i >= todo.len() {
-                        break;
-                    }
-                    let mut local = Vec::new();
-                    for &m in &todo[i..(i + 64).min(todo.len())] {
-                        if let Some(info) = header(reader, ai as u32, m, a.members[m as usize].size) {
-                            local.push((m, Arc::new(info)));
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(64, Ordering::Relaxed);
+                        if i >= todo.len() {
+                            break;
                         }
+                        let mut local = Vec::new();
+                        for &m in &todo[i..(i + 64).min(todo.len())] {
+                            if let Some(info) = header(reader, ai as u32, m, a.members[m as usize].size) {
+                                local.push((m, Arc::new(info)));
+                            }
+                        }
+                        found.lock().extend(local);
                     }
-                    found.lock().extend(local);
                 });
             }
         });
@@ -121,7 +123,8 @@ fn load(a: &Archive, store: &IndexStore) -> Option<Headers> {
     let bytes = store.load_side(&id, "dicom")?;
     let body = bytes.strip_prefix(MAGIC)?;
     let (body, crc) = body.split_at(body.len().checked_sub(4)?);
-    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) || body.first() != Some(&dicom::FORMAT_VERSION) {
+    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) || body.first() != Some(&dicom::FORMAT_VERSION)
+    {
         return None;
     }
     let mut at = 1;
@@ -167,7 +170,10 @@ mod tests {
     fn an_annotation_xml_names_its_series() {
         let xml = b"<?xml version=\"1.0\"?><LidcReadMessage><ResponseHeader><SeriesInstanceUid>1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192</SeriesInstanceUid></ResponseHeader>";
         let info = xml_series(xml).unwrap();
-        assert_eq!(info.series_uid.as_deref(), Some("1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192"));
+        assert_eq!(
+            info.series_uid.as_deref(),
+            Some("1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192")
+        );
         assert!(info.is_series_reference());
         assert!(xml_series(b"<SeriesInstanceUid>../../etc</SeriesInstanceUid>").is_none());
         assert!(xml_series(b"<root/>").is_none());
@@ -175,7 +181,13 @@ mod tests {
 
     #[test]
     fn only_plausible_dicom_names_are_sniffed() {
-        for yes in [&b"LIDC/1-001.dcm"[..], b"a/IM0001", b"x/1.2.840.113619.2.55.3.604688119.969.1268071029.320", b"s/I10.DCM", b"CT.001"] {
+        for yes in [
+            &b"LIDC/1-001.dcm"[..],
+            b"a/IM0001",
+            b"x/1.2.840.113619.2.55.3.604688119.969.1268071029.320",
+            b"s/I10.DCM",
+            b"CT.001",
+        ] {
             assert!(candidate(yes), "{}", String::from_utf8_lossy(yes));
         }
         for no in [&b"img.png"[..], b"vol.nii.gz", b"labels.csv", b"a/"] {

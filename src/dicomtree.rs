@@ -81,10 +81,7 @@ fn cut(s: &str, max: usize) -> &str {
 /// A tag value as a folder name at a level where `reserved` names are taken (see the module
 /// documentation for the rules).
 pub fn folder_name(value: &str, reserved: &[&str]) -> String {
-    let mut s: String = value
-        .chars()
-        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
-        .collect();
+    let mut s: String = value.chars().map(|c| if c == '/' || c == '\0' { '_' } else { c }).collect();
     if s.is_empty() {
         s.push('_');
     }
@@ -109,9 +106,8 @@ fn name_level(
     let mut used = BTreeSet::new();
     let mut out = BTreeMap::new();
     // Values that are their own folder name first: they never lose it to a sanitized one.
-    let (exact, other): (Vec<_>, Vec<_>) = values
-        .into_iter()
-        .partition(|v| v.is_some_and(|s| folder_name(s, reserved) == s));
+    let (exact, other): (Vec<_>, Vec<_>) =
+        values.into_iter().partition(|v| v.is_some_and(|s| folder_name(s, reserved) == s));
     for v in exact.into_iter().chain(other) {
         let raw = v.unwrap_or(missing);
         let mut name = folder_name(raw, reserved);
@@ -121,11 +117,7 @@ fn name_level(
             let suffix = format!("~{}", fnv8(&key));
             let mut n = 1u32;
             loop {
-                let extra = if n == 1 {
-                    suffix.clone()
-                } else {
-                    format!("{suffix}~{n}")
-                };
+                let extra = if n == 1 { suffix.clone() } else { format!("{suffix}~{n}") };
                 let cand = format!("{}{extra}", cut(&name, MAX_NAME - extra.len()));
                 if !used.contains(&cand) {
                     name = cand;
@@ -179,27 +171,15 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
     // Order-independence: work on the files sorted by their source.
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by(|&a, &b| {
-        (&files[a].archive, &files[a].path, files[a].id).cmp(&(
-            &files[b].archive,
-            &files[b].path,
-            files[b].id,
-        ))
+        (&files[a].archive, &files[a].path, files[a].id).cmp(&(&files[b].archive, &files[b].path, files[b].id))
     });
 
     // Level 1: patients.
     let pids: BTreeSet<Option<&str>> = files.iter().map(|f| f.info.patient_id.as_deref()).collect();
-    let patient_names = name_level(
-        pids,
-        "unknown",
-        DATASET_RESERVED,
-        "PatientID",
-        &mut warnings,
-    );
+    let patient_names = name_level(pids, "unknown", DATASET_RESERVED, "PatientID", &mut warnings);
     let missing = files.iter().filter(|f| f.info.patient_id.is_none()).count();
     if missing > 0 {
-        warnings.push(format!(
-            "{missing} DICOM file(s) without PatientID placed under \"unknown\""
-        ));
+        warnings.push(format!("{missing} DICOM file(s) without PatientID placed under \"unknown\""));
     }
 
     // patient folder → study raw → series raw → file indices (in source order).
@@ -219,11 +199,14 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
     }
     let n_missing_study = files.iter().filter(|f| f.info.study_uid.is_none()).count();
     if n_missing_study > 0 {
-        warnings.push(format!("{n_missing_study} DICOM file(s) without StudyInstanceUID placed under \"unknown-study\""));
+        warnings
+            .push(format!("{n_missing_study} DICOM file(s) without StudyInstanceUID placed under \"unknown-study\""));
     }
     let n_missing_series = files.iter().filter(|f| f.info.series_uid.is_none()).count();
     if n_missing_series > 0 {
-        warnings.push(format!("{n_missing_series} DICOM file(s) without SeriesInstanceUID placed under \"unknown-series\""));
+        warnings.push(format!(
+            "{n_missing_series} DICOM file(s) without SeriesInstanceUID placed under \"unknown-series\""
+        ));
     }
 
     let mut out_files: Vec<DatasetFile> = Vec::with_capacity(files.len());
@@ -234,25 +217,12 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
 
     for (patient, studies) in &by_patient {
         // patient.json: the first value found in source order of the patient's files.
-        let pfiles: Vec<&DicomFile> = studies
-            .values()
-            .flat_map(|s| s.values().flatten())
-            .map(|&i| &files[i])
-            .collect();
+        let pfiles: Vec<&DicomFile> = studies.values().flat_map(|s| s.values().flatten()).map(|&i| &files[i]).collect();
         let mut pj = Map::new();
         for (key, v) in [
-            (
-                "PatientSex",
-                first(pfiles.iter().copied(), |i| i.patient_sex.clone()),
-            ),
-            (
-                "PatientAge",
-                first(pfiles.iter().copied(), |i| i.patient_age.clone()),
-            ),
-            (
-                "PatientBirthDate",
-                first(pfiles.iter().copied(), |i| i.patient_birth_date.clone()),
-            ),
+            ("PatientSex", first(pfiles.iter().copied(), |i| i.patient_sex.clone())),
+            ("PatientAge", first(pfiles.iter().copied(), |i| i.patient_age.clone())),
+            ("PatientBirthDate", first(pfiles.iter().copied(), |i| i.patient_birth_date.clone())),
         ] {
             if let Some(v) = v {
                 pj.insert(key.into(), Value::String(v));
@@ -281,8 +251,7 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
                 "SeriesInstanceUID",
                 &mut warnings,
             );
-            let sfiles: Vec<&DicomFile> =
-                series_map.values().flatten().map(|&i| &files[i]).collect();
+            let sfiles: Vec<&DicomFile> = series_map.values().flatten().map(|&i| &files[i]).collect();
             let mut source = Map::new();
             let mut series_json = Map::new();
             let mut modalities = BTreeSet::new();
@@ -297,10 +266,7 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
                     archives.insert(f.archive.as_str());
                     let rel_path = format!("{dir}/{rel}");
                     rows.push([rel_path.clone(), patient.to_string(), study.clone()]);
-                    out_files.push(DatasetFile {
-                        rel_path,
-                        source: f.id,
-                    });
+                    out_files.push(DatasetFile { rel_path, source: f.id });
                     if let Some(m) = &f.info.modality {
                         modalities.insert(m.clone());
                     }
@@ -328,11 +294,7 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
                     }),
                 );
             }
-            let modality = if modalities.len() == 1 {
-                modalities.iter().next().cloned()
-            } else {
-                None
-            };
+            let modality = if modalities.len() == 1 { modalities.iter().next().cloned() } else { None };
             let meta = json!({
                 "split": null,
                 "source": source,
@@ -345,14 +307,8 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
                 "study_description": first(sfiles.iter().copied(), |i| i.study_description.clone()),
                 "series": series_json,
             });
-            generated.push(GeneratedFile {
-                rel_path: format!("{dir}/labels.json"),
-                bytes: sidecar::json(&json!({})),
-            });
-            generated.push(GeneratedFile {
-                rel_path: format!("{dir}/metadata.json"),
-                bytes: sidecar::json(&meta),
-            });
+            generated.push(GeneratedFile { rel_path: format!("{dir}/labels.json"), bytes: sidecar::json(&json!({})) });
+            generated.push(GeneratedFile { rel_path: format!("{dir}/metadata.json"), bytes: sidecar::json(&meta) });
         }
     }
 
@@ -370,32 +326,17 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
         "counts": {"patients": by_patient.len(), "studies": n_studies, "series": n_series, "files": out_files.len()},
     });
     sidecar::finish_dataset(&mut out_files, &mut generated, &dataset_json, csv);
-    Dataset {
-        slug: slug.to_string(),
-        files: out_files,
-        generated,
-        warnings,
-    }
+    Dataset { slug: slug.to_string(), files: out_files, generated, warnings }
 }
 
 /// Names of the files `idx` (source order) in one series folder: basenames, with colliding
 /// ones renamed (module documentation).
-fn file_names(
-    files: &[DicomFile],
-    idx: &[usize],
-    warnings: &mut Vec<String>,
-    dir: &str,
-    folder: &str,
-) -> Vec<String> {
+fn file_names(files: &[DicomFile], idx: &[usize], warnings: &mut Vec<String>, dir: &str, folder: &str) -> Vec<String> {
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for &i in idx {
         *count.entry(basename(&files[i].path)).or_default() += 1;
     }
-    let plain: BTreeSet<&str> = count
-        .iter()
-        .filter(|(_, n)| **n == 1)
-        .map(|(b, _)| *b)
-        .collect();
+    let plain: BTreeSet<&str> = count.iter().filter(|(_, n)| **n == 1).map(|(b, _)| *b).collect();
     let mut used: BTreeSet<String> = plain.iter().map(|s| s.to_string()).collect();
     idx.iter()
         .map(|&i| {
@@ -409,11 +350,7 @@ fn file_names(
             let mut name = format!("{stem}_{sop}{ext}");
             let mut n = 2;
             while used.contains(&name) || name.len() > MAX_NAME {
-                let extra = if used.contains(&name) {
-                    format!("~{n}")
-                } else {
-                    String::new()
-                };
+                let extra = if used.contains(&name) { format!("~{n}") } else { String::new() };
                 let keep = MAX_NAME.saturating_sub(extra.len() + ext.len());
                 let body = format!("{stem}_{sop}");
                 name = format!("{}{extra}{ext}", cut(&body, keep));
@@ -439,20 +376,11 @@ mod tests {
     use crate::dicom::testgen::{Opts, Syntax, ct_info, write};
 
     fn file(id: u32, archive: &str, path: &str, info: DicomInfo) -> DicomFile {
-        DicomFile {
-            id: (0, id),
-            archive: archive.into(),
-            path: path.into(),
-            info,
-        }
+        DicomFile { id: (0, id), archive: archive.into(), path: path.into(), info }
     }
 
     fn get<'a>(d: &'a Dataset, rel: &str) -> &'a str {
-        let g = d
-            .generated
-            .iter()
-            .find(|g| g.rel_path == rel)
-            .unwrap_or_else(|| panic!("no {rel}"));
+        let g = d.generated.iter().find(|g| g.rel_path == rel).unwrap_or_else(|| panic!("no {rel}"));
         std::str::from_utf8(&g.bytes).unwrap()
     }
 
@@ -477,18 +405,8 @@ mod tests {
                             info.modality = Some("CR".into());
                             info.study_description = Some("Chest PA Lateral".into());
                         }
-                        let syntax = if k % 2 == 0 {
-                            Syntax::ImplicitLe
-                        } else {
-                            Syntax::ExplicitLe
-                        };
-                        let bytes = write(
-                            &info,
-                            &Opts {
-                                syntax,
-                                ..Opts::default()
-                            },
-                        );
+                        let syntax = if k % 2 == 0 { Syntax::ImplicitLe } else { Syntax::ExplicitLe };
+                        let bytes = write(&info, &Opts { syntax, ..Opts::default() });
                         let parsed = parse_header(&bytes).unwrap();
                         let path = format!(
                             "manifest-1600000000000/LIDC-IDRI/LIDC-IDRI-{p:04}/01-01-2000-NA-{study}/{se}.000000-NA-{se}/1-{:02}.dcm",
@@ -511,55 +429,26 @@ mod tests {
         assert!(d.warnings.is_empty(), "{:?}", d.warnings);
         assert_eq!(d.files.len(), files.len());
         let i0 = &files[0].info;
-        let (p, st, se) = (
-            i0.patient_id.clone().unwrap(),
-            i0.study_uid.clone().unwrap(),
-            i0.series_uid.clone().unwrap(),
-        );
-        let first = &d
-            .files
-            .iter()
-            .find(|f| f.source == (0, 0))
-            .unwrap()
-            .rel_path;
+        let (p, st, se) =
+            (i0.patient_id.clone().unwrap(), i0.study_uid.clone().unwrap(), i0.series_uid.clone().unwrap());
+        let first = &d.files.iter().find(|f| f.source == (0, 0)).unwrap().rel_path;
         assert_eq!(first, &format!("{p}/{st}/{se}/1-01.dcm"));
         // Paths sorted, sidecars present.
         let mut sorted = d.files.clone();
         sorted.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         assert_eq!(sorted, d.files);
         let names: Vec<&str> = d.generated.iter().map(|g| g.rel_path.as_str()).collect();
-        assert_eq!(
-            names
-                .iter()
-                .filter(|n| n.ends_with("/patient.json"))
-                .count(),
-            2
-        );
-        assert_eq!(
-            names
-                .iter()
-                .filter(|n| n.ends_with("/metadata.json"))
-                .count(),
-            3
-        );
-        assert_eq!(
-            names.iter().filter(|n| n.ends_with("/labels.json")).count(),
-            3
-        );
+        assert_eq!(names.iter().filter(|n| n.ends_with("/patient.json")).count(), 2);
+        assert_eq!(names.iter().filter(|n| n.ends_with("/metadata.json")).count(), 3);
+        assert_eq!(names.iter().filter(|n| n.ends_with("/labels.json")).count(), 3);
         assert_eq!(get(&d, &format!("{p}/{st}/labels.json")), "{}\n");
 
         let ds = json_of(&d, "dataset.json");
-        assert_eq!(
-            ds["counts"],
-            json!({"patients": 2, "studies": 3, "series": 5, "files": 13})
-        );
+        assert_eq!(ds["counts"], json!({"patients": 2, "studies": 3, "series": 5, "files": 13}));
         assert_eq!(ds["source_archives"], json!(["manifest-1600000000000.zip"]));
         // Same style as the other sidecars: pretty, sorted keys, trailing newline.
         let text = get(&d, "dataset.json");
-        assert!(
-            text.starts_with("{\n  \"counts\": {") && text.ends_with("}\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("{\n  \"counts\": {") && text.ends_with("}\n"), "{text}");
 
         let pj = json_of(&d, &format!("{p}/patient.json"));
         assert_eq!(pj, json!({"PatientAge": "041Y", "PatientSex": "F"}));
@@ -636,40 +525,21 @@ mod tests {
 
         let d = organize_dicom("a", &files);
         let paths: Vec<&str> = d.files.iter().map(|f| f.rel_path.as_str()).collect();
-        assert!(
-            paths.contains(&"unknown/unknown-study/unknown-series/IM0001"),
-            "{paths:?}"
-        );
+        assert!(paths.contains(&"unknown/unknown-study/unknown-series/IM0001"), "{paths:?}");
         // "../evil/.." sanitizes to ".._evil_..", which another PatientID is verbatim: the
         // verbatim one keeps the name.
         let odd_path = paths.iter().find(|p| p.ends_with("/1.dcm")).unwrap();
-        assert!(
-            odd_path.starts_with(".._evil_..~") && odd_path.ends_with("/_./_labels.json/1.dcm"),
-            "{odd_path}"
-        );
+        assert!(odd_path.starts_with(".._evil_..~") && odd_path.ends_with("/_./_labels.json/1.dcm"), "{odd_path}");
         let twin_path = paths.iter().find(|p| p.ends_with("/2.dcm")).unwrap();
         assert!(twin_path.starts_with(".._evil_../"), "{twin_path}");
         assert!(paths.iter().any(|p| p.starts_with("_labels.csv/")));
         let long_path = paths.iter().find(|p| p.ends_with("/4.dcm")).unwrap();
         let long_dir = long_path.split('/').next().unwrap();
-        assert!(
-            long_dir.len() <= 255 && long_dir.contains('~'),
-            "{long_dir}"
-        );
-        let (st, se) = (
-            base.study_uid.clone().unwrap(),
-            base.series_uid.clone().unwrap(),
-        );
+        assert!(long_dir.len() <= 255 && long_dir.contains('~'), "{long_dir}");
+        let (st, se) = (base.study_uid.clone().unwrap(), base.series_uid.clone().unwrap());
         let dir = format!("LIDC-IDRI-0001/{st}/{se}");
-        for want in [
-            "1-001_1.2.3.1.dcm",
-            "1-001_1.2.3.1~2.dcm",
-            "1-001_1.2.3.2.dcm",
-        ] {
-            assert!(
-                paths.contains(&format!("{dir}/{want}").as_str()),
-                "{want} in {paths:?}"
-            );
+        for want in ["1-001_1.2.3.1.dcm", "1-001_1.2.3.1~2.dcm", "1-001_1.2.3.2.dcm"] {
+            assert!(paths.contains(&format!("{dir}/{want}").as_str()), "{want} in {paths:?}");
         }
         // The first in (archive, path) order keeps the plain SOP name.
         let f5 = d.files.iter().find(|f| f.source == (0, 5)).unwrap();
@@ -677,9 +547,7 @@ mod tests {
         // Every component is a valid name; no two files share a path.
         for p in &paths {
             for c in p.split('/') {
-                assert!(
-                    !c.is_empty() && c != "." && c != ".." && c.len() <= 255 && !c.contains('\0')
-                );
+                assert!(!c.is_empty() && c != "." && c != ".." && c.len() <= 255 && !c.contains('\0'));
             }
         }
         let uniq: BTreeSet<&&str> = paths.iter().collect();
@@ -703,10 +571,7 @@ mod tests {
         assert_eq!(folder_name("a/b\0c", &[]), "a_b_c");
         assert_eq!(folder_name("..", &[]), "_..");
         assert_eq!(folder_name("", &[]), "_");
-        assert_eq!(
-            folder_name("patient.json", PATIENT_RESERVED),
-            "_patient.json"
-        );
+        assert_eq!(folder_name("patient.json", PATIENT_RESERVED), "_patient.json");
         let long = "x".repeat(300);
         let n = folder_name(&long, &[]);
         assert_eq!(n.len(), 255);

@@ -77,10 +77,7 @@ mod tests {
 
     #[test]
     fn corrupt_data_is_eio_and_os_errors_keep_their_errno() {
-        let corrupt = FsError::Io {
-            context: "x".into(),
-            source: io::Error::new(io::ErrorKind::InvalidData, "crc"),
-        };
+        let corrupt = FsError::Io { context: "x".into(), source: io::Error::new(io::ErrorKind::InvalidData, "crc") };
         assert_eq!(corrupt.errno(), libc::EIO);
         let denied = FsError::Io { context: "x".into(), source: io::Error::from_raw_os_error(libc::EACCES) };
         assert_eq!(denied.errno(), libc::EACCES);

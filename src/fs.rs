@@ -1,13 +1,12 @@
 //! MedFs: the filesystem core in FUSE's shape (lookup, getattr, read, readdir...), returning
 //! plain structs. It never sees fuser, so `medfs ls`/`cat` and tests drive it without a kernel.
 
-
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
+use crate::dicomtree::{DicomFile, organize_dicom};
 use crate::error::FsError;
 use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::{Format, Pool};
-use crate::dicomtree::{DicomFile, organize_dicom};
 use crate::profile::Profile;
 use crate::reader::Reader;
 use crate::tree::{self, NodeId, NodeKind, ROOT, Tree, TreeBuilder, TreeOptions};
@@ -366,7 +365,11 @@ mod tests {
             + std::mem::size_of::<Node>()
             + std::mem::size_of::<crate::tree::NodeId>()
             + std::mem::size_of::<std::sync::atomic::AtomicU64>();
-        eprintln!("Member {} + Node {} + child id + data offset = {per_member} bytes", std::mem::size_of::<Member>(), std::mem::size_of::<Node>());
+        eprintln!(
+            "Member {} + Node {} + child id + data offset = {per_member} bytes",
+            std::mem::size_of::<Member>(),
+            std::mem::size_of::<Node>()
+        );
         assert!(per_member < 200, "{per_member} bytes per member");
     }
 }

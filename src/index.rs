@@ -127,7 +127,11 @@ impl IndexStore {
     /// one slot; the identity inside tells whether the slot is still about the same file.
     pub fn file_for(&self, id: &Identity) -> Option<PathBuf> {
         let name = id.path.rsplit(|&b| b == b'/').next().unwrap_or(b"archive");
-        let name: String = String::from_utf8_lossy(name).chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(60).collect();
+        let name: String = String::from_utf8_lossy(name)
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+            .take(60)
+            .collect();
         let hash = fnv1a64(&id.path);
         self.dir.as_ref().map(|d| d.join(format!("{name}.{hash:016x}.idx")))
     }
@@ -383,7 +387,8 @@ fn decode(b: &[u8], want: &Identity) -> Result<(Saved, u64), String> {
     let format = d.u8()?;
     let damaged = d.u8()? != 0;
     let n = d.count(8)?;
-    let warnings = (0..n).map(|_| d.bytes().map(|w| String::from_utf8_lossy(&w).into_owned())).collect::<Result<_, _>>()?;
+    let warnings =
+        (0..n).map(|_| d.bytes().map(|w| String::from_utf8_lossy(&w).into_owned())).collect::<Result<_, _>>()?;
     let n = d.count(30)?;
     let mut members = Vec::with_capacity(n);
     for _ in 0..n {
@@ -430,10 +435,23 @@ mod tests {
     use super::*;
 
     fn sample() -> (Identity, Saved) {
-        let id = Identity { path: b"/data/x.tar.gz".to_vec(), size: 1234, mtime_ns: 1_600_000_000_123_456_789, dev: 1, ino: 2 };
+        let id = Identity {
+            path: b"/data/x.tar.gz".to_vec(),
+            size: 1234,
+            mtime_ns: 1_600_000_000_123_456_789,
+            dev: 1,
+            ino: 2,
+        };
         let members = vec![
             Member { path: b"a/".to_vec(), kind: MemberKind::Dir, size: 0, mtime: 5, mode: 0o755, data: DataLoc::None },
-            Member { path: b"a/f".to_vec(), kind: MemberKind::File, size: 10, mtime: -3, mode: 0o644, data: DataLoc::Raw { offset: 512 } },
+            Member {
+                path: b"a/f".to_vec(),
+                kind: MemberKind::File,
+                size: 10,
+                mtime: -3,
+                mode: 0o644,
+                data: DataLoc::Raw { offset: 512 },
+            },
             Member {
                 path: b"a/s".to_vec(),
                 kind: MemberKind::File,
@@ -448,10 +466,30 @@ mod tests {
                 size: 7,
                 mtime: 1,
                 mode: 0,
-                data: DataLoc::Zip(ZipData { header_offset: 9, compressed_size: 8, method: 8, crc32: 0xdeadbeef, flags: 8 }),
+                data: DataLoc::Zip(ZipData {
+                    header_offset: 9,
+                    compressed_size: 8,
+                    method: 8,
+                    crc32: 0xdeadbeef,
+                    flags: 8,
+                }),
             },
-            Member { path: b"l".to_vec(), kind: MemberKind::Symlink { target: b"a/f".to_vec() }, size: 0, mtime: 0, mode: 0, data: DataLoc::None },
-            Member { path: b"b".to_vec(), kind: MemberKind::File, size: 3, mtime: 0, mode: 0, data: DataLoc::Bad { reason: "encrypted".into() } },
+            Member {
+                path: b"l".to_vec(),
+                kind: MemberKind::Symlink { target: b"a/f".to_vec() },
+                size: 0,
+                mtime: 0,
+                mode: 0,
+                data: DataLoc::None,
+            },
+            Member {
+                path: b"b".to_vec(),
+                kind: MemberKind::File,
+                size: 3,
+                mtime: 0,
+                mode: 0,
+                data: DataLoc::Bad { reason: "encrypted".into() },
+            },
         ];
         let saved = Saved {
             format: 2,

@@ -2,7 +2,6 @@
 
 use clap::Parser;
 
-
 fn main() {
     let cli = medfs::cli::Cli::parse();
     if let Err(e) = medfs::run::run(cli) {

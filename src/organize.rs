@@ -94,11 +94,7 @@ pub struct GeneratedFile {
 ///
 /// Profiles are independent: a pool may hold several datasets, and one pool file may belong to
 /// more than one of them.
-pub fn organize(
-    profiles: &[Profile],
-    pool: &[PoolFile],
-    content: &(dyn ContentSource + Sync),
-) -> Vec<Dataset> {
+pub fn organize(profiles: &[Profile], pool: &[PoolFile], content: &(dyn ContentSource + Sync)) -> Vec<Dataset> {
     // Profiles are independent: each looks at the whole pool on its own. Run them on every core
     // (NIH scale with 18 profiles is 2 s on one), and keep the profiles' order in the result.
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -107,10 +103,12 @@ pub fn organize(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, profiles.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(p) = profiles.get(i) else { break };
-                *results[i].lock().expect("no panics while held") = organize_one(p, pool, content);
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = profiles.get(i) else { break };
+                    *results[i].lock().expect("no panics while held") = organize_one(p, pool, content);
+                }
             });
         }
     });
@@ -160,20 +158,12 @@ fn file_builtins(f: &PoolFile, caps: &mut [Option<String>]) {
 
 /// Per table, per file pattern: the pool files it matches.
 fn table_hits(profile: &Profile, pool: &[PoolFile]) -> Vec<Vec<Vec<usize>>> {
-    let mut table_hits: Vec<Vec<Vec<usize>>> = profile
-        .tables
-        .iter()
-        .map(|t| vec![Vec::new(); t.files.len()])
-        .collect();
+    let mut table_hits: Vec<Vec<Vec<usize>>> = profile.tables.iter().map(|t| vec![Vec::new(); t.files.len()]).collect();
     if profile.table_set.is_empty() {
         return table_hits;
     }
     for (i, f) in pool.iter().enumerate() {
-        if profile
-            .exclude
-            .as_ref()
-            .is_some_and(|x| x.is_match(&f.path))
-        {
+        if profile.exclude.as_ref().is_some_and(|x| x.is_match(&f.path)) {
             continue;
         }
         for m in profile.table_set.matches(&f.path).iter() {
@@ -217,11 +207,7 @@ fn place(
         }
     }
     for (i, f) in pool.iter().enumerate() {
-        if profile
-            .exclude
-            .as_ref()
-            .is_some_and(|x| x.is_match(&f.path))
-        {
+        if profile.exclude.as_ref().is_some_and(|x| x.is_match(&f.path)) {
             continue;
         }
         let matches = profile.rule_set.matches(&f.path);
@@ -256,7 +242,8 @@ fn place(
             }
             if !rule.dicom.is_empty() {
                 use crate::profile::DicomFrom;
-                let folder = |dir: &str| folder_dicom.get(&(f.archive.as_str(), dir)).and_then(|j| pool[*j].dicom.as_deref());
+                let folder =
+                    |dir: &str| folder_dicom.get(&(f.archive.as_str(), dir)).and_then(|j| pool[*j].dicom.as_deref());
                 let info = match &rule.dicom_from {
                     DicomFrom::File => f.dicom.as_deref(),
                     DicomFrom::Folder => folder(f.path.rsplit_once('/').map_or("", |(d, _)| d)),
@@ -288,8 +275,7 @@ fn place(
             let patient = rule.patient.render(&caps);
             let study = rule.study.render(&caps);
             let name = rule.name.render(&caps);
-            let problem = if bad_component(&patient) || DATASET_RESERVED.contains(&patient.as_str())
-            {
+            let problem = if bad_component(&patient) || DATASET_RESERVED.contains(&patient.as_str()) {
                 Some(format!("patient id `{patient}`"))
             } else if bad_component(&study) || PATIENT_RESERVED.contains(&study.as_str()) {
                 Some(format!("study id `{study}`"))
@@ -299,24 +285,14 @@ fn place(
                 None
             };
             if let Some(p) = problem {
-                warnings.push(format!(
-                    "{}:{}: skipped, {p} cannot be a folder or file name here",
-                    f.archive, f.path
-                ));
+                warnings.push(format!("{}:{}: skipped, {p} cannot be a folder or file name here", f.archive, f.path));
                 break;
             }
             // Study-level names live in the same slots, so a one-file study can use these
             // captures as they are.
             caps[SLOT_PATIENT] = Some(patient.clone());
             caps[SLOT_STUDY] = Some(study.clone());
-            placed.push(Placed {
-                pool: i,
-                rule: r,
-                caps,
-                patient,
-                study,
-                name,
-            });
+            placed.push(Placed { pool: i, rule: r, caps, patient, study, name });
             break;
         }
     }
@@ -339,11 +315,7 @@ fn table_files(hits: &[Vec<usize>], pool: &[PoolFile]) -> Vec<usize> {
     g
 }
 
-fn organize_one(
-    profile: &Profile,
-    pool: &[PoolFile],
-    content: &dyn ContentSource,
-) -> Option<Dataset> {
+fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSource) -> Option<Dataset> {
     let mut warnings = Vec::new();
     let table_hits = table_hits(profile, pool);
     // Tables are read before placing only when a rule looks captures up in them (`lookup`):
@@ -395,22 +367,14 @@ fn organize_one(
     let mut order: Vec<usize> = (0..placed.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&placed[a], &placed[b]);
-        (
-            &x.patient,
-            &x.study,
-            &x.name,
-            x.rule,
-            &pool[x.pool].archive,
-            &pool[x.pool].path,
-        )
-            .cmp(&(
-                &y.patient,
-                &y.study,
-                &y.name,
-                y.rule,
-                &pool[y.pool].archive,
-                &pool[y.pool].path,
-            ))
+        (&x.patient, &x.study, &x.name, x.rule, &pool[x.pool].archive, &pool[x.pool].path).cmp(&(
+            &y.patient,
+            &y.study,
+            &y.name,
+            y.rule,
+            &pool[y.pool].archive,
+            &pool[y.pool].path,
+        ))
     });
 
     let env = Env {
@@ -436,10 +400,7 @@ fn organize_one(
         let first = &placed[order[i]];
         let mut j = i;
         let mut members: Vec<&Placed> = Vec::new();
-        while j < order.len()
-            && placed[order[j]].patient == first.patient
-            && placed[order[j]].study == first.study
-        {
+        while j < order.len() && placed[order[j]].patient == first.patient && placed[order[j]].study == first.study {
             let p = &placed[order[j]];
             match members.last() {
                 Some(last) if last.name == p.name => warnings.push(format!(
@@ -492,20 +453,12 @@ fn organize_one(
             caps,
             files: members
                 .iter()
-                .map(|m| StudyFile {
-                    role: profile.rules[m.rule].role,
-                    name: &m.name,
-                    pool: m.pool,
-                    caps: &m.caps,
-                })
+                .map(|m| StudyFile { role: profile.rules[m.rule].role, name: &m.name, pool: m.pool, caps: &m.caps })
                 .collect(),
             rows,
         };
 
-        let variant = profile
-            .labels
-            .iter()
-            .find(|v| v.when.as_ref().is_none_or(|c| env.cond(c, &view)));
+        let variant = profile.labels.iter().find(|v| v.when.as_ref().is_none_or(|c| env.cond(c, &view)));
         let mut labels = Map::new();
         if let Some(v) = variant {
             for (k, f) in &v.fields {
@@ -514,9 +467,7 @@ fn organize_one(
         }
         let split = match &profile.split {
             Some(f) => match env.eval("split", f, &view, None) {
-                Value::String(s) if ["train", "valid", "test"].contains(&s.as_str()) => {
-                    Value::String(s)
-                }
+                Value::String(s) if ["train", "valid", "test"].contains(&s.as_str()) => Value::String(s),
                 Value::Null => Value::Null,
                 other => {
                     warnings.push(format!(
@@ -542,37 +493,23 @@ fn organize_one(
             .iter()
             .map(|m| {
                 let pf = &pool[m.pool];
-                (
-                    m.name.clone(),
-                    json!({"archive": pf.archive, "path": pf.path}),
-                )
+                (m.name.clone(), json!({"archive": pf.archive, "path": pf.path}))
             })
             .collect();
         meta.insert("source".into(), Value::Object(source));
 
         let dir = format!("{}/{}", first.patient, first.study);
         let split_cell = sidecar::cell(&split);
-        let label_cells: Vec<String> = profile
-            .label_columns
-            .iter()
-            .map(|c| labels.get(c).map(sidecar::cell).unwrap_or_default())
-            .collect();
+        let label_cells: Vec<String> =
+            profile.label_columns.iter().map(|c| labels.get(c).map(sidecar::cell).unwrap_or_default()).collect();
         for m in &members {
             let pf = &pool[m.pool];
             archives.insert(&pf.archive);
             let rel_path = format!("{dir}/{}", m.name);
-            let mut row = vec![
-                rel_path.clone(),
-                first.patient.clone(),
-                first.study.clone(),
-                split_cell.clone(),
-            ];
+            let mut row = vec![rel_path.clone(), first.patient.clone(), first.study.clone(), split_cell.clone()];
             row.extend(label_cells.iter().cloned());
             csv.row(&row);
-            files.push(DatasetFile {
-                rel_path,
-                source: pf.id,
-            });
+            files.push(DatasetFile { rel_path, source: pf.id });
         }
         generated.push(GeneratedFile {
             rel_path: format!("{dir}/labels.json"),
@@ -588,11 +525,8 @@ fn organize_one(
             if profile.patient.is_empty() {
                 return None;
             }
-            let obj: Map<String, Value> = profile
-                .patient
-                .iter()
-                .map(|(k, f)| (k.clone(), env.eval(k, f, &view, None)))
-                .collect();
+            let obj: Map<String, Value> =
+                profile.patient.iter().map(|(k, f)| (k.clone(), env.eval(k, f, &view, None))).collect();
             generated.push(GeneratedFile {
                 rel_path: format!("{}/patient.json", first.patient),
                 bytes: sidecar::json(&Value::Object(obj)),
@@ -602,10 +536,7 @@ fn organize_one(
     }
     for (p, done) in &patients {
         if done.is_none() {
-            generated.push(GeneratedFile {
-                rel_path: format!("{p}/patient.json"),
-                bytes: sidecar::json(&json!({})),
-            });
+            generated.push(GeneratedFile { rel_path: format!("{p}/patient.json"), bytes: sidecar::json(&json!({})) });
         }
     }
 
@@ -621,10 +552,5 @@ fn organize_one(
     for w in &warnings {
         tracing::warn!(dataset = profile.slug(), "{w}");
     }
-    Some(Dataset {
-        slug: profile.slug().to_string(),
-        files,
-        generated,
-        warnings,
-    })
+    Some(Dataset { slug: profile.slug().to_string(), files, generated, warnings })
 }

@@ -260,7 +260,13 @@ fn walk_folder(source_index: usize, root: &Path, dir: &Path, out: &mut Vec<Candi
             }
         } else if meta.is_file() {
             let rel = path.strip_prefix(root).unwrap_or(&path);
-            out.push(Candidate { source_index, rel: components(rel), path, parts: Vec::new(), named_on_command_line: false });
+            out.push(Candidate {
+                source_index,
+                rel: components(rel),
+                path,
+                parts: Vec::new(),
+                named_on_command_line: false,
+            });
         }
     }
 }
@@ -315,8 +321,7 @@ fn group_split_parts(candidates: Vec<Candidate>, warnings: &mut Vec<String>) -> 
             },
         ));
     }
-    let mut out: Vec<(usize, Candidate)> =
-        candidates.into_iter().enumerate().filter(|(i, _)| !absorbed[*i]).collect();
+    let mut out: Vec<(usize, Candidate)> = candidates.into_iter().enumerate().filter(|(i, _)| !absorbed[*i]).collect();
     out.extend(merged);
     // Keep the order the sources gave (a merged archive takes its first part's place).
     out.sort_by_key(|(i, _)| *i);
@@ -442,17 +447,20 @@ fn index_store(opts: &PoolOptions) -> IndexStore {
 fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOptions) -> Vec<Listed> {
     let store = index_store(opts);
     let next = AtomicU64::new(0);
-    let results: Vec<parking_lot::Mutex<Option<Listed>>> = candidates.iter().map(|_| parking_lot::Mutex::new(None)).collect();
+    let results: Vec<parking_lot::Mutex<Option<Listed>>> =
+        candidates.iter().map(|_| parking_lot::Mutex::new(None)).collect();
     let progress = crate::progress::Progress::new(opts.progress);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(candidates.len()).max(1);
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some(cand) = candidates.get(i) else { break };
-                let ctx = ListCtx { cache, progress: &progress, store: &store };
-                let outcome = list_one(cand, i as u32, &ctx);
-                *results[i].lock() = Some(outcome);
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(cand) = candidates.get(i) else { break };
+                    let ctx = ListCtx { cache, progress: &progress, store: &store };
+                    let outcome = list_one(cand, i as u32, &ctx);
+                    *results[i].lock() = Some(outcome);
+                }
             });
         }
     });
@@ -482,7 +490,8 @@ impl Format {
     }
 
     fn from_tag(tag: u8) -> Option<Format> {
-        let compressed = Codec::ALL.into_iter().flat_map(|codec| [false, true].map(|tar| Format::Compressed { codec, tar }));
+        let compressed =
+            Codec::ALL.into_iter().flat_map(|codec| [false, true].map(|tar| Format::Compressed { codec, tar }));
         [Format::Zip, Format::Tar].into_iter().chain(compressed).find(|f| f.tag() == tag)
     }
 }
@@ -549,9 +558,12 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
                     // Serve from the saved index, so the seek points' windows leave memory.
                     Ok(()) => match ctx.store.load(identity).map(|l| from_saved(l, &file, id, ctx.cache)) {
                         Ok(Ok((_, _, from_disk))) => stream = from_disk,
-                        _ => notes.push(format!("{display}: index saved but not readable back; its windows stay in memory")),
+                        _ => notes
+                            .push(format!("{display}: index saved but not readable back; its windows stay in memory")),
                     },
-                    Err(e) => notes.push(format!("{display}: index not saved ({e}); this mount keeps it in memory only")),
+                    Err(e) => {
+                        notes.push(format!("{display}: index not saved ({e}); this mount keeps it in memory only"))
+                    }
                 }
             }
             listing.warnings.extend(notes);
@@ -683,6 +695,7 @@ fn list_compressed(
         }
     }
     let saved_index = index.to_parts()?;
-    let stream: Arc<dyn ByteSource> = Arc::new(CompressedStream::new(file.clone(), index, ctx.cache.clone(), owner, ARCHIVE_STREAM));
+    let stream: Arc<dyn ByteSource> =
+        Arc::new(CompressedStream::new(file.clone(), index, ctx.cache.clone(), owner, ARCHIVE_STREAM));
     Ok((listing, stream, saved_index))
 }

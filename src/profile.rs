@@ -257,18 +257,13 @@ const BUILTIN: &[(&str, &str)] = &[
 pub fn builtin() -> Vec<Profile> {
     BUILTIN
         .iter()
-        .map(|(name, text)| {
-            parse(name, text).unwrap_or_else(|e| panic!("built-in profile is broken: {e}"))
-        })
+        .map(|(name, text)| parse(name, text).unwrap_or_else(|e| panic!("built-in profile is broken: {e}")))
         .collect()
 }
 
 /// Loads every `*.toml` in `dir` (for `--profiles DIR`), sorted by file name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
-    let io = |e| ProfileError::Io {
-        file: dir.display().to_string(),
-        source: e,
-    };
+    let io = |e| ProfileError::Io { file: dir.display().to_string(), source: e };
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(io)?
         .collect::<Result<Vec<_>, _>>()
@@ -281,17 +276,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
     let mut out: Vec<Profile> = Vec::new();
     for p in paths {
         let file = p.display().to_string();
-        let text = std::fs::read_to_string(&p).map_err(|e| ProfileError::Io {
-            file: file.clone(),
-            source: e,
-        })?;
+        let text = std::fs::read_to_string(&p).map_err(|e| ProfileError::Io { file: file.clone(), source: e })?;
         let prof = parse(&file, &text)?;
         if let Some(other) = out.iter().find(|o| o.slug == prof.slug) {
-            return Err(ProfileError::DuplicateSlug {
-                file,
-                slug: prof.slug,
-                other: other.file.clone(),
-            });
+            return Err(ProfileError::DuplicateSlug { file, slug: prof.slug, other: other.file.clone() });
         }
         out.push(prof);
     }
@@ -300,10 +288,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
 
 /// Merges user profiles over built-ins: a user profile with a built-in's slug replaces it.
 pub fn merge(builtin: Vec<Profile>, user: Vec<Profile>) -> Vec<Profile> {
-    let mut out: Vec<Profile> = builtin
-        .into_iter()
-        .filter(|b| !user.iter().any(|u| u.slug == b.slug))
-        .collect();
+    let mut out: Vec<Profile> = builtin.into_iter().filter(|b| !user.iter().any(|u| u.slug == b.slug)).collect();
     out.extend(user);
     out
 }
@@ -311,19 +296,14 @@ pub fn merge(builtin: Vec<Profile>, user: Vec<Profile>) -> Vec<Profile> {
 /// Parses and validates one profile; `name` is the file name used in errors and as the default
 /// slug (its stem).
 pub fn parse(name: &str, toml_text: &str) -> Result<Profile, ProfileError> {
-    let raw: RawProfile = toml::from_str(toml_text).map_err(|e| ProfileError::Syntax {
-        file: name.to_string(),
-        message: e.to_string().trim_end().to_string(),
-    })?;
+    let raw: RawProfile = toml::from_str(toml_text)
+        .map_err(|e| ProfileError::Syntax { file: name.to_string(), message: e.to_string().trim_end().to_string() })?;
     compile(name, raw)
 }
 
 fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
-    let inv = |key: &str, problem: String| ProfileError::Invalid {
-        file: file.to_string(),
-        key: key.to_string(),
-        problem,
-    };
+    let inv =
+        |key: &str, problem: String| ProfileError::Invalid { file: file.to_string(), key: key.to_string(), problem };
     let stem = Path::new(file)
         .file_name()
         .and_then(|n| n.to_str())
@@ -334,16 +314,12 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         None => (stem, "slug (from the file name)"),
     };
     let slug_ok = !slug.is_empty()
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
         && !slug.starts_with(['.', '-', '_']);
     if !slug_ok {
         return Err(inv(
             slug_key,
-            format!(
-                "`{slug}` must be lower-case letters, digits, `-`, `_`, `.`, and not start with punctuation"
-            ),
+            format!("`{slug}` must be lower-case letters, digits, `-`, `_`, `.`, and not start with punctuation"),
         ));
     }
     if raw.title.trim().is_empty() {
@@ -361,10 +337,7 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
 
     // [[files]]: captures first, since every later template may use them.
     if raw.files.is_empty() {
-        return Err(inv(
-            "files",
-            "a profile needs at least one [[files]] rule".into(),
-        ));
+        return Err(inv("files", "a profile needs at least one [[files]] rule".into()));
     }
     let mut names = Names::default();
     let mut roles: Vec<String> = Vec::new();
@@ -394,10 +367,7 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
                 if pattern::BUILTINS.contains(&n) {
                     return Err(inv(
                         &key(which),
-                        format!(
-                            "capture name `{n}` is reserved (built-in names: {})",
-                            pattern::BUILTINS.join(", ")
-                        ),
+                        format!("capture name `{n}` is reserved (built-in names: {})", pattern::BUILTINS.join(", ")),
                     ));
                 }
                 let slot = names.intern(n);
@@ -467,15 +437,8 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         let names_ref = &names;
         let resolve = |n: &str| names_ref.get(n).filter(|s| visible.contains(s));
         let tpl = |k: &str, t: &str| {
-            Template::parse(t, &resolve).map_err(|p| {
-                inv(
-                    &key(k),
-                    format!(
-                        "{p} (this rule's names: {})",
-                        rule_names(names_ref, &visible)
-                    ),
-                )
-            })
+            Template::parse(t, &resolve)
+                .map_err(|p| inv(&key(k), format!("{p} (this rule's names: {})", rule_names(names_ref, &visible))))
         };
         rules.push(FileRule {
             role,
@@ -491,26 +454,16 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             lookups,
         });
     }
-    let rule_set = RegexSet::new(raw.files.iter().map(|r| &r.path))
-        .map_err(|e| inv("files", e.to_string()))?;
+    let rule_set = RegexSet::new(raw.files.iter().map(|r| &r.path)).map_err(|e| inv("files", e.to_string()))?;
 
     // [tables.*]
     let table_names: Vec<String> = raw.tables.0.iter().map(|(n, _)| n.clone()).collect();
     let mut table_columns = Vec::new();
     for (n, t) in &raw.tables.0 {
         if n.contains('.') {
-            return Err(inv(
-                &format!("tables.{n}"),
-                "table names must not contain `.`".into(),
-            ));
+            return Err(inv(&format!("tables.{n}"), "table names must not contain `.`".into()));
         }
-        table_columns.push(
-            t.columns
-                .0
-                .iter()
-                .map(|(c, r)| (c.clone(), column_alts(r)))
-                .collect::<Vec<_>>(),
-        );
+        table_columns.push(t.columns.0.iter().map(|(c, r)| (c.clone(), column_alts(r))).collect::<Vec<_>>());
     }
     let mut tables = Vec::new();
     let mut table_patterns = Vec::new();
@@ -534,45 +487,31 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             "tsv" => TableFormat::Tsv,
             "lines" => TableFormat::Lines,
             other => {
-                return Err(inv(
-                    &key("format"),
-                    format!("unknown format `{other}` (known: csv, tsv, lines)"),
-                ));
+                return Err(inv(&key("format"), format!("unknown format `{other}` (known: csv, tsv, lines)")));
             }
         };
         let header = t.header.unwrap_or(format != TableFormat::Lines);
         if header && t.rows.is_some() {
-            return Err(inv(
-                &key("header"),
-                "inline `rows` have no header; name columns in `columns`".into(),
-            ));
+            return Err(inv(&key("header"), "inline `rows` have no header; name columns in `columns`".into()));
         }
         let key_alts = {
             let alts = column_alts(&t.key);
             // A key given as a logical column name resolves to that column's alternatives.
             match alts.as_slice() {
-                [ColumnAlt::Name(c)] => table_columns[ti]
-                    .iter()
-                    .find(|(n, _)| n == c)
-                    .map(|(_, a)| a.clone())
-                    .unwrap_or(alts),
+                [ColumnAlt::Name(c)] => {
+                    table_columns[ti].iter().find(|(n, _)| n == c).map(|(_, a)| a.clone()).unwrap_or(alts)
+                }
                 _ => alts,
             }
         };
         if !header && key_alts.iter().all(|a| matches!(a, ColumnAlt::Name(_))) {
-            return Err(inv(
-                &key("key"),
-                "a table without header needs a column index".into(),
-            ));
+            return Err(inv(&key("key"), "a table without header needs a column index".into()));
         }
         let key_pattern = match &t.key_pattern {
             Some(p) => {
                 let re = pattern::regex(p).map_err(|e| inv(&key("key_pattern"), e))?;
                 if !re.capture_names().any(|c| c == Some("key")) {
-                    return Err(inv(
-                        &key("key_pattern"),
-                        format!("`{p}` has no group named `key`"),
-                    ));
+                    return Err(inv(&key("key_pattern"), format!("`{p}` has no group named `key`")));
                 }
                 Some(re)
             }
@@ -615,20 +554,14 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
     let mut label_columns: Vec<String> = Vec::new();
     for (vi, v) in raw.labels.iter().enumerate() {
         let when = match &v.when {
-            Some(c) => Some(
-                ctx.cond(&format!("labels[{vi}].when"), c)
-                    .map_err(|(k, p)| inv(&k, p))?,
-            ),
+            Some(c) => Some(ctx.cond(&format!("labels[{vi}].when"), c).map_err(|(k, p)| inv(&k, p))?),
             None => None,
         };
         let mut fields = Vec::new();
         for (k, f) in &v.fields.0 {
             let key = format!("labels[{vi}].fields.{k}");
             if ["path", "patient", "study", "split"].contains(&k.as_str()) {
-                return Err(inv(
-                    &key,
-                    format!("`{k}` is a labels.csv column of its own; pick another label name"),
-                ));
+                return Err(inv(&key, format!("`{k}` is a labels.csv column of its own; pick another label name")));
             }
             fields.push((k.clone(), ctx.field(&key, f).map_err(|(k, p)| inv(&k, p))?));
             if !label_columns.contains(k) {
@@ -639,28 +572,19 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
     }
     if labels.is_empty() {
         // No [[labels]]: every study gets `{}`.
-        labels.push(LabelVariant {
-            when: None,
-            fields: Vec::new(),
-        });
+        labels.push(LabelVariant { when: None, fields: Vec::new() });
     }
     let mut metadata = Vec::new();
     for (k, f) in &raw.metadata.fields.0 {
         let key = format!("metadata.fields.{k}");
         if k == "split" || k == "source" {
-            return Err(inv(
-                &key,
-                format!("`{k}` is written by medfs itself (use the top-level `split` key)"),
-            ));
+            return Err(inv(&key, format!("`{k}` is written by medfs itself (use the top-level `split` key)")));
         }
         metadata.push((k.clone(), ctx.field(&key, f).map_err(|(k, p)| inv(&k, p))?));
     }
     let mut metadata_merge = Vec::new();
     for (i, f) in raw.metadata.merge.iter().enumerate() {
-        metadata_merge.push(
-            ctx.field(&format!("metadata.merge[{i}]"), f)
-                .map_err(|(k, p)| inv(&k, p))?,
-        );
+        metadata_merge.push(ctx.field(&format!("metadata.merge[{i}]"), f).map_err(|(k, p)| inv(&k, p))?);
     }
     let split = match &raw.split {
         Some(f) => Some(ctx.field("split", f).map_err(|(k, p)| inv(&k, p))?),
@@ -668,11 +592,7 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
     };
     let mut patient = Vec::new();
     for (k, f) in &raw.patient.0 {
-        patient.push((
-            k.clone(),
-            ctx.field(&format!("patient.{k}"), f)
-                .map_err(|(k, p)| inv(&k, p))?,
-        ));
+        patient.push((k.clone(), ctx.field(&format!("patient.{k}"), f).map_err(|(k, p)| inv(&k, p))?));
     }
 
     Ok(Profile {

@@ -20,10 +20,10 @@ use parking_lot::Mutex;
 use crate::archive::codec::{Codec, StreamIndex};
 use crate::archive::gzindex::{GzIndex, GzIndexer};
 use crate::archive::{ByteSource, DataLoc, Member, Slice, ZipData, zip};
-use crate::stream::CompressedStream;
 use crate::cache::BlockKey;
 use crate::error::FsError;
 use crate::pool::{Archive, Pool};
+use crate::stream::CompressedStream;
 
 /// Zip members up to this size are decoded and verified whole on first read.
 const WHOLE_MEMBER_MAX: u64 = 8 << 20;
@@ -164,7 +164,16 @@ impl Reader {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn read_zip(&self, a: &Archive, index: u32, m: &Member, zd: &ZipData, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    fn read_zip(
+        &self,
+        a: &Archive,
+        index: u32,
+        m: &Member,
+        zd: &ZipData,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
         let file = a.file.as_ref().expect("zip archives have a file");
         let cache = &self.pool.cache;
         if m.size <= WHOLE_MEMBER_MAX.min(cache.max_block() as u64) {
@@ -257,7 +266,16 @@ impl Reader {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn read_deflated(&self, a: &Archive, index: u32, m: &Member, zd: &ZipData, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    fn read_deflated(
+        &self,
+        a: &Archive,
+        index: u32,
+        m: &Member,
+        zd: &ZipData,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
         let cache = &self.pool.cache;
         let key = |b: u64| BlockKey { owner: a.id, item: index, block: b };
         let first_block = offset / STREAM_BLOCK;
@@ -268,7 +286,12 @@ impl Reader {
             copy_blocks(&blocks, first_block, offset, len, out);
             return Ok(());
         }
-        let slot = self.deflated.lock().entry((a.id, index)).or_insert_with(|| Arc::new(Mutex::new(Deflated::NotStarted))).clone();
+        let slot = self
+            .deflated
+            .lock()
+            .entry((a.id, index))
+            .or_insert_with(|| Arc::new(Mutex::new(Deflated::NotStarted)))
+            .clone();
         let mut state = slot.lock();
         let side = format!("member{index}");
         if let Deflated::NotStarted = &*state {
@@ -279,12 +302,22 @@ impl Reader {
             let saved = a.identity.as_ref().and_then(|id| self.pool.store.load_side(id, &side));
             match saved.and_then(|b| GzIndex::from_bytes(&b).ok()).filter(|x| x.uncompressed_len() == m.size) {
                 Some(idx) => {
-                    let stream = CompressedStream::new(data, StreamIndex::Gz(idx.into_raw()), cache.clone(), a.id | MEMBER_STREAMS, index);
+                    let stream = CompressedStream::new(
+                        data,
+                        StreamIndex::Gz(idx.into_raw()),
+                        cache.clone(),
+                        a.id | MEMBER_STREAMS,
+                        index,
+                    );
                     *state = Deflated::Ready(Arc::new(stream));
                 }
                 None => {
                     let reader = BufReader::with_capacity(1 << 20, OwnedSourceReader { src: data.clone(), pos: 0 });
-                    *state = Deflated::Indexing { pass: Box::new(GzIndexer::new_raw(reader, Codec::Gzip.spacing())), pos: 0, data };
+                    *state = Deflated::Indexing {
+                        pass: Box::new(GzIndexer::new_raw(reader, Codec::Gzip.spacing())),
+                        pos: 0,
+                        data,
+                    };
                 }
             }
         }
@@ -332,7 +365,8 @@ impl Reader {
                 {
                     tracing::warn!("{}: seek points of member {index} not saved: {e}", a.display);
                 }
-                let stream = CompressedStream::new(data, StreamIndex::Gz(idx), cache.clone(), a.id | MEMBER_STREAMS, index);
+                let stream =
+                    CompressedStream::new(data, StreamIndex::Gz(idx), cache.clone(), a.id | MEMBER_STREAMS, index);
                 *state = Deflated::Ready(Arc::new(stream));
             }
         }
@@ -465,7 +499,12 @@ fn read_loose(root: &std::path::Path, rel: &[u8], offset: u64, out: &mut [u8]) -
     let mut got = 0;
     while got < out.len() {
         match file.read_at(&mut out[got..], offset + got as u64)? {
-            0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} shrank while mounted", path.display()))),
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} shrank while mounted", path.display()),
+                ));
+            }
             n => got += n,
         }
     }

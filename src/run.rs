@@ -45,7 +45,8 @@ fn init_logging(verbose: u8) {
 
 /// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
 pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
-    let opts = PoolOptions { strict: tree.strict, progress, index_dir: tree.index_dir.clone(), no_index: tree.no_index };
+    let opts =
+        PoolOptions { strict: tree.strict, progress, index_dir: tree.index_dir.clone(), no_index: tree.no_index };
     let started = std::time::Instant::now();
     let pool = Pool::open(sources, tree.cache_size, &opts)?;
     tracing::info!("{} archives listed in {:.3} s", pool.archives.len(), started.elapsed().as_secs_f64());
@@ -187,7 +188,11 @@ fn do_unmount(path: &Path, lazy: bool) -> io::Result<()> {
             let flags = if lazy { "-uz" } else { "-u" };
             for tool in ["fusermount3", "fusermount"] {
                 if let Ok(status) = std::process::Command::new(tool).arg(flags).arg(path).status() {
-                    return if status.success() { Ok(()) } else { Err(io::Error::other(format!("{tool} {flags} failed"))) };
+                    return if status.success() {
+                        Ok(())
+                    } else {
+                        Err(io::Error::other(format!("{tool} {flags} failed")))
+                    };
                 }
             }
             Err(e)
@@ -283,7 +288,9 @@ fn mount(args: MountArgs) -> Result<()> {
                 // The daemon serves now; this copy of the tree (700k names at NIH scale) would
                 // take a quarter of a second to free for nothing.
                 Some(_) => std::process::exit(0),
-                None if msg.is_empty() => bail!("mount daemon exited before the mount was ready (see {})", log_path.display()),
+                None if msg.is_empty() => {
+                    bail!("mount daemon exited before the mount was ready (see {})", log_path.display())
+                }
                 None => bail!("{}", msg.trim_end()),
             }
         }
@@ -327,7 +334,10 @@ fn daemon_child(fs: Arc<MedFs>, mnt: &Path, config: &MountConfig, log: std::fs::
 fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
     match e.raw_os_error() {
         Some(libc::EPERM) | Some(libc::EACCES) => {
-            anyhow!("cannot mount at {}: permission denied (run as root, or install fuse3 for fusermount3)", mnt.display())
+            anyhow!(
+                "cannot mount at {}: permission denied (run as root, or install fuse3 for fusermount3)",
+                mnt.display()
+            )
         }
         _ => anyhow!("cannot mount at {}: {e}", mnt.display()),
     }

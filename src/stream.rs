@@ -29,7 +29,13 @@ pub struct CompressedStream {
 impl CompressedStream {
     /// Wraps a compressed `file` whose seek points are `index`; `(owner, item)` keys its blocks
     /// in `cache` and must be unique to this stream.
-    pub fn new(file: Arc<dyn ByteSource>, index: StreamIndex, cache: Arc<BlockCache>, owner: u32, item: u32) -> CompressedStream {
+    pub fn new(
+        file: Arc<dyn ByteSource>,
+        index: StreamIndex,
+        cache: Arc<BlockCache>,
+        owner: u32,
+        item: u32,
+    ) -> CompressedStream {
         CompressedStream { file, index, cache, owner, item }
     }
 
@@ -85,8 +91,9 @@ impl ByteSource for CompressedStream {
                     return Ok(serve(&block, buf));
                 }
             }
-            let block =
-                self.cache.get_or_load(full_key, || self.index.read_span(self.file.clone(), span, span_len as usize))?;
+            let block = self
+                .cache
+                .get_or_load(full_key, || self.index.read_span(self.file.clone(), span, span_len as usize))?;
             return Ok(serve(&block, buf));
         }
         let mut reader = self.index.reader_at(self.file.clone(), offset)?;

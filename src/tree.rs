@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use crate::archive::{DataLoc, MemberKind};
 use crate::archive::path::normalize;
+use crate::archive::{DataLoc, MemberKind};
 use crate::pool::Archive;
 
 /// Index of a node; its inode number is `id + 1`.
@@ -117,7 +117,9 @@ impl Tree {
 
     /// Resolves a `/`-separated path from the root.
     pub fn resolve(&self, path: &[u8]) -> Option<NodeId> {
-        path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").try_fold(ROOT, |dir, name| self.lookup(dir, name))
+        path.split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .try_fold(ROOT, |dir, name| self.lookup(dir, name))
     }
 
     /// The path of a node from the root, `/`-separated, without a leading slash.
@@ -159,7 +161,8 @@ pub struct TreeBuilder {
 impl TreeBuilder {
     /// An empty tree: just the root.
     pub fn new(mtime: i64, opts: TreeOptions) -> TreeBuilder {
-        let root = Node { name: Box::new([]), parent: ROOT, mtime, kind: NodeKind::Dir { children: vec![], subdirs: 0 } };
+        let root =
+            Node { name: Box::new([]), parent: ROOT, mtime, kind: NodeKind::Dir { children: vec![], subdirs: 0 } };
         TreeBuilder {
             nodes: vec![root],
             index: HashMap::new(),
@@ -303,7 +306,8 @@ impl TreeBuilder {
                 }
                 MemberKind::File => {
                     let parent = self.ensure_dir(base_dir, dirs, archive.mtime, &context);
-                    let kind = NodeKind::File { archive: archive_index, member: member_index as u32, size: member.size };
+                    let kind =
+                        NodeKind::File { archive: archive_index, member: member_index as u32, size: member.size };
                     self.put(parent, name, member.mtime, kind, &context);
                 }
                 MemberKind::Symlink { target } => {
@@ -347,7 +351,8 @@ impl TreeBuilder {
             if let NodeKind::Dir { .. } = self.nodes[id].kind {
                 // Names are unique per folder, so an unstable sort gives the same order.
                 kids.sort_unstable_by(|&a, &b| self.nodes[a as usize].name.cmp(&self.nodes[b as usize].name));
-                let subdirs = kids.iter().filter(|&&k| matches!(self.nodes[k as usize].kind, NodeKind::Dir { .. })).count();
+                let subdirs =
+                    kids.iter().filter(|&&k| matches!(self.nodes[k as usize].kind, NodeKind::Dir { .. })).count();
                 self.nodes[id].kind = NodeKind::Dir { children: kids, subdirs: subdirs as u32 };
             }
         }

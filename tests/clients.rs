@@ -9,7 +9,6 @@ use std::path::Path;
 
 use common::*;
 
-
 /// Writes 2 patients × 2 studies × (2 series of 3 slices) as DICOM files into `dir`, half in
 /// Explicit VR, half in Implicit VR; prints `path\tpatient\tstudy\tseries` lines.
 const MAKE_DICOM: &str = r#"
@@ -94,8 +93,10 @@ fn pydicom_reads_dicom_through_the_mount_and_unclaimed_dicom_is_organized_by_tag
     assert!(m.path("Second_Site/PAT-000").is_dir(), "the tar.gz is its own dataset");
     assert!(!m.path("Second_Site/PAT-001").exists(), "and holds only its own patients");
     let study = &files[0].2;
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(m.path(&format!("ScannerExport/PAT-000/{study}/metadata.json"))).unwrap()).unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(m.path(&format!("ScannerExport/PAT-000/{study}/metadata.json"))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(meta["modality"], "CT");
     assert_eq!(meta["study_date"], "20200102");
     assert!(meta["split"].is_null());

@@ -33,7 +33,8 @@ fn check(mnt: &Path, archive: &str, mount_failed: bool) -> (bool, String) {
 #[test]
 fn conformance_corpus_mounts_and_matches_member_by_member() {
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(Path::new(CORPUS).join("manifest.json")).expect("corpus present")).unwrap();
+        serde_json::from_slice(&std::fs::read(Path::new(CORPUS).join("manifest.json")).expect("corpus present"))
+            .unwrap();
     let work = tempfile::tempdir().unwrap();
     let (mut passed, mut refused_unsupported) = (0, 0);
     let mut failures = Vec::new();
@@ -71,6 +72,9 @@ fn conformance_corpus_mounts_and_matches_member_by_member() {
             failures.push(format!("{file} ({}): {stderr}\n{report}", a["expect"]));
         }
     }
-    eprintln!("conformance: {passed} passed, {refused_unsupported} unsupported formats refused cleanly, {} failed", failures.len());
+    eprintln!(
+        "conformance: {passed} passed, {refused_unsupported} unsupported formats refused cleanly, {} failed",
+        failures.len()
+    );
     assert!(failures.is_empty(), "{} archives failed:\n{}", failures.len(), failures.join("\n"));
 }

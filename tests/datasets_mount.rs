@@ -250,7 +250,8 @@ impl Download {
             let target = dir.join(&name);
             match container {
                 Some(c) => {
-                    let members: Vec<&Item> = self.items.iter().filter(|i| i.container.as_deref() == Some(c.as_str())).collect();
+                    let members: Vec<&Item> =
+                        self.items.iter().filter(|i| i.container.as_deref() == Some(c.as_str())).collect();
                     let entries = with_dirs(&members);
                     if c.ends_with(".zip") {
                         make_zip(&target, &entries, ZipMethod::Deflated);
@@ -378,7 +379,10 @@ fn same_json(ctx: &str, got: &Value, want: &Value) {
                 let (a, b) = (g.as_f64().unwrap(), w.as_f64().unwrap());
                 assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{ctx}: got {g}, want {w}");
             } else {
-                assert!(!g.is_f64() && g.as_i64() == w.as_i64() && g.as_u64() == w.as_u64(), "{ctx}: got {g}, want the integer {w}");
+                assert!(
+                    !g.is_f64() && g.as_i64() == w.as_i64() && g.as_u64() == w.as_u64(),
+                    "{ctx}: got {g}, want the integer {w}"
+                );
             }
         }
         _ => assert_eq!(got, want, "{ctx}"),
@@ -393,7 +397,8 @@ fn check_cell(ctx: &str, cell: &str, want: Option<&Value>) {
         Some(Value::String(s)) => assert_eq!(cell, s, "{ctx}"),
         Some(Value::Bool(b)) => assert_eq!(cell, b.to_string(), "{ctx}"),
         Some(v) => {
-            let parsed: Value = serde_json::from_str(cell).unwrap_or_else(|e| panic!("{ctx}: cell {cell:?} is not JSON: {e}"));
+            let parsed: Value =
+                serde_json::from_str(cell).unwrap_or_else(|e| panic!("{ctx}: cell {cell:?} is not JSON: {e}"));
             if !matches!(v, Value::Number(_)) {
                 assert!(!cell.contains('\n') && !cell.contains(": "), "{ctx}: not compact JSON: {cell}");
             }
@@ -424,7 +429,8 @@ fn set_diff(got: &BTreeSet<String>, want: &BTreeSet<String>) -> String {
 
 /// Asserts the mount shows exactly these datasets (and `_archives/`).
 fn check_top(m: &Mounted, slugs: &[&str]) {
-    let top: BTreeSet<String> = std::fs::read_dir(&m.mnt).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let top: BTreeSet<String> =
+        std::fs::read_dir(&m.mnt).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
     let mut want: BTreeSet<String> = slugs.iter().map(|s| s.to_string()).collect();
     want.insert("_archives".into());
     assert_eq!(top, want, "top level of the mount (datasets recognized); mount stderr: {}", m.stderr);
@@ -446,7 +452,12 @@ fn check_dataset(m: &Mounted, e: &Exp) {
     want.insert("labels.csv".to_string());
     let mut seen_studies = BTreeSet::new();
     for s in &e.studies {
-        assert!(seen_studies.insert((s.patient.clone(), s.study.clone())), "test bug: study {}/{} twice", s.patient, s.study);
+        assert!(
+            seen_studies.insert((s.patient.clone(), s.study.clone())),
+            "test bug: study {}/{} twice",
+            s.patient,
+            s.study
+        );
         want.insert(format!("{}/", s.patient));
         want.insert(format!("{}/patient.json", s.patient));
         want.insert(format!("{}/{}/", s.patient, s.study));
@@ -475,7 +486,11 @@ fn check_dataset(m: &Mounted, e: &Exp) {
     assert_eq!(keys, BTreeSet::from(["counts", "homepage", "slug", "source_archives", "title"]), "dataset.json keys");
     assert_eq!(ds["slug"], json!(e.slug));
     assert!(ds["title"].as_str().is_some_and(|t| !t.is_empty()), "dataset.json title: {}", ds["title"]);
-    assert!(ds["homepage"].as_str().is_some_and(|h| h.starts_with("http")), "dataset.json homepage: {}", ds["homepage"]);
+    assert!(
+        ds["homepage"].as_str().is_some_and(|h| h.starts_with("http")),
+        "dataset.json homepage: {}",
+        ds["homepage"]
+    );
     let patients: BTreeSet<&str> = e.studies.iter().map(|s| s.patient.as_str()).collect();
     let nfiles: usize = e.studies.iter().map(|s| s.files.len()).sum();
     same_json(
@@ -505,7 +520,8 @@ fn check_dataset(m: &Mounted, e: &Exp) {
         for f in &s.files {
             let got = read_sized(&dir.join(&f.name));
             assert!(got == f.data, "{ctx}/{}: bytes differ ({} vs {} bytes)", f.name, got.len(), f.data.len());
-            let raw = if f.loose { format!("_archives/{}", f.path) } else { format!("_archives/{}/{}", f.archive, f.path) };
+            let raw =
+                if f.loose { format!("_archives/{}", f.path) } else { format!("_archives/{}/{}", f.archive, f.path) };
             let got = read_sized(&m.path(&raw));
             assert!(got == f.data, "{raw}: raw view bytes differ");
         }
@@ -522,14 +538,18 @@ fn check_dataset(m: &Mounted, e: &Exp) {
     assert_eq!(cols, e.label_columns.iter().copied().collect::<BTreeSet<_>>(), "labels.csv label columns");
     let mut rows: BTreeMap<String, &csv::StringRecord> = BTreeMap::new();
     // Rows in (patient, study, file) order.
-    let order: Vec<(&str, &str, &str)> = recs[1..].iter().map(|r| (&r[1], &r[2], r[0].splitn(3, '/').nth(2).unwrap())).collect();
+    let order: Vec<(&str, &str, &str)> =
+        recs[1..].iter().map(|r| (&r[1], &r[2], r[0].splitn(3, '/').nth(2).unwrap())).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{}: labels.csv rows not in (patient, study, file) order", e.slug);
     for r in &recs[1..] {
         assert_eq!(r.len(), header.len(), "labels.csv: ragged row {r:?}");
         assert!(rows.insert(r[0].to_string(), r).is_none(), "labels.csv: {} listed twice", &r[0]);
     }
-    let want_rows: BTreeSet<String> =
-        e.studies.iter().flat_map(|s| s.files.iter().map(move |f| format!("{}/{}/{}", s.patient, s.study, f.name))).collect();
+    let want_rows: BTreeSet<String> = e
+        .studies
+        .iter()
+        .flat_map(|s| s.files.iter().map(move |f| format!("{}/{}/{}", s.patient, s.study, f.name)))
+        .collect();
     let got_rows: BTreeSet<String> = rows.keys().cloned().collect();
     assert!(got_rows == want_rows, "labels.csv rows differ\n{}", set_diff(&got_rows, &want_rows));
     for s in &e.studies {
@@ -541,7 +561,8 @@ fn check_dataset(m: &Mounted, e: &Exp) {
             for (i, col) in header.iter().enumerate().skip(4) {
                 check_cell(&format!("labels.csv {path} column {col}"), &r[i], s.labels.get(*col));
             }
-            let got = std::fs::read(root.join(&path)).unwrap_or_else(|err| panic!("labels.csv path {path} does not open: {err}"));
+            let got = std::fs::read(root.join(&path))
+                .unwrap_or_else(|err| panic!("labels.csv path {path} does not open: {err}"));
             assert!(got == f.data, "labels.csv path {path}: bytes differ");
         }
     }
@@ -713,18 +734,28 @@ fn mura_zip_folder_and_extracted_tree() {
     let junk_bytes = d.items.iter().find(|i| i.path == junk).unwrap().data.clone();
     let csv = "MURA-v1.1/train_labeled_studies.csv";
     let csv_bytes = d.items.iter().find(|i| i.path == csv).unwrap().data.clone();
-    assert!(String::from_utf8_lossy(&csv_bytes).starts_with("MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/,1\n"));
+    assert!(
+        String::from_utf8_lossy(&csv_bytes)
+            .starts_with("MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/,1\n")
+    );
 
     // (1) The zip named on the command line.
     let zips = d.write_archives(&tmp.path().join("dl"));
     let first = {
         let m = mount_at(tmp.path(), "mnt1", &zips);
         check(&m, &mura_expected(&studies, Form::Archives));
-        check_raw(&m, &[(&format!("_archives/MURA-v1.1.zip/{junk}"), &junk_bytes), (&format!("_archives/MURA-v1.1.zip/{csv}"), &csv_bytes)]);
+        check_raw(
+            &m,
+            &[
+                (&format!("_archives/MURA-v1.1.zip/{junk}"), &junk_bytes),
+                (&format!("_archives/MURA-v1.1.zip/{csv}"), &csv_bytes),
+            ],
+        );
         sidecars(&m, "mura")
     };
     // (2) A folder holding the download (and an unrelated checksum file).
-    std::fs::write(tmp.path().join("dl/MURA-v1.1.zip.md5"), "4c36feddb7f5698c8bf291b912c438b1  MURA-v1.1.zip\n").unwrap();
+    std::fs::write(tmp.path().join("dl/MURA-v1.1.zip.md5"), "4c36feddb7f5698c8bf291b912c438b1  MURA-v1.1.zip\n")
+        .unwrap();
     {
         let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("dl")]);
         check(&m, &mura_expected(&studies, Form::Archives));
@@ -806,17 +837,22 @@ fn cxr_box_download() -> Download {
 fn cxr_expected(mirror: bool) -> Exp {
     let boxes = |idx: &str| -> Value {
         match idx {
-            "00000001_001.png" => json!([{"label": "Cardiomegaly", "x": 376.135593220339, "y": 455.932203389831, "w": 475.661016949152, "h": 354.711864406779}]),
+            "00000001_001.png" => {
+                json!([{"label": "Cardiomegaly", "x": 376.135593220339, "y": 455.932203389831, "w": 475.661016949152, "h": 354.711864406779}])
+            }
             "00013118_008.png" => json!([
                 {"label": "Atelectasis", "x": 225.084745762712, "y": 547.019216763771, "w": 86.7796610169491, "h": 79.1864406779661},
                 {"label": "Infiltrate", "x": 686.101694915254, "y": 131.254237288136, "w": 185.491525423729, "h": 313.491525423729},
             ]),
-            "00030805_001.png" => json!([{"label": "Mass", "x": 311.652539, "y": 490.326271, "w": 112.542373, "h": 108.745763}]),
+            "00030805_001.png" => {
+                json!([{"label": "Mass", "x": 311.652539, "y": 490.326271, "w": 112.542373, "h": 108.745763}])
+            }
             _ => json!([]),
         }
     };
     let csv = if mirror { CXR_V2017 } else { CXR_V2020 };
-    let rows: BTreeMap<&str, Vec<&str>> = csv.lines().skip(1).map(|l| (l.split(',').next().unwrap(), l.split(',').collect())).collect();
+    let rows: BTreeMap<&str, Vec<&str>> =
+        csv.lines().skip(1).map(|l| (l.split(',').next().unwrap(), l.split(',').collect())).collect();
     let studies = CXR_IMAGES
         .iter()
         .enumerate()
@@ -860,13 +896,22 @@ fn cxr_expected(mirror: bool) -> Exp {
             }
         })
         .collect();
-    let mut archives: Vec<String> = ["BBox_List_2017.csv", "train_val_list.txt", "test_list.txt"].map(String::from).to_vec();
+    let mut archives: Vec<String> =
+        ["BBox_List_2017.csv", "train_val_list.txt", "test_list.txt"].map(String::from).to_vec();
     if mirror {
         archives.extend(["Data_Entry_2017.csv", "images_001", "images_002", "images_003"].map(String::from));
     } else {
-        archives.extend(["Data_Entry_2017_v2020.csv", "images_001.tar.gz", "images_002.tar.gz", "images_003.tar.gz"].map(String::from));
+        archives.extend(
+            ["Data_Entry_2017_v2020.csv", "images_001.tar.gz", "images_002.tar.gz", "images_003.tar.gz"]
+                .map(String::from),
+        );
     }
-    Exp { slug: "chestxray14", label_columns: &["finding_labels", "findings", "no_finding", "bboxes"], studies, archives }
+    Exp {
+        slug: "chestxray14",
+        label_columns: &["finding_labels", "findings", "no_finding", "bboxes"],
+        studies,
+        archives,
+    }
 }
 
 #[test]
@@ -879,15 +924,31 @@ fn chestxray14_named_one_by_one_folder_and_extracted_mirror() {
     {
         let m = mount_at(tmp.path(), "mnt1", &sources);
         check(&m, &cxr_expected(false));
-        check_raw(&m, &[("_archives/Data_Entry_2017.csv", CXR_V2017.as_bytes()), ("_archives/BBox_List_2017.csv", CXR_BBOX.as_bytes())]);
+        check_raw(
+            &m,
+            &[
+                ("_archives/Data_Entry_2017.csv", CXR_V2017.as_bytes()),
+                ("_archives/BBox_List_2017.csv", CXR_BBOX.as_bytes()),
+            ],
+        );
     }
     // (2) The Box folder as downloaded, READMEs and the download script included.
     std::fs::write(tmp.path().join("box/README_CHESTXRAY.pdf"), b"%PDF-1.4\n%fake\n").unwrap();
-    std::fs::write(tmp.path().join("box/batch_download_zips.py"), b"# Download the 56 zip files in Images_png in batches\nimport urllib\n").unwrap();
+    std::fs::write(
+        tmp.path().join("box/batch_download_zips.py"),
+        b"# Download the 56 zip files in Images_png in batches\nimport urllib\n",
+    )
+    .unwrap();
     {
         let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("box")]);
         check(&m, &cxr_expected(false));
-        check_raw(&m, &[("_archives/README_CHESTXRAY.pdf", b"%PDF-1.4\n%fake\n"), ("_archives/images_003.tar.gz/images/00030805_000.png", &cxr_image(4))]);
+        check_raw(
+            &m,
+            &[
+                ("_archives/README_CHESTXRAY.pdf", b"%PDF-1.4\n%fake\n"),
+                ("_archives/images_003.tar.gz/images/00030805_000.png", &cxr_image(4)),
+            ],
+        );
     }
     // (3) The Kaggle mirror, extracted: images_00N/images/*.png and only the 2017 CSV.
     let mut k = Download::default();
@@ -930,7 +991,8 @@ fn drive_download(manuals_in_test: bool, prefix: &str, wrapper: Option<&str>) ->
     for split in ["training", "test"] {
         let zip = format!("{split}.zip");
         let z = Some(wrapper.unwrap_or(zip.as_str()));
-        let ids: Vec<(usize, &str)> = DRIVE_IDS.iter().enumerate().filter(|(_, x)| x.0 == split).map(|(i, x)| (i, x.1)).collect();
+        let ids: Vec<(usize, &str)> =
+            DRIVE_IDS.iter().enumerate().filter(|(_, x)| x.0 == split).map(|(i, x)| (i, x.1)).collect();
         for &(i, id) in &ids {
             d.add(z, &format!("{prefix}{split}/images/{id}_{split}.tif"), drive_tif(i));
         }
@@ -986,7 +1048,12 @@ fn drive_expected(d: &Download, form: Form) -> Exp {
         .collect::<Vec<S>>();
     let _ = form;
     let archives = archives_of(&studies);
-    Exp { slug: "drive", label_columns: &["vessel_manual1", "vessel_manual2", "fov_mask", "dr_signs"], studies, archives }
+    Exp {
+        slug: "drive",
+        label_columns: &["vessel_manual1", "vessel_manual2", "fov_mask", "dr_signs"],
+        studies,
+        archives,
+    }
 }
 
 #[test]
@@ -1096,14 +1163,22 @@ fn kdr_write(dir: &Path, solution: bool) -> Vec<PathBuf> {
             sol.push_str(&format!("{},{},{}\n", k.1, k.2, k.3));
         }
     }
-    for (zip, member, text) in [("trainLabels.csv.zip", "trainLabels.csv", &labels), ("sampleSubmission.csv.zip", "sampleSubmission.csv", &submission)] {
+    for (zip, member, text) in [
+        ("trainLabels.csv.zip", "trainLabels.csv", &labels),
+        ("sampleSubmission.csv.zip", "sampleSubmission.csv", &submission),
+    ] {
         make_zip(&dir.join(zip), &[entry(member, text.clone().into_bytes())], ZipMethod::Deflated);
         out.push(dir.join(zip));
     }
     // sample/ holds copies of train images: never separate studies.
     make_zip(
         &dir.join("sample.zip"),
-        &[entry("sample/", vec![]), entry("sample/10_left.jpeg", kdr_jpeg(0)), entry("sample/10_right.jpeg", kdr_jpeg(1)), entry("sample/13_left.jpeg", kdr_jpeg(2))],
+        &[
+            entry("sample/", vec![]),
+            entry("sample/10_left.jpeg", kdr_jpeg(0)),
+            entry("sample/10_right.jpeg", kdr_jpeg(1)),
+            entry("sample/13_left.jpeg", kdr_jpeg(2)),
+        ],
         ZipMethod::Deflated,
     );
     out.push(dir.join("sample.zip"));
@@ -1131,7 +1206,11 @@ fn kdr_expected(solution: bool, form: Form) -> Exp {
             S {
                 patient: subject.into(),
                 study: id.into(),
-                files: vec![file(&format!("{id}.jpeg"), &kdr_jpeg(i), loc(form, Some(&format!("{split}.zip")), &format!("{split}/{id}.jpeg")))],
+                files: vec![file(
+                    &format!("{id}.jpeg"),
+                    &kdr_jpeg(i),
+                    loc(form, Some(&format!("{split}.zip")), &format!("{split}/{id}.jpeg")),
+                )],
                 labels,
                 meta: json!({"eye": eye, "image_id": id, "source_split": split, "width": w, "height": h}),
                 split: Some(split),
@@ -1162,7 +1241,13 @@ fn kaggle_dr_byte_split_zips() {
     {
         let m = mount_at(tmp.path(), "mnt1", &[tmp.path().join("comp")]);
         check(&m, &kdr_expected(true, Form::Archives));
-        check_raw(&m, &[("_archives/sample.zip/sample/10_left.jpeg", &kdr_jpeg(0)), ("_archives/train.zip/train/16_right.jpeg", &kdr_jpeg(7))]);
+        check_raw(
+            &m,
+            &[
+                ("_archives/sample.zip/sample/10_left.jpeg", &kdr_jpeg(0)),
+                ("_archives/train.zip/train/16_right.jpeg", &kdr_jpeg(7)),
+            ],
+        );
     }
     // (2) Without the solution file, every part named one by one: test studies get {}.
     let files = kdr_write(&tmp.path().join("nosol"), false);
@@ -1353,7 +1438,11 @@ fn ddsm_tree(cases: &[DdsmCase]) -> Vec<(String, Vec<u8>, bool)> {
         out.push((format!("{dir}/{dashed}.ics~"), c.ics.clone().into_bytes(), false));
     }
     out.push(("cases/cancers/cancer_08/case1509/A_1509_1.RIGHT_CC.LJPEG.2".into(), bytes(200, 1, false), false));
-    out.push(("cases/cancers/cancer_08/case1509/A_1509_1.RIGHT_MLO.OVERLAYu".into(), b"TOTAL_ABNORMALITIES 1\n".to_vec(), false));
+    out.push((
+        "cases/cancers/cancer_08/case1509/A_1509_1.RIGHT_MLO.OVERLAYu".into(),
+        b"TOTAL_ABNORMALITIES 1\n".to_vec(),
+        false,
+    ));
     out.push(("cases/cancers/cancer_08/case1509/jpeg".into(), b"\x7fELF\x02\x01\x01fake-binary".to_vec(), false));
     out.push(("cases/cancers/cancer_01/#mv.sh#".into(), b"mv *.LJPEG.1 /tmp\n".to_vec(), false));
     out.push(("cases/cancers/cancer_01/cancer_01.html~".into(), b"<html></html>\n".to_vec(), false));
@@ -1363,7 +1452,14 @@ fn ddsm_tree(cases: &[DdsmCase]) -> Vec<(String, Vec<u8>, bool)> {
 
 /// `strip`: the part of `cases/…` above the mounted folder; `archive`: the zip holding the tree
 /// (when not `loose`); `gz`: the DDSM_GZ files are gzipped in the mirror.
-fn ddsm_expected(cases: &[DdsmCase], tree: &[(String, Vec<u8>, bool)], archive: &str, strip: &str, loose: bool, gz: bool) -> Exp {
+fn ddsm_expected(
+    cases: &[DdsmCase],
+    tree: &[(String, Vec<u8>, bool)],
+    archive: &str,
+    strip: &str,
+    loose: bool,
+    gz: bool,
+) -> Exp {
     let studies = cases
         .iter()
         .map(|c| {
@@ -1376,13 +1472,26 @@ fn ddsm_expected(cases: &[DdsmCase], tree: &[(String, Vec<u8>, bool)], archive: 
                     let name = p.rsplit('/').next().unwrap().to_string();
                     if gz && DDSM_GZ.contains(&p.as_str()) {
                         // A bare .gz is an archive whose member is the decompressed file.
-                        return F { archive: format!("{path}.gz"), path: name.clone(), name, data: data.clone(), loose: false };
+                        return F {
+                            archive: format!("{path}.gz"),
+                            path: name.clone(),
+                            name,
+                            data: data.clone(),
+                            loose: false,
+                        };
                     }
                     let archive = if loose { path.split('/').next().unwrap().to_string() } else { archive.to_string() };
                     F { name, data: data.clone(), archive, path, loose }
                 })
                 .collect();
-            S { patient: c.prefix.into(), study: c.case_dir.into(), files, labels: c.labels.clone(), meta: c.meta.clone(), split: None }
+            S {
+                patient: c.prefix.into(),
+                study: c.case_dir.into(),
+                files,
+                labels: c.labels.clone(),
+                meta: c.meta.clone(),
+                split: None,
+            }
         })
         .collect::<Vec<_>>();
     let archives = archives_of(&studies);
@@ -1390,7 +1499,10 @@ fn ddsm_expected(cases: &[DdsmCase], tree: &[(String, Vec<u8>, bool)], archive: 
 }
 
 /// Files a mirror holds `.gz`-compressed ("some ljpeg/overlay were .gz'd", ddsm.md).
-const DDSM_GZ: [&str; 2] = ["cases/cancers/cancer_08/case1509/A_1509_1.RIGHT_MLO.OVERLAY", "cases/benigns/benign_09/case4012/D_4012_1.LEFT_CC.LJPEG"];
+const DDSM_GZ: [&str; 2] = [
+    "cases/cancers/cancer_08/case1509/A_1509_1.RIGHT_MLO.OVERLAY",
+    "cases/benigns/benign_09/case4012/D_4012_1.LEFT_CC.LJPEG",
+];
 
 /// Writes the mirror under `dir`, gzipping the DDSM_GZ files if asked (as `gzip` does: the
 /// original name in the header, `.gz` appended).
@@ -1400,7 +1512,10 @@ fn ddsm_write_mirror(tree: &[(String, Vec<u8>, bool)], dir: &Path, gz: bool) {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         if gz && DDSM_GZ.contains(&p.as_str()) {
             let name = p.rsplit('/').next().unwrap();
-            let mut e = flate2::GzBuilder::new().filename(name).mtime(1_000_000_000).write(Vec::new(), flate2::Compression::best());
+            let mut e = flate2::GzBuilder::new()
+                .filename(name)
+                .mtime(1_000_000_000)
+                .write(Vec::new(), flate2::Compression::best());
             e.write_all(data).unwrap();
             std::fs::write(dir.join(format!("{p}.gz")), e.finish().unwrap()).unwrap();
         } else {
@@ -1421,7 +1536,13 @@ fn ddsm_mirror_tree_and_zipped_tree() {
         let e = ddsm_expected(&cases, &tree, "", "", true, true);
         assert_eq!(e.archives.len(), 3, "cases + 2 gzipped files: {:?}", e.archives);
         check(&m, &e);
-        check_raw(&m, &[("_archives/cases/cancers/cancer_01/#mv.sh#", b"mv *.LJPEG.1 /tmp\n"), ("_archives/cases/cancers/cancer_08/case1509/jpeg", b"\x7fELF\x02\x01\x01fake-binary")]);
+        check_raw(
+            &m,
+            &[
+                ("_archives/cases/cancers/cancer_01/#mv.sh#", b"mv *.LJPEG.1 /tmp\n"),
+                ("_archives/cases/cancers/cancer_08/case1509/jpeg", b"\x7fELF\x02\x01\x01fake-binary"),
+            ],
+        );
     }
     // (2) The cases/ folder itself named as the source: paths start at the category.
     {
@@ -1434,7 +1555,10 @@ fn ddsm_mirror_tree_and_zipped_tree() {
     {
         let m = mount_at(tmp.path(), "mnt3", &[tmp.path().join("DDSM.zip")]);
         check(&m, &ddsm_expected(&cases, &tree, "DDSM.zip", "", false, false));
-        check_raw(&m, &[("_archives/DDSM.zip/cases/normals/normal_01/case0002/A-0002-1.ics~", cases[0].ics.as_bytes())]);
+        check_raw(
+            &m,
+            &[("_archives/DDSM.zip/cases/normals/normal_01/case0002/A-0002-1.ics~", cases[0].ics.as_bytes())],
+        );
     }
 }
 
@@ -1444,7 +1568,8 @@ fn ddsm_mirror_tree_and_zipped_tree() {
 const ORGANS: [&str; 5] = ["heart", "left clavicle", "left lung", "right clavicle", "right lung"];
 
 /// (JSRT id, fold, .IMG side).
-const SCR_IDS: [(&str, &str, usize); 4] = [("JPCLN001", "fold1", 64), ("JPCLN002", "fold2", 48), ("JPCNN001", "fold1", 64), ("JPCNN002", "fold2", 32)];
+const SCR_IDS: [(&str, &str, usize); 4] =
+    [("JPCLN001", "fold1", 64), ("JPCLN002", "fold2", 48), ("JPCNN001", "fold1", 64), ("JPCNN002", "fold2", 32)];
 
 const CLNDAT: &str = "JPCLN001.IMG\t5\t15\t53\tmale\t1634\t692\tmalignant\tl.upper lobe\tlung cancer\r\n\
 JPCLN002.IMG\t2\t25\t72\tfemale\t1284\t1488\tbenign\tr.lower lobe\tgranuloma\r\n\
@@ -1458,7 +1583,11 @@ fn scr_download() -> Download {
     }
     for (i, (id, fold, _)) in SCR_IDS.iter().enumerate() {
         for (k, organ) in ORGANS.iter().enumerate() {
-            d.add(Some("scratch.zip"), &format!("scratch/{fold}/masks/{organ}/{id}.gif"), gif(16, 16, 6100 + (i * 10 + k) as u64));
+            d.add(
+                Some("scratch.zip"),
+                &format!("scratch/{fold}/masks/{organ}/{id}.gif"),
+                gif(16, 16, 6100 + (i * 10 + k) as u64),
+            );
         }
     }
     d.add(None, "CLNDAT_EN.txt", CLNDAT).add(None, "CNNDAT_EN.TXT", CNNDAT);
@@ -1489,7 +1618,11 @@ fn scr_expected(d: &Download, form: Form) -> Exp {
                 )
             } else {
                 let r: Vec<&str> = CNNDAT.lines().find(|l| l.starts_with(id)).unwrap().trim_end().split('\t').collect();
-                (json!({"nodule": false, "segmentation_masks": masks}), serde_json::from_str(r[1]).unwrap(), r[2].to_string())
+                (
+                    json!({"nodule": false, "segmentation_masks": masks}),
+                    serde_json::from_str(r[1]).unwrap(),
+                    r[2].to_string(),
+                )
             };
             S {
                 patient: id.to_string(),
@@ -1506,7 +1639,17 @@ fn scr_expected(d: &Download, form: Form) -> Exp {
     archives.extend(["CLNDAT_EN.txt".to_string(), "CNNDAT_EN.TXT".to_string()]);
     Exp {
         slug: "scr",
-        label_columns: &["nodule", "subtlety", "size_mm", "x", "y", "malignancy", "location", "diagnosis", "segmentation_masks"],
+        label_columns: &[
+            "nodule",
+            "subtlety",
+            "size_mm",
+            "x",
+            "y",
+            "malignancy",
+            "location",
+            "diagnosis",
+            "segmentation_masks",
+        ],
         studies,
         archives,
     }
@@ -1521,7 +1664,13 @@ fn scr_jsrt_zips_and_extracted_folders() {
     {
         let m = mount_at(tmp.path(), "mnt1", &[tmp.path().join("dl")]);
         check(&m, &scr_expected(&d, Form::Archives));
-        check_raw(&m, &[("_archives/scratch.zip/scratch/fold1/masks/left clavicle/JPCLN001.gif", &d.items.iter().find(|i| i.path == "scratch/fold1/masks/left clavicle/JPCLN001.gif").unwrap().data)]);
+        check_raw(
+            &m,
+            &[(
+                "_archives/scratch.zip/scratch/fold1/masks/left clavicle/JPCLN001.gif",
+                &d.items.iter().find(|i| i.path == "scratch/fold1/masks/left clavicle/JPCLN001.gif").unwrap().data,
+            )],
+        );
     }
     // (2) The common on-disk form: All247images/ and scratch/ extracted, lists beside them.
     d.write_extracted(&tmp.path().join("ex"));
@@ -1544,7 +1693,10 @@ fn scr_jsrt_zips_and_extracted_folders() {
     {
         let m = mount_at(tmp.path(), "mnt3", &sources);
         let e = scr_expected(&d2, Form::Archives);
-        assert_eq!(e.archives, ["Nodule154images.zip", "NonNodule93images.zip", "scratch.zip", "CLNDAT_EN.txt", "CNNDAT_EN.TXT"]);
+        assert_eq!(
+            e.archives,
+            ["Nodule154images.zip", "NonNodule93images.zip", "scratch.zip", "CLNDAT_EN.txt", "CNNDAT_EN.TXT"]
+        );
         check(&m, &e);
     }
 }
@@ -1657,7 +1809,13 @@ fn all_seven_downloads_in_one_folder() {
     check_dataset(&m, &relocate(ddsm_expected(&cases, &tree, "", "", true, true), "ddsm"));
     check_dataset(&m, &relocate(scr_expected(&ds, Form::Archives), "jsrt"));
     check_dataset(&m, &relocate(sipi_expected(Form::Archives), "sipi"));
-    check_raw(&m, &[("_archives/drive/test.zip/test/images/01_test.tif", &drive_tif(3)), ("_archives/kaggle/test.zip/test/2_right.jpeg", &kdr_jpeg(11))]);
+    check_raw(
+        &m,
+        &[
+            ("_archives/drive/test.zip/test/images/01_test.tif", &drive_tif(3)),
+            ("_archives/kaggle/test.zip/test/2_right.jpeg", &kdr_jpeg(11)),
+        ],
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1720,23 +1878,51 @@ fn brats20_download(kaggle: bool) -> Download {
     let mut d = Download::default();
     let (tr, va, pt, pv, ext) = if kaggle {
         let z = "brats20-dataset-training-validation.zip";
-        (z, z, "BraTS2020_TrainingData/MICCAI_BraTS2020_TrainingData/", "BraTS2020_ValidationData/MICCAI_BraTS2020_ValidationData/", "nii")
+        (
+            z,
+            z,
+            "BraTS2020_TrainingData/MICCAI_BraTS2020_TrainingData/",
+            "BraTS2020_ValidationData/MICCAI_BraTS2020_ValidationData/",
+            "nii",
+        )
     } else {
-        ("MICCAI_BraTS2020_TrainingData.zip", "MICCAI_BraTS2020_ValidationData.zip", "MICCAI_BraTS2020_TrainingData/", "MICCAI_BraTS2020_ValidationData/", "nii.gz")
+        (
+            "MICCAI_BraTS2020_TrainingData.zip",
+            "MICCAI_BraTS2020_ValidationData.zip",
+            "MICCAI_BraTS2020_TrainingData/",
+            "MICCAI_BraTS2020_ValidationData/",
+            "nii.gz",
+        )
     };
     for (i, c) in ["001", "002", "355"].iter().enumerate() {
         let case = format!("BraTS20_Training_{c}");
         for (k, m) in ["flair", "t1", "t1ce", "t2", "seg"].iter().enumerate() {
-            let name = if kaggle && *c == "355" && *m == "seg" { "W39_1998.09.19_Segm.nii".to_string() } else { format!("{case}_{m}.{ext}") };
-            d.add(Some(tr), &format!("{pt}{case}/{name}"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (i * 10 + k) as u64, !kaggle));
+            let name = if kaggle && *c == "355" && *m == "seg" {
+                "W39_1998.09.19_Segm.nii".to_string()
+            } else {
+                format!("{case}_{m}.{ext}")
+            };
+            d.add(
+                Some(tr),
+                &format!("{pt}{case}/{name}"),
+                nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (i * 10 + k) as u64, !kaggle),
+            );
         }
     }
     d.add(Some(tr), &format!("{pt}name_mapping.csv"), "Grade,BraTS_2017_subject_ID,BraTS_2018_subject_ID,TCGA_TCIA_subject_ID,BraTS_2019_subject_ID,BraTS_2020_subject_ID\r\nHGG,Brats17_CBICA_AAB_1,Brats18_CBICA_AAB_1,NA,BraTS19_CBICA_AAB_1,BraTS20_Training_001\r\nHGG,Brats17_2013_2_1,Brats18_2013_2_1,NA,BraTS19_2013_2_1,BraTS20_Training_002\r\nLGG,Brats17_TCIA_101_1,Brats18_TCIA_101_1,TCGA-HT-7602,BraTS19_TCIA_101_1,BraTS20_Training_355\r\n");
     d.add(Some(tr), &format!("{pt}survival_info.csv"), "Brats20ID,Age,Survival_days,Extent_of_Resection\nBraTS20_Training_001,60.463,289,GTR\nBraTS20_Training_002,52.263,ALIVE (361 days later),NA\n");
     for (k, m) in ["flair", "t1", "t1ce", "t2"].iter().enumerate() {
-        d.add(Some(va), &format!("{pv}BraTS20_Validation_001/BraTS20_Validation_001_{m}.{ext}"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], 90 + k as u64, !kaggle));
+        d.add(
+            Some(va),
+            &format!("{pv}BraTS20_Validation_001/BraTS20_Validation_001_{m}.{ext}"),
+            nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], 90 + k as u64, !kaggle),
+        );
     }
-    d.add(Some(va), &format!("{pv}survival_evaluation.csv"), "BraTS20ID,Age,ResectionStatus\nBraTS20_Validation_001,68.2,GTR\n");
+    d.add(
+        Some(va),
+        &format!("{pv}survival_evaluation.csv"),
+        "BraTS20ID,Age,ResectionStatus\nBraTS20_Validation_001,68.2,GTR\n",
+    );
     d
 }
 
@@ -1762,13 +1948,26 @@ fn modalities(files: &[F], mods: &[&str], sep: char) -> Value {
 fn brats20_expected(d: &Download, kaggle: bool, form: Form) -> Exp {
     let lv = json!({"0": "background", "1": "NCR/NET", "2": "ED", "4": "ET"});
     let clinical: [(&str, Value, Value); 4] = [
-        ("BraTS20_Training_001", json!({"grade": "HGG", "age": 60.463, "survival_days": "289", "extent_of_resection": "GTR"}),
-         json!({"BraTS_2017_subject_ID": "Brats17_CBICA_AAB_1", "BraTS_2018_subject_ID": "Brats18_CBICA_AAB_1", "TCGA_TCIA_subject_ID": null, "BraTS_2019_subject_ID": "BraTS19_CBICA_AAB_1"})),
-        ("BraTS20_Training_002", json!({"grade": "HGG", "age": 52.263, "survival_days": "ALIVE (361 days later)", "extent_of_resection": null}),
-         json!({"BraTS_2017_subject_ID": "Brats17_2013_2_1", "BraTS_2018_subject_ID": "Brats18_2013_2_1", "TCGA_TCIA_subject_ID": null, "BraTS_2019_subject_ID": "BraTS19_2013_2_1"})),
-        ("BraTS20_Training_355", json!({"grade": "LGG", "age": null, "survival_days": null, "extent_of_resection": null}),
-         json!({"BraTS_2017_subject_ID": "Brats17_TCIA_101_1", "BraTS_2018_subject_ID": "Brats18_TCIA_101_1", "TCGA_TCIA_subject_ID": "TCGA-HT-7602", "BraTS_2019_subject_ID": "BraTS19_TCIA_101_1"})),
-        ("BraTS20_Validation_001", json!({"grade": null, "age": null, "survival_days": null, "extent_of_resection": null}), json!(null)),
+        (
+            "BraTS20_Training_001",
+            json!({"grade": "HGG", "age": 60.463, "survival_days": "289", "extent_of_resection": "GTR"}),
+            json!({"BraTS_2017_subject_ID": "Brats17_CBICA_AAB_1", "BraTS_2018_subject_ID": "Brats18_CBICA_AAB_1", "TCGA_TCIA_subject_ID": null, "BraTS_2019_subject_ID": "BraTS19_CBICA_AAB_1"}),
+        ),
+        (
+            "BraTS20_Training_002",
+            json!({"grade": "HGG", "age": 52.263, "survival_days": "ALIVE (361 days later)", "extent_of_resection": null}),
+            json!({"BraTS_2017_subject_ID": "Brats17_2013_2_1", "BraTS_2018_subject_ID": "Brats18_2013_2_1", "TCGA_TCIA_subject_ID": null, "BraTS_2019_subject_ID": "BraTS19_2013_2_1"}),
+        ),
+        (
+            "BraTS20_Training_355",
+            json!({"grade": "LGG", "age": null, "survival_days": null, "extent_of_resection": null}),
+            json!({"BraTS_2017_subject_ID": "Brats17_TCIA_101_1", "BraTS_2018_subject_ID": "Brats18_TCIA_101_1", "TCGA_TCIA_subject_ID": "TCGA-HT-7602", "BraTS_2019_subject_ID": "BraTS19_TCIA_101_1"}),
+        ),
+        (
+            "BraTS20_Validation_001",
+            json!({"grade": null, "age": null, "survival_days": null, "extent_of_resection": null}),
+            json!(null),
+        ),
     ];
     let studies = clinical
         .iter()
@@ -1789,27 +1988,55 @@ fn brats20_expected(d: &Download, kaggle: bool, form: Form) -> Exp {
         })
         .collect();
     let archives = if form == Form::Extracted {
-        vec![if kaggle { "BraTS2020_TrainingData".to_string() } else { "MICCAI_BraTS2020_TrainingData".to_string() }, if kaggle { "BraTS2020_ValidationData".into() } else { "MICCAI_BraTS2020_ValidationData".into() }]
+        vec![
+            if kaggle { "BraTS2020_TrainingData".to_string() } else { "MICCAI_BraTS2020_TrainingData".to_string() },
+            if kaggle { "BraTS2020_ValidationData".into() } else { "MICCAI_BraTS2020_ValidationData".into() },
+        ]
     } else if kaggle {
         vec!["brats20-dataset-training-validation.zip".into()]
     } else {
         vec!["MICCAI_BraTS2020_TrainingData.zip".into(), "MICCAI_BraTS2020_ValidationData.zip".into()]
     };
-    Exp { slug: "brats2020", label_columns: &["segmentation", "label_values", "grade", "age", "survival_days", "extent_of_resection"], studies, archives }
+    Exp {
+        slug: "brats2020",
+        label_columns: &["segmentation", "label_values", "grade", "age", "survival_days", "extent_of_resection"],
+        studies,
+        archives,
+    }
 }
 
 fn brats21_download() -> Download {
     let mut d = Download::default();
-    for (i, (tar, c)) in [("BraTS2021_Training_Data.tar", "00000"), ("BraTS2021_Training_Data.tar", "00002"), ("BraTS2021_Training_Data.tar", "01666"), ("BraTS2021_00495.tar", "00495")].iter().enumerate() {
+    for (i, (tar, c)) in [
+        ("BraTS2021_Training_Data.tar", "00000"),
+        ("BraTS2021_Training_Data.tar", "00002"),
+        ("BraTS2021_Training_Data.tar", "01666"),
+        ("BraTS2021_00495.tar", "00495"),
+    ]
+    .iter()
+    .enumerate()
+    {
         let case = format!("BraTS2021_{c}");
         for (k, m) in ["flair", "t1", "t1ce", "t2", "seg"].iter().enumerate() {
-            d.add(Some(tar), &format!("{case}/{case}_{m}.nii.gz"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (200 + i * 10 + k) as u64, true));
+            d.add(
+                Some(tar),
+                &format!("{case}/{case}_{m}.nii.gz"),
+                nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (200 + i * 10 + k) as u64, true),
+            );
         }
     }
     d
 }
 
-fn brats_simple_expected(d: &Download, slug: &'static str, cases: &[(&str, &str, bool)], mods: &[&str], sep: char, lv: Value, form: Form) -> Exp {
+fn brats_simple_expected(
+    d: &Download,
+    slug: &'static str,
+    cases: &[(&str, &str, bool)],
+    mods: &[&str],
+    sep: char,
+    lv: Value,
+    form: Form,
+) -> Exp {
     let studies: Vec<S> = cases
         .iter()
         .map(|(patient, case, train)| {
@@ -1834,12 +2061,22 @@ fn brats23_download() -> Download {
     let z = "ASNR-MICCAI-BraTS2023-GLI-Challenge-TrainingData.zip";
     for (i, case) in ["BraTS-GLI-00000-000", "BraTS-GLI-00009-000", "BraTS-GLI-00009-001"].iter().enumerate() {
         for (k, m) in ["t1c", "t1n", "t2f", "t2w", "seg"].iter().enumerate() {
-            d.add(Some(z), &format!("ASNR-MICCAI-BraTS2023-GLI-Challenge-TrainingData/{case}/{case}-{m}.nii.gz"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (300 + i * 10 + k) as u64, true));
+            d.add(
+                Some(z),
+                &format!("ASNR-MICCAI-BraTS2023-GLI-Challenge-TrainingData/{case}/{case}-{m}.nii.gz"),
+                nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], (300 + i * 10 + k) as u64, true),
+            );
         }
     }
     let v = "ASNR-MICCAI-BraTS2023-GLI-Challenge-ValidationData.zip";
     for (k, m) in ["t1c", "t1n", "t2f", "t2w"].iter().enumerate() {
-        d.add(Some(v), &format!("ASNR-MICCAI-BraTS2023-GLI-Challenge-ValidationData/BraTS-GLI-00001-000/BraTS-GLI-00001-000-{m}.nii.gz"), nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], 390 + k as u64, true));
+        d.add(
+            Some(v),
+            &format!(
+                "ASNR-MICCAI-BraTS2023-GLI-Challenge-ValidationData/BraTS-GLI-00001-000/BraTS-GLI-00001-000-{m}.nii.gz"
+            ),
+            nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], 390 + k as u64, true),
+        );
     }
     d
 }
@@ -1853,7 +2090,13 @@ fn brats_official_kaggle_2021_tars_and_2023_timepoints() {
     {
         let m = mount_at(tmp.path(), "mnt1", &zips);
         check(&m, &brats20_expected(&d, false, Form::Archives));
-        check_raw(&m, &[("_archives/MICCAI_BraTS2020_ValidationData.zip/MICCAI_BraTS2020_ValidationData/survival_evaluation.csv", b"BraTS20ID,Age,ResectionStatus\nBraTS20_Validation_001,68.2,GTR\n")]);
+        check_raw(
+            &m,
+            &[(
+                "_archives/MICCAI_BraTS2020_ValidationData.zip/MICCAI_BraTS2020_ValidationData/survival_evaluation.csv",
+                b"BraTS20ID,Age,ResectionStatus\nBraTS20_Validation_001,68.2,GTR\n",
+            )],
+        );
     }
     // (2) The Kaggle mirror, extracted: plain .nii, case 355's W39 seg.
     let dk = brats20_download(true);
@@ -1867,16 +2110,48 @@ fn brats_official_kaggle_2021_tars_and_2023_timepoints() {
     d21.write_archives(&tmp.path().join("b21"));
     {
         let m = mount_at(tmp.path(), "mnt3", &[tmp.path().join("b21")]);
-        let cases = [("BraTS2021_00000", "BraTS2021_00000", true), ("BraTS2021_00002", "BraTS2021_00002", true), ("BraTS2021_00495", "BraTS2021_00495", true), ("BraTS2021_01666", "BraTS2021_01666", true)];
-        check(&m, &brats_simple_expected(&d21, "brats2021", &cases, &["flair", "t1", "t1ce", "t2"], '_', json!({"0": "background", "1": "NCR", "2": "ED", "4": "ET"}), Form::Archives));
+        let cases = [
+            ("BraTS2021_00000", "BraTS2021_00000", true),
+            ("BraTS2021_00002", "BraTS2021_00002", true),
+            ("BraTS2021_00495", "BraTS2021_00495", true),
+            ("BraTS2021_01666", "BraTS2021_01666", true),
+        ];
+        check(
+            &m,
+            &brats_simple_expected(
+                &d21,
+                "brats2021",
+                &cases,
+                &["flair", "t1", "t1ce", "t2"],
+                '_',
+                json!({"0": "background", "1": "NCR", "2": "ED", "4": "ET"}),
+                Form::Archives,
+            ),
+        );
     }
     // (4) BraTS 2023: training + validation zips; a patient with two timepoints.
     let d23 = brats23_download();
     let zips = d23.write_archives(&tmp.path().join("b23"));
     {
         let m = mount_at(tmp.path(), "mnt4", &zips);
-        let cases = [("BraTS-GLI-00000", "BraTS-GLI-00000-000", true), ("BraTS-GLI-00001", "BraTS-GLI-00001-000", false), ("BraTS-GLI-00009", "BraTS-GLI-00009-000", true), ("BraTS-GLI-00009", "BraTS-GLI-00009-001", true)];
-        check(&m, &brats_simple_expected(&d23, "brats2023", &cases, &["t1c", "t1n", "t2f", "t2w"], '-', json!({"0": "background", "1": "NETC", "2": "SNFH", "3": "ET"}), Form::Archives));
+        let cases = [
+            ("BraTS-GLI-00000", "BraTS-GLI-00000-000", true),
+            ("BraTS-GLI-00001", "BraTS-GLI-00001-000", false),
+            ("BraTS-GLI-00009", "BraTS-GLI-00009-000", true),
+            ("BraTS-GLI-00009", "BraTS-GLI-00009-001", true),
+        ];
+        check(
+            &m,
+            &brats_simple_expected(
+                &d23,
+                "brats2023",
+                &cases,
+                &["t1c", "t1n", "t2f", "t2w"],
+                '-',
+                json!({"0": "background", "1": "NETC", "2": "SNFH", "3": "ET"}),
+                Form::Archives,
+            ),
+        );
     }
 }
 
@@ -1900,8 +2175,12 @@ fn analyze_pair(shape: &[i16], pixdim: &[f32], big: bool, magic: &[u8; 4], seed:
 
 // ---- OASIS-1 (oasis1.md)
 
-const OASIS1: [(&str, &str, &str, usize); 4] =
-    [("disc1", "OAS1_0001_MR1", "n4", 4), ("disc1", "OAS1_0002_MR1", "n3", 3), ("disc2", "OAS1_0061_MR1", "n6", 3), ("disc2", "OAS1_0061_MR2", "n5", 3)];
+const OASIS1: [(&str, &str, &str, usize); 4] = [
+    ("disc1", "OAS1_0001_MR1", "n4", 4),
+    ("disc1", "OAS1_0002_MR1", "n3", 3),
+    ("disc2", "OAS1_0061_MR1", "n6", 3),
+    ("disc2", "OAS1_0061_MR2", "n5", 3),
+];
 
 fn oasis1_download() -> Download {
     let mut d = Download::default();
@@ -1923,14 +2202,27 @@ fn oasis1_download() -> Download {
         }
         pair(&mut d, &format!("PROCESSED/MPRAGE/SUBJ_111/{s}_mpr_{n}_anon_sbj_111"), &[16, 16, 8, 1], &mut seed);
         pair(&mut d, &format!("PROCESSED/MPRAGE/T88_111/{s}_mpr_{n}_anon_111_t88_gfc"), &[11, 13, 11, 1], &mut seed);
-        pair(&mut d, &format!("PROCESSED/MPRAGE/T88_111/{s}_mpr_{n}_anon_111_t88_masked_gfc"), &[11, 13, 11, 1], &mut seed);
+        pair(
+            &mut d,
+            &format!("PROCESSED/MPRAGE/T88_111/{s}_mpr_{n}_anon_111_t88_masked_gfc"),
+            &[11, 13, 11, 1],
+            &mut seed,
+        );
         for v in ["tra_90", "sag_95", "cor_110"] {
-            d.add(tgz, &format!("{pre}/PROCESSED/MPRAGE/T88_111/{s}_mpr_{n}_anon_111_t88_gfc_{v}.gif"), gif(11, 13, seed));
+            d.add(
+                tgz,
+                &format!("{pre}/PROCESSED/MPRAGE/T88_111/{s}_mpr_{n}_anon_111_t88_gfc_{v}.gif"),
+                gif(11, 13, seed),
+            );
         }
         pair(&mut d, &format!("FSL_SEG/{s}_mpr_{n}_anon_111_t88_masked_gfc_fseg"), &[11, 13, 11, 1], &mut seed);
     }
     d.add(None, "oasis_cross-sectional.csv", "ID,M/F,Hand,Age,Educ,SES,MMSE,CDR,eTIV,nWBV,ASF,Delay\nOAS1_0001_MR1,F,R,74,2,3,29,0,1344,0.743,1.306,N/A\nOAS1_0002_MR1,F,R,25,,,,,1147,0.81,1.531,N/A\nOAS1_0061_MR1,M,R,80,3,2,27,0.5,1500,0.7,1.2,N/A\nOAS1_0061_MR2,M,R,80,3,2,27,0.5,1500,0.7,1.2,21\n");
-    d.add(None, "oasis_cross-sectional-reliability.csv", "ID,M/F,Hand,Age,Educ,SES,MMSE,CDR,eTIV,nWBV,ASF,Delay\nOAS1_0061_MR2,M,R,80,3,2,27,0.5,1500,0.7,1.2,21\n");
+    d.add(
+        None,
+        "oasis_cross-sectional-reliability.csv",
+        "ID,M/F,Hand,Age,Educ,SES,MMSE,CDR,eTIV,nWBV,ASF,Delay\nOAS1_0061_MR2,M,R,80,3,2,27,0.5,1500,0.7,1.2,21\n",
+    );
     d
 }
 
@@ -1948,7 +2240,14 @@ fn oasis1_expected(d: &Download, form: Form) -> Exp {
             let mut meta = f[1].clone();
             meta["disc"] = json!(disc);
             meta["n_mpr"] = json!(runs);
-            S { patient: s[..9].to_string(), study: s.to_string(), files: files_under(d, s, form), labels: f[0].clone(), meta, split: None }
+            S {
+                patient: s[..9].to_string(),
+                study: s.to_string(),
+                files: files_under(d, s, form),
+                labels: f[0].clone(),
+                meta,
+                split: None,
+            }
         })
         .collect();
     let mut archives: Vec<String> = if form == Form::Archives {
@@ -1978,16 +2277,25 @@ fn oasis1_disc_tarballs_and_extracted_discs() {
 
 // ---- OASIS-2 (oasis2.md)
 
-const OASIS2: [(&str, &str, usize); 4] =
-    [("OAS2_RAW_PART1", "OAS2_0001_MR1", 3), ("OAS2_RAW_PART1", "OAS2_0001_MR2", 2), ("OAS2_RAW_PART2", "OAS2_0002_MR1", 4), ("OAS2_RAW_PART2", "OAS2_0004_MR1", 3)];
+const OASIS2: [(&str, &str, usize); 4] = [
+    ("OAS2_RAW_PART1", "OAS2_0001_MR1", 3),
+    ("OAS2_RAW_PART1", "OAS2_0001_MR2", 2),
+    ("OAS2_RAW_PART2", "OAS2_0002_MR1", 4),
+    ("OAS2_RAW_PART2", "OAS2_0004_MR1", 3),
+];
 
 fn oasis2_download() -> Download {
     let mut d = Download::default();
     for (i, (part, s, runs)) in OASIS2.iter().enumerate() {
         let tgz = format!("{part}.tar.gz");
         for k in 1..=*runs {
-            let (h, img) = analyze_pair(&[16, 16, 8, 1], &[1.0, 1.0, 1.25, 0.0], false, b"ni1\0", (600 + i * 10 + k) as u64);
-            d.add(Some(&tgz), &format!("{part}/{s}/RAW/mpr-{k}.nifti.hdr"), h).add(Some(&tgz), &format!("{part}/{s}/RAW/mpr-{k}.nifti.img"), img);
+            let (h, img) =
+                analyze_pair(&[16, 16, 8, 1], &[1.0, 1.0, 1.25, 0.0], false, b"ni1\0", (600 + i * 10 + k) as u64);
+            d.add(Some(&tgz), &format!("{part}/{s}/RAW/mpr-{k}.nifti.hdr"), h).add(
+                Some(&tgz),
+                &format!("{part}/{s}/RAW/mpr-{k}.nifti.img"),
+                img,
+            );
         }
         if *s == "OAS2_0002_MR1" {
             d.add(Some(&tgz), &format!("{part}/{s}/RAW/3906-3.nift.img"), voxels(&[16, 16, 8], 699));
@@ -2026,7 +2334,13 @@ fn oasis2_raw_parts_and_stray_file() {
     d.write_archives(&tmp.path().join("dl"));
     let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("dl")]);
     check(&m, &oasis2_expected(&d, Form::Archives));
-    check_raw(&m, &[("_archives/OAS2_RAW_PART2.tar.gz/OAS2_RAW_PART2/OAS2_0002_MR1/RAW/3906-3.nift.img", &voxels(&[16, 16, 8], 699))]);
+    check_raw(
+        &m,
+        &[(
+            "_archives/OAS2_RAW_PART2.tar.gz/OAS2_RAW_PART2/OAS2_0002_MR1/RAW/3906-3.nift.img",
+            &voxels(&[16, 16, 8], 699),
+        )],
+    );
 }
 
 // ---- ABIDE (abide.md)
@@ -2051,16 +2365,53 @@ fn abide_download() -> Download {
     let z = Some("ABIDE_pcp.zip");
     let csv = [
         ABIDE_HEADER.to_string(),
-        abide_row("0,1,50002,1,50002,PITT,no_filename,1,1,16.77,1,Ambi", &[("FIQ", "103"), ("func_mean_fd", "0.1"), ("qc_rater_1", "OK"), ("SUB_IN_SMP", "1")]),
-        abide_row("1,2,50003,2,50003,PITT,Pitt_0050003,1,1,24.45,1,R", &[("FIQ", "124"), ("func_mean_fd", "0.0803"), ("qc_rater_1", "OK"), ("qc_func_rater_2", "OK"), ("qc_func_rater_3", "fail"), ("qc_notes_rater_1", "\"motion, slight\""), ("SUB_IN_SMP", "1")]),
-        abide_row("26,27,50030,27,50030,PITT,Pitt_0050030,2,0,25.12,1,-9999", &[("func_mean_fd", "0.12"), ("qc_rater_1", "OK"), ("qc_func_rater_2", ""), ("qc_func_rater_3", "OK"), ("SUB_IN_SMP", "0")]),
-        abide_row("400,401,51334,401,51334,MAX_MUN,MaxMun_c_0051334,1,-9999,12.5,2,R", &[("FIQ", "110"), ("func_mean_fd", "0.2"), ("qc_rater_1", "maybe"), ("qc_func_rater_2", "OK"), ("qc_func_rater_3", "OK"), ("SUB_IN_SMP", "1")]),
+        abide_row(
+            "0,1,50002,1,50002,PITT,no_filename,1,1,16.77,1,Ambi",
+            &[("FIQ", "103"), ("func_mean_fd", "0.1"), ("qc_rater_1", "OK"), ("SUB_IN_SMP", "1")],
+        ),
+        abide_row(
+            "1,2,50003,2,50003,PITT,Pitt_0050003,1,1,24.45,1,R",
+            &[
+                ("FIQ", "124"),
+                ("func_mean_fd", "0.0803"),
+                ("qc_rater_1", "OK"),
+                ("qc_func_rater_2", "OK"),
+                ("qc_func_rater_3", "fail"),
+                ("qc_notes_rater_1", "\"motion, slight\""),
+                ("SUB_IN_SMP", "1"),
+            ],
+        ),
+        abide_row(
+            "26,27,50030,27,50030,PITT,Pitt_0050030,2,0,25.12,1,-9999",
+            &[
+                ("func_mean_fd", "0.12"),
+                ("qc_rater_1", "OK"),
+                ("qc_func_rater_2", ""),
+                ("qc_func_rater_3", "OK"),
+                ("SUB_IN_SMP", "0"),
+            ],
+        ),
+        abide_row(
+            "400,401,51334,401,51334,MAX_MUN,MaxMun_c_0051334,1,-9999,12.5,2,R",
+            &[
+                ("FIQ", "110"),
+                ("func_mean_fd", "0.2"),
+                ("qc_rater_1", "maybe"),
+                ("qc_func_rater_2", "OK"),
+                ("qc_func_rater_3", "OK"),
+                ("SUB_IN_SMP", "1"),
+            ],
+        ),
     ]
     .join("\n")
         + "\n";
     d.add(z, "ABIDE_pcp/Phenotypic_V1_0b_preprocessed1.csv", csv);
     for (i, fid) in ["Pitt_0050003", "Pitt_0050030", "MaxMun_c_0051334"].iter().enumerate() {
-        d.add(z, &format!("ABIDE_pcp/cpac/nofilt_noglobal/{fid}_func_preproc.nii.gz"), nii(&[8, 8, 6, 5], &[3.0, 3.0, 3.0, 2.0], 700 + i as u64, true));
+        d.add(
+            z,
+            &format!("ABIDE_pcp/cpac/nofilt_noglobal/{fid}_func_preproc.nii.gz"),
+            nii(&[8, 8, 6, 5], &[3.0, 3.0, 3.0, 2.0], 700 + i as u64, true),
+        );
         d.add(z, &format!("ABIDE_pcp/cpac/nofilt_noglobal/{fid}_rois_cc200.1D"), format!("#1\t#2\n{}\t{}\n", i, i + 1));
     }
     d
@@ -2068,12 +2419,21 @@ fn abide_download() -> Download {
 
 fn abide_expected(d: &Download, form: Form) -> Exp {
     let subs = [
-        ("0050003", json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": 1}),
-         json!({"SITE_ID": "PITT", "FILE_ID": "Pitt_0050003", "AGE_AT_SCAN": 24.45, "SEX": 1, "HANDEDNESS_CATEGORY": "R", "FIQ": 124, "func_mean_fd": 0.0803, "qc_rater_1": "OK", "qc_func_rater_2": "OK", "qc_func_rater_3": "fail", "SUB_IN_SMP": 1})),
-        ("0050030", json!({"DX_GROUP": 2, "diagnosis": "control", "DSM_IV_TR": 0}),
-         json!({"SITE_ID": "PITT", "FILE_ID": "Pitt_0050030", "AGE_AT_SCAN": 25.12, "SEX": 1, "HANDEDNESS_CATEGORY": null, "FIQ": null, "func_mean_fd": 0.12, "qc_rater_1": "OK", "qc_func_rater_2": null, "qc_func_rater_3": "OK", "SUB_IN_SMP": 0})),
-        ("0051334", json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": null}),
-         json!({"SITE_ID": "MAX_MUN", "FILE_ID": "MaxMun_c_0051334", "AGE_AT_SCAN": 12.5, "SEX": 2, "HANDEDNESS_CATEGORY": "R", "FIQ": 110, "func_mean_fd": 0.2, "qc_rater_1": "maybe", "qc_func_rater_2": "OK", "qc_func_rater_3": "OK", "SUB_IN_SMP": 1})),
+        (
+            "0050003",
+            json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": 1}),
+            json!({"SITE_ID": "PITT", "FILE_ID": "Pitt_0050003", "AGE_AT_SCAN": 24.45, "SEX": 1, "HANDEDNESS_CATEGORY": "R", "FIQ": 124, "func_mean_fd": 0.0803, "qc_rater_1": "OK", "qc_func_rater_2": "OK", "qc_func_rater_3": "fail", "SUB_IN_SMP": 1}),
+        ),
+        (
+            "0050030",
+            json!({"DX_GROUP": 2, "diagnosis": "control", "DSM_IV_TR": 0}),
+            json!({"SITE_ID": "PITT", "FILE_ID": "Pitt_0050030", "AGE_AT_SCAN": 25.12, "SEX": 1, "HANDEDNESS_CATEGORY": null, "FIQ": null, "func_mean_fd": 0.12, "qc_rater_1": "OK", "qc_func_rater_2": null, "qc_func_rater_3": "OK", "SUB_IN_SMP": 0}),
+        ),
+        (
+            "0051334",
+            json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": null}),
+            json!({"SITE_ID": "MAX_MUN", "FILE_ID": "MaxMun_c_0051334", "AGE_AT_SCAN": 12.5, "SEX": 2, "HANDEDNESS_CATEGORY": "R", "FIQ": 110, "func_mean_fd": 0.2, "qc_rater_1": "maybe", "qc_func_rater_2": "OK", "qc_func_rater_3": "OK", "SUB_IN_SMP": 1}),
+        ),
     ];
     let studies = subs
         .iter()
@@ -2087,7 +2447,14 @@ fn abide_expected(d: &Download, form: Form) -> Exp {
                     file(rel, &it.data, loc(form, it.container.as_deref(), &it.path))
                 })
                 .collect();
-            S { patient: sub.to_string(), study: "session_1".into(), files, labels: labels.clone(), meta: meta.clone(), split: None }
+            S {
+                patient: sub.to_string(),
+                study: "session_1".into(),
+                files,
+                labels: labels.clone(),
+                meta: meta.clone(),
+                split: None,
+            }
         })
         .collect();
     let archives = vec![if form == Form::Archives { "ABIDE_pcp.zip".into() } else { "ABIDE_pcp".into() }];
@@ -2128,15 +2495,31 @@ fn visceral_download() -> Download {
     let mut d = Download::default();
     let z = Some("Anatomy3-trainingset.zip");
     let p = "Anatomy3-trainingset";
-    d.add(z, &format!("{p}/volumes/CTce_ThAb/10000100_1_CTce_ThAb.nii.gz"), nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 800, true));
+    d.add(
+        z,
+        &format!("{p}/volumes/CTce_ThAb/10000100_1_CTce_ThAb.nii.gz"),
+        nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 800, true),
+    );
     for (i, (r, a)) in [("58", "1"), ("1247", "1"), ("170", "2")].iter().enumerate() {
-        d.add(z, &format!("{p}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_{r}_{a}.nii.gz"), nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 810 + i as u64, true));
+        d.add(
+            z,
+            &format!("{p}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_{r}_{a}.nii.gz"),
+            nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 810 + i as u64, true),
+        );
     }
-    d.add(z, &format!("{p}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_58_6.nii"), nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 819, false));
+    d.add(
+        z,
+        &format!("{p}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_58_6.nii"),
+        nii(&[12, 10, 8], &[0.8, 0.8, 1.5], 819, false),
+    );
     d.add(z, &format!("{p}/landmarks/10000100_1_CTce_ThAb_landmarks_1.fcsv"), "# Markups fiducial file version = 4.4\n# CoordinateSystem = 0\n# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID\nvtkMRMLMarkupsFiducialNode_0,66.189,-68.661,-204.430,0,0,0,1,1,1,0,Aortic arch,,\n");
     d.add(z, &format!("{p}/volumes/CT_wb/10000100_2_CT_wb.nii.gz"), nii(&[12, 10, 20], &[1.0, 1.0, 1.0], 820, true));
     d.add(z, &format!("{p}/volumes/MRT1_Ab/10001_2_MRT1_Ab.nii.gz"), nii(&[12, 10, 8], &[1.2, 1.2, 3.0], 830, true));
-    d.add(z, &format!("{p}/segmentations/MRT1_Ab/10001_2_MRT1_Ab_86_3.nii.gz"), nii(&[12, 10, 8], &[1.2, 1.2, 3.0], 831, true));
+    d.add(
+        z,
+        &format!("{p}/segmentations/MRT1_Ab/10001_2_MRT1_Ab_86_3.nii.gz"),
+        nii(&[12, 10, 8], &[1.2, 1.2, 3.0], 831, true),
+    );
     d.add(z, &format!("{p}/README.txt"), "VISCERAL Anatomy3 training set\n");
     d
 }
@@ -2150,28 +2533,63 @@ fn visceral_zip_by_file_names() {
     let of = |vol: &str| -> Vec<F> {
         d.items
             .iter()
-            .filter(|it| it.path.rsplit('/').next().unwrap().starts_with(&format!("{vol}.")) || it.path.rsplit('/').next().unwrap().starts_with(&format!("{vol}_")))
-            .map(|it| file(it.path.rsplit('/').next().unwrap(), &it.data, loc(Form::Archives, it.container.as_deref(), &it.path)))
+            .filter(|it| {
+                it.path.rsplit('/').next().unwrap().starts_with(&format!("{vol}."))
+                    || it.path.rsplit('/').next().unwrap().starts_with(&format!("{vol}_"))
+            })
+            .map(|it| {
+                file(
+                    it.path.rsplit('/').next().unwrap(),
+                    &it.data,
+                    loc(Form::Archives, it.container.as_deref(), &it.path),
+                )
+            })
             .collect()
     };
     let studies = vec![
-        S { patient: "10000100".into(), study: "10000100_1_CTce_ThAb".into(), files: of("10000100_1_CTce_ThAb"),
+        S {
+            patient: "10000100".into(),
+            study: "10000100_1_CTce_ThAb".into(),
+            files: of("10000100_1_CTce_ThAb"),
             labels: json!({"segmentations": [
                 {"radlex_id": 58, "name": "liver", "annotator": 1, "file": "10000100_1_CTce_ThAb_58_1.nii.gz"},
                 {"radlex_id": 58, "name": "liver", "annotator": 6, "file": "10000100_1_CTce_ThAb_58_6.nii"},
                 {"radlex_id": 170, "name": "pancreas", "annotator": 2, "file": "10000100_1_CTce_ThAb_170_2.nii.gz"},
                 {"radlex_id": 1247, "name": "trachea", "annotator": 1, "file": "10000100_1_CTce_ThAb_1247_1.nii.gz"}],
                 "landmark_files": ["10000100_1_CTce_ThAb_landmarks_1.fcsv"], "lesion_files": []}),
-            meta: json!({"VolumeID": 1, "Modality": "CTce", "Bodyregion": "ThAb", "shape": [12, 10, 8], "voxel_size": [0.8, 0.8, 1.5]}), split: Some("train") },
-        S { patient: "10000100".into(), study: "10000100_2_CT_wb".into(), files: of("10000100_2_CT_wb"),
+            meta: json!({"VolumeID": 1, "Modality": "CTce", "Bodyregion": "ThAb", "shape": [12, 10, 8], "voxel_size": [0.8, 0.8, 1.5]}),
+            split: Some("train"),
+        },
+        S {
+            patient: "10000100".into(),
+            study: "10000100_2_CT_wb".into(),
+            files: of("10000100_2_CT_wb"),
             labels: json!({"segmentations": [], "landmark_files": [], "lesion_files": []}),
-            meta: json!({"VolumeID": 2, "Modality": "CT", "Bodyregion": "wb", "shape": [12, 10, 20], "voxel_size": [1.0, 1.0, 1.0]}), split: Some("train") },
-        S { patient: "10001".into(), study: "10001_2_MRT1_Ab".into(), files: of("10001_2_MRT1_Ab"),
+            meta: json!({"VolumeID": 2, "Modality": "CT", "Bodyregion": "wb", "shape": [12, 10, 20], "voxel_size": [1.0, 1.0, 1.0]}),
+            split: Some("train"),
+        },
+        S {
+            patient: "10001".into(),
+            study: "10001_2_MRT1_Ab".into(),
+            files: of("10001_2_MRT1_Ab"),
             labels: json!({"segmentations": [{"radlex_id": 86, "name": "spleen", "annotator": 3, "file": "10001_2_MRT1_Ab_86_3.nii.gz"}], "landmark_files": [], "lesion_files": []}),
-            meta: json!({"VolumeID": 2, "Modality": "MRT1", "Bodyregion": "Ab", "shape": [12, 10, 8], "voxel_size": [1.2, 1.2, 3.0]}), split: Some("train") },
+            meta: json!({"VolumeID": 2, "Modality": "MRT1", "Bodyregion": "Ab", "shape": [12, 10, 8], "voxel_size": [1.2, 1.2, 3.0]}),
+            split: Some("train"),
+        },
     ];
-    check(&m, &Exp { slug: "visceral", label_columns: &["segmentations", "landmark_files", "lesion_files"], studies, archives: vec!["Anatomy3-trainingset.zip".into()] });
-    check_raw(&m, &[("_archives/Anatomy3-trainingset.zip/Anatomy3-trainingset/README.txt", b"VISCERAL Anatomy3 training set\n")]);
+    check(
+        &m,
+        &Exp {
+            slug: "visceral",
+            label_columns: &["segmentations", "landmark_files", "lesion_files"],
+            studies,
+            archives: vec!["Anatomy3-trainingset.zip".into()],
+        },
+    );
+    check_raw(
+        &m,
+        &[("_archives/Anatomy3-trainingset.zip/Anatomy3-trainingset/README.txt", b"VISCERAL Anatomy3 training set\n")],
+    );
 }
 
 // ---- LIDC-IDRI (lidc-idri.md): real DICOM (Implicit VR Little Endian, preamble and meta group)
@@ -2283,7 +2701,10 @@ fn lidc_dir(layout: &str, i: usize) -> String {
     let (pid, st, se, num, modality, _) = LIDC_SERIES[i];
     let (st5, se5) = (&st[st.len() - 5..], &se[se.len() - 5..]);
     match layout {
-        "nbia" => format!("manifest-1600709154662/LIDC-IDRI/{pid}/01-01-2000-NA-NA-{st5}/{num}.000000-{}-{se5}", if modality == "CR" { "Chest PA" } else { "NA" }),
+        "nbia" => format!(
+            "manifest-1600709154662/LIDC-IDRI/{pid}/01-01-2000-NA-NA-{st5}/{num}.000000-{}-{se5}",
+            if modality == "CR" { "Chest PA" } else { "NA" }
+        ),
         "nbia3" => format!("LIDC-IDRI/{pid}/01-01-2000-{st5}/{num}-{se5}"),
         _ => format!("LIDC-IDRI/{pid}/{LIDC_ROOT}.{st}/{LIDC_ROOT}.{se}"),
     }
@@ -2291,7 +2712,13 @@ fn lidc_dir(layout: &str, i: usize) -> String {
 
 fn lidc_name(layout: &str, k: usize, n: usize) -> String {
     if layout == "nbia" {
-        let w = if n >= 100 { 3 } else if n >= 10 { 2 } else { 1 };
+        let w = if n >= 100 {
+            3
+        } else if n >= 10 {
+            2
+        } else {
+            1
+        };
         format!("1-{:0w$}.dcm", k + 1)
     } else {
         format!("{:06}.dcm", k + 1)
@@ -2304,7 +2731,15 @@ fn lidc_download(layout: &str, container: Option<&str>) -> Download {
         let dir = lidc_dir(layout, i);
         let (study, series) = (format!("{LIDC_ROOT}.{st}"), format!("{LIDC_ROOT}.{se}"));
         for k in 0..*n {
-            let s = Slice { patient: pid, study: &study, series: &series, series_number: *num, instance: k as i64 + 1, modality, description: (*modality == "CR").then_some("Chest PA") };
+            let s = Slice {
+                patient: pid,
+                study: &study,
+                series: &series,
+                series_number: *num,
+                instance: k as i64 + 1,
+                modality,
+                description: (*modality == "CR").then_some("Chest PA"),
+            };
             d.add(container, &format!("{dir}/{}", lidc_name(layout, k, *n)), dicom_file(&s));
         }
         if i == 0 {
@@ -2347,7 +2782,9 @@ fn lidc_expected(d: &Download, layout: &str, form: Form) -> Exp {
                 "nodules": [{"series": se0, "reader": 1, "nodule_id": "Nodule 001", "malignancy": 4, "rois": 2},
                             {"series": se0, "reader": 2, "nodule_id": "IL057_127364", "malignancy": null, "rois": 1}],
                 "non_nodules": [{"series": se0, "reader": 1, "non_nodule_id": "Non-nodule 001"}]}),
-            2 => json!({"annotation_files": [format!("{LIDC_ROOT}.{}/158.xml", LIDC_SERIES[2].2)], "reading_sessions": 0, "nodules": [], "non_nodules": []}),
+            2 => {
+                json!({"annotation_files": [format!("{LIDC_ROOT}.{}/158.xml", LIDC_SERIES[2].2)], "reading_sessions": 0, "nodules": [], "non_nodules": []})
+            }
             _ => json!({"annotation_files": [], "reading_sessions": 0, "nodules": [], "non_nodules": []}),
         };
         studies.push(S {
@@ -2361,7 +2798,12 @@ fn lidc_expected(d: &Download, layout: &str, form: Form) -> Exp {
         });
     }
     let archives = archives_of(&studies);
-    Exp { slug: "lidc-idri", label_columns: &["annotation_files", "reading_sessions", "nodules", "non_nodules"], studies, archives }
+    Exp {
+        slug: "lidc-idri",
+        label_columns: &["annotation_files", "reading_sessions", "nodules", "non_nodules"],
+        studies,
+        archives,
+    }
 }
 
 #[test]
@@ -2373,7 +2815,13 @@ fn lidc_idri_three_layouts_by_dicom_tags() {
     {
         let m = mount_at(tmp.path(), "mnt1", &srcs);
         check(&m, &lidc_expected(&d, "nbia", Form::Archives));
-        check_raw(&m, &[("_archives/manifest-1600709154662.zip/manifest-1600709154662/metadata.csv", &d.items.last().unwrap().data)]);
+        check_raw(
+            &m,
+            &[(
+                "_archives/manifest-1600709154662.zip/manifest-1600709154662/metadata.csv",
+                &d.items.last().unwrap().data,
+            )],
+        );
     }
     // NBIA 3.x tree zipped as LIDC-IDRI.zip.
     let d = lidc_download("nbia3", Some("LIDC-IDRI.zip"));
@@ -2396,12 +2844,48 @@ fn lidc_idri_three_layouts_by_dicom_tags() {
 const CBIS_U: &str = "1.3.6.1.4.1.9590.100.1.2";
 /// (Subject ID, study folder, study uid suffix, series folder, files)
 const CBIS_TREE: [(&str, &str, &str, &str, &[&str]); 6] = [
-    ("Mass-Training_P_00001_LEFT_CC", "07-20-2016-DDSM-74994", "1174994", "1.000000-full mammogram images-24515", &["1-1.dcm"]),
-    ("Mass-Training_P_00001_LEFT_CC_1", "07-21-2016-DDSM-NA-18015", "1218015", "1.000000-ROI mask images-47061", &["1-1.dcm", "1-2.dcm"]),
-    ("Calc-Test_P_00001_LEFT_CC", "08-29-2017-DDSM-NA-11111", "2211111", "1.000000-full mammogram images-22222", &["1-1.dcm"]),
-    ("Calc-Test_P_00001_LEFT_CC_1", "08-29-2017-DDSM-NA-33333", "2233333", "1.000000-cropped images-44444", &["1-1.dcm"]),
-    ("Calc-Test_P_00001_LEFT_CC_1", "08-29-2017-DDSM-NA-33333", "2233333", "1.000000-ROI mask images-55555", &["1-1.dcm"]),
-    ("Mass-Training_P_00005_RIGHT_MLO", "07-20-2016-DDSM-77777", "3377777", "1.000000-full mammogram images-88888", &["1-1.dcm"]),
+    (
+        "Mass-Training_P_00001_LEFT_CC",
+        "07-20-2016-DDSM-74994",
+        "1174994",
+        "1.000000-full mammogram images-24515",
+        &["1-1.dcm"],
+    ),
+    (
+        "Mass-Training_P_00001_LEFT_CC_1",
+        "07-21-2016-DDSM-NA-18015",
+        "1218015",
+        "1.000000-ROI mask images-47061",
+        &["1-1.dcm", "1-2.dcm"],
+    ),
+    (
+        "Calc-Test_P_00001_LEFT_CC",
+        "08-29-2017-DDSM-NA-11111",
+        "2211111",
+        "1.000000-full mammogram images-22222",
+        &["1-1.dcm"],
+    ),
+    (
+        "Calc-Test_P_00001_LEFT_CC_1",
+        "08-29-2017-DDSM-NA-33333",
+        "2233333",
+        "1.000000-cropped images-44444",
+        &["1-1.dcm"],
+    ),
+    (
+        "Calc-Test_P_00001_LEFT_CC_1",
+        "08-29-2017-DDSM-NA-33333",
+        "2233333",
+        "1.000000-ROI mask images-55555",
+        &["1-1.dcm"],
+    ),
+    (
+        "Mass-Training_P_00005_RIGHT_MLO",
+        "07-20-2016-DDSM-77777",
+        "3377777",
+        "1.000000-full mammogram images-88888",
+        &["1-1.dcm"],
+    ),
 ];
 
 fn cbis_series_uid(study: &str, series_dir: &str) -> String {
@@ -2414,7 +2898,15 @@ fn cbis_download() -> Download {
     for (subject, study_dir, st, series_dir, files) in CBIS_TREE {
         let desc = series_dir.split('-').nth(1).unwrap();
         for (k, f) in files.iter().enumerate() {
-            let s = Slice { patient: subject, study: &format!("{CBIS_U}.{st}"), series: &cbis_series_uid(st, series_dir), series_number: 1, instance: k as i64 + 1, modality: "MG", description: Some(desc) };
+            let s = Slice {
+                patient: subject,
+                study: &format!("{CBIS_U}.{st}"),
+                series: &cbis_series_uid(st, series_dir),
+                series_number: 1,
+                instance: k as i64 + 1,
+                modality: "MG",
+                description: Some(desc),
+            };
             d.add(None, &format!("{m}/CBIS-DDSM/{subject}/{study_dir}/{series_dir}/{f}"), dicom_file(&s));
         }
     }
@@ -2445,35 +2937,51 @@ fn cbis_ddsm_nbia_tree_and_case_csvs() {
             })
             .collect()
     };
-    let ser = |file: &str, st: &str, dir: &str, role: &str| {
-        json!({"file": file, "series_uid": cbis_series_uid(st, dir), "series_description": dir.split('-').nth(1).unwrap(), "csv_role": role})
-    };
-    let mass = |id: i64, shape: &str, margins: &str, a: i64, p: &str, s: i64| {
-        json!({"abnormality_id": id, "abnormality_type": "mass", "mass_shape": shape, "mass_margins": margins, "calc_type": null, "calc_distribution": null, "assessment": a, "pathology": p, "subtlety": s})
-    };
+    let ser = |file: &str, st: &str, dir: &str, role: &str| json!({"file": file, "series_uid": cbis_series_uid(st, dir), "series_description": dir.split('-').nth(1).unwrap(), "csv_role": role});
+    let mass = |id: i64, shape: &str, margins: &str, a: i64, p: &str, s: i64| json!({"abnormality_id": id, "abnormality_type": "mass", "mass_shape": shape, "mass_margins": margins, "calc_type": null, "calc_distribution": null, "assessment": a, "pathology": p, "subtlety": s});
     let studies = vec![
-        S { patient: "P_00001".into(), study: "Calc-Test_P_00001_LEFT_CC".into(), files: files_of("Calc-Test_P_00001_LEFT_CC"),
+        S {
+            patient: "P_00001".into(),
+            study: "Calc-Test_P_00001_LEFT_CC".into(),
+            files: files_of("Calc-Test_P_00001_LEFT_CC"),
             labels: json!({"pathology": "BENIGN_WITHOUT_CALLBACK", "abnormalities": [{"abnormality_id": 1, "abnormality_type": "calcification", "mass_shape": null, "mass_margins": null, "calc_type": null, "calc_distribution": "CLUSTERED", "assessment": 3, "pathology": "BENIGN_WITHOUT_CALLBACK", "subtlety": 2}]}),
             meta: json!({"breast_density": 2, "laterality": "LEFT", "view": "CC", "abnormality_type": "calcification", "subject_id": "Calc-Test_P_00001_LEFT_CC", "study_uid": format!("{CBIS_U}.2211111"), "source_split": "Test",
                 "series": [ser("Calc-Test_P_00001_LEFT_CC_1__ROI_mask_images__1-1.dcm", "2233333", CBIS_TREE[4].3, "roi"),
                            ser("Calc-Test_P_00001_LEFT_CC_1__cropped_images__1-1.dcm", "2233333", CBIS_TREE[3].3, "cropped"),
                            ser("Calc-Test_P_00001_LEFT_CC__full_mammogram_images__1-1.dcm", "2211111", CBIS_TREE[2].3, "image")]}),
-            split: Some("test") },
-        S { patient: "P_00001".into(), study: "Mass-Training_P_00001_LEFT_CC".into(), files: files_of("Mass-Training_P_00001_LEFT_CC"),
+            split: Some("test"),
+        },
+        S {
+            patient: "P_00001".into(),
+            study: "Mass-Training_P_00001_LEFT_CC".into(),
+            files: files_of("Mass-Training_P_00001_LEFT_CC"),
             labels: json!({"pathology": "MALIGNANT", "abnormalities": [mass(1, "IRREGULAR-ARCHITECTURAL_DISTORTION", "SPICULATED", 4, "MALIGNANT", 4)]}),
             meta: json!({"breast_density": 3, "laterality": "LEFT", "view": "CC", "abnormality_type": "mass", "subject_id": "Mass-Training_P_00001_LEFT_CC", "study_uid": format!("{CBIS_U}.1174994"), "source_split": "Training",
                 "series": [ser("Mass-Training_P_00001_LEFT_CC_1__ROI_mask_images__1-1.dcm", "1218015", CBIS_TREE[1].3, "cropped"),
                            ser("Mass-Training_P_00001_LEFT_CC_1__ROI_mask_images__1-2.dcm", "1218015", CBIS_TREE[1].3, "roi"),
                            ser("Mass-Training_P_00001_LEFT_CC__full_mammogram_images__1-1.dcm", "1174994", CBIS_TREE[0].3, "image")]}),
-            split: Some("train") },
-        S { patient: "P_00005".into(), study: "Mass-Training_P_00005_RIGHT_MLO".into(), files: files_of("Mass-Training_P_00005_RIGHT_MLO"),
+            split: Some("train"),
+        },
+        S {
+            patient: "P_00005".into(),
+            study: "Mass-Training_P_00005_RIGHT_MLO".into(),
+            files: files_of("Mass-Training_P_00005_RIGHT_MLO"),
             labels: json!({"pathology": "MALIGNANT", "abnormalities": [mass(1, "ROUND", "CIRCUMSCRIBED", 3, "BENIGN", 3), mass(2, "OVAL", "OBSCURED", 4, "MALIGNANT", 2)]}),
             meta: json!({"breast_density": 3, "laterality": "RIGHT", "view": "MLO", "abnormality_type": "mass", "subject_id": "Mass-Training_P_00005_RIGHT_MLO", "study_uid": format!("{CBIS_U}.3377777"), "source_split": "Training",
                 "series": [ser("Mass-Training_P_00005_RIGHT_MLO__full_mammogram_images__1-1.dcm", "3377777", CBIS_TREE[5].3, "image")]}),
-            split: Some("train") },
+            split: Some("train"),
+        },
     ];
-    let archives = ["calc_case_description_test_set.csv", "calc_case_description_train_set.csv", "manifest-ZkhPvrLo5216730872708713142", "mass_case_description_test_set.csv", "mass_case_description_train_set.csv"]
-        .iter().map(|s| s.to_string()).collect();
+    let archives = [
+        "calc_case_description_test_set.csv",
+        "calc_case_description_train_set.csv",
+        "manifest-ZkhPvrLo5216730872708713142",
+        "mass_case_description_test_set.csv",
+        "mass_case_description_train_set.csv",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     check(&m, &Exp { slug: "cbis-ddsm", label_columns: &["pathology", "abnormalities"], studies, archives });
 }
 
@@ -2486,19 +2994,50 @@ fn i2cvb_zip_patient_folders() {
     let z = Some("I2CVB.zip");
     // (patient, vendor, [(folder, images)], mrsi)
     let patients: [(&str, &str, &[(&str, usize)], bool); 2] = [
-        ("383", "SIEMENS", &[("T2W", 3), ("DCE", 2), ("ADC", 1), ("DWI", 1), ("GT/prostate", 1), ("GT/pz", 1), ("GT/cg", 1), ("GT/cap", 1)], true),
-        ("33540", "GE MEDICAL SYSTEMS", &[("T2W", 2), ("DWI", 1), ("GT/prostate", 1), ("GT/pz", 1), ("GT/cg", 1)], false),
+        (
+            "383",
+            "SIEMENS",
+            &[
+                ("T2W", 3),
+                ("DCE", 2),
+                ("ADC", 1),
+                ("DWI", 1),
+                ("GT/prostate", 1),
+                ("GT/pz", 1),
+                ("GT/cg", 1),
+                ("GT/cap", 1),
+            ],
+            true,
+        ),
+        (
+            "33540",
+            "GE MEDICAL SYSTEMS",
+            &[("T2W", 2), ("DWI", 1), ("GT/prostate", 1), ("GT/pz", 1), ("GT/cg", 1)],
+            false,
+        ),
     ];
     for (n, vendor, series, mrsi) in patients {
         let study = format!("1.2.826.0.1.3680043.2.{n}");
         for (si, (folder, count)) in series.iter().enumerate() {
             for k in 0..*count {
-                let s = Slice { patient: n, study: &study, series: &format!("{study}.{}", si + 1), series_number: si as i64 + 1, instance: k as i64 + 1, modality: "MR", description: Some(folder) };
+                let s = Slice {
+                    patient: n,
+                    study: &study,
+                    series: &format!("{study}.{}", si + 1),
+                    series_number: si as i64 + 1,
+                    instance: k as i64 + 1,
+                    modality: "MR",
+                    description: Some(folder),
+                };
                 d.add(z, &format!("I2CVB/Patient {n}/{folder}/IM{:04}.dcm", k + 1), dicom_file_by(&s, vendor));
             }
         }
         if mrsi {
-            d.add(z, &format!("I2CVB/Patient {n}/MRSI/spectra.rda"), b">>> Begin of header <<<\r\nPatientName: x\r\n>>> End of header <<<\r\n".to_vec());
+            d.add(
+                z,
+                &format!("I2CVB/Patient {n}/MRSI/spectra.rda"),
+                b">>> Begin of header <<<\r\nPatientName: x\r\n>>> End of header <<<\r\n".to_vec(),
+            );
         }
     }
     d.add(z, "I2CVB/README.md", "I2CVB prostate dataset\n");
@@ -2507,10 +3046,22 @@ fn i2cvb_zip_patient_folders() {
     let mut studies = Vec::new();
     for (n, vendor, series, mrsi) in patients {
         let study = format!("1.2.826.0.1.3680043.2.{n}");
-        let files: Vec<F> = d.items.iter().filter(|it| it.path.starts_with(&format!("I2CVB/Patient {n}/")))
-            .map(|it| file(&it.path[format!("I2CVB/Patient {n}/").len()..], &it.data, loc(Form::Archives, z, &it.path))).collect();
-        let mut list: Vec<(String, Value)> = series.iter().enumerate()
-            .map(|(si, (folder, count))| (folder.to_string(), json!({"folder": folder, "SeriesInstanceUID": format!("{study}.{}", si + 1), "n": count}))).collect();
+        let files: Vec<F> = d
+            .items
+            .iter()
+            .filter(|it| it.path.starts_with(&format!("I2CVB/Patient {n}/")))
+            .map(|it| file(&it.path[format!("I2CVB/Patient {n}/").len()..], &it.data, loc(Form::Archives, z, &it.path)))
+            .collect();
+        let mut list: Vec<(String, Value)> = series
+            .iter()
+            .enumerate()
+            .map(|(si, (folder, count))| {
+                (
+                    folder.to_string(),
+                    json!({"folder": folder, "SeriesInstanceUID": format!("{study}.{}", si + 1), "n": count}),
+                )
+            })
+            .collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
         let mut mods: Vec<&str> = series.iter().map(|s| s.0).filter(|f| !f.starts_with("GT")).collect();
         if mrsi {
@@ -2527,7 +3078,15 @@ fn i2cvb_zip_patient_folders() {
             split: None,
         });
     }
-    check(&m, &Exp { slug: "i2cvb", label_columns: &["ground_truth", "has_cancer"], studies, archives: vec!["I2CVB.zip".into()] });
+    check(
+        &m,
+        &Exp {
+            slug: "i2cvb",
+            label_columns: &["ground_truth", "has_cancer"],
+            studies,
+            archives: vec!["I2CVB.zip".into()],
+        },
+    );
     check_raw(&m, &[("_archives/I2CVB.zip/I2CVB/README.md", b"I2CVB prostate dataset\n")]);
 }
 
@@ -2539,7 +3098,15 @@ fn adni_collection_parts_csv_and_adnimerge() {
     let mut d = Download::default();
     let (z0, z1) = (Some("ADNI1_Annual 2 Yr 3T.zip"), Some("ADNI1_Annual 2 Yr 3T1.zip"));
     let raw = |iid: &str, sid: &str, k: i64| {
-        let s = Slice { patient: "002_S_0295", study: "1.2.3.4.295", series: &format!("1.2.3.4.295.{sid}"), series_number: 1, instance: k, modality: "MR", description: Some("MPRAGE") };
+        let s = Slice {
+            patient: "002_S_0295",
+            study: "1.2.3.4.295",
+            series: &format!("1.2.3.4.295.{sid}"),
+            series_number: 1,
+            instance: k,
+            modality: "MR",
+            description: Some("MPRAGE"),
+        };
         let _ = iid;
         dicom_file(&s)
     };
@@ -2560,28 +3127,55 @@ fn adni_collection_parts_csv_and_adnimerge() {
     let srcs = d.write_archives(&tmp.path().join("dl"));
     let m = mount_at(tmp.path(), "mnt", &srcs);
     let f_of = |needle: &[&str]| -> Vec<F> {
-        items.iter().filter(|(_, p, _)| needle.iter().any(|n| p.contains(n))).map(|(c, p, data)| {
-            let parts: Vec<&str> = p.split('/').collect();
-            let iid = p.rsplit("_I").next().unwrap().split('.').next().unwrap();
-            file(&format!("{}/I{iid}/{}", parts[2], parts[5]), data, loc(Form::Archives, *c, p))
-        }).collect()
+        items
+            .iter()
+            .filter(|(_, p, _)| needle.iter().any(|n| p.contains(n)))
+            .map(|(c, p, data)| {
+                let parts: Vec<&str> = p.split('/').collect();
+                let iid = p.rsplit("_I").next().unwrap().split('.').next().unwrap();
+                file(&format!("{}/I{iid}/{}", parts[2], parts[5]), data, loc(Form::Archives, *c, p))
+            })
+            .collect()
     };
     let img = |iid: &str, sid: &str, desc: &str, ty: &str, fmt: &str, acq: &str| json!({"image_id": iid, "series_id": sid, "description": desc, "type": ty, "format": fmt, "acq_datetime_folder": acq, "modality": "MRI"});
     let studies = vec![
-        S { patient: "002_S_0295".into(), study: "m12".into(), files: f_of(&["I400001"]),
+        S {
+            patient: "002_S_0295".into(),
+            study: "m12".into(),
+            files: f_of(&["I400001"]),
             labels: json!({"group": "MCI", "dx": "Dementia", "dx_bl": "LMCI"}),
             meta: json!({"PTID": "002_S_0295", "RID": 295, "visit": "m12", "acq_date": "2013-05-20", "sex": "M", "age": 86, "collection_csv": "ADNI1_Annual_2_Yr_3T_11_20_2025.csv",
-                "images": [img("I400001", "S200001", "MPRAGE", "Original", "NiFTI", "2013-05-20_10_00_00.0")]}), split: None },
-        S { patient: "002_S_0295".into(), study: "sc".into(), files: f_of(&["I303066", "I303070", "I45108"]),
+                "images": [img("I400001", "S200001", "MPRAGE", "Original", "NiFTI", "2013-05-20_10_00_00.0")]}),
+            split: None,
+        },
+        S {
+            patient: "002_S_0295".into(),
+            study: "sc".into(),
+            files: f_of(&["I303066", "I303070", "I45108"]),
             labels: json!({"group": "MCI", "dx": "MCI", "dx_bl": "LMCI"}),
             meta: json!({"PTID": "002_S_0295", "RID": 295, "visit": "sc", "acq_date": "2012-05-10", "sex": "M", "age": 85, "collection_csv": "ADNI1_Annual_2_Yr_3T_11_20_2025.csv",
                 "images": [img("I303066", "S150055", "MPRAGE", "Original", "DCM", "2012-05-10_15_44_50.0"), img("I303070", "S150056", "MPRAGE Repeat", "Original", "DCM", "2012-05-10_15_50_10.0"),
-                           img("I45108", "S150055", "MPR; GradWarp; B1 Correction; N3; Scaled", "Processed", "NiFTI", "2012-05-10_15_44_50.0")]}), split: None },
-        S { patient: "011_S_0442".into(), study: "m06".into(), files: f_of(&["I60001"]),
+                           img("I45108", "S150055", "MPR; GradWarp; B1 Correction; N3; Scaled", "Processed", "NiFTI", "2012-05-10_15_44_50.0")]}),
+            split: None,
+        },
+        S {
+            patient: "011_S_0442".into(),
+            study: "m06".into(),
+            files: f_of(&["I60001"]),
             labels: json!({"group": "AD", "dx": null, "dx_bl": "AD"}),
             meta: json!({"PTID": "011_S_0442", "RID": 442, "visit": "m06", "acq_date": "2007-05-27", "sex": "F", "age": 74, "collection_csv": "ADNI1_Annual_2_Yr_3T_11_20_2025.csv",
-                "images": [img("I60001", "S30001", "MPRAGE", "Original", "DCM", "2007-05-27_09_00_00.0")]}), split: None },
+                "images": [img("I60001", "S30001", "MPRAGE", "Original", "DCM", "2007-05-27_09_00_00.0")]}),
+            split: None,
+        },
     ];
-    let archives = ["ADNI1_Annual 2 Yr 3T.zip", "ADNI1_Annual 2 Yr 3T1.zip", "ADNI1_Annual_2_Yr_3T_11_20_2025.csv", "ADNIMERGE.csv"].iter().map(|s| s.to_string()).collect();
+    let archives = [
+        "ADNI1_Annual 2 Yr 3T.zip",
+        "ADNI1_Annual 2 Yr 3T1.zip",
+        "ADNI1_Annual_2_Yr_3T_11_20_2025.csv",
+        "ADNIMERGE.csv",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     check(&m, &Exp { slug: "adni", label_columns: &["group", "dx", "dx_bl"], studies, archives });
 }

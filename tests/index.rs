@@ -9,7 +9,8 @@ use common::*;
 
 fn index(sources: &[&Path], idx: &Path) -> (String, String) {
     let out = medfs().arg("index").args(sources).arg("--index-dir").arg(idx).output().unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
     assert!(out.status.success(), "medfs index failed: {stderr}");
     (stdout, stderr)
 }
@@ -33,7 +34,10 @@ fn a_second_listing_reads_no_archive_bytes_and_changes_invalidate_the_index() {
 
     let (first, _) = index(&[&tgz, &zip], &idx);
     assert!(first.contains("a.tar.gz: 120 members, listed and indexed"), "{first}");
-    assert!(bytes_read(&first, "a.tar.gz") >= std::fs::metadata(&tgz).unwrap().len(), "the first pass reads the whole tar.gz");
+    assert!(
+        bytes_read(&first, "a.tar.gz") >= std::fs::metadata(&tgz).unwrap().len(),
+        "the first pass reads the whole tar.gz"
+    );
     let (second, _) = index(&[&tgz, &zip], &idx);
     assert!(second.contains("a.tar.gz: 120 members, from its index"), "{second}");
     assert_eq!(bytes_read(&second, "a.tar.gz"), 0, "{second}");
@@ -48,11 +52,14 @@ fn a_second_listing_reads_no_archive_bytes_and_changes_invalidate_the_index() {
     assert!(stderr.contains("index rebuilt") && stderr.contains("changed"), "{stderr}");
 
     // A corrupt index file is rebuilt with a warning, never trusted.
-    let file = std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().path()).find(|p| {
-        let name = p.to_string_lossy();
-        name.contains("a.tar.gz") && name.ends_with(".idx")
-    })
-    .unwrap();
+    let file = std::fs::read_dir(&idx)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.to_string_lossy();
+            name.contains("a.tar.gz") && name.ends_with(".idx")
+        })
+        .unwrap();
     let mut raw = std::fs::read(&file).unwrap();
     raw[40] ^= 0xff; // inside the main section (the windows carry their own checksums)
     std::fs::write(&file, &raw).unwrap();

@@ -27,7 +27,10 @@ fn rich_entries() -> Vec<Entry> {
         entry("big/volume.nii", bytes(12 << 20, 5, true)),
     ];
     for i in 0..300 {
-        v.push(entry(&format!("many/p{:03}/img{i}.png", i % 17), bytes(100 + (i * 37) % 3000, 100 + i as u64, i % 2 == 0)));
+        v.push(entry(
+            &format!("many/p{:03}/img{i}.png", i % 17),
+            bytes(100 + (i * 37) % 3000, 100 + i as u64, i % 2 == 0),
+        ));
     }
     v
 }
@@ -100,12 +103,7 @@ fn check_parallel(root: &Path, entries: &[Entry]) {
 fn every_member_of_zip_tar_and_tar_gz_is_byte_identical_through_the_kernel() {
     let dir = tempfile::tempdir().unwrap();
     let entries = rich_entries();
-    let archives = [
-        ("stored.zip", 0),
-        ("deflated.zip", 1),
-        ("plain.tar", 2),
-        ("compressed.tar.gz", 3),
-    ];
+    let archives = [("stored.zip", 0), ("deflated.zip", 1), ("plain.tar", 2), ("compressed.tar.gz", 3)];
     let mut paths = Vec::new();
     for (name, kind) in archives {
         let p = dir.path().join(name);
@@ -211,7 +209,11 @@ fn a_corrupt_member_fails_with_eio_and_the_rest_still_reads() {
     let big_bad = bytes(20 << 20, 23, false);
     // Stored: the flipped byte is only caught by the CRC check.
     let stored = dir.path().join("stored.zip");
-    make_zip(&stored, &[entry("good.bin", good.clone()), entry("bad.bin", bad.clone()), entry("big_bad.bin", big_bad.clone())], ZipMethod::Stored);
+    make_zip(
+        &stored,
+        &[entry("good.bin", good.clone()), entry("bad.bin", bad.clone()), entry("big_bad.bin", big_bad.clone())],
+        ZipMethod::Stored,
+    );
     let mut raw = std::fs::read(&stored).unwrap();
     let at = find(&raw, &bad[1000..1032]);
     raw[at + 5] ^= 0xff;
@@ -220,7 +222,11 @@ fn a_corrupt_member_fails_with_eio_and_the_rest_still_reads() {
     std::fs::write(&stored, &raw).unwrap();
     // Deflated: garbage in the middle of the compressed stream.
     let deflated = dir.path().join("deflated.zip");
-    make_zip(&deflated, &[entry("good.txt", bytes(80_000, 24, true)), entry("bad.txt", bytes(80_000, 25, true))], ZipMethod::Deflated);
+    make_zip(
+        &deflated,
+        &[entry("good.txt", bytes(80_000, 24, true)), entry("bad.txt", bytes(80_000, 25, true))],
+        ZipMethod::Deflated,
+    );
     let data_start = {
         let mut z = zip::ZipArchive::new(std::fs::File::open(&deflated).unwrap()).unwrap();
         let f = z.by_name("bad.txt").unwrap();
@@ -234,11 +240,9 @@ fn a_corrupt_member_fails_with_eio_and_the_rest_still_reads() {
     std::fs::write(&deflated, &raw).unwrap();
 
     let m = mount(&[&stored, &deflated], &dir.path().join("mnt"), &[]);
-    let eio = |p: &str| {
-        match std::fs::read(m.path(p)) {
-            Ok(data) => panic!("{p}: read {} bytes of a corrupt member instead of failing", data.len()),
-            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{p}: {e}"),
-        }
+    let eio = |p: &str| match std::fs::read(m.path(p)) {
+        Ok(data) => panic!("{p}: read {} bytes of a corrupt member instead of failing", data.len()),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{p}: {e}"),
     };
     eio("_archives/stored.zip/bad.bin");
     eio("_archives/stored.zip/big_bad.bin");
@@ -311,11 +315,9 @@ fn a_truncated_download_mounts_what_is_complete_and_strict_refuses_it() {
                 assert!(data == e.data, "{}: a member read from a damaged archive is exact", e.path);
                 readable += 1;
             }
-            Err(err) => assert!(
-                matches!(err.raw_os_error(), Some(libc::EIO) | Some(libc::ENOENT)),
-                "{}: {err}",
-                e.path
-            ),
+            Err(err) => {
+                assert!(matches!(err.raw_os_error(), Some(libc::EIO) | Some(libc::ENOENT)), "{}: {err}", e.path)
+            }
         }
     }
     assert!(readable >= 5, "complete members read back ({readable})");
@@ -332,7 +334,9 @@ fn sigterm_unmounts_and_a_killed_daemon_is_cleaned_up_by_the_next_command() {
     let pid = daemon_pid(&mnt).expect("daemon running");
     // SAFETY: sending a signal to a pid we just found.
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert!(wait_for(Duration::from_secs(10), || std::fs::read_dir(&mnt).map(|mut d| d.next().is_none()).unwrap_or(false)));
+    assert!(wait_for(Duration::from_secs(10), || std::fs::read_dir(&mnt)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)));
     assert!(wait_for(Duration::from_secs(10), || daemon_pid(&mnt).is_none()), "daemon exits after SIGTERM");
     std::mem::forget(m);
 
@@ -377,7 +381,10 @@ fn a_folder_source_shows_its_archives_and_loose_files_and_skips_unreadable_ones(
     let m = mount(&[&dl, &other.join("images_001.tar.gz")], &dir.path().join("mnt"), &[]);
     assert!(m.stderr.contains("broken.zip"), "skipped file is named: {}", m.stderr);
     assert_eq!(std::fs::read(m.path("_archives/sub/x.zip/a/1.png")).unwrap(), bytes(3000, 1, false));
-    assert_eq!(std::fs::read(m.path("_archives/images_001.tar.gz/images/00000001_000.png")).unwrap(), bytes(4000, 2, false));
+    assert_eq!(
+        std::fs::read(m.path("_archives/images_001.tar.gz/images/00000001_000.png")).unwrap(),
+        bytes(4000, 2, false)
+    );
     assert_eq!(std::fs::read(m.path("_archives/Data_Entry_2017.csv")).unwrap(), b"Image Index,Finding Labels\n");
     assert_eq!(std::fs::read(m.path("_archives/images_001.tar.gz~2/z.txt")).unwrap(), b"zip in disguise");
     assert!(!m.path("_archives/broken.zip").exists());
@@ -402,7 +409,8 @@ fn ls_and_cat_work_without_fuse() {
 #[test]
 fn a_byte_split_zip_reads_as_one_archive_from_a_folder_or_from_its_parts() {
     let dir = tempfile::tempdir().unwrap();
-    let entries: Vec<Entry> = (0..30).map(|i| entry(&format!("train/{i}_left.jpeg"), bytes(20_000 + i * 100, i as u64, false))).collect();
+    let entries: Vec<Entry> =
+        (0..30).map(|i| entry(&format!("train/{i}_left.jpeg"), bytes(20_000 + i * 100, i as u64, false))).collect();
     let whole = dir.path().join("whole.zip");
     make_zip(&whole, &entries, ZipMethod::Deflated);
     let raw = std::fs::read(&whole).unwrap();

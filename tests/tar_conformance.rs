@@ -37,13 +37,7 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn corpus(format: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(PathBuf::from(CORPUS).join("manifest.json")).expect("read manifest.json");
     let manifest: Value = serde_json::from_str(&text).expect("parse manifest.json");
-    manifest["archives"]
-        .as_array()
-        .expect("archives array")
-        .iter()
-        .filter(|a| a["format"] == format)
-        .cloned()
-        .collect()
+    manifest["archives"].as_array().expect("archives array").iter().filter(|a| a["format"] == format).cloned().collect()
 }
 
 pub fn archive_path(entry: &Value) -> PathBuf {
@@ -271,7 +265,8 @@ pub fn judge(entry: &Value, listed: Result<Listing, String>, src: &dyn ByteSourc
         Ok(l) => l,
     };
     let tree = build_tree(&listing);
-    let note = format!("{} members, damaged={}, {} warnings", listing.members.len(), listing.damaged, listing.warnings.len());
+    let note =
+        format!("{} members, damaged={}, {} warnings", listing.members.len(), listing.damaged, listing.warnings.len());
     let members = |key: &str| entry[key].as_array().cloned().unwrap_or_default();
     let mut readings: Vec<(String, Vec<Value>)> = Vec::new();
     if expect == "invalid" {
@@ -287,12 +282,18 @@ pub fn judge(entry: &Value, listed: Result<Listing, String>, src: &dyn ByteSourc
             readings.push(("lenient".into(), members("lenient_members")));
         }
         if readings.is_empty() {
-            return Verdict { pass: false, detail: format!("invalid archive mounted with {} entries ({note})", tree.len()) };
+            return Verdict {
+                pass: false,
+                detail: format!("invalid archive mounted with {} entries ({note})", tree.len()),
+            };
         }
     } else {
         readings.push(("manifest".into(), members("members")));
         for alt in entry["alternatives"].as_array().into_iter().flatten() {
-            readings.push((alt["label"].as_str().unwrap_or("alternative").into(), alt["members"].as_array().cloned().unwrap_or_default()));
+            readings.push((
+                alt["label"].as_str().unwrap_or("alternative").into(),
+                alt["members"].as_array().cloned().unwrap_or_default(),
+            ));
         }
     }
     let results: Vec<(String, usize, Vec<String>)> = readings
@@ -302,13 +303,15 @@ pub fn judge(entry: &Value, listed: Result<Listing, String>, src: &dyn ByteSourc
             (label, p, f)
         })
         .collect();
-    let (label, passes, fails) = results
-        .into_iter()
-        .min_by_key(|(_, p, f)| (f.len(), usize::MAX - p))
-        .expect("at least one reading");
+    let (label, passes, fails) =
+        results.into_iter().min_by_key(|(_, p, f)| (f.len(), usize::MAX - p)).expect("at least one reading");
     Verdict {
         pass: fails.is_empty(),
-        detail: format!("{label}: {passes} ok, {} failed ({note}){}", fails.len(), fails.iter().map(|f| format!("\n      {f}")).collect::<String>()),
+        detail: format!(
+            "{label}: {passes} ok, {} failed ({note}){}",
+            fails.len(),
+            fails.iter().map(|f| format!("\n      {f}")).collect::<String>()
+        ),
     }
 }
 
@@ -379,7 +382,8 @@ fn tar_conformance() {
     println!("tar conformance: {passed} passed, {} failed", failed.len());
     let unexpected: Vec<&String> = failed.iter().filter(|f| !KNOWN_DEVIATIONS.iter().any(|(k, _)| k == f)).collect();
     assert!(unexpected.is_empty(), "archives failing conformance: {unexpected:?}");
-    let stale: Vec<&str> = KNOWN_DEVIATIONS.iter().map(|(k, _)| *k).filter(|k| !failed.iter().any(|f| f == k)).collect();
+    let stale: Vec<&str> =
+        KNOWN_DEVIATIONS.iter().map(|(k, _)| *k).filter(|k| !failed.iter().any(|f| f == k)).collect();
     assert!(stale.is_empty(), "known deviations that now pass (remove them): {stale:?}");
 }
 

@@ -6,9 +6,7 @@
 
 mod common;
 
-
 use common::*;
-
 
 /// Writes the look-alike files under argv[1]; prints their relative paths.
 const MAKE: &str = r#"
@@ -114,7 +112,11 @@ fn nibabel_and_pydicom_read_volumes_through_the_dataset_trees() {
     let dl = dir.path().join("dl");
     std::fs::create_dir_all(&dl).unwrap();
     make_tar_gz(&dl.join("oasis_cross-sectional_disc1.tar.gz"), &entries("oasis1/", "oasis1/"));
-    std::fs::write(dl.join("oasis_cross-sectional.csv"), "ID,M/F,Hand,Age,Educ,SES,MMSE,CDR,eTIV,nWBV,ASF,Delay\nOAS1_0001_MR1,F,R,74,2,3,29,0,1344,0.743,1.306,N/A\n").unwrap();
+    std::fs::write(
+        dl.join("oasis_cross-sectional.csv"),
+        "ID,M/F,Hand,Age,Educ,SES,MMSE,CDR,eTIV,nWBV,ASF,Delay\nOAS1_0001_MR1,F,R,74,2,3,29,0,1344,0.743,1.306,N/A\n",
+    )
+    .unwrap();
     make_tar_gz(&dl.join("OAS2_RAW_PART1.tar.gz"), &entries("oasis2/", "oasis2/"));
     make_tar(&dl.join("BraTS2021_Training_Data.tar"), &entries("brats/", "brats/"));
     make_zip(&dl.join("LIDC-IDRI.zip"), &entries("lidc/", "lidc/"), ZipMethod::Deflated);

@@ -81,9 +81,7 @@ fn read_all(src: &Arc<dyn ByteSource>, m: &Member) -> std::io::Result<Vec<u8>> {
             Ok(v)
         }
         DataLoc::Bad { reason } => Err(std::io::Error::other(reason.clone())),
-        other => Err(std::io::Error::other(format!(
-            "unexpected data location {other:?}"
-        ))),
+        other => Err(std::io::Error::other(format!("unexpected data location {other:?}"))),
     }
 }
 
@@ -92,10 +90,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn member_path(m: &Value) -> Vec<u8> {
@@ -109,9 +104,7 @@ fn member_target(m: &Value) -> Option<Vec<u8>> {
     if let Some(h) = m.get("target_hex").and_then(Value::as_str) {
         return Some(unhex(h));
     }
-    m.get("target")
-        .and_then(Value::as_str)
-        .map(|t| t.as_bytes().to_vec())
+    m.get("target").and_then(Value::as_str).map(|t| t.as_bytes().to_vec())
 }
 
 fn flag(m: &Value, k: &str) -> bool {
@@ -119,11 +112,7 @@ fn flag(m: &Value, k: &str) -> bool {
 }
 
 /// check.py's `evaluate`: the failures of `tree` against one expected member list.
-fn evaluate(
-    src: &Arc<dyn ByteSource>,
-    tree: &BTreeMap<Vec<u8>, Node>,
-    members: &[Value],
-) -> Vec<String> {
+fn evaluate(src: &Arc<dyn ByteSource>, tree: &BTreeMap<Vec<u8>, Node>, members: &[Value]) -> Vec<String> {
     let mut fails = Vec::new();
     let mut expected = BTreeMap::new();
     for m in members {
@@ -169,9 +158,7 @@ fn evaluate(
                 let res = read_all(src, mem);
                 if flag(m, "expect_read_error") || flag(m, "expect_read_error_or_any") {
                     if res.is_ok() && !flag(m, "expect_read_error_or_any") {
-                        fails.push(format!(
-                            "{label}: read succeeded, but this entry must fail with an I/O error"
-                        ));
+                        fails.push(format!("{label}: read succeeded, but this entry must fail with an I/O error"));
                     }
                     continue;
                 }
@@ -185,11 +172,7 @@ fn evaluate(
                     Err(e) => fails.push(format!("{label}: read failed: {e}")),
                     Ok(data) => {
                         if data.len() as u64 != mem.size {
-                            fails.push(format!(
-                                "{label}: read {} bytes, size {}",
-                                data.len(),
-                                mem.size
-                            ));
+                            fails.push(format!("{label}: read {} bytes, size {}", data.len(), mem.size));
                         } else if let Some(sha) = m.get("sha256").and_then(Value::as_str) {
                             let got = hex(&Sha256::digest(&data));
                             if got != sha {
@@ -218,16 +201,13 @@ fn check_archive(ent: &Value) -> Result<String, Vec<String>> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let src: Arc<dyn ByteSource> =
-        Arc::new(FileSource::open(&Path::new(CORPUS).join(file)).unwrap());
+    let src: Arc<dyn ByteSource> = Arc::new(FileSource::open(&Path::new(CORPUS).join(file)).unwrap());
     let listing = match zip::list(&*src) {
         Err(e) => {
             return if expect == "invalid" || acceptable.contains(&"reject") {
                 Ok(format!("refused ({e})"))
             } else {
-                Err(vec![format!(
-                    "list failed but the archive is {expect}: {e}"
-                )])
+                Err(vec![format!("list failed but the archive is {expect}: {e}")])
             };
         }
         Ok(l) => l,
@@ -237,18 +217,9 @@ fn check_archive(ent: &Value) -> Result<String, Vec<String>> {
         "{} members{}{}",
         listing.members.len(),
         if listing.damaged { ", damaged" } else { "" },
-        if listing.warnings.is_empty() {
-            String::new()
-        } else {
-            format!(", warnings: {:?}", listing.warnings)
-        }
+        if listing.warnings.is_empty() { String::new() } else { format!(", warnings: {:?}", listing.warnings) }
     );
-    let arr = |k: &str| {
-        ent.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let arr = |k: &str| ent.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
     let mut readings: Vec<(String, Vec<Value>)> = Vec::new();
     if expect == "invalid" {
         let tolerated = arr("tolerated_members");
@@ -256,9 +227,7 @@ fn check_archive(ent: &Value) -> Result<String, Vec<String>> {
             return if acceptable.contains(&"empty") || !tolerated.is_empty() {
                 Ok(format!("mounted empty (tolerated); {note}"))
             } else {
-                Err(vec![format!(
-                    "invalid archive listed as an empty tree; {note}"
-                )])
+                Err(vec![format!("invalid archive listed as an empty tree; {note}")])
             };
         }
         if !tolerated.is_empty() {
@@ -268,18 +237,12 @@ fn check_archive(ent: &Value) -> Result<String, Vec<String>> {
             readings.push(("lenient".into(), arr("lenient_members")));
         }
         if readings.is_empty() {
-            return Err(vec![format!(
-                "invalid archive was listed with {} entries; {note}",
-                tree.len()
-            )]);
+            return Err(vec![format!("invalid archive was listed with {} entries; {note}", tree.len())]);
         }
     } else {
         readings.push(("manifest".into(), arr("members")));
         for alt in arr("alternatives") {
-            readings.push((
-                alt["label"].as_str().unwrap().to_string(),
-                alt["members"].as_array().unwrap().clone(),
-            ));
+            readings.push((alt["label"].as_str().unwrap().to_string(), alt["members"].as_array().unwrap().clone()));
         }
     }
     let mut best: Option<(String, Vec<String>)> = None;
@@ -291,17 +254,9 @@ fn check_archive(ent: &Value) -> Result<String, Vec<String>> {
     }
     let (label, fails) = best.unwrap();
     if fails.is_empty() {
-        Ok(if label == "manifest" {
-            note
-        } else {
-            format!("matched \"{label}\"; {note}")
-        })
+        Ok(if label == "manifest" { note } else { format!("matched \"{label}\"; {note}") })
     } else {
-        Err(fails
-            .into_iter()
-            .map(|f| format!("[{label}] {f}"))
-            .chain([note])
-            .collect())
+        Err(fails.into_iter().map(|f| format!("[{label}] {f}")).chain([note]).collect())
     }
 }
 
@@ -327,9 +282,7 @@ fn zip_conformance() {
             }
             (Ok(summary), Some(_)) => {
                 passed += 1;
-                println!(
-                    "PASS {file} [{expect}] (listed as a known deviation; remove it): {summary}"
-                );
+                println!("PASS {file} [{expect}] (listed as a known deviation; remove it): {summary}");
             }
             (Err(fails), Some((_, why))) => {
                 deviated += 1;
@@ -349,8 +302,5 @@ fn zip_conformance() {
         }
     }
     println!("zip conformance: {passed} passed, {failed} failed, {deviated} known deviations");
-    assert!(
-        unexpected.is_empty(),
-        "unexpected conformance failures: {unexpected:?}"
-    );
+    assert!(unexpected.is_empty(), "unexpected conformance failures: {unexpected:?}");
 }

@@ -32,8 +32,9 @@ use std::sync::Arc;
 
 use bzip2::{Decompress, Status};
 
-use crate::archive::seekidx::{self, 
-    De, Feed, Input, ReadFeed, Ser, SourceFeed, check_span, eof, finish_result, invalid, long_span_warning, past_end,
+use crate::archive::seekidx::{
+    self, De, Feed, Input, ReadFeed, Ser, SourceFeed, check_span, eof, finish_result, invalid, long_span_warning,
+    past_end,
 };
 use crate::archive::{ByteSource, FormatError};
 
@@ -467,7 +468,9 @@ impl Bz2Reader {
                     // The next stream starts right after this one (bytes consumed exactly).
                     self.dec = Decompress::new(false);
                 }
-                Ok(Status::MemNeeded) => return Err(io::Error::new(io::ErrorKind::OutOfMemory, "bzip2 decoder out of memory")),
+                Ok(Status::MemNeeded) => {
+                    return Err(io::Error::new(io::ErrorKind::OutOfMemory, "bzip2 decoder out of memory"));
+                }
                 Ok(_) => {}
             }
             if made > 0 {
@@ -478,7 +481,11 @@ impl Bz2Reader {
                 match self.synthetic.take() {
                     Some((eos_bit, out_end)) if eos_bit != UNKNOWN && self.out_pos == out_end => {
                         let next = (eos_bit + 80).div_ceil(8);
-                        self.input = Input::new(RFeed::Source(SourceFeed { src: self.src.clone(), pos: next }), READER_IN_CHUNK, next);
+                        self.input = Input::new(
+                            RFeed::Source(SourceFeed { src: self.src.clone(), pos: next }),
+                            READER_IN_CHUNK,
+                            next,
+                        );
                         self.dec = Decompress::new(false);
                         self.from_bit = next * 8;
                     }
@@ -632,15 +639,34 @@ impl<R: Read> Bz2Indexer<R> {
         }
         if self.points.is_empty() {
             // Nothing decoded: keep "point 0 at out 0" (a stream start at offset 0).
-            self.points.push(SeekPoint { out: 0, bit: 32, eos_bit: UNKNOWN, stream_out_end: UNKNOWN, level: 9, flags: FLAG_STREAM_START });
+            self.points.push(SeekPoint {
+                out: 0,
+                bit: 32,
+                eos_bit: UNKNOWN,
+                stream_out_end: UNKNOWN,
+                level: 9,
+                flags: FLAG_STREAM_START,
+            });
         }
-        if let Some(w) = long_span_warning("bzip2 block", self.points.iter().map(|p| p.out), self.out_total, self.spacing, "a bzip2 block of long runs") {
+        if let Some(w) = long_span_warning(
+            "bzip2 block",
+            self.points.iter().map(|p| p.out),
+            self.out_total,
+            self.spacing,
+            "a bzip2 block of long runs",
+        ) {
             self.warnings.push(w);
         }
         let compressed_len = if err.is_none() { self.compressed_end } else { self.input.pos() };
         let mut points = std::mem::take(&mut self.points);
         points.shrink_to_fit();
-        tracing::debug!(points = points.len(), uncompressed = self.out_total, compressed = compressed_len, failed = err.is_some(), "bzip2 index built");
+        tracing::debug!(
+            points = points.len(),
+            uncompressed = self.out_total,
+            compressed = compressed_len,
+            failed = err.is_some(),
+            "bzip2 index built"
+        );
         let idx = Bz2Index {
             points,
             uncompressed_len: self.out_total,
@@ -688,7 +714,14 @@ impl<R: Read> Bz2Indexer<R> {
         let empty = magic_at(&a[4..]) == Some(Kind::Eos);
         self.eos_bit = empty.then_some(self.boundary_bit);
         if !empty {
-            let p = SeekPoint { out: self.out_total, bit: self.boundary_bit, eos_bit: UNKNOWN, stream_out_end: UNKNOWN, level, flags: FLAG_STREAM_START };
+            let p = SeekPoint {
+                out: self.out_total,
+                bit: self.boundary_bit,
+                eos_bit: UNKNOWN,
+                stream_out_end: UNKNOWN,
+                level,
+                flags: FLAG_STREAM_START,
+            };
             if self.points.last().is_none_or(|l| l.out == p.out || p.out - l.out >= self.spacing) {
                 self.push_point(p);
                 self.stream_first_point = self.points.len() - 1;
@@ -729,7 +762,14 @@ impl<R: Read> Bz2Indexer<R> {
             self.scan_from = q + 48;
             match kind {
                 Kind::Block => {
-                    let p = SeekPoint { out: self.out_total, bit: q, eos_bit: UNKNOWN, stream_out_end: UNKNOWN, level: self.level, flags: 0 };
+                    let p = SeekPoint {
+                        out: self.out_total,
+                        bit: q,
+                        eos_bit: UNKNOWN,
+                        stream_out_end: UNKNOWN,
+                        level: self.level,
+                        flags: 0,
+                    };
                     if self.points.last().is_none_or(|l| p.out - l.out >= self.spacing) {
                         self.points.push(p);
                     }
@@ -872,7 +912,8 @@ impl<R: Read> Read for Bz2Indexer<R> {
             }
             let step = match self.state {
                 IState::Failed => {
-                    let (kind, msg) = self.error.clone().unwrap_or((io::ErrorKind::Other, "bzip2 indexing failed".into()));
+                    let (kind, msg) =
+                        self.error.clone().unwrap_or((io::ErrorKind::Other, "bzip2 indexing failed".into()));
                     return Err(io::Error::new(kind, msg));
                 }
                 IState::Done => return Ok(0),
@@ -910,8 +951,7 @@ impl<R: Read> Read for Bz2Indexer<R> {
 
 /// True when `first_bytes` (at least 4, ideally 10) start like a bzip2 stream.
 pub fn looks_like_bzip2(first_bytes: &[u8]) -> bool {
-    stream_level(first_bytes).is_some()
-        && (first_bytes.len() < 10 || magic_at(&first_bytes[4..]).is_some())
+    stream_level(first_bytes).is_some() && (first_bytes.len() < 10 || magic_at(&first_bytes[4..]).is_some())
 }
 
 #[cfg(test)]
@@ -1031,7 +1071,8 @@ mod tests {
 
     #[test]
     fn multi_stream_and_cli() {
-        let parts: Vec<Vec<u8>> = (0..5).map(|i| mixed(10 + i, [1 << 20, 0, 300_000, 5, 700_000][i as usize])).collect();
+        let parts: Vec<Vec<u8>> =
+            (0..5).map(|i| mixed(10 + i, [1 << 20, 0, 300_000, 5, 700_000][i as usize])).collect();
         let mut z = Vec::new();
         let mut data = Vec::new();
         for (i, p) in parts.iter().enumerate() {

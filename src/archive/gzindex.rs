@@ -80,14 +80,8 @@ impl Inflater {
         });
         // SAFETY: `strm` is a fully initialised z_stream at a stable heap address; the version
         // string and struct size are the ones zlib checks against.
-        let ret = unsafe {
-            z::inflateInit2_(
-                &mut *strm,
-                -15,
-                z::zlibVersion(),
-                std::mem::size_of::<z::z_stream>() as c_int,
-            )
-        };
+        let ret =
+            unsafe { z::inflateInit2_(&mut *strm, -15, z::zlibVersion(), std::mem::size_of::<z::z_stream>() as c_int) };
         if ret != z::Z_OK {
             // inflateInit2 failed: no state was allocated, so there is nothing to inflateEnd.
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, format!("inflateInit2 failed ({ret})")));
@@ -187,9 +181,7 @@ fn compress_window(win: &[u8], scratch: &mut Vec<u8>) -> Option<Box<[u8]>> {
     let mut dest_len = bound as _;
     // SAFETY: `scratch` is writable for `bound` bytes (the bound zlib guarantees to suffice) and
     // `win` readable for its length; compress2 keeps neither pointer.
-    let ret = unsafe {
-        z::compress2(scratch.as_mut_ptr(), &mut dest_len, win.as_ptr(), win.len() as _, WINDOW_LEVEL)
-    };
+    let ret = unsafe { z::compress2(scratch.as_mut_ptr(), &mut dest_len, win.as_ptr(), win.len() as _, WINDOW_LEVEL) };
     let n = dest_len as usize;
     (ret == z::Z_OK && n < win.len()).then(|| scratch[..n].into())
 }
@@ -291,7 +283,6 @@ impl<F: Feed> GzipHeader for Input<F> {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The index.
 
@@ -318,7 +309,11 @@ pub struct SeekPoint {
 enum Window {
     Mem(Box<[u8]>),
     /// `len` bytes at `at` of the index's window file, with their CRC-32.
-    Disk { at: u64, len: u32, crc: u32 },
+    Disk {
+        at: u64,
+        len: u32,
+        crc: u32,
+    },
 }
 
 impl Window {
@@ -506,7 +501,8 @@ impl GzIndex {
         let stored: std::borrow::Cow<'a, [u8]> = match &p.window {
             Window::Mem(b) => std::borrow::Cow::Borrowed(b),
             Window::Disk { at, len, crc } => {
-                let file = self.window_file.as_ref().ok_or_else(|| io::Error::other("gzip index has no window file"))?;
+                let file =
+                    self.window_file.as_ref().ok_or_else(|| io::Error::other("gzip index has no window file"))?;
                 let mut buf = vec![0u8; *len as usize];
                 file.read_exact_at(*at, &mut buf)?;
                 if crc32fast::hash(&buf) != *crc {
@@ -574,8 +570,10 @@ impl GzIndex {
     /// Parses [`to_bytes`](Self::to_bytes) output, every window checked against its CRC-32.
     pub fn from_bytes(b: &[u8]) -> Result<GzIndex, FormatError> {
         let bad = |why: &str| FormatError::Corrupt(format!("gzip index: {why}"));
-        let table_len = b.get(..8).map(|s| u64::from_le_bytes(s.try_into().unwrap())).ok_or_else(|| bad("truncated"))?;
-        let table_end = 8u64.checked_add(table_len).filter(|&e| e <= b.len() as u64).ok_or_else(|| bad("truncated"))? as usize;
+        let table_len =
+            b.get(..8).map(|s| u64::from_le_bytes(s.try_into().unwrap())).ok_or_else(|| bad("truncated"))?;
+        let table_end =
+            8u64.checked_add(table_len).filter(|&e| e <= b.len() as u64).ok_or_else(|| bad("truncated"))? as usize;
         let index = Self::from_parts(&b[8..table_end], WindowSource::Mem(b[table_end..].to_vec()))?;
         let window_bytes: usize = index.points.iter().map(|p| p.window.stored_len()).sum();
         if window_bytes != b.len() - table_end {
@@ -673,7 +671,15 @@ impl GzIndex {
             WindowSource::Disk(file, _) => Some(file),
             WindowSource::Mem(_) => None,
         };
-        Ok(GzIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new(), window_file, raw: false })
+        Ok(GzIndex {
+            points,
+            uncompressed_len,
+            compressed_len,
+            verified_len,
+            warnings: Vec::new(),
+            window_file,
+            raw: false,
+        })
     }
 
     /// Approximate heap use in bytes.
@@ -807,7 +813,9 @@ impl Read for GzReader {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum IState {
     /// Expecting a member header (`first`: the very first one, which must exist).
-    Header { first: bool },
+    Header {
+        first: bool,
+    },
     Deflate,
     Trailer,
     /// After a verified trailer: another member, padding, garbage or the end.
@@ -849,7 +857,14 @@ impl<R: Read> GzIndexer<R> {
     pub fn new_raw(inner: R, spacing: u64) -> Self {
         let mut x = GzIndexer::new(inner, spacing);
         x.raw = true;
-        x.push_point(SeekPoint { out: 0, input: 0, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Window::Mem(Box::default()) });
+        x.push_point(SeekPoint {
+            out: 0,
+            input: 0,
+            bits: 0,
+            flags: FLAG_MEMBER,
+            wlen: 0,
+            window: Window::Mem(Box::default()),
+        });
         x.state = IState::Deflate;
         x
     }
@@ -907,9 +922,7 @@ impl<R: Read> GzIndexer<R> {
         match self.finish_partial() {
             (idx, None) => Ok(idx),
             (_, Some(e)) => match e.kind() {
-                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
-                    Err(FormatError::Corrupt(e.to_string()))
-                }
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => Err(FormatError::Corrupt(e.to_string())),
                 _ => Err(FormatError::Io(e)),
             },
         }
@@ -935,7 +948,14 @@ impl<R: Read> GzIndexer<R> {
         }
         if self.points.is_empty() {
             // Nothing decoded (not gzip at all): keep the invariant "point 0 at out 0".
-            self.points.push(SeekPoint { out: 0, input: 0, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Window::Mem(Box::default()) });
+            self.points.push(SeekPoint {
+                out: 0,
+                input: 0,
+                bits: 0,
+                flags: FLAG_MEMBER,
+                wlen: 0,
+                window: Window::Mem(Box::default()),
+            });
         }
         let compressed_len = if err.is_none() { self.compressed_end } else { self.input.pos() };
         let mut points = std::mem::take(&mut self.points);
@@ -986,11 +1006,7 @@ impl<R: Read> GzIndexer<R> {
     fn start_member(&mut self, first: bool) -> io::Result<()> {
         let at = self.input.pos();
         self.input.gzip_header().map_err(|e| {
-            if first && e.kind() == io::ErrorKind::InvalidData {
-                invalid(format!("not a gzip stream: {e}"))
-            } else {
-                e
-            }
+            if first && e.kind() == io::ErrorKind::InvalidData { invalid(format!("not a gzip stream: {e}")) } else { e }
         })?;
         self.z.reset();
         self.crc = crc32fast::Hasher::new();
@@ -999,7 +1015,14 @@ impl<R: Read> GzIndexer<R> {
         // A member start at the same output offset as the last point supersedes it (the last
         // point then began an empty member).
         if self.due() || self.points.last().is_some_and(|p| p.out == self.out_total) {
-            self.push_point(SeekPoint { out: self.out_total, input: at, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Window::Mem(Box::default()) });
+            self.push_point(SeekPoint {
+                out: self.out_total,
+                input: at,
+                bits: 0,
+                flags: FLAG_MEMBER,
+                wlen: 0,
+                window: Window::Mem(Box::default()),
+            });
         }
         self.state = IState::Deflate;
         Ok(())
@@ -1194,7 +1217,8 @@ impl<R: Read> Read for GzIndexer<R> {
             }
             let step = match self.state {
                 IState::Failed => {
-                    let (kind, msg) = self.error.clone().unwrap_or((io::ErrorKind::Other, "gzip indexing failed".into()));
+                    let (kind, msg) =
+                        self.error.clone().unwrap_or((io::ErrorKind::Other, "gzip indexing failed".into()));
                     return Err(io::Error::new(kind, msg));
                 }
                 IState::Done => return Ok(0),
@@ -1415,7 +1439,8 @@ mod tests {
 
     #[test]
     fn multi_member() {
-        let parts: Vec<Vec<u8>> = (0..7).map(|i| mixed(100 + i, [3 << 20, 0, 1000, 2 << 20, 5, 700_000, 1 << 20][i as usize])).collect();
+        let parts: Vec<Vec<u8>> =
+            (0..7).map(|i| mixed(100 + i, [3 << 20, 0, 1000, 2 << 20, 5, 700_000, 1 << 20][i as usize])).collect();
         let mut g = Vec::new();
         let mut data = Vec::new();
         for (i, p) in parts.iter().enumerate() {

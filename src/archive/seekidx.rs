@@ -238,7 +238,13 @@ pub(crate) fn past_end(src: &dyn ByteSource, offset: u64, len: u64) -> io::Error
 pub(crate) const LONG_SPAN: u64 = 64 << 20;
 
 /// A warning for an index whose longest span makes random access slow, or `None`.
-pub(crate) fn long_span_warning(what: &str, outs: impl Iterator<Item = u64>, total: u64, spacing: u64, hint: &str) -> Option<String> {
+pub(crate) fn long_span_warning(
+    what: &str,
+    outs: impl Iterator<Item = u64>,
+    total: u64,
+    spacing: u64,
+    hint: &str,
+) -> Option<String> {
     let mut prev = None::<u64>;
     let mut worst = (0u64, 0u64);
     for o in outs.chain(std::iter::once(total)) {

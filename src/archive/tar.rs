@@ -81,7 +81,8 @@ pub fn looks_like_tar(first_block: &[u8]) -> bool {
     }
     // A v7 header has no magic; demand the fields that every v7 writer fills sensibly.
     // GNU and pax extension types occur without magic too (old GNU volume labels).
-    let plausible_type = matches!(blk[156], 0 | b'0'..=b'7' | b'D' | b'K' | b'L' | b'M' | b'N' | b'S' | b'V' | b'g' | b'x');
+    let plausible_type =
+        matches!(blk[156], 0 | b'0'..=b'7' | b'D' | b'K' | b'L' | b'M' | b'N' | b'S' | b'V' | b'g' | b'x');
     plausible_type
         && blk[0] != 0
         && parse_numeric(&blk[124..136]).is_some_and(|v| v >= 0)
@@ -292,7 +293,9 @@ impl Lister<'_, '_> {
             // last data block, are common enough that neither counts as damage.
             if n == 0 || blk[..n].iter().all(|&b| b == 0) {
                 if self.pending.any {
-                    return Err(self.damaged(b"", "archive ends after an extended header, before the member it describes"));
+                    return Err(
+                        self.damaged(b"", "archive ends after an extended header, before the member it describes")
+                    );
                 }
                 return Ok(());
             }
@@ -332,7 +335,9 @@ impl Lister<'_, '_> {
                     // means the archive is not what it claims to be.
                     self.read_extended(header_size, MAX_PAX, "pax global header")?;
                     if let Err(e) = parse_pax(&self.ext_buf, None) {
-                        return Err(self.damaged(field_str(&blk[..100]), format_args!("malformed pax global header: {e}")));
+                        return Err(
+                            self.damaged(field_str(&blk[..100]), format_args!("malformed pax global header: {e}"))
+                        );
                     }
                 }
                 b'L' | b'K' => {
@@ -482,7 +487,8 @@ impl Lister<'_, '_> {
                 Ok(())
             }
             Truncation::InData { present, expected } => {
-                let problem = format!("truncated: the archive ends after {present} of this member's {expected} data bytes");
+                let problem =
+                    format!("truncated: the archive ends after {present} of this member's {expected} data bytes");
                 if !matches!(m.kind, MemberKind::Dir) {
                     m.data = DataLoc::Bad { reason: problem.clone() };
                 }
@@ -671,7 +677,9 @@ impl Lister<'_, '_> {
                         let v = acc.unwrap_or(0).checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0')));
                         match v {
                             Some(v) => acc = Some(v),
-                            None => return Err(MapError::Bad { consumed, why: "number overflow in sparse map".into() }),
+                            None => {
+                                return Err(MapError::Bad { consumed, why: "number overflow in sparse map".into() });
+                            }
                         }
                     }
                     b'\n' => {
@@ -682,7 +690,10 @@ impl Lister<'_, '_> {
                         match count {
                             None => {
                                 if v > MAX_EXTENTS as u64 {
-                                    return Err(MapError::Bad { consumed, why: format!("{v} sparse extents is over the limit") });
+                                    return Err(MapError::Bad {
+                                        consumed,
+                                        why: format!("{v} sparse extents is over the limit"),
+                                    });
                                 }
                                 count = Some(v);
                                 numbers_left = 2 * v;
@@ -713,7 +724,10 @@ enum Truncation {
     /// The stream ended in the padding after complete data.
     AfterData,
     /// The stream ended inside the data.
-    InData { present: u64, expected: u64 },
+    InData {
+        present: u64,
+        expected: u64,
+    },
 }
 
 /// Collects sparse extents, checking them as they come.
@@ -1101,7 +1115,12 @@ mod tests {
 
     #[test]
     fn pax_path_size_and_mtime() {
-        let recs = pax_records(&[("path", b"long/pax/name.dcm"), ("size", b"3"), ("mtime", b"-1.75"), ("SCHILY.xattr.x", b"\0v")]);
+        let recs = pax_records(&[
+            ("path", b"long/pax/name.dcm"),
+            ("size", b"3"),
+            ("mtime", b"-1.75"),
+            ("SCHILY.xattr.x", b"\0v"),
+        ]);
         let mut t = entry(b"PaxHeaders/x", b'x', &recs);
         // The header size field is wrong on purpose: pax wins.
         t.extend(header(b"short", b'0', 0, |_| {}));
@@ -1203,7 +1222,8 @@ mod tests {
             h[257..265].fill(0);
             h[200] = 0xe9;
         });
-        let signed: i64 = h.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
+        let signed: i64 =
+            h.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
         h[148..156].copy_from_slice(format!("{signed:06o}\0 ").as_bytes());
         assert!(looks_like_tar(&h));
         let mut t = h.to_vec();

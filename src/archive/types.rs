@@ -67,7 +67,6 @@ impl FileSource {
         let len = file.metadata()?.len();
         Ok(FileSource { file, len, path: path.to_path_buf(), bytes_read: Default::default() })
     }
-
 }
 
 impl ByteSource for FileSource {

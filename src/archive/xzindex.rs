@@ -28,8 +28,9 @@ use lzma_rust2::filter::bcj::BcjReader;
 use lzma_rust2::filter::delta::DeltaReader;
 use sha2::Digest;
 
-use crate::archive::seekidx::{self, 
-    De, Feed, Input, ReadFeed, Ser, SourceFeed, check_span, eof, finish_result, invalid, long_span_warning, past_end,
+use crate::archive::seekidx::{
+    self, De, Feed, Input, ReadFeed, Ser, SourceFeed, check_span, eof, finish_result, invalid, long_span_warning,
+    past_end,
 };
 use crate::archive::{ByteSource, FormatError};
 
@@ -160,15 +161,22 @@ fn parse_block_header(h: &[u8], at: u64) -> io::Result<BlockHeader> {
     }
     let body = &h[..n - 4];
     let mut pos = 2;
-    let compressed = if flags & 0x40 != 0 { Some(vli(body, &mut pos).filter(|&v| v > 0).ok_or_else(|| bad("bad compressed size"))?) } else { None };
-    let uncompressed = if flags & 0x80 != 0 { Some(vli(body, &mut pos).ok_or_else(|| bad("bad uncompressed size"))?) } else { None };
+    let compressed = if flags & 0x40 != 0 {
+        Some(vli(body, &mut pos).filter(|&v| v > 0).ok_or_else(|| bad("bad compressed size"))?)
+    } else {
+        None
+    };
+    let uncompressed =
+        if flags & 0x80 != 0 { Some(vli(body, &mut pos).ok_or_else(|| bad("bad uncompressed size"))?) } else { None };
     let nfilters = (flags & 3) as usize + 1;
     let mut pre = None;
     let mut dict = None;
     for k in 0..nfilters {
         let id = vli(body, &mut pos).ok_or_else(|| bad("bad filter ID"))?;
         let psize = vli(body, &mut pos).ok_or_else(|| bad("bad filter properties size"))? as usize;
-        let props = body.get(pos..pos.checked_add(psize).ok_or_else(|| bad("bad filter properties"))?).ok_or_else(|| bad("bad filter properties"))?;
+        let props = body
+            .get(pos..pos.checked_add(psize).ok_or_else(|| bad("bad filter properties"))?)
+            .ok_or_else(|| bad("bad filter properties"))?;
         pos += psize;
         let last = k + 1 == nfilters;
         match (id, last) {
@@ -257,7 +265,9 @@ enum Src<F: Feed> {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum St {
-    StreamHeader { first: bool },
+    StreamHeader {
+        first: bool,
+    },
     /// A block header or the index indicator.
     BlockHeader,
     Block,
@@ -388,11 +398,17 @@ impl<F: Feed> Core<F> {
                 let at = chain.input().pos();
                 let start = b.start;
                 return Err(if e.kind() == io::ErrorKind::UnexpectedEof {
-                    eof(format!("{}xz stream truncated at compressed offset {at} (block starting at compressed offset {start})", self.who))
+                    eof(format!(
+                        "{}xz stream truncated at compressed offset {at} (block starting at compressed offset {start})",
+                        self.who
+                    ))
                 } else if e.kind() == io::ErrorKind::OutOfMemory {
                     e
                 } else {
-                    invalid(format!("{}corrupt xz data near compressed offset {at} (block starting at compressed offset {start}): {e}", self.who))
+                    invalid(format!(
+                        "{}corrupt xz data near compressed offset {at} (block starting at compressed offset {start}): {e}",
+                        self.who
+                    ))
                 });
             }
         };
@@ -423,10 +439,16 @@ impl<F: Feed> Core<F> {
         let who = self.who.clone();
         let bad = |why: String| invalid(format!("{who}xz block at compressed offset {}: {why}", b.start));
         if b.header.compressed.is_some_and(|c| c != compressed) {
-            return Err(bad(format!("compressed size {compressed} differs from the header's {:?}", b.header.compressed)));
+            return Err(bad(format!(
+                "compressed size {compressed} differs from the header's {:?}",
+                b.header.compressed
+            )));
         }
         if b.header.uncompressed.is_some_and(|u| u != b.out) {
-            return Err(bad(format!("uncompressed size {} differs from the header's {:?}", b.out, b.header.uncompressed)));
+            return Err(bad(format!(
+                "uncompressed size {} differs from the header's {:?}",
+                b.out, b.header.uncompressed
+            )));
         }
         let unpadded_nocheck = b.header.size + compressed;
         let pad = ((4 - unpadded_nocheck % 4) % 4) as usize;
@@ -537,7 +559,9 @@ impl<F: Feed> Core<F> {
         loop {
             if !input.fill()? {
                 if !zeros.is_multiple_of(4) {
-                    let w = format!("xz stream padding of {zeros} bytes after compressed offset {end} is not a multiple of 4");
+                    let w = format!(
+                        "xz stream padding of {zeros} bytes after compressed offset {end} is not a multiple of 4"
+                    );
                     self.warnings.push(w);
                 }
                 self.st = St::Done;
@@ -749,7 +773,10 @@ pub struct XzReader {
 
 impl fmt::Debug for XzReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("XzReader").field("compressed_pos", &self.core.pos()).field("remaining", &self.remaining).finish()
+        f.debug_struct("XzReader")
+            .field("compressed_pos", &self.core.pos())
+            .field("remaining", &self.remaining)
+            .finish()
     }
 }
 
@@ -903,8 +930,17 @@ impl<R: Read> XzIndexer<R> {
         let compressed_len = if err.is_none() { self.core.compressed_end } else { self.core.pos() };
         let mut points = std::mem::take(&mut self.points);
         points.shrink_to_fit();
-        tracing::debug!(points = points.len(), uncompressed = total, compressed = compressed_len, failed = err.is_some(), "xz index built");
-        (XzIndex { points, uncompressed_len: total, compressed_len, verified_len: self.core.verified_len, warnings }, err)
+        tracing::debug!(
+            points = points.len(),
+            uncompressed = total,
+            compressed = compressed_len,
+            failed = err.is_some(),
+            "xz index built"
+        );
+        (
+            XzIndex { points, uncompressed_len: total, compressed_len, verified_len: self.core.verified_len, warnings },
+            err,
+        )
     }
 
     fn record(&mut self, at: u64) {

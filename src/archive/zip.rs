@@ -121,10 +121,7 @@ fn find_eocd(src: &dyn ByteSource) -> Result<Option<Eocd>, FormatError> {
             }
             let mut rec = [0u8; EOCD_LEN];
             rec.copy_from_slice(&tail[i..i + EOCD_LEN]);
-            return Ok(Some(Eocd {
-                pos: tail_start + i as u64,
-                rec,
-            }));
+            return Ok(Some(Eocd { pos: tail_start + i as u64, rec }));
         }
         if i == 0 {
             return Ok(None);
@@ -154,11 +151,7 @@ fn read_sig(src: &dyn ByteSource, at: u64) -> Option<u32> {
 }
 
 /// Reads the end records: the EOCD and, when a locator precedes it, the zip64 EOCD record.
-fn dir_info(
-    src: &dyn ByteSource,
-    eocd: &Eocd,
-    warnings: &mut Vec<String>,
-) -> Result<DirInfo, FormatError> {
+fn dir_info(src: &dyn ByteSource, eocd: &Eocd, warnings: &mut Vec<String>) -> Result<DirInfo, FormatError> {
     let r = &eocd.rec;
     let disk = u16_at(r, 4);
     let cd_disk = u16_at(r, 6);
@@ -211,13 +204,7 @@ fn dir_info(
             src.describe()
         ));
     }
-    Ok(DirInfo {
-        entries,
-        size,
-        offset,
-        end: eocd.pos,
-        zip64: false,
-    })
+    Ok(DirInfo { entries, size, offset, end: eocd.pos, zip64: false })
 }
 
 /// Lists a zip from its central directory (found via the end-of-central-directory record, zip64
@@ -233,9 +220,7 @@ pub fn list(src: &dyn ByteSource) -> Result<Listing, FormatError> {
         Some(e) => e,
         None => {
             return if read_sig(src, 0) == Some(LFH_SIG) {
-                Err(FormatError::Corrupt(format!(
-                    "{name}: no end-of-central-directory record"
-                )))
+                Err(FormatError::Corrupt(format!("{name}: no end-of-central-directory record")))
             } else {
                 Err(FormatError::NotThisFormat("zip"))
             };
@@ -256,31 +241,23 @@ pub fn list(src: &dyn ByteSource) -> Result<Listing, FormatError> {
         if shifted < info.end as i128 && read_sig(src, shifted as u64) == Some(CDH_SIG) {
             shift as u64
         } else {
-            return Err(FormatError::Corrupt(format!(
-                "{name}: central directory not found"
-            )));
+            return Err(FormatError::Corrupt(format!("{name}: central directory not found")));
         }
     } else if at_claimed {
         0
     } else {
-        return Err(FormatError::Corrupt(format!(
-            "{name}: central directory not found at offset {}",
-            info.offset
-        )));
+        return Err(FormatError::Corrupt(format!("{name}: central directory not found at offset {}", info.offset)));
     };
     if base > 0 {
-        listing.warnings.push(format!(
-            "{name}: {base} bytes of data precede the zip (offsets adjusted)"
-        ));
+        listing.warnings.push(format!("{name}: {base} bytes of data precede the zip (offsets adjusted)"));
     }
     let cd_start = info.offset + base;
     // Read the whole directory region at once; bounded by the file, never by a header field.
     let region_len = info.end - cd_start;
     let mut cd = vec![
         0u8;
-        usize::try_from(region_len).map_err(|_| FormatError::Corrupt(format!(
-            "{name}: directory too large"
-        )))?
+        usize::try_from(region_len)
+            .map_err(|_| FormatError::Corrupt(format!("{name}: directory too large")))?
     ];
     src.read_exact_at(cd_start, &mut cd)?;
     if info.entries > region_len / CDH_LEN as u64 {
@@ -293,12 +270,7 @@ pub fn list(src: &dyn ByteSource) -> Result<Listing, FormatError> {
     let expected = info.entries.min(region_len / CDH_LEN as u64) as usize;
     listing.members.reserve_exact(expected);
 
-    let ctx = Ctx {
-        src,
-        name: &name,
-        base,
-        len: src.len(),
-    };
+    let ctx = Ctx { src, name: &name, base, len: src.len() };
     let mut pos = 0usize;
     let mut index: u64 = 0;
     loop {
@@ -415,13 +387,7 @@ fn parse_extra(mut e: &[u8]) -> Extra<'_> {
 
 /// Parses the record at `pos`, pushes its member (if any) and returns the next record's offset.
 /// `Err` carries why the directory cannot be trusted from here on.
-fn parse_entry(
-    ctx: &Ctx<'_>,
-    cd: &[u8],
-    pos: usize,
-    index: u64,
-    out: &mut Listing,
-) -> Result<usize, &'static str> {
+fn parse_entry(ctx: &Ctx<'_>, cd: &[u8], pos: usize, index: u64, out: &mut Listing) -> Result<usize, &'static str> {
     let r = cd.get(pos..pos + CDH_LEN).ok_or("truncated")?;
     if u32_at(r, 0) != CDH_SIG {
         return Err("not a central-directory header (bad signature)");
@@ -468,15 +434,10 @@ fn parse_entry(
 
     let path = decode_name(raw_name, flags, extra.unicode_path);
     let host = made_by >> 8;
-    let unix_mode = if host == 3 || host == 19 {
-        ext_attr >> 16
-    } else {
-        0
-    };
+    let unix_mode = if host == 3 || host == 19 { ext_attr >> 16 } else { 0 };
     let ends_slash = path.last() == Some(&b'/');
-    let is_dir = ends_slash
-        || (unix_mode & S_IFMT == S_IFDIR)
-        || (unix_mode & S_IFMT == 0 && ext_attr & DOS_DIR_ATTR != 0);
+    let is_dir =
+        ends_slash || (unix_mode & S_IFMT == S_IFDIR) || (unix_mode & S_IFMT == 0 && ext_attr & DOS_DIR_ATTR != 0);
     let is_link = !is_dir && unix_mode & S_IFMT == S_IFLNK;
     let mode = if unix_mode != 0 {
         unix_mode & 0o7777
@@ -485,21 +446,11 @@ fn parse_entry(
     } else {
         0o644
     };
-    let mtime = extra
-        .ext_mtime
-        .or(extra.unix_mtime)
-        .or(extra.ntfs_mtime)
-        .unwrap_or_else(|| dos_to_unix(dos_date, dos_time));
+    let mtime =
+        extra.ext_mtime.or(extra.unix_mtime).or(extra.ntfs_mtime).unwrap_or_else(|| dos_to_unix(dos_date, dos_time));
 
     if is_dir {
-        out.members.push(Member {
-            path,
-            kind: MemberKind::Dir,
-            size: 0,
-            mtime,
-            mode,
-            data: DataLoc::None,
-        });
+        out.members.push(Member { path, kind: MemberKind::Dir, size: 0, mtime, mode, data: DataLoc::None });
         return Ok(next);
     }
 
@@ -507,12 +458,7 @@ fn parse_entry(
         bad = unreadable_reason(flags, method);
     }
     let header_offset = local.saturating_add(ctx.base);
-    if bad.is_none()
-        && header_offset
-            .saturating_add(LFH_LEN as u64)
-            .saturating_add(csize)
-            > ctx.len
-    {
+    if bad.is_none() && header_offset.saturating_add(LFH_LEN as u64).saturating_add(csize) > ctx.len {
         bad = Some("member data runs past the end of the archive".into());
         out.warnings.push(format!(
             "{}: entry {index} ({}): local header offset {header_offset} + {csize} compressed bytes run past the end of the file",
@@ -520,13 +466,7 @@ fn parse_entry(
             String::from_utf8_lossy(&path)
         ));
     }
-    let zd = ZipData {
-        header_offset,
-        compressed_size: csize,
-        method,
-        crc32,
-        flags,
-    };
+    let zd = ZipData { header_offset, compressed_size: csize, method, crc32, flags };
 
     if is_link {
         let target = match &bad {
@@ -563,14 +503,7 @@ fn parse_entry(
         None if usize_ == 0 && csize == 0 => DataLoc::None,
         None => DataLoc::Zip(zd),
     };
-    out.members.push(Member {
-        path,
-        kind: MemberKind::File,
-        size: usize_,
-        mtime,
-        mode,
-        data,
-    });
+    out.members.push(Member { path, kind: MemberKind::File, size: usize_, mtime, mode, data });
     Ok(next)
 }
 
@@ -588,10 +521,7 @@ fn unreadable_reason(flags: u16, method: u16) -> Option<String> {
 /// Decodes a small member (a symlink target) completely.
 fn read_small(src: &dyn ByteSource, zd: &ZipData, size: u64) -> io::Result<Vec<u8>> {
     if size > MAX_SYMLINK_TARGET {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{size} bytes is too long for a link target"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{size} bytes is too long for a link target")));
     }
     let mut r = decoder(src, zd, size)?;
     let mut v = Vec::with_capacity(size as usize);
@@ -615,11 +545,7 @@ fn decode_name(raw: &[u8], flags: u16, unicode: Option<(u32, &[u8])>) -> Vec<u8>
     }
     let mut s = String::with_capacity(raw.len() * 2);
     for &b in raw {
-        s.push(if b < 0x80 {
-            b as char
-        } else {
-            CP437_HIGH[(b - 0x80) as usize]
-        });
+        s.push(if b < 0x80 { b as char } else { CP437_HIGH[(b - 0x80) as usize] });
     }
     s.into_bytes()
 }
@@ -670,11 +596,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 ///
 /// Memory per reader: one 64 KiB input buffer plus the decoder state (32 KiB window for deflate,
 /// 64 KiB for deflate64, up to min(dictionary, size) for LZMA, refused above 1 GiB).
-pub fn open_member(
-    src: Arc<dyn ByteSource>,
-    zd: &ZipData,
-    size: u64,
-) -> io::Result<Box<dyn Read + Send>> {
+pub fn open_member(src: Arc<dyn ByteSource>, zd: &ZipData, size: u64) -> io::Result<Box<dyn Read + Send>> {
     decoder(src, zd, size)
 }
 
@@ -691,10 +613,7 @@ pub fn stored_data_offset(src: &dyn ByteSource, zd: &ZipData) -> io::Result<u64>
         return Err(io::Error::new(io::ErrorKind::InvalidData, why));
     }
     if zd.method != METHOD_STORED {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "member is compressed, not stored",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "member is compressed, not stored"));
     }
     data_start(src, zd)
 }
@@ -713,18 +632,10 @@ pub fn compressed_data_offset(src: &dyn ByteSource, zd: &ZipData) -> io::Result<
 fn data_start(src: &dyn ByteSource, zd: &ZipData) -> io::Result<u64> {
     let mut h = [0u8; LFH_LEN];
     src.read_exact_at(zd.header_offset, &mut h).map_err(|e| {
-        invalid(format!(
-            "{}: local header at offset {} unreadable: {e}",
-            src.describe(),
-            zd.header_offset
-        ))
+        invalid(format!("{}: local header at offset {} unreadable: {e}", src.describe(), zd.header_offset))
     })?;
     if u32_at(&h, 0) != LFH_SIG {
-        return Err(invalid(format!(
-            "{}: no local file header at offset {}",
-            src.describe(),
-            zd.header_offset
-        )));
+        return Err(invalid(format!("{}: no local file header at offset {}", src.describe(), zd.header_offset)));
     }
     let start = zd.header_offset + LFH_LEN as u64 + u16_at(&h, 26) as u64 + u16_at(&h, 28) as u64;
     match start.checked_add(zd.compressed_size) {
@@ -776,43 +687,23 @@ impl<S: SourceRef> Read for Span<S> {
     }
 }
 
-fn decoder<'a, S: SourceRef + 'a>(
-    src: S,
-    zd: &ZipData,
-    size: u64,
-) -> io::Result<Box<dyn Read + Send + 'a>> {
+fn decoder<'a, S: SourceRef + 'a>(src: S, zd: &ZipData, size: u64) -> io::Result<Box<dyn Read + Send + 'a>> {
     if let Some(why) = unreadable_reason(zd.flags, zd.method) {
-        let kind = if why == "encrypted" {
-            io::ErrorKind::InvalidData
-        } else {
-            io::ErrorKind::Unsupported
-        };
-        return Err(io::Error::new(
-            kind,
-            format!("{}: {why}", src.get().describe()),
-        ));
+        let kind = if why == "encrypted" { io::ErrorKind::InvalidData } else { io::ErrorKind::Unsupported };
+        return Err(io::Error::new(kind, format!("{}: {why}", src.get().describe())));
     }
     let start = data_start(src.get(), zd)?;
     let what = src.get().describe();
-    let span = Span {
-        src,
-        pos: start,
-        end: start + zd.compressed_size,
-    };
+    let span = Span { src, pos: start, end: start + zd.compressed_size };
     let inner: Box<dyn Read + Send + 'a> = match zd.method {
         METHOD_STORED => Box::new(span),
-        METHOD_DEFLATE => Box::new(flate2::bufread::DeflateDecoder::new(
-            BufReader::with_capacity(INPUT_BUF, span),
-        )),
-        METHOD_DEFLATE64 => Box::new(deflate64::Deflate64Decoder::with_buffer(
-            BufReader::with_capacity(INPUT_BUF, span),
-        )),
+        METHOD_DEFLATE => Box::new(flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(INPUT_BUF, span))),
+        METHOD_DEFLATE64 => {
+            Box::new(deflate64::Deflate64Decoder::with_buffer(BufReader::with_capacity(INPUT_BUF, span)))
+        }
         METHOD_LZMA => lzma_decoder(span, size, &what)?,
         m => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("unsupported compression method {m}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::Unsupported, format!("unsupported compression method {m}")));
         }
     };
     Ok(Box::new(Checked {
@@ -836,13 +727,9 @@ fn lzma_decoder<'a, S: SourceRef + 'a>(
     what: &str,
 ) -> io::Result<Box<dyn Read + Send + 'a>> {
     let mut hdr = [0u8; 9];
-    span.read_exact(&mut hdr)
-        .map_err(|_| invalid(format!("{what}: LZMA header truncated")))?;
+    span.read_exact(&mut hdr).map_err(|_| invalid(format!("{what}: LZMA header truncated")))?;
     if u16_at(&hdr, 2) != 5 {
-        return Err(invalid(format!(
-            "{what}: LZMA properties length {} (expected 5)",
-            u16_at(&hdr, 2)
-        )));
+        return Err(invalid(format!("{what}: LZMA properties length {} (expected 5)", u16_at(&hdr, 2))));
     }
     let props = hdr[4];
     let dict = u32_at(&hdr, 5);
@@ -852,14 +739,9 @@ fn lzma_decoder<'a, S: SourceRef + 'a>(
             format!("{what}: LZMA dictionary of {dict} bytes is too large"),
         ));
     }
-    let mut r = lzma_rust2::LzmaReader::new_with_props(
-        BufReader::with_capacity(INPUT_BUF, span),
-        size,
-        props,
-        dict,
-        None,
-    )
-    .map_err(|e| invalid(format!("{what}: bad LZMA properties: {e}")))?;
+    let mut r =
+        lzma_rust2::LzmaReader::new_with_props(BufReader::with_capacity(INPUT_BUF, span), size, props, dict, None)
+            .map_err(|e| invalid(format!("{what}: bad LZMA properties: {e}")))?;
     r.set_relaxed_end_condition(false);
     Ok(Box::new(r))
 }
@@ -900,10 +782,7 @@ impl Checked<'_> {
         }
         let got = std::mem::take(&mut self.hasher).finalize();
         if got != self.expected_crc {
-            return Err(self.fail(format!(
-                "CRC-32 mismatch (stored {:08x}, computed {got:08x})",
-                self.expected_crc
-            )));
+            return Err(self.fail(format!("CRC-32 mismatch (stored {:08x}, computed {got:08x})", self.expected_crc)));
         }
         self.done = true;
         Ok(())
@@ -930,9 +809,7 @@ impl Read for Checked<'_> {
         };
         if n == 0 {
             let r = self.remaining;
-            return Err(self.fail(format!(
-                "member data ends {r} bytes short of its declared size"
-            )));
+            return Err(self.fail(format!("member data ends {r} bytes short of its declared size")));
         }
         self.hasher.update(&buf[..n]);
         self.remaining -= n as u64;
@@ -989,11 +866,7 @@ mod tests {
         (0..(1 << 20) + 12345)
             .map(|i| {
                 x = x.wrapping_mul(1103515245).wrapping_add(12345);
-                if i % 3 == 0 {
-                    (x >> 24) as u8
-                } else {
-                    b'a' + (i % 7) as u8
-                }
+                if i % 3 == 0 { (x >> 24) as u8 } else { b'a' + (i % 7) as u8 }
             })
             .collect()
     }
@@ -1004,39 +877,20 @@ mod tests {
         use zip::write::SimpleFileOptions;
         let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
         let mut files = Vec::new();
-        let mut add =
-            |w: &mut zip::ZipWriter<io::Cursor<Vec<u8>>>, name: &str, data: Vec<u8>, m| {
-                w.start_file(
-                    name,
-                    SimpleFileOptions::default()
-                        .compression_method(m)
-                        .unix_permissions(0o640),
-                )
-                .unwrap();
-                w.write_all(&data).unwrap();
-                files.push((name.to_string(), data));
-            };
+        let mut add = |w: &mut zip::ZipWriter<io::Cursor<Vec<u8>>>, name: &str, data: Vec<u8>, m| {
+            w.start_file(name, SimpleFileOptions::default().compression_method(m).unix_permissions(0o640)).unwrap();
+            w.write_all(&data).unwrap();
+            files.push((name.to_string(), data));
+        };
         add(&mut w, "stored.txt", b"hello stored\n".to_vec(), Stored);
-        add(
-            &mut w,
-            "deflated.txt",
-            b"hello hello hello hello deflated\n".repeat(50),
-            Deflated,
-        );
+        add(&mut w, "deflated.txt", b"hello hello hello hello deflated\n".repeat(50), Deflated);
         add(&mut w, "big.bin", big_data(), Deflated);
         add(&mut w, "big-stored.bin", big_data(), Stored);
         add(&mut w, "empty", Vec::new(), Stored);
         add(&mut w, "empty-deflated", Vec::new(), Deflated);
-        add(
-            &mut w,
-            "dir/ünïcødé 世界.txt",
-            b"unicode\n".to_vec(),
-            Deflated,
-        );
-        w.add_directory("dir/sub/", SimpleFileOptions::default())
-            .unwrap();
-        w.add_symlink("link", "stored.txt", SimpleFileOptions::default())
-            .unwrap();
+        add(&mut w, "dir/ünïcødé 世界.txt", b"unicode\n".to_vec(), Deflated);
+        w.add_directory("dir/sub/", SimpleFileOptions::default()).unwrap();
+        w.add_symlink("link", "stored.txt", SimpleFileOptions::default()).unwrap();
         (w.finish().unwrap().into_inner(), files)
     }
 
@@ -1048,11 +902,7 @@ mod tests {
         assert!(!l.damaged, "{:?}", l.warnings);
         assert_eq!(l.members.len(), files.len() + 2);
         for (name, data) in &files {
-            let m = l
-                .members
-                .iter()
-                .find(|m| m.path == name.as_bytes())
-                .unwrap_or_else(|| panic!("{name} missing"));
+            let m = l.members.iter().find(|m| m.path == name.as_bytes()).unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(m.kind, MemberKind::File);
             assert_eq!(m.size, data.len() as u64);
             assert_eq!(m.mode, 0o640, "{name}");
@@ -1071,17 +921,9 @@ mod tests {
         let d = l.members.iter().find(|m| m.path == b"dir/sub/").unwrap();
         assert_eq!(d.kind, MemberKind::Dir);
         let s = l.members.iter().find(|m| m.path == b"link").unwrap();
-        assert_eq!(
-            s.kind,
-            MemberKind::Symlink {
-                target: b"stored.txt".to_vec()
-            }
-        );
+        assert_eq!(s.kind, MemberKind::Symlink { target: b"stored.txt".to_vec() });
         // Times are plausible (written "now" by the zip crate, DOS resolution).
-        assert!(
-            l.members.iter().all(|m| m.mtime >= 315_532_800),
-            "DOS epoch or later"
-        );
+        assert!(l.members.iter().all(|m| m.mtime >= 315_532_800), "DOS epoch or later");
     }
 
     /// Hand-built members for layouts the zip crate does not write: data descriptors (sizes
@@ -1098,8 +940,7 @@ mod tests {
         let mut cd = Vec::new();
         for e in entries {
             let comp = if e.deflate {
-                let mut enc =
-                    flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
                 enc.write_all(e.data).unwrap();
                 enc.finish().unwrap()
             } else {
@@ -1109,11 +950,7 @@ mod tests {
             let flags: u16 = if e.descriptor { 8 } else { 0 };
             let method: u16 = if e.deflate { 8 } else { 0 };
             let off = out.len() as u64;
-            let (lcrc, lc, lu) = if e.descriptor {
-                (0, 0, 0)
-            } else {
-                (crc, comp.len() as u32, e.data.len() as u32)
-            };
+            let (lcrc, lc, lu) = if e.descriptor { (0, 0, 0) } else { (crc, comp.len() as u32, e.data.len() as u32) };
             out.extend_from_slice(&LFH_SIG.to_le_bytes());
             for v in [20u16, flags, method, 0, 0x21] {
                 out.extend_from_slice(&v.to_le_bytes());
@@ -1178,11 +1015,8 @@ mod tests {
             out.extend_from_slice(&1u32.to_le_bytes());
         }
         out.extend_from_slice(&EOCD_SIG.to_le_bytes());
-        let (en, cs, co) = if zip64 {
-            (0xFFFF, u32::MAX, u32::MAX)
-        } else {
-            (n as u16, cd.len() as u32, cd_off as u32)
-        };
+        let (en, cs, co) =
+            if zip64 { (0xFFFF, u32::MAX, u32::MAX) } else { (n as u16, cd.len() as u32, cd_off as u32) };
         for v in [0u16, 0, en, en] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -1196,24 +1030,9 @@ mod tests {
     fn data_descriptor_and_zip64_members() {
         let text = b"streamed data, size known only at the end\n".repeat(100);
         let entries = [
-            Raw {
-                name: "dd-deflated",
-                data: &text,
-                deflate: true,
-                descriptor: true,
-            },
-            Raw {
-                name: "dd-stored",
-                data: &text,
-                deflate: false,
-                descriptor: true,
-            },
-            Raw {
-                name: "plain",
-                data: b"plain\n",
-                deflate: true,
-                descriptor: false,
-            },
+            Raw { name: "dd-deflated", data: &text, deflate: true, descriptor: true },
+            Raw { name: "dd-stored", data: &text, deflate: false, descriptor: true },
+            Raw { name: "plain", data: b"plain\n", deflate: true, descriptor: false },
         ];
         for zip64 in [false, true] {
             let bytes = raw_zip(&entries, zip64);
@@ -1228,22 +1047,14 @@ mod tests {
                     assert_eq!(m.path, e.name.as_bytes());
                     assert_eq!(m.mode, 0o644);
                     assert_eq!(m.mtime, dos_to_unix(0x21, 0));
-                    assert_eq!(
-                        read_member(&src, m).unwrap(),
-                        e.data,
-                        "{} zip64={zip64} prefix={prefix}",
-                        e.name
-                    );
+                    assert_eq!(read_member(&src, m).unwrap(), e.data, "{} zip64={zip64} prefix={prefix}", e.name);
                 }
             }
         }
     }
 
     fn find(bytes: &[u8], needle: &[u8]) -> usize {
-        bytes
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .unwrap()
+        bytes.windows(needle.len()).position(|w| w == needle).unwrap()
     }
 
     #[test]
@@ -1251,9 +1062,7 @@ mod tests {
         let (mut bytes, _) = sample();
         let l = list(&Mem(bytes.clone())).unwrap();
         let m = l.members.iter().find(|m| m.path == b"big.bin").unwrap();
-        let DataLoc::Zip(zd) = m.data.clone() else {
-            panic!()
-        };
+        let DataLoc::Zip(zd) = m.data.clone() else { panic!() };
         let start = data_start(&Mem(bytes.clone()), &zd).unwrap() as usize;
         for flip in [10usize, 1000, 50_000] {
             let mut b = bytes.clone();
@@ -1273,9 +1082,7 @@ mod tests {
         let (bytes, _) = sample();
         let l = list(&Mem(bytes.clone())).unwrap();
         let m = l.members.iter().find(|m| m.path == b"stored.txt").unwrap();
-        let DataLoc::Zip(zd) = m.data.clone() else {
-            panic!()
-        };
+        let DataLoc::Zip(zd) = m.data.clone() else { panic!() };
         let start = data_start(&Mem(bytes.clone()), &zd).unwrap() as usize;
         let mut b = bytes.clone();
         b[start + 3] ^= 1;
@@ -1304,14 +1111,8 @@ mod tests {
         assert_eq!(decode_name("世界".as_bytes(), 0, None), "世界".as_bytes());
         let raw = [0x41u8, 0x94];
         let crc = crc32fast::hash(&raw);
-        assert_eq!(
-            decode_name(&raw, 0, Some((crc, "Aö".as_bytes()))),
-            "Aö".as_bytes()
-        );
-        assert_eq!(
-            decode_name(&raw, 0, Some((crc ^ 1, "Xö".as_bytes()))),
-            "Aö".as_bytes()
-        );
+        assert_eq!(decode_name(&raw, 0, Some((crc, "Aö".as_bytes()))), "Aö".as_bytes());
+        assert_eq!(decode_name(&raw, 0, Some((crc ^ 1, "Xö".as_bytes()))), "Aö".as_bytes());
         assert_eq!(decode_name(&raw, FLAG_UTF8, None), raw);
     }
 
@@ -1324,10 +1125,7 @@ mod tests {
 
     #[test]
     fn rejects_non_zip_and_empty_archive() {
-        assert!(matches!(
-            list(&Mem(b"hello world, not a zip at all".to_vec())),
-            Err(FormatError::NotThisFormat(_))
-        ));
+        assert!(matches!(list(&Mem(b"hello world, not a zip at all".to_vec())), Err(FormatError::NotThisFormat(_))));
         assert!(!looks_like_zip(&Mem(b"hello".to_vec())));
         let w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
         let empty = w.finish().unwrap().into_inner();
@@ -1345,11 +1143,7 @@ mod tests {
         let l = list(&*src).unwrap();
         assert!(!l.damaged);
         for (name, data) in &files {
-            let m = l
-                .members
-                .iter()
-                .find(|m| m.path == name.as_bytes())
-                .unwrap();
+            let m = l.members.iter().find(|m| m.path == name.as_bytes()).unwrap();
             assert_eq!(&read_member(&src, m).unwrap(), data);
         }
     }
@@ -1363,13 +1157,7 @@ mod tests {
         let l = list(&Mem(bytes)).unwrap();
         assert!(l.damaged);
         assert_eq!(l.members.len(), 1);
-        assert!(
-            l.warnings
-                .iter()
-                .any(|w| w.contains("mem.zip") && w.contains("entry 1")),
-            "{:?}",
-            l.warnings
-        );
+        assert!(l.warnings.iter().any(|w| w.contains("mem.zip") && w.contains("entry 1")), "{:?}", l.warnings);
     }
 
     #[test]
@@ -1433,26 +1221,17 @@ mod tests {
             // A small varied archive, so each iteration is quick.
             use zip::write::SimpleFileOptions;
             let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
-            for (i, m) in [
-                zip::CompressionMethod::Stored,
-                zip::CompressionMethod::Deflated,
-            ]
-            .into_iter()
-            .cycle()
-            .take(6)
-            .enumerate()
+            for (i, m) in [zip::CompressionMethod::Stored, zip::CompressionMethod::Deflated]
+                .into_iter()
+                .cycle()
+                .take(6)
+                .enumerate()
             {
-                w.start_file(
-                    format!("d{i}/f{i}.txt"),
-                    SimpleFileOptions::default().compression_method(m),
-                )
-                .unwrap();
+                w.start_file(format!("d{i}/f{i}.txt"), SimpleFileOptions::default().compression_method(m)).unwrap();
                 w.write_all(&b"some content ".repeat(40 * (i + 1))).unwrap();
             }
-            w.add_symlink("ln", "d0/f0.txt", SimpleFileOptions::default())
-                .unwrap();
-            w.add_directory("emptydir/", SimpleFileOptions::default())
-                .unwrap();
+            w.add_symlink("ln", "d0/f0.txt", SimpleFileOptions::default()).unwrap();
+            w.add_directory("emptydir/", SimpleFileOptions::default()).unwrap();
             seeds.push(w.finish().unwrap().into_inner());
         }
         // Real archives from the conformance corpus when present (small ones only).
@@ -1472,14 +1251,8 @@ mod tests {
             }
         }
         // MEDFS_FUZZ_ITERS raises the per-seed count for a longer local run.
-        let iters: usize = std::env::var("MEDFS_FUZZ_ITERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(300);
-        println!(
-            "fuzzing {} seed archives, {iters} mutations each",
-            seeds.len()
-        );
+        let iters: usize = std::env::var("MEDFS_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+        println!("fuzzing {} seed archives, {iters} mutations each", seeds.len());
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for seed in &seeds {
             // Every truncation of the tail region, plus some random ones.

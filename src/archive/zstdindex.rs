@@ -21,9 +21,8 @@ use std::sync::Arc;
 
 use zstd::zstd_safe::{self, DCtx, DParameter, InBuffer, OutBuffer};
 
-use crate::archive::seekidx::{self, 
-    De, Input, ReadFeed, Ser, SourceFeed, check_span, eof, finish_result, invalid, long_span_warning,
-    past_end,
+use crate::archive::seekidx::{
+    self, De, Input, ReadFeed, Ser, SourceFeed, check_span, eof, finish_result, invalid, long_span_warning, past_end,
 };
 use crate::archive::{ByteSource, FormatError};
 
@@ -58,7 +57,8 @@ enum FrameKind {
 }
 
 fn new_dctx() -> io::Result<DCtx<'static>> {
-    let mut d = DCtx::try_create().ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "ZSTD_createDCtx failed"))?;
+    let mut d =
+        DCtx::try_create().ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "ZSTD_createDCtx failed"))?;
     d.set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX))
         .map_err(|c| io::Error::other(format!("zstd: {}", zstd_safe::get_error_name(c))))?;
     Ok(d)
@@ -281,7 +281,10 @@ impl ZstdReader {
                 return Ok(made);
             }
             if used == 0 && self.in_frame {
-                return Err(invalid(format!("{}: zstd made no progress at compressed offset {at}", self.src.describe())));
+                return Err(invalid(format!(
+                    "{}: zstd made no progress at compressed offset {at}",
+                    self.src.describe()
+                )));
             }
         }
     }
@@ -313,7 +316,9 @@ impl Read for ZstdReader {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum IState {
     /// Expecting a frame (`first`: the very first one, which must exist).
-    FrameStart { first: bool },
+    FrameStart {
+        first: bool,
+    },
     Frame,
     Done,
     Failed,
@@ -422,7 +427,13 @@ impl<R: Read> ZstdIndexer<R> {
         let compressed_len = if err.is_none() { self.compressed_end } else { self.input.pos() };
         let mut points = std::mem::take(&mut self.points);
         points.shrink_to_fit();
-        tracing::debug!(points = points.len(), uncompressed = self.out_total, compressed = compressed_len, failed = err.is_some(), "zstd index built");
+        tracing::debug!(
+            points = points.len(),
+            uncompressed = self.out_total,
+            compressed = compressed_len,
+            failed = err.is_some(),
+            "zstd index built"
+        );
         let idx = ZstdIndex {
             points,
             uncompressed_len: self.out_total,
@@ -566,7 +577,8 @@ impl<R: Read> Read for ZstdIndexer<R> {
             }
             let step = match self.state {
                 IState::Failed => {
-                    let (kind, msg) = self.error.clone().unwrap_or((io::ErrorKind::Other, "zstd indexing failed".into()));
+                    let (kind, msg) =
+                        self.error.clone().unwrap_or((io::ErrorKind::Other, "zstd indexing failed".into()));
                     return Err(io::Error::new(kind, msg));
                 }
                 IState::Done => return Ok(0),
@@ -795,7 +807,11 @@ mod tests {
     #[test]
     fn conformance_files_match_zstd() {
         let mut seen = 0;
-        for f in ["libarchive/test_compat_zstd_1.tar.zst", "libarchive/test_compat_zstd_2.tar.zst", "libarchive/test_extract.tar.zst"] {
+        for f in [
+            "libarchive/test_compat_zstd_1.tar.zst",
+            "libarchive/test_compat_zstd_2.tar.zst",
+            "libarchive/test_extract.tar.zst",
+        ] {
             let Some(p) = conformance(f) else { continue };
             seen += 1;
             let z = std::fs::read(&p).unwrap();
@@ -828,7 +844,9 @@ mod tests {
     /// The 9 GiB sparse-file archive: indexing streams (bounded memory); checks its first 100 MB.
     #[test]
     fn huge_single_frame_streams() {
-        let Some(p) = conformance("ratarmount/sparse-file-larger-than-8GiB-followed-by-normal-file.tar.zst") else { return };
+        let Some(p) = conformance("ratarmount/sparse-file-larger-than-8GiB-followed-by-normal-file.tar.zst") else {
+            return;
+        };
         let f = std::fs::File::open(&p).unwrap();
         let mut ix = ZstdIndexer::new(f, 1 << 20);
         let mut buf = vec![0u8; 1 << 20];

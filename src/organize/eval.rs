@@ -18,10 +18,7 @@ pub struct Problems {
 
 impl Problems {
     fn add(&mut self, key: &str, problem: String, example: String) {
-        let e = self
-            .map
-            .entry((key.to_string(), problem))
-            .or_insert((0, example));
+        let e = self.map.entry((key.to_string(), problem)).or_insert((0, example));
         e.0 += 1;
     }
 
@@ -29,9 +26,7 @@ impl Problems {
     pub fn into_warnings(self) -> Vec<String> {
         self.map
             .into_iter()
-            .map(|((key, problem), (n, ex))| {
-                format!("`{key}`: {n} value(s) {problem}, e.g. {ex}; written as null")
-            })
+            .map(|((key, problem), (n, ex))| format!("`{key}`: {n} value(s) {problem}, e.g. {ex}; written as null"))
             .collect()
     }
 }
@@ -92,13 +87,7 @@ impl StudyView<'_> {
 impl Env<'_> {
     /// Evaluates `field` (named `key` for messages) for `study`; `row` is the current row while
     /// building the objects of a `rows` source.
-    pub fn eval(
-        &self,
-        key: &str,
-        field: &Field,
-        study: &StudyView,
-        row: Option<(usize, u32)>,
-    ) -> Value {
+    pub fn eval(&self, key: &str, field: &Field, study: &StudyView, row: Option<(usize, u32)>) -> Value {
         if let Some(c) = &field.when
             && !self.cond(c, study)
         {
@@ -118,32 +107,21 @@ impl Env<'_> {
     /// Whether a condition holds for the study.
     pub fn cond(&self, c: &Cond, study: &StudyView) -> bool {
         match c {
-            Cond::Capture { slot, test } => {
-                match study.caps.get(*slot).and_then(|v| v.as_deref()) {
-                    None | Some("") => false,
-                    Some(v) => match test {
-                        Test::Present => true,
-                        Test::Equals(e) => v == e,
-                        Test::Matches(re) => re.is_match(v),
-                    },
-                }
-            }
+            Cond::Capture { slot, test } => match study.caps.get(*slot).and_then(|v| v.as_deref()) {
+                None | Some("") => false,
+                Some(v) => match test {
+                    Test::Present => true,
+                    Test::Equals(e) => v == e,
+                    Test::Matches(re) => re.is_match(v),
+                },
+            },
             Cond::Exists(t) => !study.rows[*t].is_empty(),
             Cond::File(r) => study.files.iter().any(|f| f.role == *r),
         }
     }
 
-    fn source(
-        &self,
-        key: &str,
-        field: &Field,
-        study: &StudyView,
-        row: Option<(usize, u32)>,
-    ) -> Value {
-        let s = |o: Option<&str>| {
-            o.map(|x| Value::String(x.to_string()))
-                .unwrap_or(Value::Null)
-        };
+    fn source(&self, key: &str, field: &Field, study: &StudyView, row: Option<(usize, u32)>) -> Value {
+        let s = |o: Option<&str>| o.map(|x| Value::String(x.to_string())).unwrap_or(Value::Null);
         match &field.source {
             Source::Capture(slot) => s(study.caps.get(*slot).and_then(|v| v.as_deref())),
             Source::Template(t) => Value::String(t.render(study.caps)),
@@ -163,12 +141,7 @@ impl Env<'_> {
             Source::Exists(t) => Value::Bool(!study.rows[*t].is_empty()),
             Source::File(role) => s(study.files.iter().find(|f| f.role == *role).map(|f| f.name)),
             Source::Files { role, key: None } => Value::Array(
-                study
-                    .files
-                    .iter()
-                    .filter(|f| f.role == *role)
-                    .map(|f| Value::String(f.name.to_string()))
-                    .collect(),
+                study.files.iter().filter(|f| f.role == *role).map(|f| Value::String(f.name.to_string())).collect(),
             ),
             Source::Files { role, key: Some(k) } => Value::Object(
                 study
@@ -178,34 +151,27 @@ impl Env<'_> {
                     .map(|f| (k.render(f.caps), Value::String(f.name.to_string())))
                     .collect(),
             ),
-            Source::Count(role) => {
-                Value::from(study.files.iter().filter(|f| f.role == *role).count())
-            }
+            Source::Count(role) => Value::from(study.files.iter().filter(|f| f.role == *role).count()),
             Source::Rows { table, fields, sort } => {
                 let mut out: Vec<Map<String, Value>> = study.rows[*table]
                     .iter()
                     .map(|r| {
                         fields
                             .iter()
-                            .map(|(k, f)| {
-                                (
-                                    k.clone(),
-                                    self.eval(&format!("{key}.{k}"), f, study, Some((*table, *r))),
-                                )
-                            })
+                            .map(|(k, f)| (k.clone(), self.eval(&format!("{key}.{k}"), f, study, Some((*table, *r)))))
                             .collect()
                     })
                     .collect();
                 if let Some(s) = sort {
-                    out.sort_by(|a, b| sort_key(a.get(s)).partial_cmp(&sort_key(b.get(s))).unwrap_or(std::cmp::Ordering::Equal));
+                    out.sort_by(|a, b| {
+                        sort_key(a.get(s)).partial_cmp(&sort_key(b.get(s))).unwrap_or(std::cmp::Ordering::Equal)
+                    });
                 }
                 Value::Array(out.into_iter().map(Value::Object).collect())
             }
-            Source::First(alts) => alts
-                .iter()
-                .map(|a| self.eval(key, a, study, row))
-                .find(|v| !v.is_null())
-                .unwrap_or(Value::Null),
+            Source::First(alts) => {
+                alts.iter().map(|a| self.eval(key, a, study, row)).find(|v| !v.is_null()).unwrap_or(Value::Null)
+            }
             Source::TableFile(t) => s(self.tables[*t].source_name.as_deref()),
             Source::Transform { transform, role } => self.transform(key, *transform, *role, study),
             Source::Worst { column, order } => {
@@ -243,7 +209,8 @@ impl Env<'_> {
             Source::Each { role, fields, sort, group, item } => {
                 let mut groups: Vec<Vec<&StudyFile>> = Vec::new();
                 match group {
-                    None => groups.extend(study.files.iter().filter(|f| f.role == *role || *role == ALL_ROLES).map(|f| vec![f])),
+                    None => groups
+                        .extend(study.files.iter().filter(|f| f.role == *role || *role == ALL_ROLES).map(|f| vec![f])),
                     Some(t) => {
                         let mut by: BTreeMap<String, Vec<&StudyFile>> = BTreeMap::new();
                         for f in study.files.iter().filter(|f| f.role == *role || *role == ALL_ROLES) {
@@ -280,23 +247,19 @@ impl Env<'_> {
                     .collect();
                 if item.is_some() {
                     return Value::Array(
-                        out.into_iter()
-                            .filter_map(|mut m| m.remove(""))
-                            .filter(|v| !v.is_null())
-                            .collect(),
+                        out.into_iter().filter_map(|mut m| m.remove("")).filter(|v| !v.is_null()).collect(),
                     );
                 }
                 if let Some(s) = sort {
                     // Stable: equal keys keep file-name order.
-                    out.sort_by(|a, b| sort_key(a.get(s)).partial_cmp(&sort_key(b.get(s))).unwrap_or(std::cmp::Ordering::Equal));
+                    out.sort_by(|a, b| {
+                        sort_key(a.get(s)).partial_cmp(&sort_key(b.get(s))).unwrap_or(std::cmp::Ordering::Equal)
+                    });
                 }
                 Value::Array(out.into_iter().map(Value::Object).collect())
             }
             Source::Object(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, f)| (k.clone(), self.eval(&format!("{key}.{k}"), f, study, row)))
-                    .collect(),
+                fields.iter().map(|(k, f)| (k.clone(), self.eval(&format!("{key}.{k}"), f, study, row))).collect(),
             ),
         }
     }
@@ -343,10 +306,7 @@ impl Env<'_> {
                         continue;
                     }
                     // The series: the header's SeriesInstanceUid, else the file's folder in the study.
-                    let series = x
-                        .series
-                        .clone()
-                        .or_else(|| f.name.rsplit_once('/').map(|(d, _)| d.to_string()));
+                    let series = x.series.clone().or_else(|| f.name.rsplit_once('/').map(|(d, _)| d.to_string()));
                     sessions += x.sessions;
                     match t {
                         Transform::LidcNodules => {
@@ -363,11 +323,7 @@ impl Env<'_> {
                         _ => {}
                     }
                 }
-                if t == Transform::LidcReadingSessions {
-                    Value::from(sessions)
-                } else {
-                    Value::Array(list)
-                }
+                if t == Transform::LidcReadingSessions { Value::from(sessions) } else { Value::Array(list) }
             }
             Transform::CbisCsvRole => {
                 let Some(f) = files.next() else {
@@ -421,11 +377,8 @@ impl Env<'_> {
             return h.clone();
         }
         let f = &self.pool[pool];
-        let h = self
-            .content
-            .read_head(f.id, transform::VOLUME_HEAD)
-            .ok()
-            .and_then(|head| transform::volume_header(&head));
+        let h =
+            self.content.read_head(f.id, transform::VOLUME_HEAD).ok().and_then(|head| transform::volume_header(&head));
         if h.is_none() {
             self.problems.borrow_mut().add(
                 key,
@@ -491,11 +444,9 @@ impl Env<'_> {
                             c.expand(r, &mut out);
                             Some(out)
                         }
-                        None => c
-                            .name("value")
-                            .or_else(|| c.get(1))
-                            .or_else(|| c.get(0))
-                            .map(|m| m.as_str().to_string()),
+                        None => {
+                            c.name("value").or_else(|| c.get(1)).or_else(|| c.get(0)).map(|m| m.as_str().to_string())
+                        }
                     };
                     extracted.as_deref().unwrap_or("")
                 }
@@ -529,11 +480,7 @@ impl Env<'_> {
 
     fn convert(&self, key: &str, ty: &Type, field: &Field, t: &str, study: &StudyView) -> Value {
         let bad = |what: &str| {
-            self.problems.borrow_mut().add(
-                key,
-                format!("are not {what}"),
-                format!("`{t}` in {}", study.label()),
-            );
+            self.problems.borrow_mut().add(key, format!("are not {what}"), format!("`{t}` in {}", study.label()));
             Value::Null
         };
         match ty {

@@ -37,29 +37,21 @@ pub struct LabelsCsv {
 impl LabelsCsv {
     /// Starts the file with its header.
     pub fn new(label_columns: &[String]) -> LabelsCsv {
-        let mut writer = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(Vec::new());
+        let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
         let mut header = vec!["path", "patient", "study", "split"];
         header.extend(label_columns.iter().map(String::as_str));
-        writer
-            .write_record(&header)
-            .expect("writing to a Vec cannot fail");
+        writer.write_record(&header).expect("writing to a Vec cannot fail");
         LabelsCsv { writer }
     }
 
     /// Adds one row.
     pub fn row(&mut self, cells: &[String]) {
-        self.writer
-            .write_record(cells)
-            .expect("writing to a Vec cannot fail");
+        self.writer.write_record(cells).expect("writing to a Vec cannot fail");
     }
 
     /// The finished bytes.
     pub fn finish(self) -> Vec<u8> {
-        self.writer
-            .into_inner()
-            .expect("flushing a Vec cannot fail")
+        self.writer.into_inner().expect("flushing a Vec cannot fail")
     }
 }
 

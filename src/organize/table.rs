@@ -24,11 +24,7 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
         for b in bytes {
             h ^= *b as u64;
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -90,10 +86,7 @@ pub fn load(
             let bytes = match content.read_all(f.id) {
                 Ok(b) => b,
                 Err(e) => {
-                    warnings.push(format!(
-                        "table `{}`: cannot read {}:{}: {e}",
-                        table.name, f.archive, f.path
-                    ));
+                    warnings.push(format!("table `{}`: cannot read {}:{}: {e}", table.name, f.archive, f.path));
                     continue;
                 }
             };
@@ -175,11 +168,9 @@ fn read_records(table: &Table, bytes: &[u8], take_header: bool, out: &mut Loaded
         }
         let srec = match StringRecord::from_byte_record(rec.clone()) {
             Ok(s) => s,
-            Err(_) => StringRecord::from(
-                rec.iter()
-                    .map(|c| String::from_utf8_lossy(c).into_owned())
-                    .collect::<Vec<_>>(),
-            ),
+            Err(_) => {
+                StringRecord::from(rec.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>())
+            }
         };
         if first {
             first = false;

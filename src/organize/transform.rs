@@ -8,9 +8,7 @@ use serde_json::{Map, Value, json};
 const DDSM_VIEWS: [&str; 4] = ["LEFT_CC", "LEFT_MLO", "RIGHT_CC", "RIGHT_MLO"];
 
 fn int_or_text(s: &str) -> Value {
-    s.parse::<i64>()
-        .map(Value::from)
-        .unwrap_or_else(|_| Value::String(s.to_string()))
+    s.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(s.to_string()))
 }
 
 /// `ddsm_ics`: the fields of a DDSM `.ics` file.
@@ -19,15 +17,7 @@ fn int_or_text(s: &str) -> Value {
 /// `metadata.json` has the same shape. Dates stay text: their day/month order is ambiguous.
 pub fn ddsm_ics(text: &str) -> Value {
     let mut out = Map::new();
-    for k in [
-        "ics_filename",
-        "date_of_study",
-        "patient_age",
-        "film_type",
-        "density",
-        "date_digitized",
-        "digitizer",
-    ] {
+    for k in ["ics_filename", "date_of_study", "patient_age", "film_type", "density", "date_digitized", "digitizer"] {
         out.insert(k.into(), Value::Null);
     }
     let mut views = Map::new();
@@ -83,10 +73,7 @@ pub fn ddsm_ics(text: &str) -> Value {
 /// The view of a DDSM overlay file name (`A_1509_1.RIGHT_CC.OVERLAY` → `RIGHT_CC`).
 pub fn ddsm_view(file_name: &str) -> Option<&'static str> {
     let up = file_name.to_ascii_uppercase();
-    DDSM_VIEWS
-        .iter()
-        .copied()
-        .find(|v| up.contains(&format!(".{v}.")))
+    DDSM_VIEWS.iter().copied().find(|v| up.contains(&format!(".{v}.")))
 }
 
 /// `ddsm_overlays`: the abnormalities of one `.OVERLAY` file, each tagged with `view`.
@@ -104,10 +91,7 @@ pub fn ddsm_overlay(view: &str, text: &str) -> Vec<Value> {
             "ABNORMALITY" => {
                 let mut m = Map::new();
                 m.insert("view".into(), json!(view));
-                m.insert(
-                    "abnormality".into(),
-                    arg.map(int_or_text).unwrap_or(Value::Null),
-                );
+                m.insert("abnormality".into(), arg.map(int_or_text).unwrap_or(Value::Null));
                 m.insert("lesion_types".into(), Value::Array(Vec::new()));
                 for k in ["assessment", "subtlety", "pathology", "total_outlines"] {
                     m.insert(k.into(), Value::Null);
@@ -117,10 +101,7 @@ pub fn ddsm_overlay(view: &str, text: &str) -> Vec<Value> {
             "LESION_TYPE" => {
                 let Some(cur) = out.last_mut() else { continue };
                 let mut lt = Map::new();
-                lt.insert(
-                    "lesion_type".into(),
-                    arg.map(|a| json!(a)).unwrap_or(Value::Null),
-                );
+                lt.insert("lesion_type".into(), arg.map(|a| json!(a)).unwrap_or(Value::Null));
                 let mut rest = toks[2.min(toks.len())..].iter();
                 while let Some(k) = rest.next() {
                     let v = rest.next().map(|v| json!(v)).unwrap_or(Value::Null);
@@ -132,18 +113,12 @@ pub fn ddsm_overlay(view: &str, text: &str) -> Vec<Value> {
             }
             k @ ("ASSESSMENT" | "SUBTLETY" | "TOTAL_OUTLINES") => {
                 if let Some(cur) = out.last_mut() {
-                    cur.insert(
-                        k.to_ascii_lowercase(),
-                        arg.map(int_or_text).unwrap_or(Value::Null),
-                    );
+                    cur.insert(k.to_ascii_lowercase(), arg.map(int_or_text).unwrap_or(Value::Null));
                 }
             }
             "PATHOLOGY" => {
                 if let Some(cur) = out.last_mut() {
-                    cur.insert(
-                        "pathology".into(),
-                        arg.map(|a| json!(a)).unwrap_or(Value::Null),
-                    );
+                    cur.insert("pathology".into(), arg.map(|a| json!(a)).unwrap_or(Value::Null));
                 }
             }
             _ => {}
@@ -156,14 +131,8 @@ pub fn ddsm_overlay(view: &str, text: &str) -> Vec<Value> {
 pub fn ddsm_sort(v: &mut [Value]) {
     let rank = |x: &Value| {
         let view = x.get("view").and_then(Value::as_str).unwrap_or("");
-        let vi = DDSM_VIEWS
-            .iter()
-            .position(|v| *v == view)
-            .unwrap_or(DDSM_VIEWS.len());
-        let n = x
-            .get("abnormality")
-            .and_then(Value::as_i64)
-            .unwrap_or(i64::MAX);
+        let vi = DDSM_VIEWS.iter().position(|v| *v == view).unwrap_or(DDSM_VIEWS.len());
+        let n = x.get("abnormality").and_then(Value::as_i64).unwrap_or(i64::MAX);
         (vi, n)
     };
     v.sort_by_key(rank);
@@ -176,22 +145,13 @@ pub const IMAGE_HEAD: usize = 64 * 1024;
 /// not one of those or the size is not within `head`. `more` is called for TIFF files whose
 /// first directory lies past the head (writers may put it at the end).
 pub fn image_size(head: &[u8], more: &mut dyn FnMut() -> Option<Vec<u8>>) -> Option<(u64, u64)> {
-    let be16 = |b: &[u8], o: usize| {
-        b.get(o..o + 2)
-            .map(|s| u16::from_be_bytes([s[0], s[1]]) as u64)
-    };
-    let be32 = |b: &[u8], o: usize| {
-        b.get(o..o + 4)
-            .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as u64)
-    };
+    let be16 = |b: &[u8], o: usize| b.get(o..o + 2).map(|s| u16::from_be_bytes([s[0], s[1]]) as u64);
+    let be32 = |b: &[u8], o: usize| b.get(o..o + 4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as u64);
     if head.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Some((be32(head, 16)?, be32(head, 20)?));
     }
     if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
-        let le = |o: usize| {
-            head.get(o..o + 2)
-                .map(|s| u16::from_le_bytes([s[0], s[1]]) as u64)
-        };
+        let le = |o: usize| head.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]]) as u64);
         return Some((le(6)?, le(8)?));
     }
     if head.starts_with(b"\xFF\xD8") {
@@ -223,22 +183,13 @@ pub fn image_size(head: &[u8], more: &mut dyn FnMut() -> Option<Vec<u8>>) -> Opt
         let full;
         let le = head[0] == b'I';
         let rd16 = |b: &[u8], o: usize| {
-            b.get(o..o + 2).map(|s| {
-                (if le {
-                    u16::from_le_bytes([s[0], s[1]])
-                } else {
-                    u16::from_be_bytes([s[0], s[1]])
-                }) as u64
-            })
+            b.get(o..o + 2)
+                .map(|s| (if le { u16::from_le_bytes([s[0], s[1]]) } else { u16::from_be_bytes([s[0], s[1]]) }) as u64)
         };
         let rd32 = |b: &[u8], o: usize| {
             b.get(o..o + 4).map(|s| {
                 let a = [s[0], s[1], s[2], s[3]];
-                (if le {
-                    u32::from_le_bytes(a)
-                } else {
-                    u32::from_be_bytes(a)
-                }) as u64
+                (if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }) as u64
             })
         };
         let ifd = rd32(head, 4)? as usize;
@@ -253,11 +204,7 @@ pub fn image_size(head: &[u8], more: &mut dyn FnMut() -> Option<Vec<u8>>) -> Opt
             let o = ifd + 2 + 12 * e;
             let tag = rd16(buf, o)?;
             let ty = rd16(buf, o + 2)?;
-            let val = if ty == 3 {
-                rd16(buf, o + 8)?
-            } else {
-                rd32(buf, o + 8)?
-            };
+            let val = if ty == 3 { rd16(buf, o + 8)? } else { rd32(buf, o + 8)? };
             match tag {
                 256 => w = Some(val),
                 257 => h = Some(val),
@@ -315,9 +262,7 @@ mod tests {
         let gif = b"GIF89a\x39\x00\x3a\x00";
         assert_eq!(image_size(gif, &mut || None), Some((57, 58)));
         // JPEG: SOI, APP0 (len 4), SOF0.
-        let jpg = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC0, 0, 11, 8, 0, 58, 0, 57, 3,
-        ];
+        let jpg = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC0, 0, 11, 8, 0, 58, 0, 57, 3];
         assert_eq!(image_size(&jpg, &mut || None), Some((57, 58)));
         // Little-endian TIFF with its IFD at offset 8: width 57 (SHORT), height 58 (LONG).
         let mut tif = b"II*\0\x08\0\0\0".to_vec();
@@ -398,17 +343,12 @@ pub fn volume_header(head: &[u8]) -> Option<VolumeHeader> {
             let b: [u8; 8] = at(o, 8).try_into().unwrap();
             if big { f64::from_be_bytes(b) } else { f64::from_le_bytes(b) }
         };
-        (
-            (0..8).map(|i| i64_at(16 + 8 * i)).collect(),
-            (0..8).map(|i| f64_at(104 + 8 * i)).collect(),
-        )
+        ((0..8).map(|i| i64_at(16 + 8 * i)).collect(), (0..8).map(|i| f64_at(104 + 8 * i)).collect())
     } else {
         (
             (0..8).map(|i| i16_at(40 + 2 * i) as i64).collect(),
             // Shortest decimal form of the float32, so 1.2 stays 1.2 and not 1.2000000476837158.
-            (0..8)
-                .map(|i| f32_at(76 + 4 * i).to_string().parse::<f64>().unwrap_or(f64::NAN))
-                .collect(),
+            (0..8).map(|i| f32_at(76 + 4 * i).to_string().parse::<f64>().unwrap_or(f64::NAN)).collect(),
         )
     };
     let n = dims[0];
@@ -436,11 +376,7 @@ fn local(name: &str) -> &str {
 }
 
 fn unescape(t: &str) -> String {
-    t.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+    t.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
 }
 
 /// Element and text events of an XML document; comments, declarations and processing
@@ -594,9 +530,8 @@ pub fn cbis_csv_role(series: &str, base: &str, paths: &[(&'static str, &str)]) -
             (parts.next()? == series).then_some((*role, file))
         })
         .collect();
-    if let Some((role, _)) = in_series
-        .iter()
-        .find(|(_, f)| *f == base || (number(f).is_some() && number(f) == number(base)))
+    if let Some((role, _)) =
+        in_series.iter().find(|(_, f)| *f == base || (number(f).is_some() && number(f) == number(base)))
     {
         return Some(role);
     }

@@ -67,9 +67,7 @@ pub fn value(info: &DicomInfo, kw: &str) -> Option<Value> {
         "SeriesNumber" => info.series_number.map(Value::from),
         "InstanceNumber" => info.instance_number.map(Value::from),
         "ImagePositionPatient" => info.image_position.map(|p| Value::Array(p.iter().map(|x| f(*x)).collect())),
-        "ImageOrientationPatient" => {
-            info.image_orientation.map(|p| Value::Array(p.iter().map(|x| f(*x)).collect()))
-        }
+        "ImageOrientationPatient" => info.image_orientation.map(|p| Value::Array(p.iter().map(|x| f(*x)).collect())),
         "SliceLocation" => info.slice_location.map(f),
         "NumberOfFrames" => info.number_of_frames.map(Value::from),
         "Rows" => info.rows.map(Value::from),

@@ -278,49 +278,32 @@ pub fn toml_to_json(v: &toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => Value::Object(
-            t.iter()
-                .map(|(k, v)| (k.clone(), toml_to_json(v)))
-                .collect(),
-        ),
+        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
     }
 }
 
 impl FieldCtx<'_> {
     fn table(&self, key: &str, name: &str) -> Result<usize, FieldError> {
-        self.tables.iter().position(|t| t == name).ok_or_else(|| {
-            (
-                key.to_string(),
-                format!("no table named `{name}` (tables: {})", list(self.tables)),
-            )
-        })
+        self.tables
+            .iter()
+            .position(|t| t == name)
+            .ok_or_else(|| (key.to_string(), format!("no table named `{name}` (tables: {})", list(self.tables))))
     }
 
     fn role(&self, key: &str, name: &str) -> Result<usize, FieldError> {
         self.roles.iter().position(|r| r == name).ok_or_else(|| {
-            (
-                key.to_string(),
-                format!(
-                    "no [[files]] rule has role `{name}` (roles: {})",
-                    list(self.roles)
-                ),
-            )
+            (key.to_string(), format!("no [[files]] rule has role `{name}` (roles: {})", list(self.roles)))
         })
     }
 
     fn slot(&self, key: &str, name: &str) -> Result<usize, FieldError> {
-        self.names.get(name).ok_or_else(|| {
-            (
-                key.to_string(),
-                format!("`{name}` is not a capture name of any [[files]] rule"),
-            )
-        })
+        self.names
+            .get(name)
+            .ok_or_else(|| (key.to_string(), format!("`{name}` is not a capture name of any [[files]] rule")))
     }
 
     fn column(&mut self, key: &str, spec: &str) -> Result<usize, FieldError> {
@@ -344,10 +327,7 @@ impl FieldCtx<'_> {
     pub fn cond(&mut self, key: &str, c: &RawCond) -> Result<Cond, FieldError> {
         let subjects = [c.capture.is_some(), c.exists.is_some(), c.file.is_some()];
         if subjects.iter().filter(|b| **b).count() != 1 {
-            return err(
-                key,
-                "a condition needs exactly one of `capture`, `exists`, `file`",
-            );
+            return err(key, "a condition needs exactly one of `capture`, `exists`, `file`");
         }
         if c.capture.is_none() && (c.equals.is_some() || c.matches.is_some()) {
             return err(key, "`equals` / `matches` only go with `capture`");
@@ -357,9 +337,7 @@ impl FieldCtx<'_> {
             let test = match (&c.equals, &c.matches) {
                 (Some(_), Some(_)) => return err(key, "give `equals` or `matches`, not both"),
                 (Some(e), None) => Test::Equals(e.clone()),
-                (None, Some(m)) => {
-                    Test::Matches(pattern::regex(m).map_err(|p| (format!("{key}.matches"), p))?)
-                }
+                (None, Some(m)) => Test::Matches(pattern::regex(m).map_err(|p| (format!("{key}.matches"), p))?),
                 (None, None) => Test::Present,
             };
             return Ok(Cond::Capture { slot, test });
@@ -367,10 +345,7 @@ impl FieldCtx<'_> {
         if let Some(t) = &c.exists {
             return Ok(Cond::Exists(self.table(&format!("{key}.exists"), t)?));
         }
-        Ok(Cond::File(self.role(
-            &format!("{key}.file"),
-            c.file.as_deref().unwrap_or_default(),
-        )?))
+        Ok(Cond::File(self.role(&format!("{key}.file"), c.file.as_deref().unwrap_or_default())?))
     }
 
     /// Compiles a field; `key` is its path for errors (e.g. `labels[0].fields.label`).
@@ -402,19 +377,14 @@ impl FieldCtx<'_> {
                 if given.is_empty() {
                     format!("no value source; give exactly one of {}", names.join(", "))
                 } else {
-                    format!(
-                        "several value sources ({}); give exactly one",
-                        given.join(", ")
-                    )
+                    format!("several value sources ({}); give exactly one", given.join(", "))
                 },
             );
         }
         let sub = |k: &str| format!("{key}.{k}");
         let resolve_names = self.names;
         let source = match given[0] {
-            "capture" => {
-                Source::Capture(self.slot(&sub("capture"), f.capture.as_deref().unwrap())?)
-            }
+            "capture" => Source::Capture(self.slot(&sub("capture"), f.capture.as_deref().unwrap())?),
             "template" => Source::Template(
                 Template::parse(f.template.as_deref().unwrap(), &|n| resolve_names.get(n))
                     .map_err(|p| (sub("template"), p))?,
@@ -426,10 +396,7 @@ impl FieldCtx<'_> {
             "files" => {
                 let role = self.role(&sub("files"), f.files.as_deref().unwrap())?;
                 let key_t = match &f.key {
-                    Some(k) => Some(
-                        Template::parse(k, &|n| resolve_names.get(n))
-                            .map_err(|p| (sub("key"), p))?,
-                    ),
+                    Some(k) => Some(Template::parse(k, &|n| resolve_names.get(n)).map_err(|p| (sub("key"), p))?),
                     None => None,
                 };
                 Source::Files { role, key: key_t }
@@ -438,10 +405,7 @@ impl FieldCtx<'_> {
             "rows" => {
                 let table = self.table(&sub("rows"), f.rows.as_deref().unwrap())?;
                 if f.fields.0.is_empty() {
-                    return err(
-                        &sub("fields"),
-                        "`rows` needs a `fields` table describing each row object",
-                    );
+                    return err(&sub("fields"), "`rows` needs a `fields` table describing each row object");
                 }
                 let outer = self.row_table.replace(table);
                 let mut fields = Vec::new();
@@ -474,17 +438,12 @@ impl FieldCtx<'_> {
                 }
                 Source::First(out)
             }
-            "table_file" => {
-                Source::TableFile(self.table(&sub("table_file"), f.table_file.as_deref().unwrap())?)
-            }
+            "table_file" => Source::TableFile(self.table(&sub("table_file"), f.table_file.as_deref().unwrap())?),
             "transform" => {
                 let name = f.transform.as_deref().unwrap();
                 let transform = Transform::by_name(name).ok_or_else(|| {
                     let known: Vec<&str> = Transform::ALL.iter().map(|t| t.0).collect();
-                    (
-                        sub("transform"),
-                        format!("unknown transform `{name}` (known: {})", known.join(", ")),
-                    )
+                    (sub("transform"), format!("unknown transform `{name}` (known: {})", known.join(", ")))
                 })?;
                 let role = match &f.role {
                     Some(r) => self.role(&sub("role"), r)?,
@@ -517,10 +476,7 @@ impl FieldCtx<'_> {
                     return err(&sub("sort"), format!("`sort = \"{s}\"` is not one of the `fields` keys"));
                 }
                 let group = match &f.group {
-                    Some(g) => Some(
-                        Template::parse(g, &|n| resolve_names.get(n))
-                            .map_err(|p| (sub("group"), p))?,
-                    ),
+                    Some(g) => Some(Template::parse(g, &|n| resolve_names.get(n)).map_err(|p| (sub("group"), p))?),
                     None => None,
                 };
                 Source::Each { role, fields, sort: f.sort.clone(), group, item }
@@ -615,11 +571,7 @@ impl FieldCtx<'_> {
             null: f.null.clone().unwrap_or_else(|| vec![String::new()]),
             extract,
             rewrite: f.rewrite.clone(),
-            map: f.map.as_ref().map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), toml_to_json(v)))
-                    .collect()
-            }),
+            map: f.map.as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
             otherwise: f.otherwise.as_ref().map(toml_to_json),
             ty,
             separator: f.separator.clone().unwrap_or_else(|| "|".into()),
@@ -630,9 +582,5 @@ impl FieldCtx<'_> {
 }
 
 fn list(v: &[String]) -> String {
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
-    }
+    if v.is_empty() { "none".into() } else { v.join(", ") }
 }

@@ -9,9 +9,7 @@ use regex::Regex;
 /// Names that exist for every placed file without being captured: where the file comes from
 /// (`archive`, member `path`, its `dir`, basename `file`, `stem` before the last dot, `ext`
 /// after it) and, at study level, the ids the rules computed (`patient`, `study`).
-pub const BUILTINS: [&str; 8] = [
-    "archive", "path", "dir", "file", "stem", "ext", "patient", "study",
-];
+pub const BUILTINS: [&str; 8] = ["archive", "path", "dir", "file", "stem", "ext", "patient", "study"];
 /// Slot of `patient` (study level only).
 pub const SLOT_PATIENT: usize = 6;
 /// Slot of `study` (study level only).
@@ -27,9 +25,7 @@ pub struct Names {
 
 impl Default for Names {
     fn default() -> Self {
-        Names {
-            names: BUILTINS.iter().map(|s| s.to_string()).collect(),
-        }
+        Names { names: BUILTINS.iter().map(|s| s.to_string()).collect() }
     }
 }
 
@@ -80,10 +76,7 @@ impl Filter {
             None => (text, None),
         };
         match (name, arg) {
-            ("pad", Some(n)) => n
-                .parse()
-                .map(Filter::Pad)
-                .map_err(|_| format!("filter `pad:{n}` needs a number")),
+            ("pad", Some(n)) => n.parse().map(Filter::Pad).map_err(|_| format!("filter `pad:{n}` needs a number")),
             ("unpad", None) => Ok(Filter::Unpad),
             ("lower", None) => Ok(Filter::Lower),
             ("upper", None) => Ok(Filter::Upper),
@@ -91,9 +84,7 @@ impl Filter {
                 Some((from, to)) if !from.is_empty() => Ok(Filter::Replace(from.into(), to.into())),
                 _ => Err(format!("filter `replace:{a}` must be `replace:FROM:TO`")),
             },
-            _ => Err(format!(
-                "unknown filter `{text}` (known: pad:N, unpad, lower, upper, replace:FROM:TO)"
-            )),
+            _ => Err(format!("unknown filter `{text}` (known: pad:N, unpad, lower, upper, replace:FROM:TO)")),
         }
     }
 
@@ -110,11 +101,7 @@ impl Filter {
             }
             Filter::Unpad => {
                 let t = s.trim_start_matches('0');
-                if t.is_empty() && !s.is_empty() {
-                    "0".into()
-                } else {
-                    t.into()
-                }
+                if t.is_empty() && !s.is_empty() { "0".into() } else { t.into() }
             }
             Filter::Lower => s.to_lowercase(),
             Filter::Upper => s.to_uppercase(),
@@ -155,16 +142,13 @@ impl Template {
                 '}' => return Err(format!("unmatched `}}` at byte {i} of template `{text}`")),
                 '{' => {
                     let rest = &text[i + 1..];
-                    let end = rest
-                        .find('}')
-                        .ok_or_else(|| format!("unclosed `{{` at byte {i} of template `{text}`"))?;
+                    let end =
+                        rest.find('}').ok_or_else(|| format!("unclosed `{{` at byte {i} of template `{text}`"))?;
                     let inner = &rest[..end];
                     let mut pieces = inner.split('|');
                     let name = pieces.next().unwrap_or("").trim();
                     let slot = resolve(name).ok_or_else(|| {
-                        format!(
-                            "template `{text}` uses `{{{name}}}`, which is not a capture name here"
-                        )
+                        format!("template `{text}` uses `{{{name}}}`, which is not a capture name here")
                     })?;
                     let filters = pieces.map(Filter::parse).collect::<Result<Vec<_>, _>>()?;
                     if !lit.is_empty() {

@@ -33,7 +33,15 @@ pub fn phenotypic() -> String {
         abide_row("0,1,50002,1,50002,PITT,no_filename,1,1,16.77,1,Ambi", "103", "0.1", "OK", "OK", "OK", "1"),
         abide_row("1,2,50003,2,50003,PITT,Pitt_0050003,1,1,24.45,1,R", "124", "0.0803", "OK", "OK", "fail", "1"),
         abide_row("26,27,50030,27,50030,PITT,Pitt_0050030,2,0,25.12,1,-9999", "-9999", "0.12", "OK", "", "OK", "0"),
-        abide_row("400,401,51334,401,51334,MAX_MUN,MaxMun_c_0051334,1,-9999,12.5,2,R", "110", "0.2", "maybe", "OK", "OK", "1"),
+        abide_row(
+            "400,401,51334,401,51334,MAX_MUN,MaxMun_c_0051334,1,-9999,12.5,2,R",
+            "110",
+            "0.2",
+            "maybe",
+            "OK",
+            "OK",
+            "1",
+        ),
     ]
     .join("\n")
         + "\n"
@@ -56,23 +64,40 @@ fn abide_pcp_zip_and_raw() {
     check_invariants(&ds, &p.organize_with("abide").unwrap());
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
     let t = tree(&ds);
-    for f in ["0050003/session_1/cpac/nofilt_noglobal/Pitt_0050003_func_preproc.nii.gz",
-              "0050003/session_1/cpac/filt_global/Pitt_0050003_func_preproc.nii.gz",
-              "0051334/session_1/cpac/nofilt_noglobal/MaxMun_c_0051334_rois_cc200.1D",
-              "0051334/session_1/anat_1/mprage.nii.gz",
-              "0050952/session_1/rest_1/rest.nii.gz"] {
+    for f in [
+        "0050003/session_1/cpac/nofilt_noglobal/Pitt_0050003_func_preproc.nii.gz",
+        "0050003/session_1/cpac/filt_global/Pitt_0050003_func_preproc.nii.gz",
+        "0051334/session_1/cpac/nofilt_noglobal/MaxMun_c_0051334_rois_cc200.1D",
+        "0051334/session_1/anat_1/mprage.nii.gz",
+        "0050952/session_1/rest_1/rest.nii.gz",
+    ] {
         assert!(t.contains(&f.to_string()), "{f}");
     }
     assert!(!t.iter().any(|x| x.starts_with("0050002")));
-    assert_eq!(json(&ds, "0050003/session_1/labels.json"), json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": 1}));
-    assert_eq!(json(&ds, "0050030/session_1/labels.json"), json!({"DX_GROUP": 2, "diagnosis": "control", "DSM_IV_TR": 0}));
-    assert_eq!(json(&ds, "0051334/session_1/labels.json"), json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": null}));
+    assert_eq!(
+        json(&ds, "0050003/session_1/labels.json"),
+        json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": 1})
+    );
+    assert_eq!(
+        json(&ds, "0050030/session_1/labels.json"),
+        json!({"DX_GROUP": 2, "diagnosis": "control", "DSM_IV_TR": 0})
+    );
+    assert_eq!(
+        json(&ds, "0051334/session_1/labels.json"),
+        json!({"DX_GROUP": 1, "diagnosis": "autism", "DSM_IV_TR": null})
+    );
     // Raw subject without a phenotypic row.
-    assert_eq!(json(&ds, "0050952/session_1/labels.json"), json!({"DX_GROUP": null, "diagnosis": null, "DSM_IV_TR": null}));
+    assert_eq!(
+        json(&ds, "0050952/session_1/labels.json"),
+        json!({"DX_GROUP": null, "diagnosis": null, "DSM_IV_TR": null})
+    );
     let mut m = json(&ds, "0050030/session_1/metadata.json");
     m.as_object_mut().unwrap().remove("source");
-    assert_eq!(m, json!({"SITE_ID": "PITT", "FILE_ID": "Pitt_0050030", "AGE_AT_SCAN": 25.12, "SEX": 1, "HANDEDNESS_CATEGORY": null,
-        "FIQ": null, "func_mean_fd": 0.12, "qc_rater_1": "OK", "qc_func_rater_2": null, "qc_func_rater_3": "OK", "SUB_IN_SMP": 0, "split": null}));
+    assert_eq!(
+        m,
+        json!({"SITE_ID": "PITT", "FILE_ID": "Pitt_0050030", "AGE_AT_SCAN": 25.12, "SEX": 1, "HANDEDNESS_CATEGORY": null,
+        "FIQ": null, "func_mean_fd": 0.12, "qc_rater_1": "OK", "qc_func_rater_2": null, "qc_func_rater_3": "OK", "SUB_IN_SMP": 0, "split": null})
+    );
     assert_eq!(json(&ds, "0051334/session_1/metadata.json")["SITE_ID"], json!("MAX_MUN"));
     assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 4, "studies": 4, "files": 10}));
 }

@@ -5,7 +5,8 @@
 use crate::common::*;
 use serde_json::json;
 
-const COLLECTION: &str = "Image Data ID,Subject,Group,Sex,Age,Visit,Modality,Description,Type,Acq Date,Format,Downloaded
+const COLLECTION: &str =
+    "Image Data ID,Subject,Group,Sex,Age,Visit,Modality,Description,Type,Acq Date,Format,Downloaded
 I303066,002_S_0295,MCI,M,85,sc,MRI,MPRAGE,Original,5/10/2012,DCM,4/5/2021
 I303070,002_S_0295,MCI,M,85,sc,MRI,MPRAGE Repeat,Original,5/10/2012,DCM,4/5/2021
 I45108,002_S_0295,MCI,M,85,sc,MRI,MPR; GradWarp; B1 Correction; N3; Scaled,Processed,5/10/2012,NiFTI,4/5/2021
@@ -40,10 +41,12 @@ fn adni_parts_visits_and_adnimerge() {
     check_invariants(&ds, &p.organize_with("adni").unwrap());
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
     let t = tree(&ds);
-    for f in ["002_S_0295/sc/MPRAGE/I303066/ADNI_002_S_0295_MR_MPRAGE_br_raw_20120511095524148_2_S150055_I303066.dcm",
-              "002_S_0295/sc/MPRAGE_Repeat/I303070/ADNI_002_S_0295_MR_MPRAGE_Repeat_br_raw_20120511095524999_1_S150056_I303070.dcm",
-              "002_S_0295/sc/MPR__GradWarp__B1_Correction__N3__Scaled/I45108/ADNI_002_S_0295_MR_MPR__GradWarp__B1_Correction__N3__Scaled_Br_20070319113623975_S150055_I45108.nii",
-              "002_S_0295/m12/MPRAGE/I400001/ADNI_002_S_0295_MR_MPRAGE_br_raw_20130521000000000_1_S200001_I400001.dcm"] {
+    for f in [
+        "002_S_0295/sc/MPRAGE/I303066/ADNI_002_S_0295_MR_MPRAGE_br_raw_20120511095524148_2_S150055_I303066.dcm",
+        "002_S_0295/sc/MPRAGE_Repeat/I303070/ADNI_002_S_0295_MR_MPRAGE_Repeat_br_raw_20120511095524999_1_S150056_I303070.dcm",
+        "002_S_0295/sc/MPR__GradWarp__B1_Correction__N3__Scaled/I45108/ADNI_002_S_0295_MR_MPR__GradWarp__B1_Correction__N3__Scaled_Br_20070319113623975_S150055_I45108.nii",
+        "002_S_0295/m12/MPRAGE/I400001/ADNI_002_S_0295_MR_MPRAGE_br_raw_20130521000000000_1_S200001_I400001.dcm",
+    ] {
         assert!(t.contains(&f.to_string()), "{f}: {t:#?}");
     }
     assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 1, "studies": 2, "files": 6}));
@@ -51,12 +54,15 @@ fn adni_parts_visits_and_adnimerge() {
     assert_eq!(json(&ds, "002_S_0295/m12/labels.json"), json!({"group": "MCI", "dx": "Dementia", "dx_bl": "LMCI"}));
     let mut m = json(&ds, "002_S_0295/sc/metadata.json");
     m.as_object_mut().unwrap().remove("source");
-    assert_eq!(m, json!({"PTID": "002_S_0295", "RID": 295, "visit": "sc", "acq_date": "2012-05-10", "sex": "M", "age": 85,
+    assert_eq!(
+        m,
+        json!({"PTID": "002_S_0295", "RID": 295, "visit": "sc", "acq_date": "2012-05-10", "sex": "M", "age": 85,
         "collection_csv": "ADNI1_Annual_2_Yr_3T_11_20_2025.csv", "split": null,
         "images": [
           {"image_id": "I303066", "series_id": "S150055", "description": "MPRAGE", "type": "Original", "format": "DCM", "acq_datetime_folder": "2012-05-10_15_44_50.0", "modality": "MRI"},
           {"image_id": "I303070", "series_id": "S150056", "description": "MPRAGE Repeat", "type": "Original", "format": "DCM", "acq_datetime_folder": "2012-05-10_15_50_10.0", "modality": "MRI"},
-          {"image_id": "I45108", "series_id": "S150055", "description": "MPR; GradWarp; B1 Correction; N3; Scaled", "type": "Processed", "format": "NiFTI", "acq_datetime_folder": "2012-05-10_15_44_50.0", "modality": "MRI"}]}));
+          {"image_id": "I45108", "series_id": "S150055", "description": "MPR; GradWarp; B1 Correction; N3; Scaled", "type": "Processed", "format": "NiFTI", "acq_datetime_folder": "2012-05-10_15_44_50.0", "modality": "MRI"}]})
+    );
 }
 
 #[test]
@@ -65,10 +71,17 @@ fn adni_without_collection_csv_uses_dates() {
     let ds = p.organize_with("adni").expect("recognized");
     check_invariants(&ds, &p.organize_with("adni").unwrap());
     let t = tree(&ds);
-    assert!(t.contains(&"002_S_0295/2012-05-10/MPRAGE/I303066/labels.json".to_string()) || t.iter().any(|x| x.starts_with("002_S_0295/2012-05-10/MPRAGE/I303066/")), "{t:#?}");
+    assert!(
+        t.contains(&"002_S_0295/2012-05-10/MPRAGE/I303066/labels.json".to_string())
+            || t.iter().any(|x| x.starts_with("002_S_0295/2012-05-10/MPRAGE/I303066/")),
+        "{t:#?}"
+    );
     assert!(t.iter().any(|x| x.starts_with("002_S_0295/2013-05-20/")));
     assert_eq!(json(&ds, "002_S_0295/2012-05-10/labels.json"), json!({"group": null, "dx": null, "dx_bl": null}));
     let m = json(&ds, "002_S_0295/2012-05-10/metadata.json");
-    assert_eq!((m["visit"].clone(), m["RID"].clone(), m["collection_csv"].clone()), (json!(null), json!(295), json!(null)));
+    assert_eq!(
+        (m["visit"].clone(), m["RID"].clone(), m["collection_csv"].clone()),
+        (json!(null), json!(295), json!(null))
+    );
     assert_eq!(m["images"][0]["description"], json!("MPRAGE"));
 }

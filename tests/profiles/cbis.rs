@@ -34,27 +34,89 @@ pub fn cbis_pool() -> MemPool {
     let mut p = MemPool::new();
     let m = "manifest-ZkhPvrLo5216730872708713142";
     let tree: [(&str, &str, &str, &str, &[&str]); 10] = [
-        ("Mass-Training_P_00001_LEFT_CC", "07-20-2016-DDSM-74994", "1174994", "1.000000-full mammogram images-24515", &["1-1.dcm"]),
-        ("Mass-Training_P_00001_LEFT_CC_1", "07-21-2016-DDSM-NA-18015", "1218015", "1.000000-ROI mask images-47061", &["1-1.dcm", "1-2.dcm"]),
-        ("Calc-Training_P_00001_LEFT_CC", "09-06-2017-DDSM-NA-11111", "2211111", "1.000000-full mammogram images-22222", &["1-1.dcm"]),
-        ("Calc-Training_P_00001_LEFT_CC_1", "09-06-2017-DDSM-NA-33333", "2233333", "1.000000-cropped images-44444", &["1-1.dcm"]),
-        ("Calc-Training_P_00001_LEFT_CC_1", "09-06-2017-DDSM-NA-33333", "2233333", "1.000000-ROI mask images-55555", &["1-1.dcm"]),
-        ("Calc-Test_P_00038_LEFT_CC", "08-29-2017-DDSM-NA-96009", "3396009", "1.000000-full mammogram images-63992", &["1-1.dcm"]),
-        ("Calc-Test_P_00038_LEFT_CC_1", "08-29-2017-DDSM-NA-94942", "3394942", "1.000000-ROI mask images-18515", &["1-1.dcm", "1-2.dcm"]),
-        ("Calc-Test_P_00038_LEFT_CC_2", "08-29-2017-DDSM-NA-91111", "3391111", "1.000000-cropped images-22222", &["1-1.dcm"]),
-        ("Calc-Test_P_00038_LEFT_CC_2", "08-29-2017-DDSM-NA-91111", "3391111", "1.000000-ROI mask images-33333", &["1-1.dcm"]),
+        (
+            "Mass-Training_P_00001_LEFT_CC",
+            "07-20-2016-DDSM-74994",
+            "1174994",
+            "1.000000-full mammogram images-24515",
+            &["1-1.dcm"],
+        ),
+        (
+            "Mass-Training_P_00001_LEFT_CC_1",
+            "07-21-2016-DDSM-NA-18015",
+            "1218015",
+            "1.000000-ROI mask images-47061",
+            &["1-1.dcm", "1-2.dcm"],
+        ),
+        (
+            "Calc-Training_P_00001_LEFT_CC",
+            "09-06-2017-DDSM-NA-11111",
+            "2211111",
+            "1.000000-full mammogram images-22222",
+            &["1-1.dcm"],
+        ),
+        (
+            "Calc-Training_P_00001_LEFT_CC_1",
+            "09-06-2017-DDSM-NA-33333",
+            "2233333",
+            "1.000000-cropped images-44444",
+            &["1-1.dcm"],
+        ),
+        (
+            "Calc-Training_P_00001_LEFT_CC_1",
+            "09-06-2017-DDSM-NA-33333",
+            "2233333",
+            "1.000000-ROI mask images-55555",
+            &["1-1.dcm"],
+        ),
+        (
+            "Calc-Test_P_00038_LEFT_CC",
+            "08-29-2017-DDSM-NA-96009",
+            "3396009",
+            "1.000000-full mammogram images-63992",
+            &["1-1.dcm"],
+        ),
+        (
+            "Calc-Test_P_00038_LEFT_CC_1",
+            "08-29-2017-DDSM-NA-94942",
+            "3394942",
+            "1.000000-ROI mask images-18515",
+            &["1-1.dcm", "1-2.dcm"],
+        ),
+        (
+            "Calc-Test_P_00038_LEFT_CC_2",
+            "08-29-2017-DDSM-NA-91111",
+            "3391111",
+            "1.000000-cropped images-22222",
+            &["1-1.dcm"],
+        ),
+        (
+            "Calc-Test_P_00038_LEFT_CC_2",
+            "08-29-2017-DDSM-NA-91111",
+            "3391111",
+            "1.000000-ROI mask images-33333",
+            &["1-1.dcm"],
+        ),
         ("Calc-Test_P_00038_LEFT_CC_2", "08-29-2017-DDSM-NA-91111", "3391111", "NA-ROI mask images-33333", &[]),
     ];
     for (subject, study_dir, study_uid, series_dir, files) in tree {
         let se5 = &series_dir[series_dir.len() - 5..];
         let series_uid = format!("{}{se5}", &study_uid[..2]);
         for f in files {
-            p.add_dicom(m, &format!("{m}/CBIS-DDSM/{subject}/{study_dir}/{series_dir}/{f}"), dcm(study_uid, &series_uid));
+            p.add_dicom(
+                m,
+                &format!("{m}/CBIS-DDSM/{subject}/{study_dir}/{series_dir}/{f}"),
+                dcm(study_uid, &series_uid),
+            );
         }
     }
     p.add(m, &format!("{m}/metadata.csv"), "Series UID,Collection\n");
     p.add("mass_case_description_train_set.csv", "mass_case_description_train_set.csv", MASS_TRAIN);
-    p.add("mass_case_description_test_set.csv", "mass_case_description_test_set.csv", MASS_TRAIN.lines().next().unwrap().to_string() + "\n");
+    p.add(
+        "mass_case_description_test_set.csv",
+        "mass_case_description_test_set.csv",
+        MASS_TRAIN.lines().next().unwrap().to_string() + "\n",
+    );
     p.add("calc_case_description_train_set.csv", "calc_case_description_train_set.csv", CALC_TRAIN);
     p.add("calc_case_description_test_set.csv", "calc_case_description_test_set.csv", CALC_TEST);
     p
@@ -107,16 +169,26 @@ fn cbis_ddsm_tree_and_case_csvs() {
     );
     // Crop and mask in one series, in the other order (CSV: cropped = 000001, ROI = 000000).
     let m = json(&ds, "P_00038/Calc-Test_P_00038_LEFT_CC/metadata.json");
-    let roles: Vec<(String, String)> = m["series"].as_array().unwrap().iter()
-        .map(|s| (s["file"].as_str().unwrap().to_string(), s["csv_role"].as_str().unwrap().to_string())).collect();
-    assert_eq!(roles, [
-        ("Calc-Test_P_00038_LEFT_CC_1__ROI_mask_images__1-1.dcm".to_string(), "roi".to_string()),
-        ("Calc-Test_P_00038_LEFT_CC_1__ROI_mask_images__1-2.dcm".into(), "cropped".into()),
-        ("Calc-Test_P_00038_LEFT_CC_2__ROI_mask_images__1-1.dcm".into(), "roi".into()),
-        ("Calc-Test_P_00038_LEFT_CC_2__cropped_images__1-1.dcm".into(), "cropped".into()),
-        ("Calc-Test_P_00038_LEFT_CC__full_mammogram_images__1-1.dcm".into(), "image".into()),
-    ]);
-    assert_eq!((m["split"].clone(), m["source_split"].clone(), m["breast_density"].clone()), (json!("test"), json!("Test"), json!(2)));
+    let roles: Vec<(String, String)> = m["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["file"].as_str().unwrap().to_string(), s["csv_role"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("Calc-Test_P_00038_LEFT_CC_1__ROI_mask_images__1-1.dcm".to_string(), "roi".to_string()),
+            ("Calc-Test_P_00038_LEFT_CC_1__ROI_mask_images__1-2.dcm".into(), "cropped".into()),
+            ("Calc-Test_P_00038_LEFT_CC_2__ROI_mask_images__1-1.dcm".into(), "roi".into()),
+            ("Calc-Test_P_00038_LEFT_CC_2__cropped_images__1-1.dcm".into(), "cropped".into()),
+            ("Calc-Test_P_00038_LEFT_CC__full_mammogram_images__1-1.dcm".into(), "image".into()),
+        ]
+    );
+    assert_eq!(
+        (m["split"].clone(), m["source_split"].clone(), m["breast_density"].clone()),
+        (json!("test"), json!("Test"), json!(2))
+    );
     assert!(p.organize_with("ddsm").is_none());
     assert!(p.organize_with("lidc-idri").is_none());
 }

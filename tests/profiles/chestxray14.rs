@@ -1,8 +1,6 @@
 //! Golden test of `mounts/chestxray14.toml`: tarballs `images_00N.tar.gz` with `images/...`, and
 //! the loose label files with their quirks (chestxray14.md).
 
-
-
 use crate::common::*;
 use serde_json::json;
 
@@ -34,24 +32,12 @@ fn pool(with_v2020: bool) -> MemPool {
         // An image no list mentions: split null.
         .touch("images_012.tar.gz", "images/00030805_001.png");
     if with_v2020 {
-        p.add(
-            "Data_Entry_2017_v2020.csv",
-            "Data_Entry_2017_v2020.csv",
-            V2020,
-        );
+        p.add("Data_Entry_2017_v2020.csv", "Data_Entry_2017_v2020.csv", V2020);
     }
     p.add("Data_Entry_2017.csv", "Data_Entry_2017.csv", V2017)
         .add("BBox_List_2017.csv", "BBox_List_2017.csv", BBOX)
-        .add(
-            "train_val_list.txt",
-            "train_val_list.txt",
-            "00000001_000.png\n00000001_001.png\n00000003_001.png\n",
-        )
-        .add(
-            "test_list.txt",
-            "test_list.txt",
-            "00013118_008.png\r\n00030805_000.png\r\n",
-        )
+        .add("train_val_list.txt", "train_val_list.txt", "00000001_000.png\n00000001_001.png\n00000003_001.png\n")
+        .add("test_list.txt", "test_list.txt", "00013118_008.png\r\n00030805_000.png\r\n")
         .touch("README_CHESTXRAY.pdf", "README_CHESTXRAY.pdf");
     p
 }
@@ -120,38 +106,23 @@ fn chestxray14_tree_and_sidecars() {
     );
     // `_001` suffix with Follow-up # 0.
     let m = json(&ds, "00000003/00000003_001/metadata.json");
-    assert_eq!(
-        (m["follow_up"].clone(), m["split"].clone()),
-        (json!(0), json!("train"))
-    );
-    assert_eq!(
-        json(&ds, "00013118/00013118_008/metadata.json")["split"],
-        "test"
-    );
+    assert_eq!((m["follow_up"].clone(), m["split"].clone()), (json!(0), json!("train")));
+    assert_eq!(json(&ds, "00013118/00013118_008/metadata.json")["split"], "test");
     // In no list, not in the CSV: everything null but the documented defaults.
     assert_eq!(
         json(&ds, "00030805/00030805_001/labels.json"),
         json!({"finding_labels": null, "findings": null, "no_finding": null, "bboxes": []})
     );
     let m = json(&ds, "00030805/00030805_001/metadata.json");
-    assert_eq!(
-        (m["split"].clone(), m["patient_id"].clone()),
-        (json!(null), json!(null))
-    );
+    assert_eq!((m["split"].clone(), m["patient_id"].clone()), (json!(null), json!(null)));
     let csv = labels_csv(&ds);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(
-        lines[0],
-        "path,patient,study,split,finding_labels,findings,no_finding,bboxes"
-    );
+    assert_eq!(lines[0], "path,patient,study,split,finding_labels,findings,no_finding,bboxes");
     assert_eq!(
         lines[2],
         r#"00000001/00000001_001/00000001_001.png,00000001,00000001_001,train,Cardiomegaly|Emphysema,"[""Cardiomegaly"",""Emphysema""]",false,[]"#
     );
-    assert_eq!(
-        lines[6],
-        "00030805/00030805_001/00030805_001.png,00030805,00030805_001,,,,,[]"
-    );
+    assert_eq!(lines[6], "00030805/00030805_001/00030805_001.png,00030805,00030805_001,,,,,[]");
     let dj = json(&ds, "dataset.json");
     assert_eq!(
         dj["source_archives"],
@@ -165,10 +136,7 @@ fn chestxray14_tree_and_sidecars() {
             "train_val_list.txt"
         ])
     );
-    assert_eq!(
-        dj["counts"],
-        json!({"patients": 4, "studies": 6, "files": 6})
-    );
+    assert_eq!(dj["counts"], json!({"patients": 4, "studies": 6, "files": 6}));
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
 }
 
@@ -181,10 +149,7 @@ fn chestxray14_with_2017_csv_only() {
     assert_eq!(m["patient_sex"], "M");
     assert_eq!(m["pixel_spacing_x"], 0.143);
     assert_eq!(m["label_file"], "Data_Entry_2017.csv");
-    assert_eq!(
-        json(&ds, "00000001/00000001_000/metadata.json")["patient_age"],
-        414
-    );
+    assert_eq!(json(&ds, "00000001/00000001_000/metadata.json")["patient_age"], 414);
 }
 
 /// Kaggle mirror layout: `images_001/images/...` in one bundle, CSVs at its root.
@@ -200,15 +165,6 @@ fn chestxray14_kaggle_mirror() {
     let ds = p.organize_with("chestxray14").unwrap();
     assert_eq!(ds.files.len(), 2);
     let m = json(&ds, "00013118/00013118_008/metadata.json");
-    assert_eq!(
-        (m["split"].clone(), m["source_tarball"].clone()),
-        (json!("test"), json!(b))
-    );
-    assert_eq!(
-        json(&ds, "00013118/00013118_008/labels.json")["bboxes"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!((m["split"].clone(), m["source_tarball"].clone()), (json!("test"), json!(b)));
+    assert_eq!(json(&ds, "00013118/00013118_008/labels.json")["bboxes"].as_array().unwrap().len(), 2);
 }

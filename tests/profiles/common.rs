@@ -58,52 +58,34 @@ impl MemPool {
 
     /// Runs the organizer with one built-in profile.
     pub fn organize_with(&self, slug: &str) -> Option<Dataset> {
-        let p: Vec<Profile> = profile::builtin()
-            .into_iter()
-            .filter(|p| p.slug() == slug)
-            .collect();
+        let p: Vec<Profile> = profile::builtin().into_iter().filter(|p| p.slug() == slug).collect();
         assert_eq!(p.len(), 1, "no built-in profile {slug}");
         organize(&p, &self.files, self).pop()
     }
 
     /// Id of a file.
     pub fn id(&self, archive: &str, path: &str) -> (u32, u32) {
-        self.files
-            .iter()
-            .find(|f| f.archive == archive && f.path == path)
-            .expect("file in pool")
-            .id
+        self.files.iter().find(|f| f.archive == archive && f.path == path).expect("file in pool").id
     }
 }
 
 impl ContentSource for MemPool {
     fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>> {
-        self.bytes
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| std::io::Error::other("no such file"))
+        self.bytes.get(&id).cloned().ok_or_else(|| std::io::Error::other("no such file"))
     }
 }
 
 /// Every path of the dataset tree (files and sidecars), sorted.
 pub fn tree(ds: &Dataset) -> Vec<String> {
-    let mut v: Vec<String> = ds
-        .files
-        .iter()
-        .map(|f| f.rel_path.clone())
-        .chain(ds.generated.iter().map(|g| g.rel_path.clone()))
-        .collect();
+    let mut v: Vec<String> =
+        ds.files.iter().map(|f| f.rel_path.clone()).chain(ds.generated.iter().map(|g| g.rel_path.clone())).collect();
     v.sort();
     v
 }
 
 /// A generated file's bytes.
 pub fn bytes<'a>(ds: &'a Dataset, rel: &str) -> &'a [u8] {
-    &ds.generated
-        .iter()
-        .find(|g| g.rel_path == rel)
-        .unwrap_or_else(|| panic!("no generated {rel}"))
-        .bytes
+    &ds.generated.iter().find(|g| g.rel_path == rel).unwrap_or_else(|| panic!("no generated {rel}")).bytes
 }
 
 /// A generated JSON file, parsed.
@@ -132,11 +114,7 @@ pub fn check_invariants(ds: &Dataset, again: &Dataset) {
         let study = format!("{}/{}", parts[0], parts[1]);
         let meta = json(ds, &format!("{study}/metadata.json"));
         assert!(meta.get("split").is_some(), "{study}: no split");
-        assert!(
-            meta["source"].get(parts[2]).is_some(),
-            "{study}: no source for {}",
-            parts[2]
-        );
+        assert!(meta["source"].get(parts[2]).is_some(), "{study}: no source for {}", parts[2]);
         json(ds, &format!("{study}/labels.json"));
         json(ds, &format!("{}/patient.json", parts[0]));
     }
@@ -145,11 +123,7 @@ pub fn check_invariants(ds: &Dataset, again: &Dataset) {
     let mut rdr = csv::Reader::from_reader(csv.as_bytes());
     for r in rdr.records() {
         let r = r.unwrap();
-        assert!(
-            ds.files.iter().any(|f| f.rel_path == r[0]),
-            "labels.csv path {} is not a file",
-            &r[0]
-        );
+        assert!(ds.files.iter().any(|f| f.rel_path == r[0]), "labels.csv path {} is not a file", &r[0]);
     }
     let dj = json(ds, "dataset.json");
     assert_eq!(dj["counts"]["files"], ds.files.len());

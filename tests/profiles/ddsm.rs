@@ -1,8 +1,6 @@
 //! Golden test of `mounts/ddsm.toml` (ddsm.md): the FTP mirror tree, the case0002 A/C collision,
 //! overlays for masses and calcifications, a normal without overlays, and FTP strays.
 
-
-
 use crate::common::*;
 use serde_json::json;
 
@@ -36,21 +34,13 @@ fn pool() -> MemPool {
         .touch(a, "cases/cancers/cancer_08/jpeg");
     for (cat, vol, letter) in [("normals", "normal_01", "A"), ("cancers", "cancer_01", "C")] {
         let c = format!("cases/{cat}/{vol}/case0002");
-        p.add(
-            a,
-            &format!("{c}/{letter}-0002-1.ics"),
-            format!("filename {letter}-0002-1\nPATIENT_AGE 60\n"),
-        );
+        p.add(a, &format!("{c}/{letter}-0002-1.ics"), format!("filename {letter}-0002-1\nPATIENT_AGE 60\n"));
         for v in ["LEFT_CC", "LEFT_MLO", "RIGHT_CC", "RIGHT_MLO"] {
             p.touch(a, &format!("{c}/{letter}_0002_1.{v}.LJPEG"));
         }
         p.touch(a, &format!("{c}/TAPE_{letter}_0002_1.COMB.16_PGM"));
     }
-    p.add(
-        a,
-        "cases/cancers/cancer_01/case0002/C_0002_1.LEFT_MLO.OVERLAY",
-        OV_MLO,
-    );
+    p.add(a, "cases/cancers/cancer_01/case0002/C_0002_1.LEFT_MLO.OVERLAY", OV_MLO);
     p
 }
 
@@ -109,14 +99,8 @@ fn ddsm_tree_and_sidecars() {
         json(&ds, "A_1509_1/case1509/labels.json"),
         json!({"case_type": "cancer", "abnormalities": [mass, calc, mlo]})
     );
-    assert_eq!(
-        json(&ds, "A_0002_1/case0002/labels.json"),
-        json!({"case_type": "normal", "abnormalities": []})
-    );
-    assert_eq!(
-        json(&ds, "C_0002_1/case0002/labels.json")["case_type"],
-        "cancer"
-    );
+    assert_eq!(json(&ds, "A_0002_1/case0002/labels.json"), json!({"case_type": "normal", "abnormalities": []}));
+    assert_eq!(json(&ds, "C_0002_1/case0002/labels.json")["case_type"], "cancer");
     let m = json(&ds, "A_1509_1/case1509/metadata.json");
     let mut m2 = m.clone();
     m2.as_object_mut().unwrap().remove("source");
@@ -137,13 +121,7 @@ fn ddsm_tree_and_sidecars() {
         json!({"archive": "ddsm", "path": "cases/cancers/cancer_08/case1509/A-1509-1.ics"})
     );
     let csv = labels_csv(&ds);
-    assert_eq!(
-        csv.lines().next().unwrap(),
-        "path,patient,study,split,case_type,abnormalities"
-    );
-    assert!(
-        csv.contains("\nA_0002_1/case0002/A-0002-1.ics,A_0002_1,case0002,,normal,[]\n"),
-        "{csv}"
-    );
+    assert_eq!(csv.lines().next().unwrap(), "path,patient,study,split,case_type,abnormalities");
+    assert!(csv.contains("\nA_0002_1/case0002/A-0002-1.ics,A_0002_1,case0002,,normal,[]\n"), "{csv}");
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
 }

@@ -1,8 +1,6 @@
 //! Golden test of `mounts/drive.toml` (drive.md): training.zip + test.zip, test manuals present
 //! or withheld, DR-sign ids, sizes read from the (reduced) images.
 
-
-
 use crate::common::*;
 use serde_json::json;
 
@@ -13,40 +11,18 @@ fn pool(withheld_test_manuals: bool, wrapper: Option<&str>) -> MemPool {
         None => ("training.zip", "test.zip", ""),
     };
     for id in ["21", "25"] {
-        p.add(
-            tr,
-            &format!("{pre}training/images/{id}_training.tif"),
-            tiff(57, 58),
-        )
-        .add(
-            tr,
-            &format!("{pre}training/1st_manual/{id}_manual1.gif"),
-            gif(57, 58),
-        )
-        .add(
-            tr,
-            &format!("{pre}training/mask/{id}_training_mask.gif"),
-            gif(57, 58),
-        );
+        p.add(tr, &format!("{pre}training/images/{id}_training.tif"), tiff(57, 58))
+            .add(tr, &format!("{pre}training/1st_manual/{id}_manual1.gif"), gif(57, 58))
+            .add(tr, &format!("{pre}training/mask/{id}_training_mask.gif"), gif(57, 58));
     }
     for id in ["01", "03"] {
-        p.add(
-            te,
-            &format!("{pre}test/images/{id}_test.tif"),
-            tiff_be_late_ifd(57, 58),
-        )
-        .add(
+        p.add(te, &format!("{pre}test/images/{id}_test.tif"), tiff_be_late_ifd(57, 58)).add(
             te,
             &format!("{pre}test/mask/{id}_test_mask.gif"),
             gif(57, 58),
         );
         if !withheld_test_manuals {
-            p.add(
-                te,
-                &format!("{pre}test/1st_manual/{id}_manual1.gif"),
-                gif(57, 58),
-            )
-            .add(
+            p.add(te, &format!("{pre}test/1st_manual/{id}_manual1.gif"), gif(57, 58)).add(
                 te,
                 &format!("{pre}test/2nd_manual/{id}_manual2.gif"),
                 gif(57, 58),
@@ -114,19 +90,16 @@ fn drive_tree_and_sidecars() {
     );
     let m = json(&ds, "01/01_test/metadata.json");
     assert_eq!(
-        (
-            m["split"].clone(),
-            m["source_split"].clone(),
-            m["width"].clone()
-        ),
+        (m["split"].clone(), m["source_split"].clone(), m["width"].clone()),
         (json!("test"), json!("test"), json!(57))
     );
     let csv = labels_csv(&ds);
-    assert_eq!(
-        csv.lines().next().unwrap(),
-        "path,patient,study,split,vessel_manual1,vessel_manual2,fov_mask,dr_signs"
+    assert_eq!(csv.lines().next().unwrap(), "path,patient,study,split,vessel_manual1,vessel_manual2,fov_mask,dr_signs");
+    assert!(
+        csv.contains(
+            "\n25/25_training/25_training.tif,25,25_training,train,25_manual1.gif,,25_training_mask.gif,true\n"
+        )
     );
-    assert!(csv.contains("\n25/25_training/25_training.tif,25,25_training,train,25_manual1.gif,,25_training_mask.gif,true\n"));
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
 }
 
@@ -135,19 +108,10 @@ fn drive_tree_and_sidecars() {
 fn drive_withheld_manuals_in_wrapper() {
     let p = pool(true, Some("DRIVE.zip"));
     let ds = p.organize_with("drive").unwrap();
-    assert_eq!(
-        ds.files
-            .iter()
-            .filter(|f| f.rel_path.starts_with("01/"))
-            .count(),
-        2
-    );
+    assert_eq!(ds.files.iter().filter(|f| f.rel_path.starts_with("01/")).count(), 2);
     assert_eq!(
         json(&ds, "01/01_test/labels.json"),
         json!({"vessel_manual1": null, "vessel_manual2": null, "fov_mask": "01_test_mask.gif", "dr_signs": false})
     );
-    assert_eq!(
-        json(&ds, "dataset.json")["source_archives"],
-        json!(["DRIVE.zip"])
-    );
+    assert_eq!(json(&ds, "dataset.json")["source_archives"], json!(["DRIVE.zip"]));
 }

@@ -22,47 +22,77 @@ fn i2cvb_patients() {
     // Siemens patient 383 with every modality, MRSI and a cap mask.
     for (m, n) in [("T2W", 3), ("DCE", 2), ("ADC", 2), ("DWI", 2)] {
         for k in 1..=n {
-            p.add_dicom(z, &format!("I2CVB/Patient 383/{m}/IM{k:04}.dcm"), info("1.2.3.383", &format!("1.2.3.383.{m}"), "SIEMENS"));
+            p.add_dicom(
+                z,
+                &format!("I2CVB/Patient 383/{m}/IM{k:04}.dcm"),
+                info("1.2.3.383", &format!("1.2.3.383.{m}"), "SIEMENS"),
+            );
         }
     }
     for zone in ["prostate", "pz", "cg", "cap"] {
-        p.add_dicom(z, &format!("I2CVB/Patient 383/GT/{zone}/IM0001.dcm"), info("1.2.3.383.gt", &format!("1.2.3.383.{zone}"), "SIEMENS"));
+        p.add_dicom(
+            z,
+            &format!("I2CVB/Patient 383/GT/{zone}/IM0001.dcm"),
+            info("1.2.3.383.gt", &format!("1.2.3.383.{zone}"), "SIEMENS"),
+        );
     }
     p.touch(z, "I2CVB/Patient 383/MRSI/spectra.rda");
     p.add_dicom(z, "I2CVB/Patient 383/DCE_reg_bspline/IM0001.dcm", info("1.2.3.383", "1.2.3.383.reg", "SIEMENS"));
     // GE patient 33540: T2W and DWI, no cancer.
     for (m, n) in [("T2W", 2), ("DWI", 1)] {
         for k in 1..=n {
-            p.add_dicom(z, &format!("I2CVB/Patient 33540/{m}/IM{k:04}.dcm"), info("1.2.3.33540", &format!("1.2.3.33540.{m}"), "GE MEDICAL SYSTEMS"));
+            p.add_dicom(
+                z,
+                &format!("I2CVB/Patient 33540/{m}/IM{k:04}.dcm"),
+                info("1.2.3.33540", &format!("1.2.3.33540.{m}"), "GE MEDICAL SYSTEMS"),
+            );
         }
     }
     for zone in ["prostate", "pz", "cg"] {
-        p.add_dicom(z, &format!("I2CVB/Patient 33540/GT/{zone}/IM0001.dcm"), info("1.2.3.33540", &format!("1.2.3.33540.{zone}"), "GE MEDICAL SYSTEMS"));
+        p.add_dicom(
+            z,
+            &format!("I2CVB/Patient 33540/GT/{zone}/IM0001.dcm"),
+            info("1.2.3.33540", &format!("1.2.3.33540.{zone}"), "GE MEDICAL SYSTEMS"),
+        );
     }
     let ds = p.organize_with("i2cvb").expect("recognized");
     check_invariants(&ds, &p.organize_with("i2cvb").unwrap());
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
     assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 2, "studies": 2, "files": 21}));
     let t = tree(&ds);
-    for f in ["383/1.2.3.383/T2W/IM0003.dcm", "383/1.2.3.383/GT/cap/IM0001.dcm", "383/1.2.3.383/MRSI/spectra.rda",
-              "383/1.2.3.383/DCE_reg_bspline/IM0001.dcm", "33540/1.2.3.33540/GT/cg/IM0001.dcm"] {
+    for f in [
+        "383/1.2.3.383/T2W/IM0003.dcm",
+        "383/1.2.3.383/GT/cap/IM0001.dcm",
+        "383/1.2.3.383/MRSI/spectra.rda",
+        "383/1.2.3.383/DCE_reg_bspline/IM0001.dcm",
+        "33540/1.2.3.33540/GT/cg/IM0001.dcm",
+    ] {
         assert!(t.contains(&f.to_string()), "{f}: {t:#?}");
     }
-    assert_eq!(json(&ds, "383/1.2.3.383/labels.json"),
-        json!({"ground_truth": {"prostate": "GT/prostate", "pz": "GT/pz", "cg": "GT/cg", "cap": "GT/cap"}, "has_cancer": true}));
-    assert_eq!(json(&ds, "33540/1.2.3.33540/labels.json"),
-        json!({"ground_truth": {"prostate": "GT/prostate", "pz": "GT/pz", "cg": "GT/cg", "cap": null}, "has_cancer": false}));
+    assert_eq!(
+        json(&ds, "383/1.2.3.383/labels.json"),
+        json!({"ground_truth": {"prostate": "GT/prostate", "pz": "GT/pz", "cg": "GT/cg", "cap": "GT/cap"}, "has_cancer": true})
+    );
+    assert_eq!(
+        json(&ds, "33540/1.2.3.33540/labels.json"),
+        json!({"ground_truth": {"prostate": "GT/prostate", "pz": "GT/pz", "cg": "GT/cg", "cap": null}, "has_cancer": false})
+    );
     let mut m = json(&ds, "33540/1.2.3.33540/metadata.json");
     m.as_object_mut().unwrap().remove("source");
-    assert_eq!(m, json!({"vendor": "GE MEDICAL SYSTEMS", "field_strength": 1.5, "modalities": ["DWI", "T2W"], "split": null,
+    assert_eq!(
+        m,
+        json!({"vendor": "GE MEDICAL SYSTEMS", "field_strength": 1.5, "modalities": ["DWI", "T2W"], "split": null,
         "series": [
           {"folder": "DWI", "SeriesInstanceUID": "1.2.3.33540.DWI", "n": 1},
           {"folder": "GT/cg", "SeriesInstanceUID": "1.2.3.33540.cg", "n": 1},
           {"folder": "GT/prostate", "SeriesInstanceUID": "1.2.3.33540.prostate", "n": 1},
           {"folder": "GT/pz", "SeriesInstanceUID": "1.2.3.33540.pz", "n": 1},
-          {"folder": "T2W", "SeriesInstanceUID": "1.2.3.33540.T2W", "n": 2}]}));
+          {"folder": "T2W", "SeriesInstanceUID": "1.2.3.33540.T2W", "n": 2}]})
+    );
     let m = json(&ds, "383/1.2.3.383/metadata.json");
-    assert_eq!((m["vendor"].clone(), m["field_strength"].clone(), m["modalities"].clone()),
-        (json!("SIEMENS"), json!(3.0), json!(["ADC", "DCE", "DWI", "MRSI", "T2W"])));
+    assert_eq!(
+        (m["vendor"].clone(), m["field_strength"].clone(), m["modalities"].clone()),
+        (json!("SIEMENS"), json!(3.0), json!(["ADC", "DCE", "DWI", "MRSI", "T2W"]))
+    );
     assert_eq!(m["series"].as_array().unwrap().len(), 8);
 }

@@ -1,8 +1,6 @@
 //! Golden test of `mounts/kaggle-dr.toml` (kaggle-dr.md): train/ and test/ images from the joined
 //! byte-split zips, trainLabels.csv from trainLabels.csv.zip, sample/ copies, the solution file.
 
-
-
 use crate::common::*;
 use serde_json::json;
 
@@ -19,11 +17,7 @@ fn pool(with_solution: bool) -> MemPool {
             "trainLabels.csv",
             "image,level\n10_left,0\n10_right,0\n13_left,0\n15_left,1\n15_right,2\n16_left,4\n",
         )
-        .add(
-            "sampleSubmission.csv.zip",
-            "sampleSubmission.csv",
-            "image,level\n1_left,0\n1_right,0\n",
-        );
+        .add("sampleSubmission.csv.zip", "sampleSubmission.csv", "image,level\n1_left,0\n1_right,0\n");
     if with_solution {
         p.add(
             "retinopathy_solution.csv",
@@ -65,20 +59,10 @@ fn kaggle_dr_with_solution() {
         ]
     );
     // sample/ is not a source of 10_left.
-    let f = ds
-        .files
-        .iter()
-        .find(|f| f.rel_path == "10/10_left/10_left.jpeg")
-        .unwrap();
+    let f = ds.files.iter().find(|f| f.rel_path == "10/10_left/10_left.jpeg").unwrap();
     assert_eq!(f.source, p.id("train.zip.001", "train/10_left.jpeg"));
-    assert_eq!(
-        json(&ds, "15/15_right/labels.json"),
-        json!({"level": 2, "level_name": "Moderate"})
-    );
-    assert_eq!(
-        json(&ds, "1/1_right/labels.json"),
-        json!({"level": 3, "level_name": "Severe", "usage": "Public"})
-    );
+    assert_eq!(json(&ds, "15/15_right/labels.json"), json!({"level": 2, "level_name": "Moderate"}));
+    assert_eq!(json(&ds, "1/1_right/labels.json"), json!({"level": 3, "level_name": "Severe", "usage": "Public"}));
     assert_eq!(
         json(&ds, "10/10_left/metadata.json"),
         json!({"eye": "left", "image_id": "10_left", "source_split": "train", "width": 388, "height": 259,
@@ -87,27 +71,15 @@ fn kaggle_dr_with_solution() {
     );
     assert_eq!(json(&ds, "1/1_left/metadata.json")["split"], "test");
     let csv = labels_csv(&ds);
-    assert_eq!(
-        csv.lines().next().unwrap(),
-        "path,patient,study,split,level,level_name,usage"
-    );
-    assert!(
-        csv.contains("\n10/10_right/10_right.jpeg,10,10_right,train,0,No DR,\n"),
-        "{csv}"
-    );
-    assert!(
-        csv.contains("\n1/1_left/1_left.jpeg,1,1_left,test,0,No DR,Private\n"),
-        "{csv}"
-    );
+    assert_eq!(csv.lines().next().unwrap(), "path,patient,study,split,level,level_name,usage");
+    assert!(csv.contains("\n10/10_right/10_right.jpeg,10,10_right,train,0,No DR,\n"), "{csv}");
+    assert!(csv.contains("\n1/1_left/1_left.jpeg,1,1_left,test,0,No DR,Private\n"), "{csv}");
 }
 
 #[test]
 fn kaggle_dr_without_solution_test_is_empty() {
     let ds = pool(false).organize_with("kaggle-dr").unwrap();
     assert_eq!(json(&ds, "1/1_left/labels.json"), json!({}));
-    assert_eq!(
-        json(&ds, "10/10_right/labels.json"),
-        json!({"level": 0, "level_name": "No DR"})
-    );
+    assert_eq!(json(&ds, "10/10_right/labels.json"), json!({"level": 0, "level_name": "No DR"}));
     assert!(labels_csv(&ds).contains("\n1/1_left/1_left.jpeg,1,1_left,test,,,\n"));
 }

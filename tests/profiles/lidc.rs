@@ -207,7 +207,10 @@ fn lidc_three_layouts_same_tree() {
             json!({"annotation_files": [format!("{crse}/158.xml")], "reading_sessions": 0, "nodules": [], "non_nodules": []})
         );
         let p2 = format!("LIDC-IDRI-0002/{ROOT}.{}/labels.json", SERIES[3].1);
-        assert_eq!(json(&ds, &p2), json!({"annotation_files": [], "reading_sessions": 0, "nodules": [], "non_nodules": []}));
+        assert_eq!(
+            json(&ds, &p2),
+            json!({"annotation_files": [], "reading_sessions": 0, "nodules": [], "non_nodules": []})
+        );
         // Same tree, apart from basenames.
         let shape: Vec<String> = t
             .iter()
@@ -238,8 +241,11 @@ fn lidc_three_layouts_same_tree() {
 fn lidc_needs_headers() {
     // The same paths without DICOM headers (not scanned, or not DICOM) place nothing.
     let mut p = MemPool::new();
-    p.touch("LIDC-IDRI.zip", "LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/000001.dcm")
-        .add("LIDC-IDRI.zip", "LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/069.xml", XML_CT1);
+    p.touch("LIDC-IDRI.zip", "LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/000001.dcm").add(
+        "LIDC-IDRI.zip",
+        "LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/069.xml",
+        XML_CT1,
+    );
     assert!(p.organize_with("lidc-idri").is_none());
 }
 
@@ -274,7 +280,10 @@ fn lidc_xml_only_download_joins_series_by_uid() {
     assert_eq!(labels["reading_sessions"], json!(3));
     assert_eq!(labels["nodules"].as_array().unwrap().len(), 3);
     let (cr, crse) = (format!("{ROOT}.{}", SERIES[2].1), format!("{ROOT}.{}", SERIES[2].2));
-    assert_eq!(json(&ds, &format!("LIDC-IDRI-0001/{cr}/labels.json"))["annotation_files"], json!([format!("{crse}/158.xml")]));
+    assert_eq!(
+        json(&ds, &format!("LIDC-IDRI-0001/{cr}/labels.json"))["annotation_files"],
+        json!([format!("{crse}/158.xml")])
+    );
 }
 
 /// NBIA 4.x with rows in metadata.csv (zipped, then loose): joined by Series UID / Study UID.

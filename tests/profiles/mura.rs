@@ -1,70 +1,37 @@
 //! Golden test of `mounts/mura.toml` on a path list mimicking `MURA-v1.1.zip` (mura.md).
 
-
-
 use crate::common::*;
 use serde_json::json;
 
 fn pool() -> MemPool {
     let mut p = MemPool::new();
     let z = "MURA-v1.1.zip";
-    p.touch(
-        z,
-        "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/image1.png",
-    )
-    .touch(
-        z,
-        "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/image2.png",
-    )
-    .touch(
-        z,
-        "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/image3.png",
-    )
-    // Same patient, two types, both `study1_*`; and two studies of one type.
-    .touch(
-        z,
-        "MURA-v1.1/train/XR_WRIST/patient00002/study1_positive/image1.png",
-    )
-    .touch(
-        z,
-        "MURA-v1.1/train/XR_WRIST/patient00002/study1_positive/._image1.png",
-    )
-    .touch(
-        z,
-        "MURA-v1.1/train/XR_HAND/patient00002/study1_negative/image1.png",
-    )
-    .touch(
-        z,
-        "MURA-v1.1/train/XR_HAND/patient00002/study2_positive/image1.png",
-    )
-    .touch(
-        z,
-        "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image1.png",
-    )
-    .touch(
-        z,
-        "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image2.png",
-    )
-    .add(
-        z,
-        "MURA-v1.1/train_image_paths.csv",
-        "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/image1.png\n",
-    )
-    .add(
-        z,
-        "MURA-v1.1/train_labeled_studies.csv",
-        "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/,1\n\
+    p.touch(z, "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/image1.png")
+        .touch(z, "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/image2.png")
+        .touch(z, "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/image3.png")
+        // Same patient, two types, both `study1_*`; and two studies of one type.
+        .touch(z, "MURA-v1.1/train/XR_WRIST/patient00002/study1_positive/image1.png")
+        .touch(z, "MURA-v1.1/train/XR_WRIST/patient00002/study1_positive/._image1.png")
+        .touch(z, "MURA-v1.1/train/XR_HAND/patient00002/study1_negative/image1.png")
+        .touch(z, "MURA-v1.1/train/XR_HAND/patient00002/study2_positive/image1.png")
+        .touch(z, "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image1.png")
+        .touch(z, "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image2.png")
+        .add(
+            z,
+            "MURA-v1.1/train_image_paths.csv",
+            "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/image1.png\n",
+        )
+        .add(
+            z,
+            "MURA-v1.1/train_labeled_studies.csv",
+            "MURA-v1.1/train/XR_SHOULDER/patient00001/study1_positive/,1\n\
              MURA-v1.1/train/XR_WRIST/patient00002/study1_positive/,1\n\
              MURA-v1.1/train/XR_HAND/patient00002/study1_negative/,0\n\
              MURA-v1.1/train/XR_HAND/patient00002/study2_positive/,1\n",
-    )
-    .add(z, "MURA-v1.1/valid_image_paths.csv", "")
-    .add(
-        z,
-        "MURA-v1.1/valid_labeled_studies.csv",
-        "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/,1\n",
-    )
-    .touch(z, "MURA-v1.1/");
+        )
+        .add(z, "MURA-v1.1/valid_image_paths.csv", "")
+        .add(z, "MURA-v1.1/valid_labeled_studies.csv", "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/,1\n")
+        .touch(z, "MURA-v1.1/");
     p
 }
 
@@ -101,18 +68,8 @@ fn mura_tree_and_sidecars() {
             "patient11185/patient.json",
         ]
     );
-    let f = ds
-        .files
-        .iter()
-        .find(|f| f.rel_path == "patient00002/XR_WRIST_study1_positive/image1.png")
-        .unwrap();
-    assert_eq!(
-        f.source,
-        p.id(
-            "MURA-v1.1.zip",
-            "MURA-v1.1/train/XR_WRIST/patient00002/study1_positive/image1.png"
-        )
-    );
+    let f = ds.files.iter().find(|f| f.rel_path == "patient00002/XR_WRIST_study1_positive/image1.png").unwrap();
+    assert_eq!(f.source, p.id("MURA-v1.1.zip", "MURA-v1.1/train/XR_WRIST/patient00002/study1_positive/image1.png"));
     assert_eq!(
         json(&ds, "patient00002/XR_HAND_study1_negative/labels.json"),
         json!({"label": 0, "label_name": "negative"})
@@ -157,24 +114,15 @@ fn mura_tree_and_sidecars() {
 #[test]
 fn mura_extracted_without_top_folder_or_csv() {
     let mut p = MemPool::new();
-    p.touch(
-        "mura",
-        "train/XR_ELBOW/patient00031/study1_negative/image1.png",
-    )
-    .touch(
-        "mura",
-        "valid/XR_WRIST/patient11185/study1_positive/image1.png",
-    );
+    p.touch("mura", "train/XR_ELBOW/patient00031/study1_negative/image1.png")
+        .touch("mura", "valid/XR_WRIST/patient11185/study1_positive/image1.png");
     let ds = p.organize_with("mura").unwrap();
     assert_eq!(
         json(&ds, "patient00031/XR_ELBOW_study1_negative/labels.json"),
         json!({"label": 0, "label_name": "negative"})
     );
     let m = json(&ds, "patient00031/XR_ELBOW_study1_negative/metadata.json");
-    assert_eq!(
-        m["source_path"],
-        "train/XR_ELBOW/patient00031/study1_negative/"
-    );
+    assert_eq!(m["source_path"], "train/XR_ELBOW/patient00031/study1_negative/");
     assert_eq!(m["split"], "train");
 }
 

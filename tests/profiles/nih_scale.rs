@@ -2,8 +2,6 @@
 //! and both split lists, organized once. Asserts correctness only; prints the time (run with
 //! `cargo test --release --test nih_scale -- --nocapture`).
 
-
-
 use std::time::Instant;
 
 use crate::common::*;
@@ -19,12 +17,7 @@ fn nih_scale_organize() {
     let mut train = String::new();
     let mut test = String::new();
     let mut bbox = String::from("Image Index,Finding Label,Bbox [x,y,w,h],,,\n");
-    let findings = [
-        "No Finding",
-        "Cardiomegaly",
-        "Effusion|Infiltration",
-        "Atelectasis|Mass|Nodule",
-    ];
+    let findings = ["No Finding", "Cardiomegaly", "Effusion|Infiltration", "Atelectasis|Mass|Nodule"];
     // Roughly 3.6 images per patient, as in the real set (30,805 patients).
     let mut names = Vec::with_capacity(N);
     for i in 0..N {
@@ -36,15 +29,8 @@ fn nih_scale_organize() {
     names.dedup_by(|a, b| a.1 == b.1);
     for (i, (patient, name)) in names.iter().enumerate() {
         // 4,999 / 10,000 × 10 / rest, in name order.
-        let tarball = if i < 4_999 {
-            1
-        } else {
-            ((i - 4_999) / 10_000 + 2).min(12)
-        };
-        p.touch(
-            &format!("images_{tarball:03}.tar.gz"),
-            &format!("images/{name}"),
-        );
+        let tarball = if i < 4_999 { 1 } else { ((i - 4_999) / 10_000 + 2).min(12) };
+        p.touch(&format!("images_{tarball:03}.tar.gz"), &format!("images/{name}"));
         entry.push_str(&format!(
             "{name},{},{},{patient},{},M,PA,2682,2749,0.14300000000000002,0.14300000000000002,\n",
             findings[i % 4],
@@ -53,7 +39,9 @@ fn nih_scale_organize() {
         ));
         if i % 4 == 0 { &mut test } else { &mut train }.push_str(&format!("{name}\n"));
         if i % 114 == 0 {
-            bbox.push_str(&format!("{name},Atelectasis,225.084745762712,547.019216763771,86.7796610169491,79.1864406779661\n"));
+            bbox.push_str(&format!(
+                "{name},Atelectasis,225.084745762712,547.019216763771,86.7796610169491,79.1864406779661\n"
+            ));
         }
     }
     let n = names.len();
@@ -75,18 +63,10 @@ fn nih_scale_organize() {
     let ds = &all[0];
     assert_eq!(ds.slug, "chestxray14");
     assert_eq!(ds.files.len(), n);
-    assert!(
-        ds.warnings.is_empty(),
-        "{:?}",
-        &ds.warnings[..ds.warnings.len().min(5)]
-    );
+    assert!(ds.warnings.is_empty(), "{:?}", &ds.warnings[..ds.warnings.len().min(5)]);
     assert_eq!(
         ds.generated.len(),
-        2 * n
-            + 2
-            + json(ds, "dataset.json")["counts"]["patients"]
-                .as_u64()
-                .unwrap() as usize
+        2 * n + 2 + json(ds, "dataset.json")["counts"]["patients"].as_u64().unwrap() as usize
     );
     let (pid, name) = &names[4];
     let stem = name.trim_end_matches(".png");
@@ -98,9 +78,5 @@ fn nih_scale_organize() {
     assert_eq!(m["patient_id"], *pid);
     assert_eq!(labels_csv(ds).lines().count(), n + 1);
     let sidecar_bytes: usize = ds.generated.iter().map(|g| g.bytes.len()).sum();
-    println!(
-        "sidecars: {} files, {} bytes",
-        ds.generated.len(),
-        sidecar_bytes
-    );
+    println!("sidecars: {} files, {} bytes", ds.generated.len(), sidecar_bytes);
 }

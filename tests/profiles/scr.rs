@@ -1,18 +1,10 @@
 //! Golden test of `mounts/scr.toml` (scr.md): JSRT raw .IMG (reduced 256×256), the two clinical
 //! TXT files (exact name case), SCR masks in organ folders with spaces, fold1/fold2.
 
-
-
 use crate::common::*;
 use serde_json::json;
 
-const ORGANS: [&str; 5] = [
-    "heart",
-    "left clavicle",
-    "left lung",
-    "right clavicle",
-    "right lung",
-];
+const ORGANS: [&str; 5] = ["heart", "left clavicle", "left lung", "right clavicle", "right lung"];
 
 fn pool() -> MemPool {
     let mut p = MemPool::new();
@@ -26,22 +18,10 @@ fn pool() -> MemPool {
             "JPCLN001.IMG\t5\t15\t53\tmale\t1634\t692\tmalignant\tl.upper lobe\tlung cancer\n\
 JPCLN002.IMG\t2\t7.5\t?\tfemale \t 1000\t500\tbenign\tr.lower lobe\tgranuloma\n",
         )
-        .add(
-            "CNNDAT_EN.TXT",
-            "CNNDAT_EN.TXT",
-            "JPCNN001.IMG\t46\tfemale\tnon-nodule\n",
-        );
-    for (id, fold) in [
-        ("JPCLN001", "fold1"),
-        ("JPCLN002", "fold2"),
-        ("JPCNN001", "fold1"),
-    ] {
+        .add("CNNDAT_EN.TXT", "CNNDAT_EN.TXT", "JPCNN001.IMG\t46\tfemale\tnon-nodule\n");
+    for (id, fold) in [("JPCLN001", "fold1"), ("JPCLN002", "fold2"), ("JPCNN001", "fold1")] {
         for o in ORGANS {
-            p.add(
-                "scratch.zip",
-                &format!("scratch/{fold}/masks/{o}/{id}.gif"),
-                gif(128, 128),
-            );
+            p.add("scratch.zip", &format!("scratch/{fold}/masks/{o}/{id}.gif"), gif(128, 128));
         }
     }
     p.touch("scratch.zip", "scratch/fold1/landmarks/JPCLN001.pfs");
@@ -103,10 +83,7 @@ fn scr_tree_and_sidecars() {
         (json!(null), json!("female"), json!("fold2"))
     );
     let m = json(&ds, "JPCNN001/JPCNN001/metadata.json");
-    assert_eq!(
-        (m["age"].clone(), m["sex"].clone()),
-        (json!(46), json!("female"))
-    );
+    assert_eq!((m["age"].clone(), m["sex"].clone()), (json!(46), json!("female")));
     let csv = labels_csv(&ds);
     assert_eq!(
         csv.lines().next().unwrap(),

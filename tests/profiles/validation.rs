@@ -45,43 +45,29 @@ fn unknown_key() {
     assert!(e.starts_with("mounts/toy.toml: "), "{e}");
     assert!(e.contains("hompage"), "{e}");
     let e = err(&GOOD.replace("type = \"int\"", "type = \"int\", sperator = \",\""));
-    assert!(
-        e.contains("sperator") && e.contains("mounts/toy.toml"),
-        "{e}"
-    );
+    assert!(e.contains("sperator") && e.contains("mounts/toy.toml"), "{e}");
 }
 
 #[test]
 fn bad_regex() {
-    let (file, key, problem) =
-        invalid(&GOOD.replace(r"(?P<img>[^/]+\.png)$", r"(?P<img>[^/+\.png)$"));
+    let (file, key, problem) = invalid(&GOOD.replace(r"(?P<img>[^/]+\.png)$", r"(?P<img>[^/+\.png)$"));
     assert_eq!(file, "mounts/toy.toml");
     assert_eq!(key, "files[0].path");
     assert!(problem.contains("invalid regex"), "{problem}");
     let e = err(&GOOD.replace(r"(?P<img>[^/]+\.png)$", r"(?P<img>[^/+\.png)$"));
-    assert!(
-        e.starts_with("mounts/toy.toml: key `files[0].path`: invalid regex"),
-        "{e}"
-    );
+    assert!(e.starts_with("mounts/toy.toml: key `files[0].path`: invalid regex"), "{e}");
 }
 
 #[test]
 fn capture_name_missing() {
     let (_, key, problem) = invalid(&GOOD.replace("study = \"{s}\"", "study = \"{series}\""));
     assert_eq!(key, "files[0].study");
-    assert!(
-        problem.contains("{series}") && problem.contains("not a capture name"),
-        "{problem}"
-    );
+    assert!(problem.contains("{series}") && problem.contains("not a capture name"), "{problem}");
     // Study-level templates see every rule's captures, but not unknown ones.
     let (_, key, _) = invalid(&GOOD.replace("join = \"{img}\"", "join = \"{image}\""));
     assert_eq!(key, "tables.t.join");
     // A capture may not shadow a built-in name.
-    let (_, key, problem) = invalid(
-        &GOOD
-            .replace("(?P<s>", "(?P<study>")
-            .replace("{s}", "{study}"),
-    );
+    let (_, key, problem) = invalid(&GOOD.replace("(?P<s>", "(?P<study>").replace("{s}", "{study}"));
     assert_eq!(key, "files[0].path");
     assert!(problem.contains("reserved"), "{problem}");
 }
@@ -101,26 +87,17 @@ fn references_checked() {
     let (_, key, problem) = invalid(&GOOD.replace("column = \"t.x\"", "column = \"u.x\""));
     assert_eq!(key, "labels[0].fields.x.column");
     assert!(problem.contains("no table named `u`"), "{problem}");
-    let (_, key, problem) = invalid(&GOOD.replace(
-        "column = \"t.x\", type = \"int\"",
-        "transform = \"frobnicate\", role = \"image\"",
-    ));
+    let (_, key, problem) =
+        invalid(&GOOD.replace("column = \"t.x\", type = \"int\"", "transform = \"frobnicate\", role = \"image\""));
     assert_eq!(key, "labels[0].fields.x.transform");
     assert!(problem.contains("unknown transform"), "{problem}");
-    let (_, key, problem) =
-        invalid(&GOOD.replace("column = \"t.x\", type = \"int\"", "count = \"mask\""));
+    let (_, key, problem) = invalid(&GOOD.replace("column = \"t.x\", type = \"int\"", "count = \"mask\""));
     assert_eq!(key, "labels[0].fields.x.count");
     assert!(problem.contains("role `mask`"), "{problem}");
-    let (_, key, problem) = invalid(&GOOD.replace(
-        "column = \"t.x\", type = \"int\"",
-        "capture = \"p\", value = 1",
-    ));
+    let (_, key, problem) = invalid(&GOOD.replace("column = \"t.x\", type = \"int\"", "capture = \"p\", value = 1"));
     assert_eq!(key, "labels[0].fields.x");
     assert!(problem.contains("several value sources"), "{problem}");
-    let (_, key, problem) = invalid(&GOOD.replace(
-        "join = \"{img}\"",
-        "join = \"{img}\"\nkey_pattern = '(?P<k>.*)'",
-    ));
+    let (_, key, problem) = invalid(&GOOD.replace("join = \"{img}\"", "join = \"{img}\"\nkey_pattern = '(?P<k>.*)'"));
     assert_eq!(key, "tables.t.key_pattern");
     assert!(problem.contains("no group named `key`"), "{problem}");
     let (_, key, _) = invalid(&GOOD.replace("x = {", "split = {"));
@@ -137,11 +114,8 @@ fn load_dir_names_the_file() {
     let ps = profile::load_dir(dir.path()).unwrap();
     assert_eq!(ps.len(), 1);
     assert_eq!(ps[0].slug(), "a");
-    std::fs::write(
-        dir.path().join("b.toml"),
-        GOOD.replace("title = \"Toy\"", "slug = \"a\"\ntitle = \"Toy\""),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("b.toml"), GOOD.replace("title = \"Toy\"", "slug = \"a\"\ntitle = \"Toy\""))
+        .unwrap();
     match profile::load_dir(dir.path()) {
         Err(ProfileError::DuplicateSlug { file, slug, .. }) => {
             assert!(file.ends_with("b.toml"));
@@ -149,21 +123,11 @@ fn load_dir_names_the_file() {
         }
         other => panic!("{other:?}"),
     }
-    std::fs::write(
-        dir.path().join("b.toml"),
-        GOOD.replace("type = \"int\"", "type = \"nope\""),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("b.toml"), GOOD.replace("type = \"int\"", "type = \"nope\"")).unwrap();
     let e = profile::load_dir(dir.path()).unwrap_err().to_string();
-    assert!(
-        e.contains("b.toml") && e.contains("labels[0].fields.x.type") && e.contains("nope"),
-        "{e}"
-    );
+    assert!(e.contains("b.toml") && e.contains("labels[0].fields.x.type") && e.contains("nope"), "{e}");
     // The built-ins and a user profile combine; the user one replaces a same-slug built-in.
-    let merged = profile::merge(
-        profile::builtin(),
-        vec![profile::parse("x/mura.toml", GOOD).unwrap()],
-    );
+    let merged = profile::merge(profile::builtin(), vec![profile::parse("x/mura.toml", GOOD).unwrap()]);
     assert_eq!(merged.iter().filter(|p| p.slug() == "mura").count(), 1);
     assert_eq!(merged.last().unwrap().title(), "Toy");
 }
@@ -182,7 +146,10 @@ fn print_sample_errors() {
 
 #[test]
 fn lookup_and_rewrite_checked() {
-    let ok = GOOD.replace(r#"x = { column = "t.x", type = "int" }"#, r#"x = { lookup = "t.x", key = "{p}", extract = '^(\d)(\d)$', rewrite = "${2}${1}" }"#);
+    let ok = GOOD.replace(
+        r#"x = { column = "t.x", type = "int" }"#,
+        r#"x = { lookup = "t.x", key = "{p}", extract = '^(\d)(\d)$', rewrite = "${2}${1}" }"#,
+    );
     profile::parse("mounts/toy.toml", &ok).unwrap();
     let (_, key, problem) = invalid(&GOOD.replace(r#"column = "t.x""#, r#"lookup = "t.x""#));
     assert_eq!(key, "labels[0].fields.x");

@@ -10,7 +10,11 @@ fn visceral_by_names() {
     let mut p = MemPool::new();
     let z = "Anatomy3-trainingset.zip";
     let pre = "Anatomy3-trainingset";
-    p.add(z, &format!("{pre}/volumes/CTce_ThAb/10000100_1_CTce_ThAb.nii.gz"), nifti(&[30, 20, 10], &[0.8, 0.8, 1.5], true));
+    p.add(
+        z,
+        &format!("{pre}/volumes/CTce_ThAb/10000100_1_CTce_ThAb.nii.gz"),
+        nifti(&[30, 20, 10], &[0.8, 0.8, 1.5], true),
+    );
     for (r, a) in [("58", "1"), ("1247", "1"), ("170", "2"), ("480", "1")] {
         p.touch(z, &format!("{pre}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_{r}_{a}.nii.gz"));
     }
@@ -36,8 +40,14 @@ fn visceral_by_names() {
             "landmark_files": ["10000100_1_CTce_ThAb_landmarks_1.fcsv"],
             "lesion_files": ["10000100_1_CTce_ThAb_lesions_2.fcsv"]})
     );
-    assert_eq!(json(&ds, "10000100/10000100_2_CT_wb/labels.json"), json!({"segmentations": [], "landmark_files": [], "lesion_files": []}));
+    assert_eq!(
+        json(&ds, "10000100/10000100_2_CT_wb/labels.json"),
+        json!({"segmentations": [], "landmark_files": [], "lesion_files": []})
+    );
     let mut m = json(&ds, "10001/10001_2_MRT1_Ab/metadata.json");
     m.as_object_mut().unwrap().remove("source");
-    assert_eq!(m, json!({"VolumeID": 2, "Modality": "MRT1", "Bodyregion": "Ab", "shape": [30, 20, 10], "voxel_size": [1.2, 1.2, 3.0], "split": "train"}));
+    assert_eq!(
+        m,
+        json!({"VolumeID": 2, "Modality": "MRT1", "Bodyregion": "Ab", "shape": [30, 20, 10], "voxel_size": [1.2, 1.2, 3.0], "split": "train"})
+    );
 }
