@@ -32,6 +32,14 @@ pub enum FsError {
         /// What went wrong.
         reason: String,
     },
+    /// The archive (or loose file) is no longer the file that was listed: deleted, truncated,
+    /// rewritten or replaced while mounted. Its offsets mean nothing in the new content, so
+    /// every read of it fails until the sources are mounted again.
+    #[error("{archive}: changed since it was mounted; unmount and mount again to read the new content")]
+    ArchiveChanged {
+        /// Archive display name.
+        archive: String,
+    },
     /// Reading the underlying archive file failed.
     #[error("{context}: {source}")]
     Io {
@@ -51,7 +59,7 @@ impl FsError {
             FsError::IsADirectory => libc::EISDIR,
             FsError::NotASymlink => libc::EINVAL,
             FsError::ReadOnly => libc::EROFS,
-            FsError::Unreadable { .. } => libc::EIO,
+            FsError::Unreadable { .. } | FsError::ArchiveChanged { .. } => libc::EIO,
             // Corrupt data surfaces as InvalidData/UnexpectedEof: that is EIO, not the
             // raw errno (there is none).
             FsError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
@@ -66,7 +74,7 @@ impl FsError {
             | FsError::IsADirectory
             | FsError::NotASymlink
             | FsError::ReadOnly => true,
-            FsError::Unreadable { .. } | FsError::Io { .. } => false,
+            FsError::Unreadable { .. } | FsError::ArchiveChanged { .. } | FsError::Io { .. } => false,
         }
     }
 }

@@ -209,6 +209,143 @@ impl IndexStore {
     }
 }
 
+/// Magic of the member seek-point file, the one companion of an archive's index that holds the
+/// seek points of all its big compressed members.
+const POINTS_MAGIC: &[u8; 8] = b"MEDFSMSP";
+/// Record header: member, table length, windows length, CRC-32 of these 16 bytes and the table.
+const RECORD_HEADER: usize = 4 + 4 + 8 + 4;
+
+/// Where one member's saved seek points are in the companion file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointsAt {
+    /// Offset and length of the seek-point table.
+    pub table: (u64, u32),
+    /// Offset of the windows (read on demand, each CRC-checked by its table).
+    pub windows: u64,
+}
+
+/// The seek points saved for the members of one archive: a map to records of the companion
+/// file, which stays open so windows are read from it on demand.
+pub struct MemberPoints {
+    /// The open companion file.
+    pub file: std::sync::Arc<crate::archive::FileSource>,
+    /// Where each member's record is (the last record of a member wins).
+    pub at: std::collections::HashMap<u32, PointsAt>,
+}
+
+impl MemberPoints {
+    /// The table of `member`, read and checked against its record's CRC-32.
+    pub fn table(&self, member: u32) -> Option<(Vec<u8>, u64)> {
+        use crate::archive::ByteSource;
+        let at = self.at.get(&member)?;
+        let mut record = vec![0u8; RECORD_HEADER + at.table.1 as usize];
+        self.file.read_exact_at(at.table.0 - RECORD_HEADER as u64, &mut record).ok()?;
+        let (head, table) = record.split_at(RECORD_HEADER);
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&head[..16]);
+        hasher.update(table);
+        (hasher.finalize() == u32::from_le_bytes(head[16..20].try_into().unwrap()))
+            .then(|| (table.to_vec(), at.windows))
+    }
+}
+
+impl IndexStore {
+    fn points_file(&self, id: &Identity) -> Option<PathBuf> {
+        self.file_for(id).map(|p| p.with_extension("idx.points"))
+    }
+
+    /// True when indexes are saved at all (not `--no-index`).
+    pub fn enabled(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    /// The member seek points saved for archive `id`, if its companion file is about this very
+    /// archive. A torn last record (a crash while appending) is ignored; every other doubt
+    /// makes the whole file a miss.
+    pub fn member_points(&self, id: &Identity) -> Option<MemberPoints> {
+        let path = self.points_file(id)?;
+        let file = std::sync::Arc::new(crate::archive::FileSource::open(&path).ok()?);
+        let (mut at, _) = scan_points(&*file, id)?;
+        at.shrink_to_fit();
+        Some(MemberPoints { file, at })
+    }
+
+    /// Appends the seek points of `member` (a table and its windows, as a codec index
+    /// serializes them) to the archive's companion file, creating or replacing the file when it
+    /// is about another version of the archive. Appends hold an exclusive lock on the file, so
+    /// two mounts of one archive never interleave records; a crash leaves at most a torn last
+    /// record, which readers ignore and the next append cuts off.
+    pub fn add_member_points(&self, id: &Identity, member: u32, table: &[u8], windows: &[u8]) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::unix::io::AsRawFd;
+        let Some(path) = self.points_file(id) else { return Ok(()) };
+        fs::create_dir_all(path.parent().expect("in a folder"))?;
+        let mut f = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        // SAFETY: flock on a descriptor we own; the lock is released when `f` is closed.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let source = crate::archive::FileSource::from_file(f.try_clone()?, path.clone())?;
+        let end = match scan_points(&source, id) {
+            Some((_, valid_end)) => valid_end,
+            None => {
+                let mut head = POINTS_MAGIC.to_vec();
+                head.extend_from_slice(&encode_identity(id));
+                f.set_len(0)?;
+                f.seek(SeekFrom::Start(0))?;
+                f.write_all(&head)?;
+                head.len() as u64
+            }
+        };
+        f.set_len(end)?;
+        f.seek(SeekFrom::Start(end))?;
+        let table_len = u32::try_from(table.len()).map_err(|_| io::Error::other("seek-point table too large"))?;
+        let mut record = Vec::with_capacity(RECORD_HEADER + table.len() + windows.len());
+        record.extend_from_slice(&member.to_le_bytes());
+        record.extend_from_slice(&table_len.to_le_bytes());
+        record.extend_from_slice(&(windows.len() as u64).to_le_bytes());
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&record[..16]);
+        hasher.update(table);
+        record.extend_from_slice(&hasher.finalize().to_le_bytes());
+        record.extend_from_slice(table);
+        record.extend_from_slice(windows);
+        f.write_all(&record)?;
+        f.sync_data()
+    }
+}
+
+/// Reads the record headers of a companion file: where each member's record is, and where the
+/// last whole record ends. `None` when the file is not about archive `id`.
+fn scan_points(
+    file: &dyn crate::archive::ByteSource,
+    id: &Identity,
+) -> Option<(std::collections::HashMap<u32, PointsAt>, u64)> {
+    let mut head = POINTS_MAGIC.to_vec();
+    head.extend_from_slice(&encode_identity(id));
+    let mut got = vec![0u8; head.len()];
+    file.read_exact_at(0, &mut got).ok()?;
+    if got != head {
+        return None;
+    }
+    let mut at = std::collections::HashMap::new();
+    let mut pos = head.len() as u64;
+    let mut h = [0u8; RECORD_HEADER];
+    while file.read_exact_at(pos, &mut h).is_ok() {
+        let member = u32::from_le_bytes(h[0..4].try_into().unwrap());
+        let table_len = u32::from_le_bytes(h[4..8].try_into().unwrap());
+        let windows_len = u64::from_le_bytes(h[8..16].try_into().unwrap());
+        let table_at = pos + RECORD_HEADER as u64;
+        let Some(end) = table_at.checked_add(table_len as u64).and_then(|e| e.checked_add(windows_len)) else { break };
+        if end > file.len() {
+            break;
+        }
+        at.insert(member, PointsAt { table: (table_at, table_len), windows: table_at + table_len as u64 });
+        pos = end;
+    }
+    Some((at, pos))
+}
+
 /// The identity as bytes, with the index format version in front.
 fn encode_identity(id: &Identity) -> Vec<u8> {
     let mut e = Enc(Vec::new());

@@ -72,6 +72,9 @@ pub struct Archive {
     pub warnings: Vec<String>,
     /// Part of the archive could not be read.
     pub damaged: bool,
+    /// The file(s) the archive was read from (a byte-split archive's parts in order), checked
+    /// against `identity` before every read; empty for loose files, which are checked one by one.
+    pub origin: Vec<PathBuf>,
     /// Lazily resolved data offsets of zip members (`u64::MAX` = not yet known).
     pub zip_data_starts: Box<[AtomicU64]>,
 }
@@ -128,6 +131,35 @@ pub struct Pool {
     pub warnings: Vec<String>,
     /// Where indexes (and their side files) live.
     pub store: IndexStore,
+}
+
+impl Pool {
+    /// Heap bytes of the member tables (paths, locations, sparse extents, zip data offsets):
+    /// memory outside the cache budget, reported at mount.
+    pub fn member_table_bytes(&self) -> usize {
+        self.archives
+            .iter()
+            .map(|a| {
+                a.members.capacity() * std::mem::size_of::<Member>()
+                    + a.zip_data_starts.len() * std::mem::size_of::<AtomicU64>()
+                    + a.members
+                        .iter()
+                        .map(|m| {
+                            m.path.capacity()
+                                + match &m.data {
+                                    DataLoc::Sparse { extents } => std::mem::size_of_val(&**extents),
+                                    DataLoc::Bad { reason } => reason.capacity(),
+                                    _ => 0,
+                                }
+                                + match &m.kind {
+                                    MemberKind::Symlink { target } => target.capacity(),
+                                    _ => 0,
+                                }
+                        })
+                        .sum::<usize>()
+            })
+            .sum()
+    }
 }
 
 /// What content detection decided about one file.
@@ -369,6 +401,7 @@ impl Pool {
                     }
                     a.source_index = cand.source_index;
                     a.mount_path = cand.rel.clone();
+                    a.origin = if cand.parts.is_empty() { vec![cand.path.clone()] } else { cand.parts.clone() };
                     warnings.extend(a.warnings.iter().map(|w| format!("warning: {w}")));
                     archives.push(a);
                 }
@@ -411,6 +444,7 @@ impl Pool {
                         mtime: meta.mtime(),
                         warnings: Vec::new(),
                         damaged: false,
+                        origin: Vec::new(),
                         zip_data_starts: Box::new([]),
                     });
                     entry.members.push(Member {
@@ -545,7 +579,7 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
     };
     match listed {
         Ok((mut listing, mut stream, (stream_table, stream_windows))) => {
-            if let Some(identity) = &identity {
+            if let Some(identity) = identity.as_ref().filter(|_| ctx.store.enabled()) {
                 let saved = Saved {
                     format: format.tag(),
                     damaged: listing.damaged,
@@ -630,6 +664,7 @@ fn archive(
         mtime,
         warnings: listing.warnings,
         damaged: listing.damaged,
+        origin: Vec::new(),
         zip_data_starts: starts,
     }
 }

@@ -8,20 +8,31 @@
 //! - A bigger compressed zip member is decoded front to back by one cursor per member, which
 //!   leaves 1 MiB blocks in the cache behind it: concurrent and slightly out-of-order readers
 //!   (kernel readahead) find their blocks there, and the member is never held whole in memory.
+//! - A bigger deflated zip member gets seek points on its first pass, saved in the archive's
+//!   seek-point companion file; later reads start at the nearest point.
+//!
+//! Everything kept between reads (cursors, first passes, seek points) is a state in the cache
+//! and charged to the one budget with its real weight: evicted, it is rebuilt from the nearest
+//! seek point on disk, so the daemon slows down past the budget but never grows.
+//!
+//! Every read first checks that its archive is still the file that was listed (size, mtime,
+//! inode, device): an archive changed under the mount fails with EIO from then on, with one
+//! warning, and never serves a byte of the new content.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufReader, Read};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::archive::codec::{Codec, StreamIndex};
-use crate::archive::gzindex::{GzIndex, GzIndexer};
+use crate::archive::gzindex::{GzIndex, GzIndexer, WindowSource};
 use crate::archive::{ByteSource, DataLoc, Member, Slice, ZipData, zip};
 use crate::cache::BlockKey;
 use crate::error::FsError;
+use crate::index::{Identity, MemberPoints};
 use crate::pool::{Archive, Pool};
 use crate::stream::CompressedStream;
 
@@ -34,7 +45,12 @@ const DEFLATE: u16 = 8;
 /// Cache owner bit of members' own decoded streams (seek-point spans of big deflated members).
 const MEMBER_STREAMS: u32 = 1 << 31;
 /// Most members whose CRC is being followed at once; beyond that, the oldest are forgotten.
-const MAX_TRACKED: usize = 4096;
+const MAX_TRACKED: usize = 1024;
+/// Cache block number of a member's first-pass / seek-point state (never a data block number:
+/// those are offsets divided by `STREAM_BLOCK`).
+const STATE_DEFLATED: u64 = u64::MAX;
+/// Cache block number of a member's decoder cursor.
+const STATE_CURSOR: u64 = u64::MAX - 1;
 
 /// Reads members of a pool.
 pub struct Reader {
@@ -44,21 +60,40 @@ pub struct Reader {
     /// pass, end of a stream): every later read fails. The kernel drops errors of readahead
     /// requests and retries the pages synchronously, so failing only one read is not enough.
     corrupt: Mutex<HashMap<(u32, u32), String>>,
-    cursors: PerMember<Option<Cursor>>,
-    deflated: PerMember<Deflated>,
+    /// Archives found changed under the mount (sticky: they stay refused until remounted).
+    changed: Box<[AtomicBool]>,
+    /// Per archive: the seek points of big members saved in its companion file, looked up the
+    /// first time one is needed.
+    points: Box<[RwLock<SavedPoints>]>,
 }
 
-/// State kept per (archive, member), each behind its own lock so members never wait on each
-/// other.
-type PerMember<T> = Mutex<HashMap<(u32, u32), Arc<Mutex<T>>>>;
+/// What is known of an archive's seek-point companion file.
+#[derive(Default)]
+enum SavedPoints {
+    #[default]
+    NotRead,
+    None,
+    Some(MemberPoints),
+}
 
 /// A big deflated zip member: a first front-to-back pass yields its bytes (cached in blocks as
 /// it goes, for sequential readers) and records seek points; once the pass is complete and the
 /// CRC checked out, any offset is read from the nearest point.
 enum Deflated {
     NotStarted,
-    Indexing { pass: Box<GzIndexer<BufReader<OwnedSourceReader>>>, pos: u64, data: Arc<dyn ByteSource> },
-    Ready(Arc<CompressedStream>),
+    Indexing { pass: Box<GzIndexer<OwnedSourceReader>>, pos: u64, data: Arc<dyn ByteSource> },
+    Ready(Arc<CompressedStream>, usize),
+}
+
+impl Deflated {
+    /// Heap bytes held, for the cache budget.
+    fn weight(&self) -> usize {
+        match self {
+            Deflated::NotStarted => 0,
+            Deflated::Indexing { pass, .. } => pass.memory_bytes(),
+            Deflated::Ready(_, weight) => *weight,
+        }
+    }
 }
 
 /// A sequential reader that owns its source (the pass outlives any borrow).
@@ -80,16 +115,64 @@ struct Cursor {
     reader: Box<dyn Read + Send>,
 }
 
+/// Working memory of a decoder of zip method `method` that has produced `decoded` bytes: its
+/// input buffer, its fixed state, and for dictionary coders (LZMA and others) the dictionary
+/// pages touched so far, which are at most what it has decoded.
+fn decoder_bytes(method: u16, decoded: u64) -> usize {
+    const INPUT: usize = 64 << 10;
+    let decoded = usize::try_from(decoded).unwrap_or(usize::MAX);
+    match method {
+        0 => INPUT,
+        DEFLATE => INPUT + (48 << 10),
+        9 => INPUT + (192 << 10),
+        12 => INPUT + (4 << 20),
+        _ => (INPUT + (128 << 10)).saturating_add(decoded),
+    }
+}
+
 impl Reader {
     /// A reader over `pool`.
     pub fn new(pool: Pool) -> Reader {
+        let n = pool.archives.len();
         Reader {
             pool,
             crc: Mutex::new(HashMap::new()),
             corrupt: Mutex::new(HashMap::new()),
-            cursors: Mutex::new(HashMap::new()),
-            deflated: Mutex::new(HashMap::new()),
+            changed: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            points: (0..n).map(|_| RwLock::new(SavedPoints::NotRead)).collect(),
         }
+    }
+
+    /// Fails when archive `a` is no longer the file that was listed: deleted, truncated,
+    /// rewritten or replaced. Checked on every read that reaches an archive (one `stat`), so
+    /// no byte of new content is ever served under old offsets; the first failure is logged.
+    fn check_unchanged(&self, a: &Archive) -> Result<(), FsError> {
+        let changed = || FsError::ArchiveChanged { archive: a.display.clone() };
+        if self.changed[a.id as usize].load(Ordering::Relaxed) {
+            return Err(changed());
+        }
+        let Some(listed) = &a.identity else { return Ok(()) };
+        let why = match a.origin.as_slice() {
+            [] => return Ok(()),
+            [one] => match std::fs::metadata(one) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Some("deleted".to_string()),
+                Err(e) => Some(format!("cannot stat it: {e}")),
+                Ok(m) => identity_change(listed, m.len(), mtime_ns(&m), m.dev(), m.ino()),
+            },
+            parts => match Identity::of_parts(parts) {
+                Err(e) => Some(format!("a part is gone or unreadable: {e}")),
+                Ok(now) => identity_change(listed, now.size, now.mtime_ns, now.dev, now.ino),
+            },
+        };
+        let Some(why) = why else { return Ok(()) };
+        if !self.changed[a.id as usize].swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "{}: changed since it was mounted ({why}); its files now fail with EIO. \
+                 Unmount and mount again to read the new content.",
+                a.display
+            );
+        }
+        Err(changed())
     }
 
     /// The pool.
@@ -115,6 +198,7 @@ impl Reader {
             // Even an empty read of an unreadable member fails: "empty" would be a wrong answer.
             return Err(Self::unreadable(a, m, reason));
         }
+        self.check_unchanged(a)?;
         if offset >= m.size {
             return Ok(());
         }
@@ -131,7 +215,12 @@ impl Reader {
             DataLoc::Raw { offset: start } => {
                 out.resize(len, 0);
                 if let Some(root) = &a.root {
-                    read_loose(root, &m.path, offset, out).map_err(fail)?;
+                    read_loose(root, m, offset, out).map_err(|e| match e.kind() {
+                        io::ErrorKind::NotFound | io::ErrorKind::StaleNetworkFileHandle => FsError::ArchiveChanged {
+                            archive: format!("{}/{}", a.display, String::from_utf8_lossy(&m.path)),
+                        },
+                        _ => fail(e),
+                    })?;
                 } else {
                     let stream = a.stream.as_ref().expect("listed archives have a stream");
                     stream.read_exact_at(start + offset, out).map_err(fail)?;
@@ -178,7 +267,10 @@ impl Reader {
         let cache = &self.pool.cache;
         if m.size <= WHOLE_MEMBER_MAX.min(cache.max_block() as u64) {
             let key = BlockKey { owner: a.id, item: index, block: 0 };
-            let whole = cache.get_or_load(key, || decode_whole(file.clone(), zd, m.size))?;
+            let whole = cache.get_or_load(key, || {
+                let _working = cache.reserve(decoder_bytes(zd.method, m.size) + m.size as usize);
+                decode_whole(file.clone(), zd, m.size)
+            })?;
             out.extend_from_slice(&whole[offset as usize..offset as usize + len]);
             return Ok(());
         }
@@ -221,7 +313,8 @@ impl Reader {
         if let Some(b) = cache.get(&key(block_no)) {
             return Ok(b);
         }
-        let slot = self.cursors.lock().entry((a.id, index)).or_default().clone();
+        let state_key = key(STATE_CURSOR);
+        let slot = cache.state(state_key, || (Mutex::new(None::<Cursor>), 0));
         let mut cursor = slot.lock();
         // Another reader may have passed this block while we waited for the cursor.
         if let Some(b) = cache.get(&key(block_no)) {
@@ -232,31 +325,31 @@ impl Reader {
             let file = a.file.as_ref().expect("zip archives have a file").clone();
             *cursor = Some(Cursor { pos: 0, reader: zip::open_member(file, zd, m.size)? });
         }
-        let c = cursor.as_mut().expect("just set");
         loop {
+            let Some(c) = cursor.as_mut() else {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "member shorter than its declared size"));
+            };
+            cache.reweigh(&state_key, decoder_bytes(zd.method, c.pos));
             let want = STREAM_BLOCK.min(m.size - c.pos) as usize;
             let mut block = vec![0u8; want];
-            if let Err(e) = c.reader.read_exact(&mut block) {
-                *cursor = None;
-                return Err(e);
-            }
-            if c.pos + want as u64 == m.size {
+            let mut result = c.reader.read_exact(&mut block);
+            if result.is_ok() && c.pos + want as u64 == m.size {
                 // Let the decoder see the end, which is where it checks the CRC.
                 let mut probe = [0u8; 1];
-                match c.reader.read(&mut probe) {
-                    Ok(0) => {}
-                    Ok(_) => {
-                        *cursor = None;
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, "member longer than its declared size"));
-                    }
-                    Err(e) => {
-                        *cursor = None;
-                        return Err(e);
-                    }
-                }
+                result = match c.reader.read(&mut probe) {
+                    Ok(0) => Ok(()),
+                    Ok(_) => Err(io::Error::new(io::ErrorKind::InvalidData, "member longer than its declared size")),
+                    Err(e) => Err(e),
+                };
             }
             let this = c.pos / STREAM_BLOCK;
             c.pos += want as u64;
+            if result.is_err() || c.pos == m.size {
+                // A cursor that failed or reached the end serves nothing more: free its decoder.
+                *cursor = None;
+                cache.reweigh(&state_key, 0);
+            }
+            result?;
             let block: Arc<[u8]> = block.into();
             cache.insert(key(this), block.clone());
             if this == block_no {
@@ -286,40 +379,29 @@ impl Reader {
             copy_blocks(&blocks, first_block, offset, len, out);
             return Ok(());
         }
-        let slot = self
-            .deflated
-            .lock()
-            .entry((a.id, index))
-            .or_insert_with(|| Arc::new(Mutex::new(Deflated::NotStarted)))
-            .clone();
+        let state_key = key(STATE_DEFLATED);
+        let slot = cache.state(state_key, || (Mutex::new(Deflated::NotStarted), 0));
         let mut state = slot.lock();
-        let side = format!("member{index}");
         if let Deflated::NotStarted = &*state {
             let file = a.file.as_ref().expect("zip archives have a file").clone();
             let start = zip::compressed_data_offset(&*file, zd)?;
             let data: Arc<dyn ByteSource> = Arc::new(Slice::new(file, start, zd.compressed_size));
-            // Seek points saved by an earlier mount make the first pass unnecessary.
-            let saved = a.identity.as_ref().and_then(|id| self.pool.store.load_side(id, &side));
-            match saved.and_then(|b| GzIndex::from_bytes(&b).ok()).filter(|x| x.uncompressed_len() == m.size) {
-                Some(idx) => {
-                    let stream = CompressedStream::new(
-                        data,
-                        StreamIndex::Gz(idx.into_raw()),
-                        cache.clone(),
-                        a.id | MEMBER_STREAMS,
-                        index,
-                    );
-                    *state = Deflated::Ready(Arc::new(stream));
-                }
+            // Seek points saved earlier (by this mount before an eviction, or by an earlier
+            // mount) make the first pass unnecessary.
+            *state = match self.saved_points(a, index).filter(|x| x.uncompressed_len() == m.size) {
+                Some(idx) => ready(data, idx, cache, a.id, index),
                 None => {
-                    let reader = BufReader::with_capacity(1 << 20, OwnedSourceReader { src: data.clone(), pos: 0 });
-                    *state = Deflated::Indexing {
-                        pass: Box::new(GzIndexer::new_raw(reader, Codec::Gzip.spacing())),
+                    tracing::debug!("{}: member {index}: first pass starts (read at {offset})", a.display);
+                    Deflated::Indexing {
+                        pass: Box::new(GzIndexer::new_raw(
+                            OwnedSourceReader { src: data.clone(), pos: 0 },
+                            Codec::Gzip.spacing(),
+                        )),
                         pos: 0,
                         data,
-                    };
+                    }
                 }
-            }
+            };
         }
         let mut served = false;
         if let Deflated::Indexing { pass, pos, .. } = &mut *state {
@@ -360,24 +442,55 @@ impl Reader {
                 if let Some(e) = err {
                     return Err(e);
                 }
-                if let Some(id) = &a.identity
-                    && let Err(e) = self.pool.store.save_side(id, &side, &idx.to_bytes())
-                {
-                    tracing::warn!("{}: seek points of member {index} not saved: {e}", a.display);
-                }
-                let stream =
-                    CompressedStream::new(data, StreamIndex::Gz(idx), cache.clone(), a.id | MEMBER_STREAMS, index);
-                *state = Deflated::Ready(Arc::new(stream));
+                // Saved, the points' windows leave memory: they are read from the file on demand.
+                let idx = self.save_points(a, index, idx);
+                *state = ready(data, idx, cache, a.id, index);
             }
         }
+        cache.reweigh(&state_key, state.weight());
         if served {
             return Ok(());
         }
-        let Deflated::Ready(stream) = &*state else { unreachable!("a backward read completes the pass") };
+        let Deflated::Ready(stream, _) = &*state else { unreachable!("a backward read completes the pass") };
         let stream = stream.clone();
         drop(state);
         out.resize(len, 0);
         stream.read_exact_at(offset, out)
+    }
+
+    /// The seek points of member `index` saved in the archive's companion file, windows left on
+    /// disk. The companion is scanned once, when first needed.
+    fn saved_points(&self, a: &Archive, index: u32) -> Option<GzIndex> {
+        let id = a.identity.as_ref()?;
+        let slot = &self.points[a.id as usize];
+        if matches!(*slot.read(), SavedPoints::NotRead) {
+            let mut w = slot.write();
+            if matches!(*w, SavedPoints::NotRead) {
+                *w = self.pool.store.member_points(id).map_or(SavedPoints::None, SavedPoints::Some);
+            }
+        }
+        let SavedPoints::Some(points) = &*slot.read() else { return None };
+        let (table, windows_at) = points.table(index)?;
+        let idx = GzIndex::from_parts(&table, WindowSource::Disk(points.file.clone(), windows_at)).ok()?;
+        Some(idx.into_raw())
+    }
+
+    /// Appends member `index`'s fresh seek points to the archive's companion file and returns
+    /// them read back from there (windows on disk); when they cannot be saved (no index,
+    /// read-only or full index folder) the in-memory index is returned, with one warning.
+    fn save_points(&self, a: &Archive, index: u32, idx: GzIndex) -> GzIndex {
+        let Some(id) = a.identity.as_ref().filter(|_| self.pool.store.enabled()) else { return idx };
+        let (table, windows) = match idx.to_parts() {
+            Ok(parts) => parts,
+            Err(_) => return idx,
+        };
+        if let Err(e) = self.pool.store.add_member_points(id, index, &table, &windows) {
+            tracing::warn!("{}: seek points of member {index} not saved ({e}); they stay in memory", a.display);
+            return idx;
+        }
+        *self.points[a.id as usize].write() =
+            self.pool.store.member_points(id).map_or(SavedPoints::None, SavedPoints::Some);
+        self.saved_points(a, index).filter(|x| x.uncompressed_len() == idx.uncompressed_len()).unwrap_or(idx)
     }
 
     /// Reads the first `len` bytes of a member into `out` without decompressing all of a big
@@ -391,8 +504,10 @@ impl Reader {
             && m.size > 1 << 20
         {
             out.clear();
+            self.check_unchanged(a)?;
             let file = a.file.as_ref().expect("zip archives have a file").clone();
             let fail = |e: io::Error| Self::unreadable(a, m, e);
+            let _working = self.pool.cache.reserve(decoder_bytes(zd.method, len as u64) + len);
             let reader = zip::open_member(file, zd, m.size).map_err(fail)?;
             reader.take(len as u64).read_to_end(out).map_err(fail)?;
             return Ok(());
@@ -431,7 +546,7 @@ struct CrcTrack {
 }
 
 impl CrcTrack {
-    const MAX_SEGMENTS: usize = 1024;
+    const MAX_SEGMENTS: usize = 64;
 
     /// Adds a read of `data` at `offset`; once the reads cover `[0, size)` without a gap,
     /// returns the CRC-32 of the whole member. Re-reads (overlaps) are ignored.
@@ -492,10 +607,15 @@ fn decode_whole(file: Arc<dyn ByteSource>, zd: &ZipData, size: u64) -> io::Resul
     Ok(out)
 }
 
-fn read_loose(root: &std::path::Path, rel: &[u8], offset: u64, out: &mut [u8]) -> io::Result<()> {
+fn read_loose(root: &std::path::Path, m: &Member, offset: u64, out: &mut [u8]) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let path = root.join(std::ffi::OsStr::from_bytes(rel));
+    let path = root.join(std::ffi::OsStr::from_bytes(&m.path));
     let file = std::fs::File::open(&path)?;
+    let meta = file.metadata()?;
+    if meta.len() != m.size || meta.mtime() != m.mtime {
+        // ESTALE: the file is no longer the one that was listed.
+        return Err(io::Error::new(io::ErrorKind::StaleNetworkFileHandle, format!("{} changed", path.display())));
+    }
     let mut got = 0;
     while got < out.len() {
         match file.read_at(&mut out[got..], offset + got as u64)? {
@@ -509,6 +629,36 @@ fn read_loose(root: &std::path::Path, rel: &[u8], offset: u64, out: &mut [u8]) -
         }
     }
     Ok(())
+}
+
+/// What differs between the listed identity of an archive and its file now, if anything.
+fn identity_change(listed: &Identity, size: u64, mtime_ns: i128, dev: u64, ino: u64) -> Option<String> {
+    if (dev, ino) != (listed.dev, listed.ino) {
+        Some("replaced by another file".into())
+    } else if size != listed.size {
+        Some(format!("size {} bytes, was {}", size, listed.size))
+    } else if mtime_ns != listed.mtime_ns {
+        Some("rewritten (modification time changed)".into())
+    } else {
+        None
+    }
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i128 {
+    m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
+}
+
+/// A deflated member ready for reads at any offset from its seek points.
+fn ready(
+    data: Arc<dyn ByteSource>,
+    idx: GzIndex,
+    cache: &Arc<crate::cache::BlockCache>,
+    owner: u32,
+    index: u32,
+) -> Deflated {
+    let weight = idx.memory_bytes();
+    let stream = CompressedStream::new(data, StreamIndex::Gz(idx), cache.clone(), owner | MEMBER_STREAMS, index);
+    Deflated::Ready(Arc::new(stream), weight)
 }
 
 #[cfg(test)]

@@ -56,6 +56,15 @@ pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
     let profiles = if tree.no_datasets { Vec::new() } else { load_profiles(tree.profiles.as_deref())? };
     let opts = TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks, datasets: !tree.no_datasets };
     let fs = MedFs::new(pool, opts, &profiles);
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    tracing::info!(
+        "memory: cache budget {:.1} MiB (--cache-size: decoded data, decoder and seek-point state); \
+         outside it, tree {:.1} MiB ({} names) and member table {:.1} MiB",
+        mib(fs.pool().cache.capacity()),
+        mib(fs.tree().memory_bytes()),
+        fs.tree().len(),
+        mib(fs.pool().member_table_bytes())
+    );
     for w in fs.tree().warnings.iter().take(20) {
         eprintln!("medfs: warning: {w}");
     }

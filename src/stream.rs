@@ -82,6 +82,7 @@ impl ByteSource for CompressedStream {
             let target = need.div_ceil(PREFIX_GRAIN) * PREFIX_GRAIN;
             if prefix.is_none() && target < span_len * 3 / 4 {
                 let block = self.cache.get_or_load(prefix_key, || {
+                    let _working = self.cache.reserve(self.index.decoder_bytes(target) + target as usize);
                     let mut reader = self.index.reader_at(self.file.clone(), start)?;
                     let mut out = vec![0u8; target as usize];
                     reader.read_exact(&mut out)?;
@@ -91,13 +92,16 @@ impl ByteSource for CompressedStream {
                     return Ok(serve(&block, buf));
                 }
             }
-            let block = self
-                .cache
-                .get_or_load(full_key, || self.index.read_span(self.file.clone(), span, span_len as usize))?;
+            let block = self.cache.get_or_load(full_key, || {
+                let _working = self.cache.reserve(self.index.decoder_bytes(span_len) + span_len as usize);
+                self.index.read_span(self.file.clone(), span, span_len as usize)
+            })?;
             return Ok(serve(&block, buf));
         }
-        let mut reader = self.index.reader_at(self.file.clone(), offset)?;
+        // A span too long to cache: stream from its seek point, charging the decoder meanwhile.
         let want = buf.len().min((end - offset) as usize);
+        let _working = self.cache.reserve(self.index.decoder_bytes(offset + want as u64 - start));
+        let mut reader = self.index.reader_at(self.file.clone(), offset)?;
         let mut got = 0;
         while got < want {
             match reader.read(&mut buf[got..want])? {

@@ -101,6 +101,25 @@ impl Tree {
         false
     }
 
+    /// Heap bytes the tree holds (nodes, names, child lists, symlink targets and generated
+    /// sidecars): memory outside the cache budget, reported at mount.
+    pub fn memory_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self
+                .nodes
+                .iter()
+                .map(|n| {
+                    n.name.len()
+                        + match &n.kind {
+                            NodeKind::Dir { children, .. } => children.capacity() * std::mem::size_of::<NodeId>(),
+                            NodeKind::File { .. } => 0,
+                            NodeKind::Symlink { target } => target.len(),
+                            NodeKind::Generated { bytes } => bytes.len(),
+                        }
+                })
+                .sum::<usize>()
+    }
+
     /// Children of a folder, sorted by name.
     pub fn children(&self, dir: NodeId) -> Option<&[NodeId]> {
         match &self.node(dir)?.kind {

@@ -162,6 +162,20 @@ impl StreamIndex {
         each!(self, x => x.span_of(offset))
     }
 
+    /// Working memory of a decoder started at a seek point that decodes `decoded` bytes, for
+    /// the memory budget: zlib's state and buffers for gzip; bzip2's block tables (up to 900 kB
+    /// blocks); for xz and zstd the dictionary or window, of which a decoder touches at most
+    /// what it has decoded since its seek point (pages of a larger dictionary are never
+    /// touched), plus their buffers.
+    pub fn decoder_bytes(&self, decoded: u64) -> usize {
+        let decoded = usize::try_from(decoded).unwrap_or(usize::MAX);
+        match self {
+            StreamIndex::Gz(_) => 384 << 10,
+            StreamIndex::Bz2(_) => 4 << 20,
+            StreamIndex::Xz(_) | StreamIndex::Zst(_) => (512usize << 10).saturating_add(decoded),
+        }
+    }
+
     /// Decompresses span `i` whole (OutOfMemory, before allocating, when longer than `max`).
     pub fn read_span(&self, src: Arc<dyn ByteSource>, i: usize, max: usize) -> io::Result<Vec<u8>> {
         each!(self, x => x.read_span(src, i, max))

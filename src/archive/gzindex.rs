@@ -31,6 +31,10 @@ use crate::archive::{ByteSource, FormatError};
 const WINSIZE: usize = 32 * 1024;
 /// Input buffer of the indexing pass.
 const INDEX_IN_CHUNK: usize = 1 << 20;
+/// Input buffer of a zip member's first pass (see [`GzIndexer::new_raw`]).
+const MEMBER_IN_CHUNK: usize = 128 << 10;
+/// zlib's inflate state with its 32 KiB window, as allocated by `inflateInit2`.
+const ZLIB_INFLATE_STATE: usize = 48 << 10;
 /// Output buffer of the indexing pass, used when the caller's buffer is small.
 const INDEX_OUT_CHUNK: usize = 256 * 1024;
 /// A caller buffer at least this large is inflated into directly.
@@ -854,8 +858,11 @@ pub struct GzIndexer<R: Read> {
 impl<R: Read> GzIndexer<R> {
     /// Like [`new`](Self::new) for a bare deflate stream (a zip member's data): the pass ends at
     /// the end of the deflate stream; [`crc32`](Self::crc32) is then for the caller to check.
+    ///
+    /// Its input buffer is small ([`MEMBER_IN_CHUNK`]): a mount may run many such passes at
+    /// once (one per big member being read), each charged to the cache budget.
     pub fn new_raw(inner: R, spacing: u64) -> Self {
-        let mut x = GzIndexer::new(inner, spacing);
+        let mut x = GzIndexer::with_input(inner, spacing, MEMBER_IN_CHUNK);
         x.raw = true;
         x.push_point(SeekPoint {
             out: 0,
@@ -877,8 +884,12 @@ impl<R: Read> GzIndexer<R> {
     /// Wraps `inner` (positioned at the first gzip header); `spacing` is the wanted distance
     /// between seek points in uncompressed bytes (1 MiB is a good default; at least 1).
     pub fn new(inner: R, spacing: u64) -> Self {
+        GzIndexer::with_input(inner, spacing, INDEX_IN_CHUNK)
+    }
+
+    fn with_input(inner: R, spacing: u64, chunk: usize) -> Self {
         GzIndexer {
-            input: Input::new(ReadFeed(inner), INDEX_IN_CHUNK, 0),
+            input: Input::new(ReadFeed(inner), chunk, 0),
             // Only fails when out of memory, which Rust's allocator treats as fatal anyway.
             z: Inflater::new_raw().expect("zlib inflateInit2 failed"),
             state: IState::Header { first: true },
@@ -899,6 +910,18 @@ impl<R: Read> GzIndexer<R> {
             warnings: Vec::new(),
             raw: false,
         }
+    }
+
+    /// Heap bytes this pass holds: buffers, zlib's state and the seek points found so far (their
+    /// windows included), for the memory budget.
+    pub fn memory_bytes(&self) -> usize {
+        self.input.capacity()
+            + self.obuf.len()
+            + WINSIZE
+            + self.cscratch.capacity()
+            + ZLIB_INFLATE_STATE
+            + self.points.capacity() * std::mem::size_of::<SeekPoint>()
+            + self.points.iter().map(SeekPoint::stored_window_len).sum::<usize>()
     }
 
     /// Compressed bytes consumed so far (for a progress bar).

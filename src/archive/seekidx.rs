@@ -71,6 +71,11 @@ impl<F: Feed> Input<F> {
         Input { feed, buf: vec![0u8; cap].into_boxed_slice(), start: 0, end: 0, base, at_eof: false }
     }
 
+    /// Bytes of the buffer (for memory accounting).
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Compressed offset of the next unconsumed byte.
     pub fn pos(&self) -> u64 {
         self.base + self.start as u64

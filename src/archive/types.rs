@@ -64,8 +64,13 @@ impl FileSource {
     /// Opens `path` read-only.
     pub fn open(path: &Path) -> io::Result<FileSource> {
         let file = File::open(path)?;
+        FileSource::from_file(file, path.to_path_buf())
+    }
+
+    /// Wraps a file already open (its length is taken now).
+    pub fn from_file(file: File, path: PathBuf) -> io::Result<FileSource> {
         let len = file.metadata()?.len();
-        Ok(FileSource { file, len, path: path.to_path_buf(), bytes_read: Default::default() })
+        Ok(FileSource { file, len, path, bytes_read: Default::default() })
     }
 }
 
