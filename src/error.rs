@@ -62,7 +62,7 @@ impl FsError {
             FsError::Unreadable { .. } | FsError::ArchiveChanged { .. } => libc::EIO,
             // Corrupt data surfaces as InvalidData/UnexpectedEof: that is EIO, not the
             // raw errno (there is none).
-            FsError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            FsError::Io { source, .. } => source.raw_os_error().unwrap_or_else(|| errno_of_kind(source.kind())),
         }
     }
 
@@ -79,6 +79,18 @@ impl FsError {
     }
 }
 
+/// The errno of an OS error that lost its raw number on the way (the block cache hands a
+/// failed load to the readers waiting on it as kind and message): the kinds that name one errno
+/// keep it, anything else is EIO.
+fn errno_of_kind(kind: io::ErrorKind) -> i32 {
+    match kind {
+        io::ErrorKind::PermissionDenied => libc::EACCES,
+        io::ErrorKind::StaleNetworkFileHandle => libc::ESTALE,
+        io::ErrorKind::TimedOut => libc::ETIMEDOUT,
+        _ => libc::EIO,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +102,8 @@ mod tests {
         let denied = FsError::Io { context: "x".into(), source: io::Error::from_raw_os_error(libc::EACCES) };
         assert_eq!(denied.errno(), libc::EACCES);
         assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
+        let relayed = FsError::Io { context: "x".into(), source: io::ErrorKind::PermissionDenied.into() };
+        assert_eq!(relayed.errno(), libc::EACCES, "an errno relayed as a kind only");
         assert!(!corrupt.is_expected());
     }
 }

@@ -76,12 +76,28 @@ impl MedFs {
     /// Builds the tree over a listed pool: the raw view of every archive, and a folder per
     /// dataset that `profiles` recognize in the pool.
     pub fn new(pool: Pool, opts: TreeOptions, profiles: &[Profile]) -> MedFs {
-        let newest = pool.archives.iter().map(|a| a.mtime).max().unwrap_or(0);
         let reader = Reader::new(pool);
+        let tree = Self::build_tree(&reader, opts, profiles);
+        MedFs::from_parts(tree, reader)
+    }
+
+    /// The core over a finished tree and the reader its file nodes point into. `new` ends here;
+    /// tests start here, with a tree they built by hand or over a pool of in-memory sources, so
+    /// that every operation can be driven without a kernel, a DICOM scan or a profile.
+    pub fn from_parts(tree: Tree, reader: Reader) -> MedFs {
+        let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
+        MedFs { tree, reader, total_bytes }
+    }
+
+    /// The tree `new` shows over the reader's pool: DICOM headers scanned (when datasets are
+    /// on), datasets organized by `profiles`, the raw view of every archive, and one DICOM
+    /// dataset per archive that no profile claims.
+    pub fn build_tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
+        let newest = reader.pool().archives.iter().map(|a| a.mtime).max().unwrap_or(0);
         let started = std::time::Instant::now();
         let mut builder = TreeBuilder::new(newest, opts);
         // DICOM headers first: profiles may place files by their tags.
-        let headers = if opts.datasets { crate::dicomscan::scan(&reader, &reader.pool().store) } else { Vec::new() };
+        let headers = if opts.datasets { crate::dicomscan::scan(reader, &reader.pool().store) } else { Vec::new() };
         // Recognizing datasets reads label tables and renders sidecars; the raw view needs none
         // of that: build both at once.
         let datasets = std::thread::scope(|s| {
@@ -90,7 +106,7 @@ impl MedFs {
                     return Vec::new();
                 }
                 let files = pool_files(reader.pool(), &headers);
-                organize::organize(profiles, &files, &reader)
+                organize::organize(profiles, &files, reader)
             });
             builder.archives_dir(newest);
             for (i, archive) in reader.pool().archives.iter().enumerate() {
@@ -131,8 +147,7 @@ impl MedFs {
         tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
         let tree = builder.finish();
         tracing::info!("tree of {} names built in {:.3} s", tree.len(), started.elapsed().as_secs_f64());
-        let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
-        MedFs { tree, reader, total_bytes }
+        tree
     }
 
     /// The tree.
@@ -162,6 +177,8 @@ impl MedFs {
     /// Looks `name` up in folder `parent`.
     pub fn lookup(&self, parent: Ino, name: &[u8]) -> Result<Attr, FsError> {
         let dir = Self::node_id(parent)?;
+        // An inode that does not exist is ENOENT, not "not a directory".
+        self.tree.node(dir).ok_or(FsError::NotFound)?;
         if self.tree.children(dir).is_none() {
             return Err(FsError::NotADirectory);
         }
@@ -202,8 +219,8 @@ impl MedFs {
     /// true when the reply buffer is full.
     pub fn readdir(&self, ino: Ino, offset: u64, mut add: impl FnMut(DirEntry<'_>) -> bool) -> Result<(), FsError> {
         let id = Self::node_id(ino)?;
-        let children = self.tree.children(id).ok_or(FsError::NotADirectory)?;
         let node = self.tree.node(id).ok_or(FsError::NotFound)?;
+        let children = self.tree.children(id).ok_or(FsError::NotADirectory)?;
         let total = children.len() as u64 + 2;
         for cookie in offset..total {
             let (name, target): (&[u8], NodeId) = match cookie {

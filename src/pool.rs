@@ -467,6 +467,8 @@ impl Pool {
     }
 }
 
+// One per candidate, short-lived and moved once: boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Listed {
     Archive(Archive),
     NotArchive,
@@ -733,4 +735,56 @@ fn list_compressed(
     let stream: Arc<dyn ByteSource> =
         Arc::new(CompressedStream::new(file.clone(), index, ctx.cache.clone(), owner, ARCHIVE_STREAM));
     Ok((listing, stream, saved_index))
+}
+
+// --- A pool of already-open byte sources (no paths): the core test tier builds its filesystem
+// from in-memory archives and fault-injecting sources through this. Self-contained on purpose:
+// it reuses detection and the per-format listers, never the path-based candidate walk.
+
+impl Pool {
+    /// Detects and lists already-open sources, each shown as `_archives/<name>`, in the order
+    /// given. There is no path, so there is no persistent index either: every source is listed
+    /// from its bytes, and its reads go to the source itself (a test sees each one). A source
+    /// that is not a readable archive is an error naming it, as on the command line; a damaged
+    /// one mounts with a warning unless `strict`.
+    pub fn from_sources(
+        sources: Vec<(String, Arc<dyn ByteSource>)>,
+        cache_bytes: usize,
+        strict: bool,
+    ) -> Result<Pool, PoolError> {
+        let cache = Arc::new(BlockCache::new(cache_bytes));
+        let store = IndexStore::new(None);
+        let progress = crate::progress::Progress::new(false);
+        let ctx = ListCtx { cache: &cache, progress: &progress, store: &store };
+        let mut archives = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, (name, file)) in sources.into_iter().enumerate() {
+            let id = i as u32;
+            let refuse = |reason: String| PoolError::NotAnArchive { path: name.clone(), reason };
+            let format = match detect(&*file).map_err(|e| refuse(format!("cannot read: {e}")))? {
+                Detected::Archive(f) => f,
+                Detected::Unsupported(what) => return Err(refuse(format!("{what} archives are not supported yet"))),
+                Detected::NotArchive => return Err(refuse("not a zip, tar or compressed archive".into())),
+            };
+            let listed = match format {
+                Format::Zip => zip::list(&*file).map(|l| (l, file.clone())),
+                Format::Tar => tar::list_source(&*file, &name).map(|l| (l, file.clone())),
+                Format::Compressed { codec, tar } => {
+                    list_compressed(codec, tar, Path::new(&name), &file, id, &ctx).map(|(l, s, _)| (l, s))
+                }
+                Format::Loose => unreachable!("detection never yields Loose"),
+            };
+            let (listing, stream) = listed.map_err(|e| refuse(e.to_string()))?;
+            if listing.damaged && strict {
+                let reason = listing.warnings.first().cloned().unwrap_or_else(|| "damaged".into());
+                return Err(PoolError::Damaged { path: name, reason });
+            }
+            let mut a = archive(id, name.clone(), format, file, stream, listing, 0, false);
+            a.source_index = i;
+            a.mount_path = vec![name.into_bytes()];
+            warnings.extend(a.warnings.iter().map(|w| format!("warning: {w}")));
+            archives.push(a);
+        }
+        Ok(Pool { archives, cache, warnings, store })
+    }
 }

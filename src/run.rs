@@ -50,8 +50,17 @@ pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
     let started = std::time::Instant::now();
     let pool = Pool::open(sources, tree.cache_size, &opts)?;
     tracing::info!("{} archives listed in {:.3} s", pool.archives.len(), started.elapsed().as_secs_f64());
-    for w in &pool.warnings {
+    // A read-only or full index folder fails every archive's save the same way: say it once,
+    // not once per archive (a folder of 200 zips would bury every other warning).
+    let (unsaved, others): (Vec<&String>, Vec<&String>) =
+        pool.warnings.iter().partition(|w| w.contains(": index not saved ("));
+    for w in others {
         eprintln!("medfs: {w}");
+    }
+    match unsaved.as_slice() {
+        [] => {}
+        [one] => eprintln!("medfs: {one}"),
+        [first, rest @ ..] => eprintln!("medfs: {first} (and {} more archives not saved either)", rest.len()),
     }
     let profiles = if tree.no_datasets { Vec::new() } else { load_profiles(tree.profiles.as_deref())? };
     let opts = TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks, datasets: !tree.no_datasets };

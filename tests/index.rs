@@ -131,3 +131,86 @@ fn seek_points_of_a_big_deflated_member_are_kept_for_the_next_mount() {
     assert_eq!(saved.len(), 1, "the member's seek points are saved beside the index");
     probe(&mount(&[&zip], &dir.path().join("m2"), &args));
 }
+
+/// A tmpfs of `size` mounted on `dir` for one test (we run as root); unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount -t tmpfs (the index fault tests need root)");
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Remounts read-only: even root cannot write there then.
+    fn read_only(&self) {
+        let ok = std::process::Command::new("mount").args(["-o", "remount,ro"]).arg(&self.0).status().unwrap();
+        assert!(ok.success(), "remount read-only");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The lines of a mount's stderr that talk about the index.
+fn index_warnings(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("index")).collect()
+}
+
+#[test]
+fn a_read_only_or_full_index_folder_still_mounts_with_exactly_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = entries();
+    let tgz = dir.path().join("a.tar.gz");
+    make_tar_gz(&tgz, &entries);
+    let zip = dir.path().join("b.zip");
+    make_zip(&zip, &entries[..3], ZipMethod::Deflated);
+    let check = |m: &Mounted, what: &str| {
+        let warnings = index_warnings(&m.stderr);
+        assert_eq!(warnings.len(), 1, "{what}: exactly one warning about the index: {}", m.stderr);
+        assert!(warnings[0].contains("a.tar.gz") && warnings[0].contains("index not saved"), "{what}: {warnings:?}");
+        for e in entries.iter().step_by(7) {
+            let got = std::fs::read(m.path(&format!("_archives/a.tar.gz/{}", e.path))).unwrap();
+            assert!(got == e.data, "{what}: {}", e.path);
+        }
+    };
+
+    // Read-only: nothing can be created there, not even by root.
+    let ro = Tmpfs::mount(&dir.path().join("ro"), "1m");
+    ro.read_only();
+    let args = ["--index-dir", ro.0.to_str().unwrap()];
+    let m = mount(&[&tgz], &dir.path().join("m1"), &args);
+    check(&m, "read-only");
+    drop(m);
+    // Every archive fails the same way: still one warning, which says how many.
+    let m = mount(&[&tgz, &zip], &dir.path().join("m1"), &args);
+    check(&m, "read-only, two archives");
+    assert!(m.stderr.contains("1 more archives"), "{}", m.stderr);
+    drop(m);
+
+    // Full: 16 KiB cannot hold the tar.gz's index (about 40 KiB with its seek points' windows).
+    let full = Tmpfs::mount(&dir.path().join("full"), "16k");
+    let args = ["--index-dir", full.0.to_str().unwrap()];
+    let m = mount(&[&tgz], &dir.path().join("m2"), &args);
+    check(&m, "full");
+    // What fits stays (the small side file of the DICOM scan); no partial index is left behind.
+    let left: Vec<String> =
+        std::fs::read_dir(&full.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!left.iter().any(|n| n.contains("tmp") || n.ends_with(".idx")), "partial files left behind: {left:?}");
+    drop(m);
+    // A small index still fits: the zip is saved, and the next mount reads it back silently.
+    let m = mount(&[&zip], &dir.path().join("m3"), &args);
+    assert!(index_warnings(&m.stderr).is_empty(), "{}", m.stderr);
+    drop(m);
+    let (out, stderr) = index(&[&zip], &full.0);
+    assert!(out.contains("from its index"), "{out}");
+    assert!(index_warnings(&stderr).is_empty(), "{stderr}");
+}

@@ -323,45 +323,87 @@ fn a_truncated_download_mounts_what_is_complete_and_strict_refuses_it() {
     assert!(readable >= 5, "complete members read back ({readable})");
 }
 
+/// How many mounts sit on `mnt` per /proc/self/mountinfo, without resolving the path (a dead
+/// FUSE mountpoint cannot be stat'ed or canonicalized).
+fn mounts_on(mnt: &Path) -> usize {
+    let want = mnt.to_string_lossy().replace(' ', "\\040");
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines().filter(|l| l.split(' ').nth(4) == Some(want.as_str())).count()
+}
+
+/// Sends `sig` to the daemon of `mnt` and waits for it to exit.
+fn signal_daemon(mnt: &Path, sig: i32) {
+    let pid = daemon_pid(mnt).expect("daemon running");
+    // SAFETY: sending a signal to a pid we just found.
+    unsafe { libc::kill(pid, sig) };
+    assert!(
+        wait_for(Duration::from_secs(10), || !Path::new(&format!("/proc/{pid}")).exists() || daemon_pid(mnt).is_none()),
+        "daemon exits after signal {sig}"
+    );
+}
+
 #[test]
-fn sigterm_unmounts_and_a_killed_daemon_is_cleaned_up_by_the_next_command() {
+fn sigterm_sigint_and_sighup_unmount_cleanly_even_while_a_file_is_open() {
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("a.zip");
     make_zip(&zip, &[entry("f", b"x".to_vec())], ZipMethod::Stored);
     let mnt = dir.path().join("mnt");
-
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let m = mount(&[&zip], &mnt, &[]);
+        assert_eq!(mounts_on(&mnt), 1);
+        signal_daemon(&mnt, sig);
+        assert_eq!(mounts_on(&mnt), 0, "signal {sig}: the mountpoint is gone from mountinfo");
+        assert!(std::fs::read_dir(&mnt).unwrap().next().is_none(), "signal {sig}: the empty folder is back");
+        std::mem::forget(m);
+    }
+    // A busy mount (a file open in it) cannot be unmounted at once: it is detached, so no dead
+    // mountpoint is left behind when the daemon exits.
     let m = mount(&[&zip], &mnt, &[]);
-    let pid = daemon_pid(&mnt).expect("daemon running");
-    // SAFETY: sending a signal to a pid we just found.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert!(wait_for(Duration::from_secs(10), || std::fs::read_dir(&mnt)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(false)));
-    assert!(wait_for(Duration::from_secs(10), || daemon_pid(&mnt).is_none()), "daemon exits after SIGTERM");
+    let open = std::fs::File::open(m.path("_archives/a.zip/f")).unwrap();
+    signal_daemon(&mnt, libc::SIGTERM);
+    assert_eq!(mounts_on(&mnt), 0, "a busy mount is detached on SIGTERM");
+    assert!(std::fs::metadata(&mnt).unwrap().is_dir(), "the mountpoint is usable again");
+    drop(open);
     std::mem::forget(m);
+    // And it mounts again right away.
+    let m = mount(&[&zip], &mnt, &[]);
+    assert_eq!(std::fs::read(m.path("_archives/a.zip/f")).unwrap(), b"x");
+}
 
+#[test]
+fn a_killed_daemon_is_cleaned_up_by_the_next_mount_and_by_unmount() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("a.zip");
+    make_zip(&zip, &[entry("f", b"x".to_vec())], ZipMethod::Stored);
+    let mnt = dir.path().join("mnt");
+    let kill = |m: Mounted| {
+        signal_daemon(&mnt, libc::SIGKILL);
+        assert!(wait_for(Duration::from_secs(10), || {
+            matches!(std::fs::metadata(&mnt), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+        }));
+        assert_eq!(mounts_on(&mnt), 1, "a dead mount stays in mountinfo");
+        std::mem::forget(m);
+    };
+
+    // The next mount cleans the dead one up by itself, and does not stack on it.
+    kill(mount(&[&zip], &mnt, &[]));
     let m = mount(&[&zip], &mnt, &[]);
-    let pid = daemon_pid(&mnt).expect("daemon running");
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    assert!(wait_for(Duration::from_secs(10), || {
-        matches!(std::fs::metadata(&mnt), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
-    }));
-    std::mem::forget(m);
-    // The next mount cleans the dead one up by itself.
-    let m = mount(&[&zip], &mnt, &[]);
+    assert!(m.stderr.contains("cleaning up"), "says so: {}", m.stderr);
+    assert_eq!(mounts_on(&mnt), 1, "the new mount replaced the dead one");
     assert_eq!(std::fs::read(m.path("_archives/a.zip/f")).unwrap(), b"x");
     drop(m);
     assert!(wait_for(Duration::from_secs(10), || daemon_pid(&mnt).is_none()), "daemon exits after unmount");
+    assert_eq!(mounts_on(&mnt), 0);
 
-    let m = mount(&[&zip], &mnt, &[]);
-    // SAFETY: as above.
-    unsafe { libc::kill(daemon_pid(&mnt).unwrap(), libc::SIGKILL) };
-    assert!(wait_for(Duration::from_secs(10), || std::fs::metadata(&mnt).is_err()));
+    // `medfs unmount` cleans a dead one up too.
+    kill(mount(&[&zip], &mnt, &[]));
     let out = medfs().arg("unmount").arg(&mnt).output().unwrap();
     assert!(out.status.success(), "unmount cleans a dead mount: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(mounts_on(&mnt), 0, "nothing left in mountinfo");
     assert!(std::fs::metadata(&mnt).unwrap().is_dir());
-    std::mem::forget(m);
+    let out = medfs().arg("unmount").arg(&mnt).output().unwrap();
+    assert!(!out.status.success(), "a second unmount says it is not mounted");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not mounted"));
 }
 
 #[test]

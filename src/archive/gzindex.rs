@@ -121,7 +121,7 @@ impl Inflater {
         let mut len: c_uint = 0;
         // SAFETY: initialised raw stream (windowBits 15), so the window never exceeds 32 KiB and
         // `out` has room for all of it.
-        let ret = unsafe { z::inflateGetDictionary(&mut *self.strm, out.as_mut_ptr(), &mut len) };
+        let ret = unsafe { z::inflateGetDictionary(&*self.strm, out.as_mut_ptr(), &mut len) };
         if ret != z::Z_OK { 0 } else { (len as usize).min(WINSIZE) }
     }
 
@@ -740,6 +740,11 @@ impl GzReader {
     }
 
     fn annotate(&self, e: io::Error) -> io::Error {
+        // An OS error keeps its errno (EACCES must reach the caller as EACCES, not EIO); the
+        // reader names the archive in its own context.
+        if e.raw_os_error().is_some() {
+            return e;
+        }
         io::Error::new(e.kind(), format!("{}: {e}", self.src.describe()))
     }
 

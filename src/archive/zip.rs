@@ -632,6 +632,12 @@ pub fn compressed_data_offset(src: &dyn ByteSource, zd: &ZipData) -> io::Result<
 fn data_start(src: &dyn ByteSource, zd: &ZipData) -> io::Result<u64> {
     let mut h = [0u8; LFH_LEN];
     src.read_exact_at(zd.header_offset, &mut h).map_err(|e| {
+        // Only a header cut short says something about the archive. An OS error (EIO, EACCES,
+        // ESTALE) may pass: it keeps its errno, and is not reported as corrupt data, which
+        // callers remember for good.
+        if e.kind() != io::ErrorKind::UnexpectedEof {
+            return e;
+        }
         invalid(format!("{}: local header at offset {} unreadable: {e}", src.describe(), zd.header_offset))
     })?;
     if u32_at(&h, 0) != LFH_SIG {
