@@ -181,6 +181,15 @@ fn rss(pid: i32) -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
+/// CPU seconds (user + system) `pid` has used so far.
+fn cpu_seconds(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
+}
+
 fn mib(b: u64) -> f64 {
     b as f64 / MIB as f64
 }
@@ -284,9 +293,26 @@ fn sixteen_readers_on_a_mixed_pool_get_exact_bytes_within_the_memory_bound() {
     let cache = format!("{CACHE_MIB}M");
     let mounted = mount(&[&src], &mnt, &["--cache-size", &cache]);
     let pid = daemon_pid(&mnt).expect("the daemon's pid (a medfs process with the mountpoint in its cmdline)");
-    // The tree: the daemon right after the mount answered, before any file is read.
-    std::thread::sleep(Duration::from_millis(300));
-    let tree = rss(pid).expect("daemon RSS");
+    // The tree: the daemon right after the mount answered, before any file is read, once its
+    // RSS has settled (within 1 MiB over 0.5 s; at most 5 s).
+    let settle = Instant::now();
+    let mut recent = vec![rss(pid).expect("daemon RSS")];
+    while settle.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        recent.push(rss(pid).expect("daemon RSS"));
+        let last = &recent[recent.len().saturating_sub(6)..];
+        if last.len() == 6 && last.iter().max().unwrap() - last.iter().min().unwrap() < MIB as u64 {
+            break;
+        }
+    }
+    let tree = *recent.last().unwrap();
+    eprintln!(
+        "load: tree RSS settled in {:.1} s: first {:.1} MiB, last {:.1} MiB",
+        settle.elapsed().as_secs_f64(),
+        mib(recent[0]),
+        mib(tree)
+    );
+    let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
 
     // Every member, with its exact size, as the mount shows it.
     let members: Vec<Vec<Member>> = archives
@@ -352,6 +378,7 @@ fn sixteen_readers_on_a_mixed_pool_get_exact_bytes_within_the_memory_bound() {
     if let Some(r) = rss(pid) {
         samples.lock().unwrap().push(r);
     }
+    let daemon_cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
 
     let mut rs = samples.lock().unwrap().clone();
     rs.sort_unstable();
@@ -363,7 +390,8 @@ fn sixteen_readers_on_a_mixed_pool_get_exact_bytes_within_the_memory_bound() {
         archives.iter().zip(per_archive.iter()).map(|(a, n)| (a.name, n.load(Ordering::Relaxed))).collect();
     eprintln!(
         "load: {THREADS} threads, {elapsed:.1} s, seed {seed}: {requests} requests ({} whole-file, {:.0}/s), \
-         {:.1} MiB checked ({:.1} MiB/s), {errors} errors, {mismatches} mismatches; per archive {by_archive:?}",
+         {:.1} MiB checked ({:.1} MiB/s), {errors} errors, {mismatches} mismatches; daemon CPU {daemon_cpu:.1} s; \
+         per archive {by_archive:?}",
         stats.whole.load(Ordering::Relaxed),
         requests as f64 / elapsed,
         mib(bytes_ok),
