@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Issue 8: the daemon's memory under --cache-size, and what the bound costs in speed.
 
-A zip of N deflated members of 10 MiB (4-bit noise, deflate level 1: inflates at a real rate, ~1.7x) mounted with
---cache-size 64M, next to the same members extracted on local disk, in one run. Phases, each
-after dropping the page cache, with the daemon's VmRSS sampled every 0.1 s throughout:
+A zip of N deflated members of 10 MiB (4-bit noise, deflate level 1: inflates at a real rate,
+ratio ~1.7) mounted with --cache-size 64M, next to the same members extracted on local disk, in
+one run. Phases, each after dropping the page cache, with the daemon's VmRSS sampled every 0.1 s
+throughout:
   (a) the first 4 KiB of every member          (b) 4 KiB at offset 8 MiB of every member
   (c) every member whole
 and a working set that fits the cache (5 members read whole twice, page cache dropped before
@@ -11,7 +12,8 @@ each pass, so pass 2 measures medfs's own cache). Per phase: time, reads/s or MB
 and medfs / extracted ratios; peak RSS against the goal cache + tree + 64 MiB ("tree" = the
 daemon's RSS right after the mount answers). Reads: --threads workers over the members.
 
-Usage (root: drops the page cache; ~3 GB of data under --work, generated once, ~1-2 min):
+Usage (root: drops the page cache; 1.8 GB zip + 3.1 GB extracted under --work, generated once in
+~3 min on 2 busy cores; then ~1.5 min per run; builds target/release/medfs when missing):
     python3 bench/memory.py [--members 300] [--threads 4] [--cache-size 64M] [--medfs PATH]
 """
 import argparse
@@ -28,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import Pool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MEDFS = os.path.join(ROOT, "target", "release", "medfs")
+MEDFS = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release", "medfs")
 MiB = 1 << 20
 BLOCK = 4096
 SLACK = 64 * MiB  # what the daemon may use beyond cache and tree (the goal of issue 8)
@@ -253,6 +255,8 @@ def main():
     assert a.mib * MiB > 8 * MiB, "phase b reads at 8 MiB: members must be bigger"
     if os.geteuid() != 0:
         sys.exit("memory.py drops the page cache: run it as root")
+    if a.medfs == MEDFS and not os.path.exists(MEDFS):
+        subprocess.run(["cargo", "build", "--release", "--manifest-path", os.path.join(ROOT, "Cargo.toml")], check=True)
     os.makedirs(a.work, exist_ok=True)
     zpath = os.path.join(a.work, f"scans_{a.members}x{a.mib}MiB.zip")
     extracted = os.path.join(a.work, f"scans_{a.members}x{a.mib}MiB")
