@@ -277,6 +277,7 @@ fn mount(args: MountArgs) -> Result<()> {
     let fs = Arc::new(build(sources, &args.tree, true)?);
     let config = MountConfig { threads: args.threads, allow_other: args.allow_other };
     if args.foreground {
+        block_stop_signals();
         let session = fuse::mount(fs, mnt, &config).map_err(|e| mount_error(mnt, e))?;
         return serve(session, mnt);
     }
@@ -330,6 +331,7 @@ fn daemon_child(fs: Arc<MedFs>, mnt: &Path, config: &MountConfig, log: std::fs::
         libc::dup2(log_fd, 2);
     }
     tracing::info!("mounting {} (pid {})", mnt.display(), std::process::id());
+    block_stop_signals();
     let session = match fuse::mount(fs, mnt, config) {
         Ok(s) => s,
         Err(e) => {
@@ -365,18 +367,7 @@ fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
 fn serve(mut session: fuse::Session, mountpoint: &Path) -> Result<()> {
     let mountpoint = mountpoint.to_path_buf();
     let mut unmounter = session.unmounter();
-    // Block the signals in this thread before the workers start (they inherit the mask), and
-    // take them synchronously in one thread that unmounts: the session then ends by itself.
-    // SAFETY: plain signal-set manipulation on a local sigset_t.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
+    let set = block_stop_signals();
     std::thread::Builder::new().name("medfs-signals".into()).spawn(move || {
         let mut sig = 0;
         // SAFETY: `set` is initialized; sigwait writes the signal number into `sig`.
@@ -394,6 +385,23 @@ fn serve(mut session: fuse::Session, mountpoint: &Path) -> Result<()> {
     })?;
     session.run().context("FUSE session")?;
     Ok(())
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (threads started later inherit the mask),
+/// so that they are taken synchronously by `serve`'s signal thread, which unmounts. Called before
+/// the kernel mount exists: a signal that arrives between the mount and `serve` then waits for
+/// the signal thread instead of killing the process and leaving a dead mountpoint behind.
+fn block_stop_signals() -> libc::sigset_t {
+    // SAFETY: plain signal-set manipulation on a local sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
 }
 
 fn pipe() -> Result<(std::fs::File, std::fs::File)> {

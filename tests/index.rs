@@ -102,11 +102,14 @@ fn a_remount_from_the_index_serves_exact_bytes_at_random_offsets() {
 }
 
 #[test]
-fn seek_points_of_a_big_deflated_member_are_kept_for_the_next_mount() {
+fn seek_points_of_big_deflated_members_are_kept_in_one_companion_file_for_the_next_mount() {
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("vol.zip");
     let data = bytes(24 << 20, 77, true);
-    make_zip(&zip, &[entry("sub-01/func/bold.nii", data.clone())], ZipMethod::Deflated);
+    let others: Vec<Vec<u8>> = (0..3).map(|i| bytes(9 << 20, 100 + i, true)).collect();
+    let mut entries = vec![entry("sub-01/func/bold.nii", data.clone())];
+    entries.extend(others.iter().enumerate().map(|(i, d)| entry(&format!("sub-0{}/anat/T1w.nii", i + 2), d.clone())));
+    make_zip(&zip, &entries, ZipMethod::Deflated);
     let idx = dir.path().join("idx");
     let args = ["--index-dir", idx.to_str().unwrap()];
     let probe = |m: &Mounted| {
@@ -121,15 +124,28 @@ fn seek_points_of_a_big_deflated_member_are_kept_for_the_next_mount() {
         let m = mount(&[&zip], &dir.path().join("m1"), &args);
         // A whole read is the first pass: it records the member's seek points.
         assert!(std::fs::read(m.path("_archives/vol.zip/sub-01/func/bold.nii")).unwrap() == data);
+        for (i, d) in others.iter().enumerate() {
+            let p = m.path(&format!("_archives/vol.zip/sub-0{}/anat/T1w.nii", i + 2));
+            assert!(std::fs::read(p).unwrap() == *d);
+        }
         probe(&m);
     }
-    let saved: Vec<_> = std::fs::read_dir(&idx)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".idx.member0"))
-        .collect();
-    assert_eq!(saved.len(), 1, "the member's seek points are saved beside the index");
+    let names: Vec<_> =
+        std::fs::read_dir(&idx).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let companions: Vec<_> = names.iter().filter(|n| n.ends_with(".idx.points")).collect();
+    assert_eq!(companions.len(), 1, "all members' seek points in one companion file: {names:?}");
+    assert!(!names.iter().any(|n| n.contains(".idx.member")), "no side file per member: {names:?}");
+    let size = std::fs::metadata(idx.join(companions[0])).unwrap().len();
     probe(&mount(&[&zip], &dir.path().join("m2"), &args));
+    assert_eq!(std::fs::metadata(idx.join(companions[0])).unwrap().len(), size, "the next mount reuses, not re-adds");
+    // A torn last record (a crash while appending) is ignored and cut off by the next append.
+    let path = idx.join(companions[0]);
+    let mut torn = std::fs::read(&path).unwrap();
+    torn.truncate(torn.len() - 1000);
+    std::fs::write(&path, &torn).unwrap();
+    let m = mount(&[&zip], &dir.path().join("m3"), &args);
+    probe(&m);
+    assert!(std::fs::read(m.path("_archives/vol.zip/sub-04/anat/T1w.nii")).unwrap() == others[2]);
 }
 
 /// A tmpfs of `size` mounted on `dir` for one test (we run as root); unmounted on drop.
