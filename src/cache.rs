@@ -301,6 +301,14 @@ impl BlockCache {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// Number of per-member states held, and the bytes charged for them.
+    pub fn states(&self) -> (usize, usize) {
+        let lru = self.lru.lock();
+        lru.iter()
+            .filter(|(_, slot)| matches!(slot.value, Value::State(_)))
+            .fold((0, 0), |(n, b), (_, s)| (n + 1, b + s.weight))
+    }
+
     /// The most bytes ever charged at once.
     pub fn peak_bytes(&self) -> usize {
         self.peak.load(Ordering::Relaxed)

@@ -2,6 +2,7 @@
 //! sources and driven in-process, without a kernel: errno of every error and operation, readdir
 //! cookies, corrupt data never served, short reads retried, slow sources not blocking others.
 
+mod budget;
 #[path = "../common/mod.rs"]
 mod common;
 mod corrupt;
