@@ -74,7 +74,10 @@ impl FsError {
             | FsError::IsADirectory
             | FsError::NotASymlink
             | FsError::ReadOnly => true,
-            FsError::Unreadable { .. } | FsError::ArchiveChanged { .. } | FsError::Io { .. } => false,
+            // Warned about once, by the reader, when the change is found; every later read of
+            // the archive fails the same way and would only repeat it.
+            FsError::ArchiveChanged { .. } => true,
+            FsError::Unreadable { .. } | FsError::Io { .. } => false,
         }
     }
 }

@@ -75,6 +75,9 @@ pub struct Archive {
     /// The file(s) the archive was read from (a byte-split archive's parts in order), checked
     /// against `identity` before every read; empty for loose files, which are checked one by one.
     pub origin: Vec<PathBuf>,
+    /// When listing started (ns since the epoch): a loose file changed (ctime) after it is
+    /// refused, as its size, bytes or both may differ from the listing.
+    pub listed_at_ns: i128,
     /// Lazily resolved data offsets of zip members (`u64::MAX` = not yet known).
     pub zip_data_starts: Box<[AtomicU64]>,
 }
@@ -363,6 +366,10 @@ fn group_split_parts(candidates: Vec<Candidate>, warnings: &mut Vec<String>) -> 
 impl Pool {
     /// Opens, detects and lists every source. Errors name the source and the problem.
     pub fn open(sources: &[PathBuf], cache_bytes: usize, opts: &PoolOptions) -> Result<Pool, PoolError> {
+        // Taken before any file is looked at: a loose file whose inode changed after this
+        // instant may differ from what was listed.
+        let listed_at =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128);
         let mut warnings = Vec::new();
         let mut candidates = Vec::new();
         for (source_index, path) in sources.iter().enumerate() {
@@ -445,6 +452,7 @@ impl Pool {
                         warnings: Vec::new(),
                         damaged: false,
                         origin: Vec::new(),
+                        listed_at_ns: listed_at,
                         zip_data_starts: Box::new([]),
                     });
                     entry.members.push(Member {
@@ -667,6 +675,7 @@ fn archive(
         warnings: listing.warnings,
         damaged: listing.damaged,
         origin: Vec::new(),
+        listed_at_ns: 0,
         zip_data_starts: starts,
     }
 }

@@ -215,7 +215,7 @@ impl Reader {
             DataLoc::Raw { offset: start } => {
                 out.resize(len, 0);
                 if let Some(root) = &a.root {
-                    read_loose(root, m, offset, out).map_err(|e| match e.kind() {
+                    read_loose(root, m, a.listed_at_ns, offset, out).map_err(|e| match e.kind() {
                         io::ErrorKind::NotFound | io::ErrorKind::StaleNetworkFileHandle => FsError::ArchiveChanged {
                             archive: format!("{}/{}", a.display, String::from_utf8_lossy(&m.path)),
                         },
@@ -607,12 +607,13 @@ fn decode_whole(file: Arc<dyn ByteSource>, zd: &ZipData, size: u64) -> io::Resul
     Ok(out)
 }
 
-fn read_loose(root: &std::path::Path, m: &Member, offset: u64, out: &mut [u8]) -> io::Result<()> {
+fn read_loose(root: &std::path::Path, m: &Member, listed_at_ns: i128, offset: u64, out: &mut [u8]) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let path = root.join(std::ffi::OsStr::from_bytes(&m.path));
     let file = std::fs::File::open(&path)?;
     let meta = file.metadata()?;
-    if meta.len() != m.size || meta.mtime() != m.mtime {
+    let ctime_ns = meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128;
+    if meta.len() != m.size || meta.mtime() != m.mtime || ctime_ns >= listed_at_ns {
         // ESTALE: the file is no longer the one that was listed.
         return Err(io::Error::new(io::ErrorKind::StaleNetworkFileHandle, format!("{} changed", path.display())));
     }

@@ -24,6 +24,8 @@ fn every_error_variant_has_its_errno_and_only_misses_are_expected() {
         (FsError::NotASymlink, libc::EINVAL, true),
         (FsError::ReadOnly, libc::EROFS, true),
         (unreadable, libc::EIO, false),
+        // Warned about once by the reader; later reads of the archive fail the same way.
+        (FsError::ArchiveChanged { archive: "a".into() }, libc::EIO, true),
         (io_err(io::Error::from_raw_os_error(libc::EACCES)), libc::EACCES, false),
         (io_err(io::Error::from_raw_os_error(libc::EIO)), libc::EIO, false),
         (io_err(io::Error::from_raw_os_error(libc::ESTALE)), libc::ESTALE, false),
