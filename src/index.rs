@@ -249,6 +249,24 @@ impl MemberPoints {
     }
 }
 
+impl MemberPoints {
+    /// Records a member just appended by [`IndexStore::add_member_points`]: the file is
+    /// reopened (its length grew) unless it was replaced meanwhile, in which case the caller
+    /// scans it again.
+    pub fn add(&mut self, store: &IndexStore, id: &Identity, member: u32, at: PointsAt) -> bool {
+        use crate::archive::ByteSource;
+        let Some(file) = store.points_file(id).and_then(|p| crate::archive::FileSource::open(&p).ok()) else {
+            return false;
+        };
+        if file.len() < at.windows {
+            return false;
+        }
+        self.file = std::sync::Arc::new(file);
+        self.at.insert(member, at);
+        true
+    }
+}
+
 impl IndexStore {
     fn points_file(&self, id: &Identity) -> Option<PathBuf> {
         self.file_for(id).map(|p| p.with_extension("idx.points"))
@@ -275,10 +293,10 @@ impl IndexStore {
     /// is about another version of the archive. Appends hold an exclusive lock on the file, so
     /// two mounts of one archive never interleave records; a crash leaves at most a torn last
     /// record, which readers ignore and the next append cuts off.
-    pub fn add_member_points(&self, id: &Identity, member: u32, table: &[u8], windows: &[u8]) -> io::Result<()> {
+    pub fn add_member_points(&self, id: &Identity, member: u32, table: &[u8], windows: &[u8]) -> io::Result<PointsAt> {
         use std::io::{Seek, SeekFrom};
         use std::os::unix::io::AsRawFd;
-        let Some(path) = self.points_file(id) else { return Ok(()) };
+        let Some(path) = self.points_file(id) else { return Err(io::Error::other("indexes are off")) };
         fs::create_dir_all(path.parent().expect("in a folder"))?;
         let mut f = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
         // SAFETY: flock on a descriptor we own; the lock is released when `f` is closed.
@@ -310,8 +328,13 @@ impl IndexStore {
         record.extend_from_slice(&hasher.finalize().to_le_bytes());
         record.extend_from_slice(table);
         record.extend_from_slice(windows);
+        // No fsync: a record torn by a crash fails its CRC (or runs past the end) and is
+        // ignored; each window is checked again when read. Syncing cost ~40 ms per member.
         f.write_all(&record)?;
-        f.sync_data()
+        Ok(PointsAt {
+            table: (end + RECORD_HEADER as u64, table_len),
+            windows: end + (RECORD_HEADER + table.len()) as u64,
+        })
     }
 }
 

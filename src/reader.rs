@@ -484,12 +484,23 @@ impl Reader {
             Ok(parts) => parts,
             Err(_) => return idx,
         };
-        if let Err(e) = self.pool.store.add_member_points(id, index, &table, &windows) {
-            tracing::warn!("{}: seek points of member {index} not saved ({e}); they stay in memory", a.display);
-            return idx;
+        let at = match self.pool.store.add_member_points(id, index, &table, &windows) {
+            Ok(at) => at,
+            Err(e) => {
+                tracing::warn!("{}: seek points of member {index} not saved ({e}); they stay in memory", a.display);
+                return idx;
+            }
+        };
+        {
+            let mut slot = self.points[a.id as usize].write();
+            let added = match &mut *slot {
+                SavedPoints::Some(p) => p.add(&self.pool.store, id, index, at),
+                _ => false,
+            };
+            if !added {
+                *slot = self.pool.store.member_points(id).map_or(SavedPoints::None, SavedPoints::Some);
+            }
         }
-        *self.points[a.id as usize].write() =
-            self.pool.store.member_points(id).map_or(SavedPoints::None, SavedPoints::Some);
         self.saved_points(a, index).filter(|x| x.uncompressed_len() == idx.uncompressed_len()).unwrap_or(idx)
     }
 
