@@ -324,7 +324,15 @@ impl TreeBuilder {
         let base_dir = self.ensure_dir(archives_dir, &base_renamed, archive.mtime, &context);
         for (member_index, member) in archive.members.iter().enumerate() {
             let Some(clean) = normalize(&member.path) else {
-                continue; // the archive's root itself: already there
+                // The archive's root itself (`./`): already there as a folder. A file or link
+                // with no usable name (`..`, `/`, a name starting with NUL) has no place to go.
+                if member.kind != MemberKind::Dir {
+                    self.warnings.push(format!(
+                        "{context}: member {member_index} has no usable name ({:?}); not shown",
+                        String::from_utf8_lossy(&member.path)
+                    ));
+                }
+                continue;
             };
             let mut comps = clean.components;
             if base.is_empty() {
@@ -410,25 +418,28 @@ impl TreeBuilder {
 }
 
 /// Whether a link at depth `depth` (folders between the archive root and the link) with this
-/// target resolves, lexically, to somewhere inside the archive.
+/// target surely resolves to somewhere inside the archive.
+///
+/// The kernel resolves `..` physically: after a name that is itself a link (`sub/up -> ..`), a
+/// `..` climbs from wherever that link led, not from the name's lexical place. So a target like
+/// `sub/up/sub/up/../../../../etc/passwd` stays inside by lexical count yet leaves the mount.
+/// Only targets whose `..` all come first are accepted: those climb from the link's own (real)
+/// folder, at most `depth` levels, and then only descend, through links that obey the same rule.
 pub fn symlink_stays_inside(depth: usize, target: &[u8]) -> bool {
     if target.is_empty() || target.first() == Some(&b'/') || target.contains(&0) {
         return false;
     }
-    let mut level = depth as i64;
+    let mut ups = 0usize;
+    let mut descended = false;
     for part in target.split(|&b| b == b'/') {
         match part {
             b"" | b"." => {}
-            b".." => {
-                level -= 1;
-                if level < 0 {
-                    return false;
-                }
-            }
-            _ => level += 1,
+            b".." if descended => return false,
+            b".." => ups += 1,
+            _ => descended = true,
         }
     }
-    true
+    ups <= depth
 }
 
 /// Names longer than a directory entry can hold are shortened, keeping them unique with a hash
@@ -457,6 +468,10 @@ mod tests {
         assert!(!symlink_stays_inside(2, b"../../../etc/passwd"));
         assert!(!symlink_stays_inside(3, b"/usr/bin/python"));
         assert!(symlink_stays_inside(1, b"./../y/./z"));
+        // `..` after a name may climb out of wherever a link led: refused.
+        assert!(!symlink_stays_inside(5, b"sub/up/../x"));
+        assert!(!symlink_stays_inside(0, b"sub/up/sub/up/../../../../etc/passwd"));
+        assert!(symlink_stays_inside(2, b"../../sub/up/x"));
     }
 
     #[test]
