@@ -541,9 +541,8 @@ fn ratio_problem(method: u16, csize: u64, size: u64) -> Option<String> {
         METHOD_LZMA => ("LZMA", MAX_RATIO_LZMA),
         _ => return None,
     };
-    (size > csize.saturating_mul(max).saturating_add(RATIO_SLACK)).then(|| {
-        format!("declares {size} bytes from {csize} compressed bytes, more than {what} can produce ({max}:1)")
-    })
+    (size > csize.saturating_mul(max).saturating_add(RATIO_SLACK))
+        .then(|| format!("declares {size} bytes from {csize} compressed bytes, more than {what} can produce ({max}:1)"))
 }
 
 /// The overlap cap: members whose compressed bytes overlap another member's local header are
