@@ -5,7 +5,9 @@
 //! 100k-member archive lists in milliseconds); a member's local header is only resolved when it is
 //! opened. Decoding is streaming: nothing here buffers a whole member, so a "zip bomb" costs CPU
 //! time proportional to what the caller asks for, never memory. Capping how much decoded data is
-//! kept (the block cache) is the caller's job.
+//! kept (the block cache) is the caller's job. Listing refuses (marks unreadable) members whose
+//! declared size no method could produce from their compressed size, and members whose data
+//! overlaps another's (see `ratio_problem` and `refuse_overlaps`).
 //!
 //! Compatibility choices, each following a peer reader where they disagree:
 //! - End-of-central-directory search follows Go's `archive/zip`: the *last* EOCD signature in the
