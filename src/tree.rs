@@ -253,10 +253,16 @@ impl TreeBuilder {
     /// does (the folder wins when it has contents).
     fn put_member(&mut self, parent: NodeId, dirs: &[Vec<u8>], name: &[u8], mtime: i64, kind: NodeKind, context: &str) {
         let fitted = fit_name(name);
-        let taken_by_file =
-            self.child(parent, &fitted).is_some_and(|id| !matches!(self.nodes[id as usize].kind, NodeKind::Dir { .. }));
-        if !taken_by_file {
-            return self.put(parent, name, mtime, kind, context);
+        match self.child(parent, &fitted) {
+            // The common case, looked up once (a million-member folder pays it a million times).
+            None => {
+                self.add(parent, Box::from(&*fitted), mtime, kind);
+                return;
+            }
+            Some(id) if matches!(self.nodes[id as usize].kind, NodeKind::Dir { .. }) => {
+                return self.put(parent, name, mtime, kind, context);
+            }
+            Some(_) => {}
         }
         // The suffix goes through `fit_name` too: `~2` on a 255-byte name would make a name the
         // kernel refuses to look up.
