@@ -531,6 +531,7 @@ mod tests {
             mtime: 0,
             warnings: vec![],
             damaged: false,
+            origin: Vec::new(),
             zip_data_starts: Box::new([]),
         }
     }
