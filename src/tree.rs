@@ -163,6 +163,9 @@ pub struct TreeOptions {
     pub datasets: bool,
 }
 
+/// (source, name) -> the name it is shown as under `_archives/`.
+type TopRenames = HashMap<(usize, Box<[u8]>), Box<[u8]>>;
+
 /// Builds a tree; names are unique per folder by construction.
 pub struct TreeBuilder {
     nodes: Vec<Node>,
@@ -173,7 +176,7 @@ pub struct TreeBuilder {
     /// Which source owns each name directly under `_archives/`, so sources never hide each other.
     top_owner: HashMap<Box<[u8]>, usize>,
     /// Per source, top-level names renamed because another source had them first.
-    top_renames: HashMap<(usize, Box<[u8]>), Box<[u8]>>,
+    top_renames: TopRenames,
     opts: TreeOptions,
 }
 
