@@ -70,7 +70,15 @@ pub struct MedFs {
     tree: Tree,
     reader: Reader,
     total_bytes: u64,
+    /// TEST HOOK, see `PANIC_HOOK_ENV`.
+    panic_on: Option<Box<[u8]>>,
 }
+
+/// TEST HOOK: `MEDFS_TEST_PANIC_ON=<file name>` makes every read of a file of that name panic
+/// inside the core, so the tests can check that one panicking request is answered with EIO and
+/// the daemon keeps serving (src/fuse.rs `guard`). Read once when the core is built; unset (the
+/// only setting outside tests) it costs one `Option` check per read.
+pub const PANIC_HOOK_ENV: &str = "MEDFS_TEST_PANIC_ON";
 
 impl MedFs {
     /// Builds the tree over a listed pool: the raw view of every archive, and a folder per
@@ -86,7 +94,8 @@ impl MedFs {
     /// that every operation can be driven without a kernel, a DICOM scan or a profile.
     pub fn from_parts(tree: Tree, reader: Reader) -> MedFs {
         let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
-        MedFs { tree, reader, total_bytes }
+        let panic_on = std::env::var_os(PANIC_HOOK_ENV).map(|n| Box::from(n.as_encoded_bytes()));
+        MedFs { tree, reader, total_bytes, panic_on }
     }
 
     /// The tree `new` shows over the reader's pool: DICOM headers scanned (when datasets are
@@ -201,7 +210,11 @@ impl MedFs {
 
     /// Reads up to `size` bytes at `offset` into `out`.
     pub fn read(&self, ino: Ino, offset: u64, size: usize, out: &mut Vec<u8>) -> Result<(), FsError> {
-        match &self.tree.node(Self::node_id(ino)?).ok_or(FsError::NotFound)?.kind {
+        let node = self.tree.node(Self::node_id(ino)?).ok_or(FsError::NotFound)?;
+        if self.panic_on.as_deref().is_some_and(|name| name == &*node.name) {
+            panic!("{PANIC_HOOK_ENV} test hook: read of {}", String::from_utf8_lossy(&node.name));
+        }
+        match &node.kind {
             NodeKind::File { archive, member, .. } => self.reader.read(*archive, *member, offset, size, out),
             NodeKind::Generated { bytes } => {
                 out.clear();

@@ -1,5 +1,9 @@
 //! The kernel boundary: translates fuser calls into MedFs calls and back. The only module that
 //! imports fuser; each operation is a call into the core and a reply.
+//!
+//! Every call into the core runs under `guard`: a panic while answering one request answers that
+//! request with EIO and a logged error, and the worker thread goes on serving. Without it, fuser
+//! loses the worker thread for good, and after `--threads` panics the mount hangs.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -12,7 +16,7 @@ use fuser::{
     MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
     ReplyOpen, ReplyStatfs, ReplyWrite, Request, SessionACL,
 };
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::error::FsError;
 use crate::fs::{Attr, FileKind, MedFs};
@@ -85,6 +89,25 @@ fn errno(op: &str, e: &FsError) -> Errno {
     Errno::from_i32(e.errno())
 }
 
+/// Runs one request's call into the core. Errors map to their errno; a panic is caught and becomes
+/// EIO with an error in the log. The core's shared state is behind parking_lot locks, which do
+/// not poison, so requests after a panic are served normally.
+fn guard<T>(op: &str, ino: u64, call: impl FnOnce() -> Result<T, FsError>) -> Result<T, Errno> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(errno(op, &e)),
+        Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            error!("{op} of inode {ino}: internal error (panic: {why}); answered EIO, still serving");
+            Err(Errno::EIO)
+        }
+    }
+}
+
 impl Filesystem for MedFuse {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Fewer round trips is the whole game on FUSE: list with attributes, let lookups in one
@@ -104,23 +127,23 @@ impl Filesystem for MedFuse {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.fs.lookup(parent.0, name.as_bytes()) {
-            Ok(a) => reply.entry(&TTL, &self.file_attr(&a), Generation(0)),
-            Err(e) => reply.error(errno("lookup", &e)),
+        match guard("lookup", parent.0, || self.fs.lookup(parent.0, name.as_bytes()).map(|a| self.file_attr(&a))) {
+            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(ino.0) {
-            Ok(a) => reply.attr(&TTL, &self.file_attr(&a)),
-            Err(e) => reply.error(errno("getattr", &e)),
+        match guard("getattr", ino.0, || self.fs.getattr(ino.0).map(|a| self.file_attr(&a))) {
+            Ok(attr) => reply.attr(&TTL, &attr),
+            Err(e) => reply.error(e),
         }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.fs.readlink(ino.0) {
+        match guard("readlink", ino.0, || self.fs.readlink(ino.0)) {
             Ok(target) => reply.data(target),
-            Err(e) => reply.error(errno("readlink", &e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -145,41 +168,49 @@ impl Filesystem for MedFuse {
         reply: ReplyData,
     ) {
         let mut buf = Vec::with_capacity(size as usize);
-        match self.fs.read(ino.0, offset, size as usize, &mut buf) {
+        match guard("read", ino.0, || self.fs.read(ino.0, offset, size as usize, &mut buf)) {
             Ok(()) => reply.data(&buf),
-            Err(e) => reply.error(errno("read", &e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let result = self.fs.readdir(ino.0, offset, |e| {
-            let kind = match e.attr.kind {
-                FileKind::Dir => FileType::Directory,
-                FileKind::File => FileType::RegularFile,
-                FileKind::Symlink => FileType::Symlink,
-            };
-            reply.add(INodeNo(e.attr.ino), e.next_offset, kind, OsStr::from_bytes(e.name))
+        let result = guard("readdir", ino.0, || {
+            self.fs.readdir(ino.0, offset, |e| {
+                let kind = match e.attr.kind {
+                    FileKind::Dir => FileType::Directory,
+                    FileKind::File => FileType::RegularFile,
+                    FileKind::Symlink => FileType::Symlink,
+                };
+                reply.add(INodeNo(e.attr.ino), e.next_offset, kind, OsStr::from_bytes(e.name))
+            })
         });
+        // After a panic the entries added so far are dropped with the buffer: EIO, never half a
+        // listing that looks complete.
         match result {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("readdir", &e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn readdirplus(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
-        let result = self.fs.readdir(ino.0, offset, |e| {
-            let attr = self.file_attr(&e.attr);
-            reply.add(INodeNo(e.attr.ino), e.next_offset, OsStr::from_bytes(e.name), &TTL, &attr, Generation(0))
+        let result = guard("readdirplus", ino.0, || {
+            self.fs.readdir(ino.0, offset, |e| {
+                let attr = self.file_attr(&e.attr);
+                reply.add(INodeNo(e.attr.ino), e.next_offset, OsStr::from_bytes(e.name), &TTL, &attr, Generation(0))
+            })
         });
         match result {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno("readdirplus", &e)),
+            Err(e) => reply.error(e),
         }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let s = self.fs.statfs();
-        reply.statfs(s.bytes.div_ceil(4096), 0, 0, s.files, 0, 4096, 255, 4096);
+        match guard("statfs", 1, || Ok(self.fs.statfs())) {
+            Ok(s) => reply.statfs(s.bytes.div_ceil(4096), 0, 0, s.files, 0, 4096, 255, 4096),
+            Err(e) => reply.error(e),
+        }
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, mask: fuser::AccessFlags, reply: ReplyEmpty) {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::archive::{DataLoc, Extent, Member, MemberKind, ZipData};
 
 /// Bumped whenever the layout below or the meaning of a stored field changes.
-pub const INDEX_VERSION: u32 = 4;
+pub const INDEX_VERSION: u32 = 5;
 const MAGIC: &[u8; 8] = b"MEDFSIDX";
 /// Magic, version, length of the main section.
 const HEADER: usize = 8 + 4 + 8;

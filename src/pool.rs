@@ -733,9 +733,13 @@ fn list_compressed(
     } else if listing.damaged {
         // Members whose bytes run past the last trusted byte cannot be served.
         for m in &mut listing.members {
-            if let DataLoc::Raw { offset } = m.data
-                && offset + m.size > good_len
-            {
+            let past_good = match &m.data {
+                DataLoc::Raw { offset } => offset + m.size > good_len,
+                // A sparse member's stored runs are its bytes in the stream.
+                DataLoc::Sparse { extents } => extents.iter().any(|e| e.offset + e.len > good_len),
+                _ => false,
+            };
+            if past_good {
                 m.data = DataLoc::Bad { reason: "data lies in a damaged part of the compressed stream".into() };
             }
         }

@@ -163,6 +163,9 @@ pub struct TreeOptions {
     pub datasets: bool,
 }
 
+/// (source, name) -> the name it is shown as under `_archives/`.
+type TopRenames = HashMap<(usize, Box<[u8]>), Box<[u8]>>;
+
 /// Builds a tree; names are unique per folder by construction.
 pub struct TreeBuilder {
     nodes: Vec<Node>,
@@ -173,7 +176,7 @@ pub struct TreeBuilder {
     /// Which source owns each name directly under `_archives/`, so sources never hide each other.
     top_owner: HashMap<Box<[u8]>, usize>,
     /// Per source, top-level names renamed because another source had them first.
-    top_renames: HashMap<(usize, Box<[u8]>), Box<[u8]>>,
+    top_renames: TopRenames,
     opts: TreeOptions,
 }
 
@@ -247,6 +250,42 @@ impl TreeBuilder {
         }
     }
 
+    /// Places an archive member at `parent/name` in the raw view, where every member must stay
+    /// reachable: a name already taken by a file or link gets `~2` (then `~3`...), the way
+    /// `top_name` keeps sources apart, with one warning. A folder in the way is handled as `put`
+    /// does (the folder wins when it has contents).
+    fn put_member(&mut self, parent: NodeId, dirs: &[Vec<u8>], name: &[u8], mtime: i64, kind: NodeKind, context: &str) {
+        let fitted = fit_name(name);
+        match self.child(parent, &fitted) {
+            // The common case, looked up once (a million-member folder pays it a million times).
+            None => {
+                self.add(parent, Box::from(&*fitted), mtime, kind);
+                return;
+            }
+            Some(id) if matches!(self.nodes[id as usize].kind, NodeKind::Dir { .. }) => {
+                return self.put(parent, name, mtime, kind, context);
+            }
+            Some(_) => {}
+        }
+        // The suffix goes through `fit_name` too: `~2` on a 255-byte name would make a name the
+        // kernel refuses to look up.
+        let renamed = (2u64..)
+            .map(|n| fit_name(&[name, format!("~{n}").as_bytes()].concat()).into_owned())
+            .find(|candidate| self.child(parent, candidate).is_none())
+            .expect("unbounded");
+        let shown = |last: &[u8]| {
+            let mut path: Vec<&[u8]> = dirs.iter().map(|d| d.as_slice()).collect();
+            path.push(last);
+            String::from_utf8_lossy(&path.join(&b'/')).into_owned()
+        };
+        self.warnings.push(format!(
+            "{context}: {} occurs more than once; the later entry is shown as {}",
+            shown(name),
+            shown(&renamed)
+        ));
+        self.add(parent, renamed.into_boxed_slice(), mtime, kind);
+    }
+
     /// The `_archives/` folder.
     pub fn archives_dir(&mut self, mtime: i64) -> NodeId {
         self.ensure_dir(ROOT, &[ARCHIVES_DIR.to_vec()], mtime, "_archives")
@@ -294,7 +333,15 @@ impl TreeBuilder {
         let base_dir = self.ensure_dir(archives_dir, &base_renamed, archive.mtime, &context);
         for (member_index, member) in archive.members.iter().enumerate() {
             let Some(clean) = normalize(&member.path) else {
-                continue; // the archive's root itself: already there
+                // The archive's root itself (`./`): already there as a folder. A file or link
+                // with no usable name (`..`, `/`, a name starting with NUL) has no place to go.
+                if member.kind != MemberKind::Dir {
+                    self.warnings.push(format!(
+                        "{context}: member {member_index} has no usable name ({:?}); not shown",
+                        String::from_utf8_lossy(&member.path)
+                    ));
+                }
+                continue;
             };
             let mut comps = clean.components;
             if base.is_empty() {
@@ -327,7 +374,7 @@ impl TreeBuilder {
                     let parent = self.ensure_dir(base_dir, dirs, archive.mtime, &context);
                     let kind =
                         NodeKind::File { archive: archive_index, member: member_index as u32, size: member.size };
-                    self.put(parent, name, member.mtime, kind, &context);
+                    self.put_member(parent, dirs, name, member.mtime, kind, &context);
                 }
                 MemberKind::Symlink { target } => {
                     if !self.opts.keep_outside_symlinks && !symlink_stays_inside(dirs.len(), target) {
@@ -340,7 +387,7 @@ impl TreeBuilder {
                     }
                     let parent = self.ensure_dir(base_dir, dirs, archive.mtime, &context);
                     let kind = NodeKind::Symlink { target: target.clone().into_boxed_slice() };
-                    self.put(parent, name, member.mtime, kind, &context);
+                    self.put_member(parent, dirs, name, member.mtime, kind, &context);
                 }
             }
         }
@@ -380,25 +427,28 @@ impl TreeBuilder {
 }
 
 /// Whether a link at depth `depth` (folders between the archive root and the link) with this
-/// target resolves, lexically, to somewhere inside the archive.
+/// target surely resolves to somewhere inside the archive.
+///
+/// The kernel resolves `..` physically: after a name that is itself a link (`sub/up -> ..`), a
+/// `..` climbs from wherever that link led, not from the name's lexical place. So a target like
+/// `sub/up/sub/up/../../../../etc/passwd` stays inside by lexical count yet leaves the mount.
+/// Only targets whose `..` all come first are accepted: those climb from the link's own (real)
+/// folder, at most `depth` levels, and then only descend, through links that obey the same rule.
 pub fn symlink_stays_inside(depth: usize, target: &[u8]) -> bool {
     if target.is_empty() || target.first() == Some(&b'/') || target.contains(&0) {
         return false;
     }
-    let mut level = depth as i64;
+    let mut ups = 0usize;
+    let mut descended = false;
     for part in target.split(|&b| b == b'/') {
         match part {
             b"" | b"." => {}
-            b".." => {
-                level -= 1;
-                if level < 0 {
-                    return false;
-                }
-            }
-            _ => level += 1,
+            b".." if descended => return false,
+            b".." => ups += 1,
+            _ => descended = true,
         }
     }
-    true
+    ups <= depth
 }
 
 /// Names longer than a directory entry can hold are shortened, keeping them unique with a hash
@@ -427,6 +477,10 @@ mod tests {
         assert!(!symlink_stays_inside(2, b"../../../etc/passwd"));
         assert!(!symlink_stays_inside(3, b"/usr/bin/python"));
         assert!(symlink_stays_inside(1, b"./../y/./z"));
+        // `..` after a name may climb out of wherever a link led: refused.
+        assert!(!symlink_stays_inside(5, b"sub/up/../x"));
+        assert!(!symlink_stays_inside(0, b"sub/up/sub/up/../../../../etc/passwd"));
+        assert!(symlink_stays_inside(2, b"../../sub/up/x"));
     }
 
     #[test]
@@ -451,5 +505,109 @@ mod tests {
         assert_eq!(tree.node(f).unwrap().size(), 4);
         assert_eq!(tree.warnings.len(), 1);
         assert_eq!(tree.path_of(f), b"a/f");
+    }
+
+    fn archive(members: &[(&str, MemberKind, u64)]) -> Archive {
+        Archive {
+            id: 0,
+            source_index: 0,
+            display: "a.tar".into(),
+            mount_path: vec![b"a.tar".to_vec()],
+            format: crate::pool::Format::Tar,
+            file: None,
+            listing_bytes_read: 0,
+            from_index: false,
+            identity: None,
+            stream: None,
+            root: None,
+            members: members
+                .iter()
+                .map(|(path, kind, size)| crate::archive::Member {
+                    path: path.as_bytes().to_vec(),
+                    kind: kind.clone(),
+                    size: *size,
+                    mtime: 0,
+                    mode: 0o644,
+                    data: DataLoc::Raw { offset: 0 },
+                })
+                .collect(),
+            mtime: 0,
+            warnings: vec![],
+            damaged: false,
+            origin: Vec::new(),
+            zip_data_starts: Box::new([]),
+        }
+    }
+
+    fn raw_tree(members: &[(&str, MemberKind, u64)]) -> Tree {
+        let mut t = TreeBuilder::new(0, TreeOptions::default());
+        t.add_archive(0, &archive(members));
+        t.finish()
+    }
+
+    fn member_at(tree: &Tree, path: &str) -> Option<u32> {
+        match tree.node(tree.resolve(path.as_bytes())?)?.kind {
+            NodeKind::File { member, .. } => Some(member),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn duplicate_members_stay_reachable_as_tilde_n_in_archive_order() {
+        let f = MemberKind::File;
+        let tree = raw_tree(&[
+            ("d/x.png", f.clone(), 1),
+            ("d/x.png", f.clone(), 2),
+            ("./d/x.png", f.clone(), 3),
+            ("d/y", f.clone(), 4),
+        ]);
+        assert_eq!(member_at(&tree, "_archives/a.tar/d/x.png"), Some(0), "the first keeps the plain name");
+        assert_eq!(member_at(&tree, "_archives/a.tar/d/x.png~2"), Some(1));
+        assert_eq!(member_at(&tree, "_archives/a.tar/d/x.png~3"), Some(2), "same path once normalized");
+        assert_eq!(member_at(&tree, "_archives/a.tar/d/y"), Some(3));
+        assert_eq!(tree.warnings.len(), 2, "{:?}", tree.warnings);
+        assert!(tree.warnings[0].contains("a.tar") && tree.warnings[0].contains("d/x.png~2"), "{:?}", tree.warnings);
+        // Deterministic: the same listing gives the same inode numbers.
+        let again = raw_tree(&[
+            ("d/x.png", f.clone(), 1),
+            ("d/x.png", f.clone(), 2),
+            ("./d/x.png", f.clone(), 3),
+            ("d/y", f, 4),
+        ]);
+        for p in ["_archives/a.tar/d/x.png", "_archives/a.tar/d/x.png~2", "_archives/a.tar/d/x.png~3"] {
+            assert_eq!(tree.resolve(p.as_bytes()), again.resolve(p.as_bytes()), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_taken_tilde_name_and_a_long_name_still_get_unique_reachable_names() {
+        let f = MemberKind::File;
+        let long = "n".repeat(255);
+        let tree = raw_tree(&[
+            ("x", f.clone(), 1),
+            ("x~2", f.clone(), 2),
+            ("x", f.clone(), 3),
+            (&long, f.clone(), 4),
+            (&long, f.clone(), 5),
+            ("l", MemberKind::Symlink { target: b"x".to_vec() }, 0),
+            ("l", MemberKind::Symlink { target: b"x~2".to_vec() }, 0),
+        ]);
+        assert_eq!(member_at(&tree, "_archives/a.tar/x~2"), Some(1));
+        assert_eq!(member_at(&tree, "_archives/a.tar/x~3"), Some(2));
+        let dir = tree.resolve(b"_archives/a.tar").unwrap();
+        let names: Vec<Vec<u8>> =
+            tree.children(dir).unwrap().iter().map(|&c| tree.node(c).unwrap().name.to_vec()).collect();
+        assert!(names.iter().all(|n| n.len() <= NAME_MAX), "every name fits a directory entry");
+        assert_eq!(names.len(), 7, "all seven members are shown");
+        let l2 = tree.resolve(b"_archives/a.tar/l~2").unwrap();
+        assert!(matches!(&tree.node(l2).unwrap().kind, NodeKind::Symlink { target } if &**target == b"x~2"));
+    }
+
+    #[test]
+    fn file_and_folder_collisions_keep_the_folder() {
+        let tree = raw_tree(&[("d/x", MemberKind::File, 1), ("d", MemberKind::File, 2)]);
+        assert!(tree.children(tree.resolve(b"_archives/a.tar/d").unwrap()).is_some());
+        assert!(tree.resolve(b"_archives/a.tar/d~2").is_none(), "folder collisions are not renamed");
+        assert_eq!(tree.warnings.len(), 1);
     }
 }

@@ -5,7 +5,9 @@
 //! 100k-member archive lists in milliseconds); a member's local header is only resolved when it is
 //! opened. Decoding is streaming: nothing here buffers a whole member, so a "zip bomb" costs CPU
 //! time proportional to what the caller asks for, never memory. Capping how much decoded data is
-//! kept (the block cache) is the caller's job.
+//! kept (the block cache) is the caller's job. Listing refuses (marks unreadable) members whose
+//! declared size no method could produce from their compressed size, and members whose data
+//! overlaps another's (see `ratio_problem` and `refuse_overlaps`).
 //!
 //! Compatibility choices, each following a peer reader where they disagree:
 //! - End-of-central-directory search follows Go's `archive/zip`: the *last* EOCD signature in the
@@ -46,6 +48,22 @@ const MAX_SYMLINK_TARGET: u64 = 4096;
 const MAX_LZMA_DICT: u64 = 1 << 30;
 /// Input buffer for compressed members: large enough that a deflate stream costs few preads.
 const INPUT_BUF: usize = 64 << 10;
+/// Zip bomb caps, judged from the directory alone. A member declaring more bytes than its method
+/// can physically produce from its compressed size is a bomb or a lying directory: it is listed
+/// as unreadable (EIO with this reason) instead of being decoded until the lie shows.
+/// Deflate: a 258-byte match costs at least 2 bits, so 1032:1 is the ceiling.
+const MAX_RATIO_DEFLATE: u64 = 1032;
+/// Deflate64: a 65538-byte match costs at least 18 bits (29127:1); rounded up.
+const MAX_RATIO_DEFLATE64: u64 = 1 << 15;
+/// LZMA: a 273-byte rep match costs 14 binary decisions of at least 0.022 bits each (11-bit
+/// probabilities never pass 2017/2048), so about 7100:1; twice that for margin.
+const MAX_RATIO_LZMA: u64 = 1 << 14;
+/// What every ratio allows on top, so tiny members (headers, end markers) are never judged.
+const RATIO_SLACK: u64 = 64 << 10;
+/// Overlapping members (several directory entries over the same compressed bytes) are how
+/// non-recursive zip bombs multiply one stream thousands of times; like CPython's zipfile, the
+/// later entries are refused.
+const OVERLAP_REASON: &str = "its data overlaps another member's (a zip bomb pattern)";
 
 const FLAG_ENCRYPTED: u16 = 1 << 0;
 const FLAG_STRONG_ENCRYPTION: u16 = 1 << 6;
@@ -300,6 +318,7 @@ pub fn list(src: &dyn ByteSource) -> Result<Listing, FormatError> {
         }
         index += 1;
     }
+    refuse_overlaps(&mut listing, cd_start);
     summarize_unreadable(&name, &mut listing);
     Ok(listing)
 }
@@ -466,6 +485,12 @@ fn parse_entry(ctx: &Ctx<'_>, cd: &[u8], pos: usize, index: u64, out: &mut Listi
             String::from_utf8_lossy(&path)
         ));
     }
+    if bad.is_none()
+        && let Some(why) = ratio_problem(method, csize, usize_)
+    {
+        out.warnings.push(format!("{}: entry {index} ({}): {why}", ctx.name, String::from_utf8_lossy(&path)));
+        bad = Some("declared size is more than its compressed data can hold (a zip bomb or a lying directory)".into());
+    }
     let zd = ZipData { header_offset, compressed_size: csize, method, crc32, flags };
 
     if is_link {
@@ -505,6 +530,59 @@ fn parse_entry(ctx: &Ctx<'_>, cd: &[u8], pos: usize, index: u64, out: &mut Listi
     };
     out.members.push(Member { path, kind: MemberKind::File, size: usize_, mtime, mode, data });
     Ok(next)
+}
+
+/// The ratio cap: why `size` bytes cannot come out of `csize` compressed bytes with `method`.
+fn ratio_problem(method: u16, csize: u64, size: u64) -> Option<String> {
+    let (what, max) = match method {
+        METHOD_STORED if csize != size => {
+            return Some(format!("stored member declares {size} bytes but stores {csize}"));
+        }
+        METHOD_DEFLATE => ("deflate", MAX_RATIO_DEFLATE),
+        METHOD_DEFLATE64 => ("deflate64", MAX_RATIO_DEFLATE64),
+        METHOD_LZMA => ("LZMA", MAX_RATIO_LZMA),
+        _ => return None,
+    };
+    (size > csize.saturating_mul(max).saturating_add(RATIO_SLACK))
+        .then(|| format!("declares {size} bytes from {csize} compressed bytes, more than {what} can produce ({max}:1)"))
+}
+
+/// The overlap cap: members whose compressed bytes overlap another member's local header are
+/// refused. A member's bytes span at least its 30-byte local header and its compressed size (the
+/// header's name and extra only add to that), so the check needs no extra reads. Among entries
+/// sharing one local header, the first in directory order stays readable.
+fn refuse_overlaps(listing: &mut Listing, cd_start: u64) {
+    let mut spans: Vec<(u64, u64, usize)> = listing
+        .members
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| match &m.data {
+            DataLoc::Zip(zd) => Some((zd.header_offset, zd.compressed_size, i)),
+            _ => None,
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut refused: Vec<usize> = Vec::new();
+    for (k, &(start, csize, i)) in spans.iter().enumerate() {
+        if k > 0 && spans[k - 1].0 == start {
+            refused.push(i);
+            continue;
+        }
+        // The next member's header, or the directory for the last member before it.
+        let next = spans[k + 1..].iter().map(|s| s.0).find(|&o| o != start);
+        let limit = match next {
+            Some(o) if start < cd_start => o.min(cd_start),
+            Some(o) => o,
+            None if start < cd_start => cd_start,
+            None => u64::MAX,
+        };
+        if start.saturating_add(LFH_LEN as u64).saturating_add(csize) > limit {
+            refused.push(i);
+        }
+    }
+    for i in refused {
+        listing.members[i].data = DataLoc::Bad { reason: OVERLAP_REASON.into() };
+    }
 }
 
 /// Why a member's data cannot be decoded at all, judged from its record alone.

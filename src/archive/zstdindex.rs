@@ -344,6 +344,139 @@ pub struct ZstdIndexer<R: Read> {
     olen: usize,
     error: Option<(io::ErrorKind, String)>,
     warnings: Vec<String>,
+    blocks: Blocks,
+}
+
+/// Follows the block structure of the frame being decoded, as libzstd consumes its bytes, to know
+/// whether the stream stops inside a raw block. libzstd hands out a raw block's bytes as they
+/// arrive, before anything checks them; when a damaged block header makes compressed bytes look
+/// like a raw block running past the end of the file, those bytes are garbage that only the
+/// frame checksum (never reached) would have caught. So a stream that ends inside a raw block is
+/// trusted only up to where that block began. (A real truncation loses a little: the start of its
+/// last raw block.)
+#[derive(Default)]
+struct Blocks {
+    state: BState,
+    /// Output position when the raw block being consumed began.
+    open_raw: Option<u64>,
+}
+
+#[derive(Default)]
+enum BState {
+    /// Not in a zstd frame (skippable frame, or between frames).
+    #[default]
+    Idle,
+    /// `seen` bytes of the frame header so far; `total` is known once the descriptor is read.
+    FrameHeader {
+        seen: usize,
+        total: usize,
+        checksum: bool,
+    },
+    BlockHeader {
+        h: [u8; 3],
+        seen: usize,
+        checksum: bool,
+    },
+    Body {
+        left: u64,
+        last: bool,
+        checksum: bool,
+    },
+    Checksum {
+        left: u64,
+    },
+}
+
+impl Blocks {
+    fn start_frame(&mut self, zstd: bool) {
+        self.open_raw = None;
+        self.state = if zstd { BState::FrameHeader { seen: 0, total: 5, checksum: false } } else { BState::Idle };
+    }
+
+    /// `bytes` were just consumed by the decoder, which had produced `out` bytes before them.
+    fn feed(&mut self, mut bytes: &[u8], out: u64) {
+        while !bytes.is_empty() {
+            match &mut self.state {
+                BState::Idle => return,
+                BState::FrameHeader { seen, total, checksum } => {
+                    if *seen == 4 {
+                        let fhd = bytes[0];
+                        let single = fhd & 0x20 != 0;
+                        let fcs = match fhd >> 6 {
+                            0 => usize::from(single),
+                            1 => 2,
+                            2 => 4,
+                            _ => 8,
+                        };
+                        *total = 5 + usize::from(!single) + [0, 1, 2, 4][(fhd & 3) as usize] + fcs;
+                        *checksum = fhd & 4 != 0;
+                    }
+                    // Stop at the descriptor byte (offset 4): it says how long the header is.
+                    let stop = if *seen < 4 { 4 } else { *total };
+                    let n = (stop - *seen).min(bytes.len());
+                    *seen += n;
+                    bytes = &bytes[n..];
+                    if *seen == *total {
+                        self.state = BState::BlockHeader { h: [0; 3], seen: 0, checksum: *checksum };
+                    }
+                }
+                BState::BlockHeader { h, seen, checksum } => {
+                    h[*seen] = bytes[0];
+                    *seen += 1;
+                    bytes = &bytes[1..];
+                    if *seen == 3 {
+                        let v = u32::from_le_bytes([h[0], h[1], h[2], 0]);
+                        let (last, kind, size) = (v & 1 == 1, (v >> 1) & 3, (v >> 3) as u64);
+                        let left = if kind == 1 { 1 } else { size };
+                        if kind == 0 && left > 0 {
+                            self.open_raw = Some(out);
+                        }
+                        self.state = BState::Body { left, last, checksum: *checksum };
+                        self.after_body();
+                    }
+                }
+                BState::Body { left, .. } => {
+                    let n = (*left).min(bytes.len() as u64);
+                    *left -= n;
+                    bytes = &bytes[n as usize..];
+                    self.after_body();
+                }
+                BState::Checksum { left } => {
+                    let n = (*left).min(bytes.len() as u64);
+                    *left -= n;
+                    bytes = &bytes[n as usize..];
+                    if *left == 0 {
+                        self.state = BState::Idle;
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many bytes the decoder may be given next without crossing into the next header or
+    /// body: stepping one piece at a time is what makes the output count at a raw block's start
+    /// exact (it is one call per block header and a few per body, so it costs nothing).
+    fn until_boundary(&self) -> usize {
+        let left = match &self.state {
+            BState::Idle => return usize::MAX,
+            BState::FrameHeader { seen, total, .. } => (if *seen < 4 { 4 } else { *total }) - seen,
+            BState::BlockHeader { seen, .. } => 3 - seen,
+            BState::Body { left, .. } | BState::Checksum { left } => usize::try_from(*left).unwrap_or(usize::MAX),
+        };
+        left.max(1)
+    }
+
+    /// Moves past a block whose body has been consumed whole.
+    fn after_body(&mut self) {
+        if let BState::Body { left: 0, last, checksum } = self.state {
+            self.open_raw = None;
+            self.state = match (last, checksum) {
+                (false, _) => BState::BlockHeader { h: [0; 3], seen: 0, checksum },
+                (true, true) => BState::Checksum { left: 4 },
+                (true, false) => BState::Idle,
+            };
+        }
+    }
 }
 
 impl<R: Read> ZstdIndexer<R> {
@@ -366,6 +499,7 @@ impl<R: Read> ZstdIndexer<R> {
             olen: 0,
             error: None,
             warnings: Vec::new(),
+            blocks: Blocks::default(),
         }
     }
 
@@ -469,6 +603,7 @@ impl<R: Read> ZstdIndexer<R> {
             }
         }
         self.input.ensure(5)?;
+        self.blocks.start_frame(matches!(frame_kind(self.input.avail()), Some(FrameKind::Zstd)));
         match frame_kind(self.input.avail()) {
             Some(FrameKind::Zstd) => {
                 if let Some(&fhd) = self.input.avail().get(4)
@@ -505,6 +640,10 @@ impl<R: Read> ZstdIndexer<R> {
             match self.input.fill() {
                 Ok(true) => {}
                 Ok(false) => {
+                    if let Some(start) = self.blocks.open_raw {
+                        // See `Blocks`: the bytes of a raw block cut short are not trusted.
+                        self.out_total = self.out_total.min(start);
+                    }
                     let e = eof(format!(
                         "zstd stream truncated at compressed offset {} (frame starting at compressed offset {})",
                         self.input.pos(),
@@ -514,8 +653,10 @@ impl<R: Read> ZstdIndexer<R> {
                 }
                 Err(e) => return self.stop(made_total, e),
             }
-            let (r, used, made) = step(&mut self.d, self.input.avail(), &mut out[made_total..]);
+            let piece = self.input.avail().len().min(self.blocks.until_boundary());
+            let (r, used, made) = step(&mut self.d, &self.input.avail()[..piece], &mut out[made_total..]);
             let at = self.input.pos();
+            self.blocks.feed(&self.input.avail()[..used], self.out_total);
             self.input.consume(used);
             made_total += made;
             self.out_total += made as u64;
@@ -731,6 +872,31 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_block_header_that_runs_into_the_end_is_not_trusted() {
+        // Compressible data: compressed blocks. The second block's header is rewritten into a
+        // raw block running past the (cut) end: libzstd hands out the compressed bytes as data.
+        let data = mixed(7, 400_000);
+        let z = zst(&data, 3, true);
+        let mut b = Blocks::default();
+        b.start_frame(true);
+        let mut header_len = 0;
+        while !matches!(b.state, BState::BlockHeader { .. }) {
+            b.feed(&z[header_len..header_len + 1], 0);
+            header_len += 1;
+        }
+        let first = u32::from_le_bytes([z[header_len], z[header_len + 1], z[header_len + 2], 0]);
+        assert_eq!((first >> 1) & 3, 2, "the first block is compressed");
+        let second = header_len + 3 + (first >> 3) as usize;
+        let mut c = z[..second + 3 + 1000].to_vec();
+        c[second..second + 3].copy_from_slice(&(5000u32 << 3).to_le_bytes()[..3]);
+        let (out, idx, err) = index_with(&c, 1 << 16, 3);
+        assert_eq!(err.expect("cut short").kind(), io::ErrorKind::UnexpectedEof);
+        assert!(out.len() as u64 > idx.uncompressed_len(), "the garbage block was decoded");
+        let n = idx.uncompressed_len() as usize;
+        assert!(n > 0 && out[..n] == data[..n], "only the intact first block is trusted ({n} bytes)");
+    }
+
+    #[test]
     fn corrupt_and_truncated_inputs_fail_loudly() {
         let data = mixed(4, 1 << 20);
         let z = zst(&data, 3, true);
@@ -745,7 +911,13 @@ mod tests {
                     assert!(matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof), "{e}");
                     assert!(e.to_string().contains("offset"), "{e}");
                     assert_eq!(idx.verified_len(), 0);
-                    assert_eq!(idx.uncompressed_len(), out.len() as u64);
+                    assert!(idx.uncompressed_len() <= out.len() as u64);
+                    if e.kind() == io::ErrorKind::UnexpectedEof {
+                        // An "early end" is trusted up to the index's length: those bytes must
+                        // be right, even when a flipped block header caused the early end.
+                        let n = idx.uncompressed_len() as usize;
+                        assert!(out[..n] == data[..n], "flip at {i}: wrong bytes trusted");
+                    }
                 }
                 None => assert!(out == data, "flip at {i} gave wrong bytes without an error"),
             }
@@ -757,7 +929,7 @@ mod tests {
             assert!(data.starts_with(&out));
             let mut v = Vec::new();
             idx.reader_at(src(&z[..n]), 0).unwrap().read_to_end(&mut v).unwrap();
-            assert!(v == out);
+            assert!(v == out[..idx.uncompressed_len() as usize]);
         }
         // Truncated second frame: the first stays verified.
         let mut two = z.clone();
@@ -789,8 +961,13 @@ mod tests {
         assert!(e.to_string().contains("checksum"), "{e}");
         assert_eq!(idx.verified_len(), 0);
         let mut v = Vec::new();
-        idx.reader_at(src(&c), 0).unwrap().read_to_end(&mut v).unwrap();
-        assert!(v == out);
+        // Reading the frame to its end meets the bad checksum again (the indexer now steps one
+        // block at a time, so it yields the last block before the checksum fails).
+        let r = idx.reader_at(src(&c), 0).unwrap().read_to_end(&mut v);
+        assert!(out.starts_with(&v));
+        if let Err(e) = r {
+            assert!(e.to_string().contains("checksum"), "{e}");
+        }
     }
 
     #[test]
