@@ -535,6 +535,7 @@ mod tests {
             warnings: vec![],
             damaged: false,
             origin: Vec::new(),
+            listed_at_ns: 0,
             zip_data_starts: Box::new([]),
         }
     }

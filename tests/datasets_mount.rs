@@ -2993,7 +2993,9 @@ fn i2cvb_zip_patient_folders() {
     let mut d = Download::default();
     let z = Some("I2CVB.zip");
     // (patient, vendor, [(folder, images)], mrsi)
-    let patients: [(&str, &str, &[(&str, usize)], bool); 2] = [
+    /// Patient, study, (series, slices), whether it has masks.
+    type Patient<'a> = (&'a str, &'a str, &'a [(&'a str, usize)], bool);
+    let patients: [Patient; 2] = [
         (
             "383",
             "SIEMENS",

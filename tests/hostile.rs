@@ -662,8 +662,12 @@ fn sparse_member() -> (Vec<u8>, Vec<u8>) {
     (member, logical)
 }
 
-/// The tar the compressed variants wrap, its member boundaries, and path -> original bytes.
-fn damage_tar() -> (Vec<u8>, Vec<usize>, Vec<usize>, BTreeMap<String, Vec<u8>>) {
+/// Path -> original bytes.
+type Originals = BTreeMap<String, Vec<u8>>;
+
+/// The tar the compressed variants wrap, its header offsets and member boundaries, and the
+/// original bytes of every member.
+fn damage_tar() -> (Vec<u8>, Vec<usize>, Vec<usize>, Originals) {
     let entries = damage_entries();
     let mut raw = tar_bytes(&entries);
     let end = raw.len() - 1024; // the crate ends with two zero blocks; the sparse member goes first

@@ -117,9 +117,9 @@ fn file_name(l: Layout, k: usize, n: usize) -> String {
 
 fn lidc_pool(l: Layout) -> MemPool {
     let mut p = MemPool::new();
-    for i in 0..SERIES.len() {
+    for (i, series) in SERIES.iter().enumerate() {
         let (a, dir) = series_dir(l, i);
-        let n = SERIES[i].5;
+        let n = series.5;
         for k in 0..n {
             p.add_dicom(&a, &format!("{dir}/{}", file_name(l, k, n)), info(i, k));
         }
@@ -254,9 +254,9 @@ fn lidc_needs_headers() {
 #[test]
 fn lidc_xml_only_download_joins_series_by_uid() {
     let mut p = MemPool::new();
-    for i in 0..SERIES.len() {
+    for (i, series) in SERIES.iter().enumerate() {
         let (a, dir) = series_dir(Layout::Classic, i);
-        let n = SERIES[i].5;
+        let n = series.5;
         for k in 0..n {
             p.add_dicom(&a, &format!("{dir}/{}", file_name(Layout::Classic, k, n)), info(i, k));
         }
@@ -305,9 +305,9 @@ fn lidc_metadata_csv() {
     for loose in [false, true] {
         let l = Layout::Nbia;
         let mut p = MemPool::new();
-        for i in 0..SERIES.len() {
+        for (i, series) in SERIES.iter().enumerate() {
             let (a, dir) = series_dir(l, i);
-            let n = SERIES[i].5;
+            let n = series.5;
             for k in 0..n {
                 let mut d = info(i, k);
                 if i == 3 {
