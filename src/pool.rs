@@ -185,11 +185,14 @@ fn detect(file: &dyn ByteSource) -> io::Result<Detected> {
         let tar = (got >= 512 && tar::looks_like_tar(&block[..512])) || (got == 1024 && block.iter().all(|&b| b == 0));
         return Ok(Detected::Archive(Format::Compressed { codec, tar }));
     }
-    if zip::looks_like_zip(file) {
-        return Ok(Detected::Archive(Format::Zip));
-    }
+    // A valid tar header (checksummed) at offset 0 wins over a zip's end record: a tar whose
+    // last member is a zip (a bundle of downloads) ends like a zip with prepended data, while a
+    // real zip, self-extracting or not, does not start with a tar header.
     if head.len() == 512 && tar::looks_like_tar(head) {
         return Ok(Detected::Archive(Format::Tar));
+    }
+    if zip::looks_like_zip(file) {
+        return Ok(Detected::Archive(Format::Zip));
     }
     // An empty tar is nothing but zero blocks: two of them end the archive.
     let mut second = [0u8; 512];

@@ -530,3 +530,60 @@ fn a_zip_bomb_streams_in_bounded_memory_and_a_lying_size_fails_with_eio() {
     let e = f.read(&mut buf).expect_err("a member shorter than its declared size");
     assert_eq!(e.raw_os_error(), Some(libc::EIO));
 }
+
+/// Resumes a stopped daemon when dropped, so a failing test never leaves a mount hanging.
+struct Resume(i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        // SAFETY: signalling a pid this test stopped.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+#[test]
+fn a_reader_stuck_on_a_stalled_source_does_not_hold_up_the_others() {
+    // The stalled source is a zip that lives on another medfs mount whose daemon is stopped
+    // (SIGSTOP): reads of it hang in the kernel, as on a dead network disk.
+    let dir = tempfile::tempdir().unwrap();
+    let inner_big = bytes(6 << 20, 41, false);
+    let inner = dir.path().join("inner.zip");
+    make_zip(&inner, &[entry("head.txt", b"head".to_vec()), entry("big.bin", inner_big.clone())], ZipMethod::Stored);
+    let outer = dir.path().join("outer.tar");
+    std::fs::write(&outer, tar_bytes(&[entry("inner.zip", std::fs::read(&inner).unwrap())])).unwrap();
+    let local_members: Vec<Entry> =
+        (0..20).map(|i| entry(&format!("f{i}.bin"), bytes(300_000, 500 + i, false))).collect();
+    let local = dir.path().join("local.zip");
+    make_zip(&local, &local_members, ZipMethod::Deflated);
+
+    // (A tar whose only member is a zip is a tar: it once was taken for a zip with 512 bytes of
+    // prepended data, as the zip's end record ends the file.)
+    let under = mount(&[&outer], &dir.path().join("under"), &[]);
+    let stalled = under.path("_archives/outer.tar/inner.zip");
+    let m = mount(&[&stalled, &local], &dir.path().join("mnt"), &[]);
+    assert_eq!(std::fs::read(m.path("_archives/inner.zip/head.txt")).unwrap(), b"head");
+
+    let pid = daemon_pid(&under.mnt).expect("lower daemon");
+    // SAFETY: stopping the lower daemon this test started; `Resume` continues it.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let resume = Resume(pid);
+    let stuck_path = m.path("_archives/inner.zip/big.bin");
+    let stuck = std::thread::spawn(move || {
+        let f = std::fs::File::open(stuck_path).unwrap();
+        let mut buf = vec![0u8; 65536];
+        f.read_exact_at(&mut buf, 5 << 20).map(|()| buf)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!stuck.is_finished(), "the read of the stalled source is stuck, as intended");
+    let started = std::time::Instant::now();
+    for e in &local_members {
+        assert!(std::fs::read(m.path(&format!("_archives/local.zip/{}", e.path))).unwrap() == e.data, "{}", e.path);
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "20 reads of another archive took {took:?} while one reader was stuck");
+    assert!(!stuck.is_finished(), "still stuck while the others were served");
+    drop(resume);
+    let got = stuck.join().unwrap().expect("the stuck read completes once its source answers");
+    assert!(got[..] == inner_big[5 << 20..(5 << 20) + 65536]);
+    drop(m);
+}
