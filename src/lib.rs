@@ -17,6 +17,8 @@ pub mod dicomtree;
 pub mod error;
 pub mod fs;
 pub mod fuse;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index;
 pub mod organize;
 pub mod pool;

@@ -1,0 +1,62 @@
+//! Fuzz regressions: every input under `tests/fuzz-regressions/<target>/` (a crash, hang or OOM
+//! a fuzzer found, kept after its fix) and every seed under `fuzz/seeds/<target>/` is run
+//! through the same entry point as its `fuzz/` target (`medfs::fuzzing`), on stable Rust: no
+//! panic, and each input done within a time bound.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use medfs::fuzzing::TARGETS;
+
+/// Per input. The fuzzers' bound is 10 s on an optimized build; this is a debug build.
+const BOUND: Duration = Duration::from_secs(60);
+
+fn inputs(root: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(root) else { return out };
+    for dir in dirs {
+        let dir = dir.unwrap().path();
+        let target = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(TARGETS.iter().any(|(t, _)| *t == target), "{}: no fuzz target named {target}", dir.display());
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                out.push((target.clone(), f));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn run_all(root: &Path) -> usize {
+    let inputs = inputs(root);
+    let mut failures = Vec::new();
+    for (target, path) in &inputs {
+        let run = TARGETS.iter().find(|(t, _)| t == target).unwrap().1;
+        let data = std::fs::read(path).unwrap();
+        let started = Instant::now();
+        if std::panic::catch_unwind(|| run(&data)).is_err() {
+            failures.push(format!("{}: panicked", path.display()));
+        }
+        let took = started.elapsed();
+        if took > BOUND {
+            failures.push(format!("{}: took {took:?}", path.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} inputs failed:\n{}", failures.len(), inputs.len(), failures.join("\n"));
+    inputs.len()
+}
+
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let n = run_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions"));
+    eprintln!("{n} regression inputs passed");
+}
+
+#[test]
+fn fuzz_seeds_pass_the_harness() {
+    let n = run_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds"));
+    assert!(n > 0, "seed corpus missing");
+    eprintln!("{n} seeds passed");
+}
