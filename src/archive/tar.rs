@@ -18,6 +18,10 @@ const MAX_PAX: u64 = 1 << 20;
 const MAX_LONG_NAME: u64 = 64 << 10;
 /// Each extent costs 24 bytes of memory for as long as the archive is mounted.
 const MAX_EXTENTS: usize = 1_000_000;
+/// Most sparse extents that hard links may copy in one archive: each link to a sparse file gets
+/// its own copy of the map, so without a bound a few KB of link headers would multiply one
+/// 24 MB map into gigabytes.
+const MAX_LINKED_EXTENTS: usize = MAX_EXTENTS;
 /// Sizes are u64 in memory, but offsets add sizes: keep far from overflow (1 EiB).
 const MAX_SIZE: u64 = 1 << 60;
 
@@ -47,6 +51,7 @@ fn list_input(input: Input<'_>, name: &str) -> Result<Listing, FormatError> {
         pending: Pending::default(),
         ext_buf: Vec::new(),
         links: LinkIndex::default(),
+        linked_extents: 0,
         io_error: None,
     };
     match lister.run() {
@@ -248,6 +253,8 @@ struct Lister<'a, 'r> {
     /// Reused for pax headers and long names.
     ext_buf: Vec<u8>,
     links: LinkIndex,
+    /// Sparse extents copied to hard links so far (bounded by [`MAX_LINKED_EXTENTS`]).
+    linked_extents: usize,
     io_error: Option<io::Error>,
 }
 
@@ -540,8 +547,22 @@ impl Lister<'_, '_> {
                 let t = &self.listing.members[i];
                 match &t.kind {
                     MemberKind::File => {
+                        let copied = match &t.data {
+                            DataLoc::Sparse { extents } => extents.len(),
+                            _ => 0,
+                        };
                         m.size = t.size;
-                        m.data = t.data.clone();
+                        if self.linked_extents + copied > MAX_LINKED_EXTENTS {
+                            let msg = format!(
+                                "hard link to sparse file {}: over {MAX_LINKED_EXTENTS} sparse extents copied to links",
+                                String::from_utf8_lossy(target)
+                            );
+                            m.data = DataLoc::Bad { reason: msg.clone() };
+                            self.warn(path, msg);
+                        } else {
+                            self.linked_extents += copied;
+                            m.data = t.data.clone();
+                        }
                     }
                     MemberKind::Symlink { .. } => m.kind = t.kind.clone(),
                     MemberKind::Dir => {
@@ -1310,6 +1331,45 @@ mod tests {
             &extents[..],
             &[Extent { logical: 100, offset: d, len: 3 }, Extent { logical: 9000, offset: d + 3, len: 2 }]
         );
+    }
+
+    #[test]
+    fn hard_links_cannot_multiply_a_sparse_map() {
+        // One sparse file of 200k extents (1.0 map in its data), then many hard links to it:
+        // the links share the cap on copied extents, the ones past it are unreadable.
+        let n = 200_000u64;
+        let realsize = (2 * n).to_string();
+        let recs = pax_records(&[
+            ("GNU.sparse.major", b"1"),
+            ("GNU.sparse.minor", b"0"),
+            ("GNU.sparse.name", b"s.img"),
+            ("GNU.sparse.realsize", realsize.as_bytes()),
+        ]);
+        let mut data = format!("{n}\n").into_bytes();
+        for i in 0..n {
+            data.extend_from_slice(format!("{}\n1\n", 2 * i).as_bytes());
+        }
+        data.resize(data.len() + padding(data.len() as u64) as usize, 0);
+        data.extend(std::iter::repeat_n(b'x', n as usize));
+        let mut t = entry(b"p", b'x', &recs);
+        t.extend(entry(b"GNUSparseFile.0/s.img", b'0', &data));
+        let links = 2 * MAX_LINKED_EXTENTS as u64 / n;
+        for i in 0..links {
+            t.extend(header(format!("l{i}").as_bytes(), b'1', 0, |h| h[157..162].copy_from_slice(b"s.img")));
+        }
+        t.extend(end());
+        let l = list_bytes(&t).unwrap();
+        assert_eq!(l.members.len() as u64, 1 + links);
+        let copied: usize = l.members[1..]
+            .iter()
+            .map(|m| match &m.data {
+                DataLoc::Sparse { extents } => extents.len(),
+                _ => 0,
+            })
+            .sum();
+        assert!(copied <= MAX_LINKED_EXTENTS, "{copied} extents copied");
+        assert!(matches!(l.members.last().unwrap().data, DataLoc::Bad { .. }));
+        assert!(matches!(l.members[1].data, DataLoc::Sparse { .. }));
     }
 
     #[test]
