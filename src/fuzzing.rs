@@ -192,8 +192,8 @@ fn read_all_members(format: Format, file: Arc<dyn ByteSource>, stream: Arc<dyn B
 // Codecs: indexing pass, seek-point reads checked against it, serialization round trip.
 
 /// `codecs`: the first byte picks the codec (bits 0-1), the seek-point spacing (bits 2-3) and
-/// the mode (bits 4-6 all set: the rest is a serialized seek-point table to load, otherwise a
-/// compressed stream to index).
+/// the mode (bits 4-6 all set: the rest is a serialized seek-point table to load with its
+/// compressed file, see [`load_table`]; otherwise a compressed stream to index).
 pub fn codecs(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else { return };
     let codec = Codec::ALL[(sel & 3) as usize];
@@ -296,21 +296,32 @@ fn check_source(s: &dyn ByteSource, decoded: &[u8]) {
 }
 
 /// A seek-point table that did not come from this medfs (a hostile or corrupt index file whose
-/// checksum happens to match): loading it fails, or reads from it fail or return bytes, never
-/// panic.
-fn load_table(codec: Codec, table: &[u8]) {
-    let Ok(index) = StreamIndex::from_parts(codec, table, WindowSource::Mem(table.to_vec())) else { return };
-    let src = mem(table);
+/// checksums match): `input` is `u16 table length, table, u32 windows length, windows, compressed
+/// file`, the table's trailing CRC-32 is made valid, and loading it fails, or reads from it fail
+/// or return bytes, never panic.
+fn load_table(codec: Codec, input: &[u8]) {
+    let mut parts = Parts(input);
+    let mut table = parts.take_len(2).to_vec();
+    let windows = parts.take_len(4).to_vec();
+    let src = mem(parts.0);
+    if let Some(body) = table.len().checked_sub(4) {
+        let crc = crc32fast::hash(&table[..body]);
+        table[body..].copy_from_slice(&crc.to_le_bytes());
+    }
+    let Ok(index) = StreamIndex::from_parts(codec, &table, WindowSource::Mem(windows)) else { return };
     let mut budget = READ_BUDGET;
     for off in probe_offsets(&index) {
         let (span, start, end) = index.span_of(off);
-        let _ = (start, end);
+        assert!(start <= end, "span {span} = {start}..{end}");
         if let Ok(mut r) = index.reader_at(src.clone(), off) {
             let mut got = Vec::new();
             let _ = r.by_ref().take((64 << 10).min(budget)).read_to_end(&mut got);
             budget -= got.len() as u64;
         }
-        let _ = index.read_span(src.clone(), span, (1 << 20).min(budget as usize));
+        if let Ok(bytes) = index.read_span(src.clone(), span, (1 << 20).min(budget as usize)) {
+            assert_eq!(bytes.len() as u64, end - start, "read_span({span}) length");
+            budget -= bytes.len() as u64;
+        }
     }
     let stream = CompressedStream::new(src, index, Arc::new(BlockCache::new(CACHE_BYTES)), 0, ARCHIVE_STREAM);
     let mut buf = vec![0u8; 4096];
