@@ -157,7 +157,7 @@ impl IndexStore {
         let mut main = vec![0u8; windows_at as usize];
         file.read_exact_at(0, &mut main).map_err(|e| invalid(e.to_string()))?;
         let (saved, windows_len) = decode(&main, id).map_err(invalid)?;
-        if windows_at + windows_len != file.len() {
+        if windows_at.checked_add(windows_len) != Some(file.len()) {
             return Err(invalid("windows section truncated or extended".into()));
         }
         Ok(Loaded { saved, windows: (file, windows_at) })
