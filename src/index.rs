@@ -580,7 +580,11 @@ fn decode(b: &[u8], want: &Identity) -> Result<(Saved, u64), String> {
             4 => DataLoc::Bad { reason: String::from_utf8_lossy(&d.bytes()?).into_owned() },
             t => return Err(format!("unknown data tag {t}")),
         };
-        members.push(Member { path, kind, size, mtime, mode, data });
+        let m = Member { path, kind, size, mtime, mode, data };
+        if !m.is_consistent() {
+            return Err(format!("inconsistent data location of member {}", String::from_utf8_lossy(&m.path)));
+        }
+        members.push(m);
     }
     let stream_table = d.bytes()?;
     let windows_len = d.u64()?;

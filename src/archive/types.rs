@@ -175,6 +175,30 @@ pub struct Member {
     pub data: DataLoc,
 }
 
+impl Member {
+    /// Whether the member's numbers hold together the way every lister makes them, which the
+    /// reader relies on: its data range does not overflow, and sparse extents are non-empty,
+    /// sorted, non-overlapping, inside the member and addressable. A member loaded from a
+    /// persistent index is checked with this (its checksum says it is intact, not that it came
+    /// from a lister).
+    pub fn is_consistent(&self) -> bool {
+        match &self.data {
+            DataLoc::Raw { offset } => offset.checked_add(self.size).is_some(),
+            DataLoc::Sparse { extents } => {
+                let mut prev_end = 0;
+                extents.iter().all(|e| {
+                    let end = e.logical.checked_add(e.len).filter(|&end| end <= self.size);
+                    let ok =
+                        e.len > 0 && e.logical >= prev_end && end.is_some() && e.offset.checked_add(e.len).is_some();
+                    prev_end = end.unwrap_or(u64::MAX);
+                    ok
+                })
+            }
+            DataLoc::None | DataLoc::Zip(_) | DataLoc::Bad { .. } => true,
+        }
+    }
+}
+
 /// A run of a sparse file's data: `len` bytes at `offset` in the stream are the file's bytes at
 /// `logical`. Everything not covered by an extent reads as zeros.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,4 +275,32 @@ pub enum FormatError {
     /// Reading the source failed.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(size: u64, data: DataLoc) -> Member {
+        Member { path: b"f".to_vec(), kind: MemberKind::File, size, mtime: 0, mode: 0, data }
+    }
+
+    fn sparse(size: u64, runs: &[(u64, u64, u64)]) -> Member {
+        let extents = runs.iter().map(|&(logical, offset, len)| Extent { logical, offset, len }).collect();
+        member(size, DataLoc::Sparse { extents })
+    }
+
+    #[test]
+    fn consistency_is_what_the_reader_relies_on() {
+        assert!(member(10, DataLoc::Raw { offset: 512 }).is_consistent());
+        assert!(!member(10, DataLoc::Raw { offset: u64::MAX - 5 }).is_consistent());
+        assert!(sparse(100, &[(0, 512, 10), (50, 522, 50)]).is_consistent());
+        assert!(sparse(100, &[]).is_consistent());
+        assert!(!sparse(100, &[(50, 0, u64::MAX - 10)]).is_consistent(), "logical end overflows");
+        assert!(!sparse(100, &[(50, 0, 51)]).is_consistent(), "past the size");
+        assert!(!sparse(100, &[(0, 0, 10), (5, 10, 10)]).is_consistent(), "overlapping");
+        assert!(!sparse(100, &[(50, 0, 10), (0, 10, 10)]).is_consistent(), "out of order");
+        assert!(!sparse(100, &[(0, 0, 0)]).is_consistent(), "empty run");
+        assert!(!sparse(100, &[(0, u64::MAX, 10)]).is_consistent(), "stream offset overflows");
+    }
 }
