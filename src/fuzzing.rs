@@ -147,6 +147,8 @@ fn archive(format: Format, file: Arc<dyn ByteSource>, stream: Arc<dyn ByteSource
         mtime: 0,
         warnings: listing.warnings,
         damaged: listing.damaged,
+        origin: Vec::new(),
+        listed_at_ns: 0,
         zip_data_starts: starts,
     }
 }
