@@ -301,6 +301,20 @@ impl BlockCache {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// Drops every entry. States may hold streams that hold this cache (a member's seek-point
+    /// stream caches its spans here), so the owner of the cache clears it when it is done, which
+    /// breaks that reference cycle.
+    pub fn clear(&self) {
+        let entries: Vec<_> = {
+            let mut lru = self.lru.lock();
+            std::iter::from_fn(|| lru.pop_lru()).collect()
+        };
+        for (_, slot) in &entries {
+            self.used.fetch_sub(slot.weight, Ordering::Relaxed);
+        }
+        drop(entries);
+    }
+
     /// Number of per-member states held, and the bytes charged for them.
     pub fn states(&self) -> (usize, usize) {
         let lru = self.lru.lock();

@@ -63,12 +63,9 @@ fn fuzz_seeds_pass_the_harness() {
 
 /// Found by the `zip` fuzzer's leak checker on main after the memory-budget change: a big
 /// deflated member's `Deflated::Ready` state is cached in the pool's `BlockCache` and holds a
-/// `CompressedStream`, which holds an `Arc` of that same cache, so a dropped pool never frees its
-/// cache (nor the blocks in it). Harmless for a daemon that keeps one pool until exit; a leak for
-/// anything that drops pools (tests, a remount in process). Owned by reader.rs/stream.rs/cache.rs:
-/// ignored until the cycle is broken (e.g. a `Weak` cache in member streams).
+/// `CompressedStream`, which holds an `Arc` of that same cache: a dropped pool never freed its
+/// cache (nor the blocks in it). The reader now clears the cache when dropped.
 #[test]
-#[ignore = "Arc cycle BlockCache -> Deflated::Ready -> CompressedStream -> BlockCache (reader.rs)"]
 fn a_dropped_reader_frees_its_cache() {
     let input =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions/zip/deflated-member-state-cycle-leak");
