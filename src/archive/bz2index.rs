@@ -307,7 +307,7 @@ impl Bz2Index {
             points.push(p);
         }
         d.finish()?;
-        if verified_len > uncompressed_len {
+        if verified_len > uncompressed_len || uncompressed_len.max(compressed_len) > seekidx::MAX_STREAM_LEN {
             return Err(FormatError::Corrupt("bzip2 index: inconsistent lengths".into()));
         }
         Ok(Bz2Index { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new() })

@@ -668,7 +668,10 @@ impl GzIndex {
             }
             points.push(SeekPoint { out, input, bits, flags, wlen, window });
         }
-        if !r.is_empty() || verified_len > uncompressed_len {
+        if !r.is_empty()
+            || verified_len > uncompressed_len
+            || uncompressed_len.max(compressed_len) > seekidx::MAX_STREAM_LEN
+        {
             return Err(bad("inconsistent lengths"));
         }
         let window_file = match windows {

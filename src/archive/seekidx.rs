@@ -239,6 +239,11 @@ pub(crate) fn past_end(src: &dyn ByteSource, offset: u64, len: u64) -> io::Error
     )
 }
 
+/// Largest stream length (compressed or decompressed) a loaded index may claim: 1 EiB, as tar
+/// bounds sizes. Offsets add lengths (an offset plus a read size), so a table claiming `u64::MAX`
+/// bytes (corrupt, with matching checksums) must be refused before anything adds to it.
+pub(crate) const MAX_STREAM_LEN: u64 = 1 << 60;
+
 /// Spans longer than this get a warning: random access inside them decodes from their start.
 pub(crate) const LONG_SPAN: u64 = 64 << 20;
 

@@ -742,7 +742,7 @@ impl XzIndex {
             points.push(p);
         }
         d.finish()?;
-        if verified_len > uncompressed_len {
+        if verified_len > uncompressed_len || uncompressed_len.max(compressed_len) > seekidx::MAX_STREAM_LEN {
             return Err(FormatError::Corrupt("xz index: inconsistent lengths".into()));
         }
         Ok(XzIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new() })

@@ -205,7 +205,7 @@ impl ZstdIndex {
             points.push(p);
         }
         d.finish()?;
-        if verified_len > uncompressed_len {
+        if verified_len > uncompressed_len || uncompressed_len.max(compressed_len) > seekidx::MAX_STREAM_LEN {
             return Err(FormatError::Corrupt("zstd index: inconsistent lengths".into()));
         }
         Ok(ZstdIndex { points, uncompressed_len, compressed_len, verified_len, warnings: Vec::new() })
