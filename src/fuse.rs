@@ -44,9 +44,7 @@ pub struct MedFuse {
 impl MedFuse {
     /// Serves `fs` as the mounting user.
     pub fn new(fs: Arc<MedFs>) -> MedFuse {
-        // SAFETY: getuid/getgid have no preconditions and cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        MedFuse { fs, uid, gid }
+        MedFuse { fs, uid: nix::unistd::getuid().as_raw(), gid: nix::unistd::getgid().as_raw() }
     }
 
     fn file_attr(&self, a: &Attr) -> FileAttr {

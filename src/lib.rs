@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod demo;

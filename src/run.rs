@@ -1,14 +1,18 @@
 //! Wiring: turns a parsed command line into a pool, a core and (for `mount`) a FUSE session;
 //! daemonizing, signals, and mountpoint checks live here.
 
-use std::ffi::CString;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, umount2};
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
 
 use crate::cli::{Cli, Command, MountArgs, TreeArgs};
 use crate::fs::{FileKind, MedFs};
@@ -44,7 +48,7 @@ fn init_logging(verbose: u8) {
 }
 
 /// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
-pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
+fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
     let opts =
         PoolOptions { strict: tree.strict, progress, index_dir: tree.index_dir.clone(), no_index: tree.no_index };
     let started = std::time::Instant::now();
@@ -64,7 +68,8 @@ pub fn build(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
     }
     let profiles = if tree.no_datasets { Vec::new() } else { load_profiles(tree.profiles.as_deref())? };
     let opts = TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks, datasets: !tree.no_datasets };
-    let fs = MedFs::new(pool, opts, &profiles);
+    let (tree, reader) = crate::build::parts(pool, opts, &profiles);
+    let fs = MedFs::from_parts(tree, reader);
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     tracing::info!(
         "memory: cache budget {:.1} MiB (--cache-size: decoded data, decoder and seek-point state); \
@@ -111,7 +116,7 @@ fn split_sources(args: &[PathBuf], path_required: bool) -> (Vec<PathBuf>, Vec<u8
 
 fn ls(args: &[PathBuf], tree: &TreeArgs) -> Result<()> {
     let (sources, path) = split_sources(args, false);
-    let fs = build(&sources, tree, true)?;
+    let fs = open_core(&sources, tree, true)?;
     let entries = fs.walk(&path).map_err(|e| anyhow!("{}: {e}", String::from_utf8_lossy(&path)))?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     for (p, attr) in entries {
@@ -132,7 +137,7 @@ fn ls(args: &[PathBuf], tree: &TreeArgs) -> Result<()> {
 
 fn cat(args: &[PathBuf], tree: &TreeArgs) -> Result<()> {
     let (sources, path) = split_sources(args, true);
-    let fs = build(&sources, tree, true)?;
+    let fs = open_core(&sources, tree, true)?;
     let shown = String::from_utf8_lossy(&path).into_owned();
     let ino = fs.resolve(&path).map_err(|e| anyhow!("{shown}: {e}"))?;
     let size = fs.getattr(ino)?.size;
@@ -157,7 +162,7 @@ fn cat(args: &[PathBuf], tree: &TreeArgs) -> Result<()> {
 
 fn index(sources: &[PathBuf], tree: &TreeArgs) -> Result<()> {
     let start = std::time::Instant::now();
-    let fs = build(sources, tree, true)?;
+    let fs = open_core(sources, tree, true)?;
     for a in fs.pool().archives.iter().filter(|a| a.file.is_some()) {
         let how = if a.from_index { "from its index" } else { "listed and indexed" };
         println!(
@@ -189,20 +194,14 @@ fn is_mountpoint(path: &Path) -> bool {
 
 /// A mountpoint whose daemon died answers ENOTCONN ("Transport endpoint is not connected").
 fn is_dead_mount(path: &Path) -> bool {
-    matches!(std::fs::metadata(path), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
-}
-
-fn umount2(path: &Path, flags: i32) -> io::Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    matches!(std::fs::metadata(path), Err(e) if e.kind() == io::ErrorKind::NotConnected)
 }
 
 /// Unmounts with umount(2) as root, else with fusermount; `lazy` detaches a busy or dead mount.
 fn do_unmount(path: &Path, lazy: bool) -> io::Result<()> {
-    match umount2(path, if lazy { libc::MNT_DETACH } else { 0 }) {
+    match umount2(path, if lazy { MntFlags::MNT_DETACH } else { MntFlags::empty() }) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+        Err(Errno::EPERM) => {
             let flags = if lazy { "-uz" } else { "-u" };
             for tool in ["fusermount3", "fusermount"] {
                 if let Ok(status) = std::process::Command::new(tool).arg(flags).arg(path).status() {
@@ -213,9 +212,9 @@ fn do_unmount(path: &Path, lazy: bool) -> io::Result<()> {
                     };
                 }
             }
-            Err(e)
+            Err(Errno::EPERM.into())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -231,7 +230,7 @@ fn unmount(mountpoint: &Path) -> Result<()> {
     }
     match do_unmount(mountpoint, false) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+        Err(e) if e.kind() == io::ErrorKind::ResourceBusy => {
             bail!("{shown}: busy (a shell or program has files open there); close them and retry")
         }
         Err(e) => Err(anyhow!("{shown}: cannot unmount: {e}")),
@@ -271,77 +270,98 @@ fn default_log_file() -> PathBuf {
     base.join("medfs").join("medfs.log")
 }
 
-fn mount(args: MountArgs) -> Result<()> {
-    let (mnt, sources) = args.paths.split_last().expect("clap requires two");
-    check_mountpoint(mnt)?;
-    let fs = Arc::new(build(sources, &args.tree, true)?);
-    let config = MountConfig { threads: args.threads, allow_other: args.allow_other };
-    if args.foreground {
-        block_stop_signals();
-        let session = fuse::mount(fs, mnt, &config).map_err(|e| mount_error(mnt, e))?;
-        return serve(session, mnt);
-    }
-    let log_path = args.log_file.unwrap_or_else(default_log_file);
+fn open_log(log_path: &Path) -> Result<File> {
     if let Some(dir) = log_path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let log = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log_path)
-        .with_context(|| format!("log file {}", log_path.display()))?;
-    let (mut ready_rx, ready_tx) = pipe()?;
-    // SAFETY: no other threads run at this point (listing threads have been joined), so the
-    // child may keep using the allocator and std.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()).context("fork"),
-        0 => {
+        .open(log_path)
+        .with_context(|| format!("log file {}", log_path.display()))
+}
+
+/// What the daemon tells the waiting parent over the readiness pipe: `READY`, or `FAILED` then
+/// the error text the parent prints as its own. End of file without either: the daemon died.
+const READY: &[u8] = b"ready";
+const FAILED: &[u8] = b"error: ";
+
+fn mount(args: MountArgs) -> Result<()> {
+    let (mnt, sources) = args.paths.split_last().expect("clap requires two");
+    check_mountpoint(mnt)?;
+    let config = MountConfig { threads: args.threads, allow_other: args.allow_other };
+    if args.foreground {
+        let fs = Arc::new(open_core(sources, &args.tree, true)?);
+        let signals = block_stop_signals()?;
+        let session = fuse::mount(fs, mnt, &config).map_err(|e| mount_error(mnt, e))?;
+        return serve(session, mnt, signals);
+    }
+    let log_path = args.log_file.clone().unwrap_or_else(default_log_file);
+    let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    // Listing, scanning and organizing start threads, and a child forked after them could find
+    // the allocator or a lock held by a thread that does not exist in it: fork first, and let the
+    // daemon build everything itself.
+    debug_assert_eq!(threads_in_process(), 1, "fork with one thread only");
+    // SAFETY: this process runs one thread (checked above in debug builds: nothing before this
+    // point in `medfs mount` starts one; clap, logging setup and the mountpoint checks do not),
+    // so the child is a whole copy of it and may go on using the allocator, locks and std.
+    match unsafe { fork() }.context("fork")? {
+        ForkResult::Child => {
             drop(ready_rx);
-            daemon_child(fs, mnt, &config, log, ready_tx)
+            daemon_child(sources, &args, mnt, &config, &log_path, File::from(ready_tx))
         }
-        _ => {
+        ForkResult::Parent { .. } => {
             drop(ready_tx);
-            let mut msg = String::new();
-            let _ = ready_rx.read_to_string(&mut msg);
-            match msg.strip_prefix("ok") {
-                // The daemon serves now; this copy of the tree (700k names at NIH scale) would
-                // take a quarter of a second to free for nothing.
-                Some(_) => std::process::exit(0),
-                None if msg.is_empty() => {
-                    bail!("mount daemon exited before the mount was ready (see {})", log_path.display())
-                }
-                None => bail!("{}", msg.trim_end()),
+            let mut msg = Vec::new();
+            let _ = File::from(ready_rx).read_to_end(&mut msg);
+            if msg == READY {
+                return Ok(());
+            }
+            match msg.strip_prefix(FAILED) {
+                Some(text) => bail!("{}", String::from_utf8_lossy(text).trim_end()),
+                None => bail!("mount daemon exited before the mount was ready (see {})", log_path.display()),
             }
         }
     }
 }
 
-fn daemon_child(fs: Arc<MedFs>, mnt: &Path, config: &MountConfig, log: std::fs::File, mut ready: std::fs::File) -> ! {
-    // SAFETY: setsid has no preconditions; detaching from the terminal keeps Ctrl-C in the
-    // parent's shell from reaching the daemon.
-    unsafe { libc::setsid() };
-    let null = std::fs::File::open("/dev/null").map(|f| f.into_raw_fd()).unwrap_or(-1);
-    let log_fd = log.into_raw_fd();
-    // SAFETY: dup2 onto the standard descriptors with fds we own; failures leave them as they were.
-    unsafe {
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::dup2(null, 1);
-        }
-        libc::dup2(log_fd, 2);
-    }
-    tracing::info!("mounting {} (pid {})", mnt.display(), std::process::id());
-    block_stop_signals();
-    let session = match fuse::mount(fs, mnt, config) {
-        Ok(s) => s,
+/// Threads of this process (Linux: one entry each under /proc/self/task).
+fn threads_in_process() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count())
+}
+
+/// The forked daemon: builds the core and mounts it while its stderr is still the user's
+/// terminal (progress bars, warnings and `-v` reports show there, as in the foreground), then
+/// detaches: stdin and stdout to /dev/null, stderr to the log, a session of its own, and "ready"
+/// to the parent, which exits 0 only then. Any error before that goes to the parent instead.
+fn daemon_child(
+    sources: &[PathBuf],
+    args: &MountArgs,
+    mnt: &Path,
+    config: &MountConfig,
+    log_path: &Path,
+    mut ready: File,
+) -> ! {
+    let mounted = (|| {
+        let fs = Arc::new(open_core(sources, &args.tree, true)?);
+        let log = open_log(log_path)?;
+        let signals = block_stop_signals()?;
+        let session = fuse::mount(fs, mnt, config).map_err(|e| mount_error(mnt, e))?;
+        Ok::<_, anyhow::Error>((session, log, signals))
+    })();
+    let (session, log, signals) = match mounted {
+        Ok(parts) => parts,
         Err(e) => {
-            let _ = write!(ready, "{}", mount_error(mnt, e));
+            let _ = ready.write_all(&[FAILED, format!("{e:#}").as_bytes()].concat());
             std::process::exit(1);
         }
     };
-    let _ = ready.write_all(b"ok");
+    detach(log);
+    tracing::info!("mounted {} (pid {})", mnt.display(), std::process::id());
+    // A parent killed meanwhile cannot be told; the mount serves all the same.
+    let _ = ready.write_all(READY);
     drop(ready);
-    let code = match serve(session, mnt) {
+    let code = match serve(session, mnt, signals) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -351,9 +371,21 @@ fn daemon_child(fs: Arc<MedFs>, mnt: &Path, config: &MountConfig, log: std::fs::
     std::process::exit(code)
 }
 
+/// Leaves the user's terminal: stdin and stdout to /dev/null, stderr (logs, panics) to `log`, and
+/// a new session, so Ctrl-C in the parent's shell no longer reaches the daemon. Failures leave a
+/// descriptor as it was: the daemon serves all the same.
+fn detach(log: File) {
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        let _ = dup2_stdin(&null);
+        let _ = dup2_stdout(&null);
+    }
+    let _ = dup2_stderr(&log);
+    let _ = setsid();
+}
+
 fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
-    match e.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EACCES) => {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => {
             anyhow!(
                 "cannot mount at {}: permission denied (run as root, or install fuse3 for fusermount3)",
                 mnt.display()
@@ -363,21 +395,25 @@ fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
     }
 }
 
-/// Runs the session until it is unmounted, unmounting it on SIGINT/SIGTERM/SIGHUP.
-fn serve(mut session: fuse::Session, mountpoint: &Path) -> Result<()> {
+/// Runs the session until it is unmounted, unmounting it on SIGINT/SIGTERM/SIGHUP. `signals` were
+/// blocked by `block_stop_signals` before the mount existed.
+fn serve(mut session: fuse::Session, mountpoint: &Path, signals: SigSet) -> Result<()> {
     let mountpoint = mountpoint.to_path_buf();
     let mut unmounter = session.unmounter();
-    let set = block_stop_signals();
     std::thread::Builder::new().name("medfs-signals".into()).spawn(move || {
-        let mut sig = 0;
-        // SAFETY: `set` is initialized; sigwait writes the signal number into `sig`.
-        unsafe { libc::sigwait(&set, &mut sig) };
+        let sig = match signals.wait() {
+            Ok(sig) => sig.as_str(),
+            Err(e) => {
+                tracing::error!("waiting for stop signals failed ({e}); Ctrl-C or kill will not unmount");
+                return;
+            }
+        };
         tracing::info!("signal {sig}: unmounting");
         if let Err(e) = unmounter.unmount() {
             // Busy (a shell sits in it): detach it now rather than leave a dead mountpoint
             // behind when we exit; the kernel finishes the unmount when the last user leaves.
             tracing::warn!("unmount on signal {sig} failed ({e}); detaching lazily");
-            if let Err(e) = umount2(&mountpoint, libc::MNT_DETACH) {
+            if let Err(e) = umount2(&mountpoint, MntFlags::MNT_DETACH) {
                 tracing::error!("lazy unmount of {} failed: {e}", mountpoint.display());
             }
             std::process::exit(1);
@@ -391,25 +427,11 @@ fn serve(mut session: fuse::Session, mountpoint: &Path) -> Result<()> {
 /// so that they are taken synchronously by `serve`'s signal thread, which unmounts. Called before
 /// the kernel mount exists: a signal that arrives between the mount and `serve` then waits for
 /// the signal thread instead of killing the process and leaving a dead mountpoint behind.
-fn block_stop_signals() -> libc::sigset_t {
-    // SAFETY: plain signal-set manipulation on a local sigset_t.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
+fn block_stop_signals() -> Result<SigSet> {
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
     }
-}
-
-fn pipe() -> Result<(std::fs::File, std::fs::File)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error()).context("pipe");
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) })
+    set.thread_block().context("blocking stop signals")?;
+    Ok(set)
 }

@@ -82,7 +82,8 @@ fn a_corrupt_region_of_a_tar_gz_is_never_served_and_what_precedes_it_is_exact() 
         assert!(pool.archives[0].damaged, "multi={multi}: the listing pass finds the damage");
         assert!(pool.warnings.iter().any(|w| w.contains("x.tar.gz")), "multi={multi}: {:?}", pool.warnings);
         assert!(Pool::from_sources(sources, 1 << 20, true).is_err(), "strict refuses it");
-        let fs = MedFs::new(pool, TreeOptions::default(), &[]);
+        let (tree, reader) = medfs::build::parts(pool, TreeOptions::default(), &[]);
+        let fs = MedFs::from_parts(tree, reader);
         let mut exact = 0;
         for e in &entries {
             let path = format!("_archives/x.tar.gz/{}", e.path);

@@ -46,7 +46,8 @@ pub fn core(sources: &[(&str, Arc<dyn ByteSource>)]) -> MedFs {
 pub fn core_with_cache(sources: &[(&str, Arc<dyn ByteSource>)], cache_bytes: usize) -> MedFs {
     let sources = sources.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
     let pool = Pool::from_sources(sources, cache_bytes, false).expect("sources list");
-    MedFs::new(pool, TreeOptions::default(), &[])
+    let (tree, reader) = medfs::build::parts(pool, TreeOptions::default(), &[]);
+    MedFs::from_parts(tree, reader)
 }
 
 /// The inode of `path` (panics if missing: the test's own setup is wrong then).
