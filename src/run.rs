@@ -1,5 +1,6 @@
 //! Wiring: turns a parsed command line into a pool, a core and (for `mount`) a FUSE session;
-//! daemonizing, signals, and mountpoint checks live here.
+//! daemonizing (fork first, then build, mount and report ready over a pipe), signals, and
+//! mountpoint checks live here. System calls go through nix.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -291,20 +292,22 @@ fn mount(args: MountArgs) -> Result<()> {
     check_mountpoint(mnt)?;
     let config = MountConfig { threads: args.threads, allow_other: args.allow_other };
     if args.foreground {
-        let fs = Arc::new(open_core(sources, &args.tree, true)?);
-        let signals = block_stop_signals()?;
-        let session = fuse::mount(fs, mnt, &config).map_err(|e| mount_error(mnt, e))?;
+        let fs = open_core(sources, &args.tree, true)?;
+        let (session, signals) = mount_core(fs, mnt, &config)?;
         return serve(session, mnt, signals);
     }
     let log_path = args.log_file.clone().unwrap_or_else(default_log_file);
     let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     // Listing, scanning and organizing start threads, and a child forked after them could find
     // the allocator or a lock held by a thread that does not exist in it: fork first, and let the
-    // daemon build everything itself.
-    debug_assert_eq!(threads_in_process(), 1, "fork with one thread only");
-    // SAFETY: this process runs one thread (checked above in debug builds: nothing before this
-    // point in `medfs mount` starts one; clap, logging setup and the mountpoint checks do not),
-    // so the child is a whole copy of it and may go on using the allocator, locks and std.
+    // daemon build everything itself. Nothing before this point starts a thread (clap, logging
+    // setup, the mountpoint checks); the check keeps it so.
+    let threads = threads_in_process();
+    if threads > 1 {
+        bail!("internal error: {threads} threads running before the daemon is forked");
+    }
+    // SAFETY: this process runs one thread (checked just above), so the child is a whole copy of
+    // it and may go on using the allocator, locks and the rest of std.
     match unsafe { fork() }.context("fork")? {
         ForkResult::Child => {
             drop(ready_rx);
@@ -343,10 +346,9 @@ fn daemon_child(
     mut ready: File,
 ) -> ! {
     let mounted = (|| {
-        let fs = Arc::new(open_core(sources, &args.tree, true)?);
+        let fs = open_core(sources, &args.tree, true)?;
         let log = open_log(log_path)?;
-        let signals = block_stop_signals()?;
-        let session = fuse::mount(fs, mnt, config).map_err(|e| mount_error(mnt, e))?;
+        let (session, signals) = mount_core(fs, mnt, config)?;
         Ok::<_, anyhow::Error>((session, log, signals))
     })();
     let (session, log, signals) = match mounted {
@@ -381,6 +383,13 @@ fn detach(log: File) {
     }
     let _ = dup2_stderr(&log);
     let _ = setsid();
+}
+
+/// Mounts `fs` with the stop signals blocked first (see `block_stop_signals`); `serve` takes them.
+fn mount_core(fs: MedFs, mnt: &Path, config: &MountConfig) -> Result<(fuse::Session, SigSet)> {
+    let signals = block_stop_signals()?;
+    let session = fuse::mount(Arc::new(fs), mnt, config).map_err(|e| mount_error(mnt, e))?;
+    Ok((session, signals))
 }
 
 fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
