@@ -480,12 +480,11 @@ fn list_one(
     }
 }
 
+/// An archive's format, listing and reading state, from its saved index.
+type Reopened = (&'static dyn Format, Listing, Box<dyn OpenArchive>);
+
 /// Rebuilds a listing and its format's reading state from a saved index.
-fn from_saved(
-    loaded: Loaded,
-    file: &Arc<dyn ByteSource>,
-    ctx: &ListCtx<'_>,
-) -> Result<(&'static dyn Format, Listing, Box<dyn OpenArchive>), String> {
+fn from_saved(loaded: Loaded, file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Reopened, String> {
     let Loaded { saved, windows: (index_file, windows_at) } = loaded;
     let format = format::by_tag(saved.format).ok_or("unknown format tag")?;
     let bulk = WindowSource::Disk(index_file, windows_at);
