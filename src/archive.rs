@@ -1,9 +1,12 @@
-//! Reading archives: the shared member vocabulary, and one lister per format.
-//! Knows nothing about datasets or FUSE.
+//! Reading archives: the shared member vocabulary, the format seam (`format.rs`) with one module
+//! per format, and one seek index per codec. Knows nothing about datasets or FUSE.
 
 pub mod bz2index;
 pub mod codec;
+pub mod compressed;
+pub mod format;
 pub mod gzindex;
+pub mod loose;
 pub mod path;
 mod seekidx;
 pub mod split;

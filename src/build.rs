@@ -7,7 +7,7 @@ use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
 use crate::dicomtree::{DicomFile, organize_dicom};
 use crate::organize::{self, ContentSource, PoolFile};
-use crate::pool::{Format, Pool};
+use crate::pool::Pool;
 use crate::profile::Profile;
 use crate::reader::Reader;
 use crate::tree::{self, NodeId, NodeKind, ROOT, Tree, TreeBuilder, TreeOptions};
@@ -84,7 +84,7 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
 
 /// The name a generic DICOM dataset takes: its archive's file stem, or its folder's name.
 fn dataset_stem(a: &crate::pool::Archive) -> String {
-    let name = match (&a.root, a.mount_path.last()) {
+    let name = match (a.loose_root(), a.mount_path.last()) {
         (Some(root), _) => root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dicom".into()),
         (None, Some(last)) => String::from_utf8_lossy(last).into_owned(),
         (None, None) => "dicom".into(),
@@ -121,7 +121,7 @@ fn pool_files(pool: &Pool, headers: &[crate::dicomscan::Headers]) -> Vec<PoolFil
             }
             let Some(clean) = normalize(&m.path) else { continue };
             let path = String::from_utf8_lossy(&crate::archive::path::join(&clean.components)).into_owned();
-            let archive = if a.format == Format::Loose {
+            let archive = if a.loose_root().is_some() {
                 String::from_utf8_lossy(&clean.components[0]).into_owned()
             } else {
                 archive_name.clone()

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::archive::{DataLoc, MemberKind};
 use crate::dicom::{self, DicomError, DicomInfo};
 use crate::index::{Identity, IndexStore};
-use crate::pool::{Archive, Format};
+use crate::pool::Archive;
 use crate::reader::Reader;
 
 /// DICOM headers of one archive's members, by member index (shared with the organizer).
@@ -110,10 +110,8 @@ pub fn scan(reader: &Reader, store: &IndexStore) -> Vec<Headers> {
 }
 
 fn identity(a: &Archive) -> Option<Identity> {
-    if a.format == Format::Loose {
-        return None; // loose files are cheap to sniff again, and have no single identity
-    }
-    a.identity.clone()
+    // Loose files have no archive file: they are cheap to sniff again, and have no single identity.
+    a.file.as_ref()?.identity.clone()
 }
 
 const MAGIC: &[u8; 8] = b"MEDFSDCM";

@@ -12,18 +12,18 @@
 //! `NeedMore` contract) it is asserted, so wrong bytes are bugs too.
 
 use std::io::{self, BufReader, Read};
-use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use crate::archive::codec::{Codec, StreamIndex};
-use crate::archive::gzindex::WindowSource;
+use crate::archive::codec::{Codec, StreamIndex, WindowSource};
+use crate::archive::compressed::ARCHIVE_STREAM;
+use crate::archive::format::{self, InStream, ListCtx, OpenArchive};
 use crate::archive::{ByteSource, DataLoc, Listing, SourceReader, tar, zip};
 use crate::cache::BlockCache;
 use crate::dicom::{self, DicomError, DicomInfo};
 use crate::index::{INDEX_VERSION, Identity, IndexStore};
 use crate::organize::{ContentSource, PoolFile, organize};
-use crate::pool::{ARCHIVE_STREAM, Archive, Format, Pool};
+use crate::pool::{Archive, Pool};
 use crate::profile::{self, Profile};
 use crate::reader::Reader;
 use crate::stream::CompressedStream;
@@ -82,7 +82,8 @@ pub fn zip(data: &[u8]) {
     let _ = zip::looks_like_zip(&*src);
     if let Ok(listing) = zip::list(&*src) {
         assert_consistent(&listing);
-        let _ = read_all_members(Format::Zip, src.clone(), src, listing);
+        let data = Box::new(zip::ZipArchive::new(src, listing.members.len()));
+        let _ = read_all_members(data, listing);
     }
 }
 
@@ -92,7 +93,8 @@ pub fn zip(data: &[u8]) {
 pub fn zip_cache_outlives_reader(data: &[u8]) -> bool {
     let src = mem(data);
     let Ok(listing) = zip::list(&*src) else { return false };
-    read_all_members(Format::Zip, src.clone(), src, listing).upgrade().is_some()
+    let data = Box::new(zip::ZipArchive::new(src, listing.members.len()));
+    read_all_members(data, listing).upgrade().is_some()
 }
 
 /// `tar`: lists the input as a plain tar (by offsets, and as a stream read in odd-sized pieces,
@@ -106,7 +108,7 @@ pub fn tar(data: &[u8]) {
     }
     if let Ok(listing) = tar::list_source(&*src, "fuzz.tar") {
         assert_consistent(&listing);
-        let _ = read_all_members(Format::Tar, src.clone(), src, listing);
+        let _ = read_all_members(Box::new(InStream(src)), listing);
     }
 }
 
@@ -134,31 +136,20 @@ impl Read for Dribble<'_> {
     }
 }
 
-fn archive(format: Format, file: Arc<dyn ByteSource>, stream: Arc<dyn ByteSource>, listing: Listing) -> Archive {
-    let starts = if format == Format::Zip {
-        (0..listing.members.len()).map(|_| AtomicU64::new(u64::MAX)).collect()
-    } else {
-        Box::new([]) as Box<[AtomicU64]>
-    };
+fn archive(data: Box<dyn OpenArchive>, listing: Listing) -> Archive {
     Archive {
         id: 0,
         source_index: 0,
         display: "fuzz".into(),
         mount_path: vec![b"fuzz".to_vec()],
-        format,
-        file: Some(file),
         listing_bytes_read: 0,
         from_index: false,
-        identity: None,
-        stream: Some(stream),
-        root: None,
         members: listing.members,
         mtime: 0,
         warnings: listing.warnings,
         damaged: listing.damaged,
-        origin: Vec::new(),
-        listed_at_ns: 0,
-        zip_data_starts: starts,
+        file: None,
+        data,
     }
 }
 
@@ -167,13 +158,8 @@ fn archive(format: Format, file: Arc<dyn ByteSource>, stream: Arc<dyn ByteSource
 /// [`READ_BUDGET`] decoded bytes in all.
 /// Returns the pool's cache, weakly: it must be gone once the reader is (see
 /// [`zip_cache_outlives_reader`]).
-fn read_all_members(
-    format: Format,
-    file: Arc<dyn ByteSource>,
-    stream: Arc<dyn ByteSource>,
-    listing: Listing,
-) -> std::sync::Weak<BlockCache> {
-    let a = archive(format, file, stream, listing);
+fn read_all_members(data: Box<dyn OpenArchive>, listing: Listing) -> std::sync::Weak<BlockCache> {
+    let a = archive(data, listing);
     let sizes: Vec<u64> = a.members.iter().map(|m| m.size).collect();
     let members_data: Vec<DataLoc> = a.members.iter().map(|m| m.data.clone()).collect();
     let pool = Pool {
@@ -405,24 +391,16 @@ pub fn index(data: &[u8]) {
     let (index_file, windows_at) = loaded.windows;
     let saved = loaded.saved;
     // What pool.rs's `from_saved` does with it.
-    let Some(format) = format_from_tag(saved.format) else { return };
+    let Some(format) = format::by_tag(saved.format) else { return };
     let archive_bytes = mem(&archive_bytes);
-    let stream: Arc<dyn ByteSource> = match format {
-        Format::Compressed { codec, .. } => {
-            let windows = WindowSource::Disk(index_file, windows_at);
-            let Ok(index) = StreamIndex::from_parts(codec, &saved.stream_table, windows) else { return };
-            Arc::new(CompressedStream::new(
-                archive_bytes.clone(),
-                index,
-                Arc::new(BlockCache::new(CACHE_BYTES)),
-                0,
-                ARCHIVE_STREAM,
-            ))
-        }
-        _ => archive_bytes.clone(),
-    };
+    let cache = Arc::new(BlockCache::new(CACHE_BYTES));
+    let progress = crate::progress::Progress::new(false);
+    let ctx = ListCtx { path: Path::new("fuzz"), display: "fuzz", id: 0, cache: &cache, progress: &progress };
+    let bulk = WindowSource::Disk(index_file, windows_at);
+    let reopened = format.reopen(saved.format, &archive_bytes, &saved.members, &saved.stream_table, bulk, &ctx);
+    let Ok(data) = reopened else { return };
     let listing = Listing { members: saved.members, warnings: saved.warnings, damaged: saved.damaged };
-    let _ = read_all_members(format, archive_bytes, stream, listing);
+    let _ = read_all_members(data, listing);
 }
 
 /// Length-prefixed pieces of a fuzz input (a short input gives short pieces, never an error).
@@ -437,19 +415,6 @@ impl<'a> Parts<'a> {
         let (piece, rest) = rest.split_at(len.min(rest.len()));
         self.0 = rest;
         piece
-    }
-}
-
-/// Mirror of pool.rs's private format tags (zip 0, tar 1, compressed 16 + 2 × codec + tar).
-fn format_from_tag(tag: u8) -> Option<Format> {
-    match tag {
-        0 => Some(Format::Zip),
-        1 => Some(Format::Tar),
-        16..=23 => {
-            let codec = Codec::ALL[((tag - 16) / 2) as usize];
-            Some(Format::Compressed { codec, tar: tag & 1 == 1 })
-        }
-        _ => None,
     }
 }
 

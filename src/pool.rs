@@ -1,43 +1,24 @@
 //! The pool: every SOURCE of one mount opened, detected by content, and listed.
 //!
 //! A SOURCE is an archive file, a loose file, or a folder (each archive inside plus its loose
-//! files). Listing runs in parallel across archives; a tar.gz is listed in one streaming pass
-//! that also records its gzip seek points.
+//! files). Each file is detected, listed, saved to and reopened from its index through the
+//! format seam (`archive::format`); listing runs in parallel across archives.
 
-use std::io::{self, BufReader, Read};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::archive::codec::{Codec, StreamIndex};
-use crate::archive::gzindex::WindowSource;
+use rayon::prelude::*;
+
+use crate::archive::codec::WindowSource;
+use crate::archive::compressed::compressed_image;
+use crate::archive::format::{self, Detected, Format, ListCtx, OpenArchive, Opened};
+use crate::archive::loose::Loose;
 use crate::archive::split::{self, SplitSource};
-use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind, tar, zip};
+use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind};
 use crate::cache::BlockCache;
 use crate::index::{Identity, IndexStore, Loaded, Miss, Saved};
-use crate::stream::CompressedStream;
-
-/// Cache item of an archive's own decoded stream (members' items are their indexes).
-pub const ARCHIVE_STREAM: u32 = u32::MAX;
-
-/// How an archive's bytes are stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// A zip file (possibly self-extracting or with prepended data).
-    Zip,
-    /// A plain tar.
-    Tar,
-    /// A compressed stream: a tar inside (`tar.gz`, `.tbz`, `.txz`, `.tar.zst`), or one file.
-    Compressed {
-        /// The compression.
-        codec: Codec,
-        /// The decompressed stream is a tar.
-        tar: bool,
-    },
-    /// Loose files of a folder source (and loose files named on the command line).
-    Loose,
-}
 
 /// One listed archive (or the loose files of a source), ready to be read.
 pub struct Archive {
@@ -50,20 +31,10 @@ pub struct Archive {
     /// Where it appears under `_archives/` (components); empty for loose files, which sit at
     /// their own relative paths.
     pub mount_path: Vec<Vec<u8>>,
-    /// Storage format.
-    pub format: Format,
-    /// The archive file itself, or its parts joined (zip members are read from it).
-    pub file: Option<Arc<dyn ByteSource>>,
     /// Bytes of the archive read to list it (0 when it came from the persistent index).
     pub listing_bytes_read: u64,
     /// The listing came from the persistent index.
     pub from_index: bool,
-    /// Who the archive file is (for side files of its index); `None` for loose files.
-    pub identity: Option<Identity>,
-    /// The decoded stream that `DataLoc::Raw` offsets refer to (the file, or its decompression).
-    pub stream: Option<Arc<dyn ByteSource>>,
-    /// For loose files: the folder their paths are relative to.
-    pub root: Option<PathBuf>,
     /// Members in archive order.
     pub members: Vec<Member>,
     /// The archive file's mtime, for directories the archive does not date.
@@ -72,14 +43,30 @@ pub struct Archive {
     pub warnings: Vec<String>,
     /// Part of the archive could not be read.
     pub damaged: bool,
-    /// The file(s) the archive was read from (a byte-split archive's parts in order), checked
-    /// against `identity` before every read; empty for loose files, which are checked one by one.
+    /// The archive file the members were listed from; `None` for the loose files of a source,
+    /// which are checked one by one as they are read.
+    pub file: Option<ArchiveFile>,
+    /// How members' bytes are read: the format's own state.
+    pub data: Box<dyn OpenArchive>,
+}
+
+/// The file an archive was listed from.
+pub struct ArchiveFile {
+    /// Its format.
+    pub format: &'static dyn Format,
+    /// Who the file is (for side files of its index, and the check before every read); `None`
+    /// when it has no path (`Pool::from_sources`) or could not be stat'ed.
+    pub identity: Option<Identity>,
+    /// The file(s) it was read from (a byte-split archive's parts in order), checked against
+    /// `identity` before every read.
     pub origin: Vec<PathBuf>,
-    /// When listing started (ns since the epoch): a loose file changed (ctime) after it is
-    /// refused, as its size, bytes or both may differ from the listing.
-    pub listed_at_ns: i128,
-    /// Lazily resolved data offsets of zip members (`u64::MAX` = not yet known).
-    pub zip_data_starts: Box<[AtomicU64]>,
+}
+
+impl Archive {
+    /// For loose files: the folder their paths are relative to.
+    pub fn loose_root(&self) -> Option<&Path> {
+        self.data.root()
+    }
 }
 
 /// Why the pool could not be built.
@@ -144,7 +131,7 @@ impl Pool {
             .iter()
             .map(|a| {
                 a.members.capacity() * std::mem::size_of::<Member>()
-                    + a.zip_data_starts.len() * std::mem::size_of::<AtomicU64>()
+                    + a.data.table_bytes()
                     + a.members
                         .iter()
                         .map(|m| {
@@ -165,74 +152,6 @@ impl Pool {
     }
 }
 
-/// What content detection decided about one file.
-enum Detected {
-    Archive(Format),
-    /// A known archive format we cannot read yet (named, for the error message).
-    Unsupported(&'static str),
-    NotArchive,
-}
-
-fn detect(file: &dyn ByteSource) -> io::Result<Detected> {
-    let mut head = [0u8; 512];
-    let n = read_up_to(file, 0, &mut head)?;
-    let head = &head[..n];
-    if let Some(codec) = Codec::detect(head) {
-        // Peek into the decompressed stream: a tar header (or an empty tar) means a tarball.
-        let mut dec = codec.indexer(BufReader::new(crate::archive::SourceReader { source: file, pos: 0 }), u64::MAX);
-        let mut block = [0u8; 1024];
-        let got = read_fully(&mut dec, &mut block).unwrap_or(0);
-        let tar = (got >= 512 && tar::looks_like_tar(&block[..512])) || (got == 1024 && block.iter().all(|&b| b == 0));
-        return Ok(Detected::Archive(Format::Compressed { codec, tar }));
-    }
-    // A valid tar header (checksummed) at offset 0 wins over a zip's end record: a tar whose
-    // last member is a zip (a bundle of downloads) ends like a zip with prepended data, while a
-    // real zip, self-extracting or not, does not start with a tar header.
-    if head.len() == 512 && tar::looks_like_tar(head) {
-        return Ok(Detected::Archive(Format::Tar));
-    }
-    if zip::looks_like_zip(file) {
-        return Ok(Detected::Archive(Format::Zip));
-    }
-    // An empty tar is nothing but zero blocks: two of them end the archive.
-    let mut second = [0u8; 512];
-    if head.len() == 512
-        && file.len().is_multiple_of(512)
-        && head.iter().all(|&b| b == 0)
-        && read_up_to(file, 512, &mut second)? == 512
-        && second.iter().all(|&b| b == 0)
-    {
-        return Ok(Detected::Archive(Format::Tar));
-    }
-    Ok(match head {
-        [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Detected::Unsupported("7z"),
-        [b'R', b'a', b'r', b'!', ..] => Detected::Unsupported("rar"),
-        _ => Detected::NotArchive,
-    })
-}
-
-fn read_up_to(src: &dyn ByteSource, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match src.read_at(offset + got as u64, &mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
-}
-
-fn read_fully(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
-}
-
 /// File names that promise an archive: such a file that is not readable as one is an error
 /// when named on the command line, where any other file is simply a loose file (a label CSV).
 fn named_like_archive(name: &str) -> bool {
@@ -244,20 +163,6 @@ fn named_like_archive(name: &str) -> bool {
         .iter()
         .any(|ext| lower.ends_with(ext))
         || lower.rsplit_once('.').is_some_and(|(_, ext)| ext.len() == 3 && ext.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Image formats that are gzip-compressed by convention and read that way by their tools
-/// (nibabel, ITK): a `.nii.gz` is a file to show, not an archive to open.
-fn compressed_image(lower: &str) -> bool {
-    [".nii.gz", ".hdr.gz", ".img.gz"].iter().any(|ext| lower.ends_with(ext))
-}
-
-/// Whether a bare compressed stream (not a tarball) named `name` is opened: only when its name
-/// says so (`x.csv.gz`, `simple.gz`) and it is not a compressed image. Anything else (a `.mgz`,
-/// a `.nii.gz`) is a file in its own right.
-fn opens_bare_stream(codec: Codec, name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    !compressed_image(&lower) && codec.suffixes().iter().any(|s| lower.ends_with(&s.to_ascii_lowercase()))
 }
 
 /// A file found while expanding the sources, before listing.
@@ -411,7 +316,9 @@ impl Pool {
                     }
                     a.source_index = cand.source_index;
                     a.mount_path = cand.rel.clone();
-                    a.origin = if cand.parts.is_empty() { vec![cand.path.clone()] } else { cand.parts.clone() };
+                    if let Some(file) = &mut a.file {
+                        file.origin = if cand.parts.is_empty() { vec![cand.path.clone()] } else { cand.parts.clone() };
+                    }
                     warnings.extend(a.warnings.iter().map(|w| format!("warning: {w}")));
                     archives.push(a);
                 }
@@ -443,20 +350,14 @@ impl Pool {
                         source_index: cand.source_index,
                         display: sources[cand.source_index].display().to_string(),
                         mount_path: Vec::new(),
-                        format: Format::Loose,
                         listing_bytes_read: 0,
                         from_index: false,
-                        identity: None,
-                        file: None,
-                        stream: None,
-                        root: Some(root),
                         members: Vec::new(),
                         mtime: meta.mtime(),
                         warnings: Vec::new(),
                         damaged: false,
-                        origin: Vec::new(),
-                        listed_at_ns: listed_at,
-                        zip_data_starts: Box::new([]),
+                        file: None,
+                        data: Box::new(Loose::new(root, listed_at)),
                     });
                     entry.members.push(Member {
                         path: cand.rel.join(&b'/'),
@@ -486,64 +387,32 @@ enum Listed {
     Failed(String),
 }
 
-/// Lists every candidate, several at once: listing is I/O and inflate bound per archive.
 fn index_store(opts: &PoolOptions) -> IndexStore {
     IndexStore::new(if opts.no_index { None } else { opts.index_dir.clone().or_else(IndexStore::default_dir) })
 }
 
+/// Lists every candidate, several at once (listing is I/O and inflate bound per archive), each
+/// result in its candidate's place.
 fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOptions) -> Vec<Listed> {
     let store = index_store(opts);
-    let next = AtomicU64::new(0);
-    let results: Vec<parking_lot::Mutex<Option<Listed>>> =
-        candidates.iter().map(|_| parking_lot::Mutex::new(None)).collect();
     let progress = crate::progress::Progress::new(opts.progress);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(candidates.len()).max(1);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some(cand) = candidates.get(i) else { break };
-                    let ctx = ListCtx { cache, progress: &progress, store: &store };
-                    let outcome = list_one(cand, i as u32, &ctx);
-                    *results[i].lock() = Some(outcome);
-                }
-            });
-        }
-    });
+    let listed = candidates
+        .par_iter()
+        .enumerate()
+        .with_max_len(1)
+        .map(|(i, cand)| list_one(cand, i as u32, cache, &progress, &store))
+        .collect();
     progress.finish();
-    results.into_iter().map(|m| m.into_inner().expect("every candidate listed")).collect()
+    listed
 }
 
-/// What listing needs besides the archive itself.
-struct ListCtx<'a> {
-    cache: &'a Arc<BlockCache>,
-    progress: &'a crate::progress::Progress,
-    store: &'a IndexStore,
-}
-
-impl Format {
-    /// Tag stored in the persistent index.
-    fn tag(self) -> u8 {
-        match self {
-            Format::Zip => 0,
-            Format::Tar => 1,
-            Format::Loose => 4,
-            Format::Compressed { codec, tar } => {
-                let c = Codec::ALL.iter().position(|&x| x == codec).expect("listed") as u8;
-                16 + 2 * c + tar as u8
-            }
-        }
-    }
-
-    fn from_tag(tag: u8) -> Option<Format> {
-        let compressed =
-            Codec::ALL.into_iter().flat_map(|codec| [false, true].map(|tar| Format::Compressed { codec, tar }));
-        [Format::Zip, Format::Tar].into_iter().chain(compressed).find(|f| f.tag() == tag)
-    }
-}
-
-fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
+fn list_one(
+    cand: &Candidate,
+    id: u32,
+    cache: &Arc<BlockCache>,
+    progress: &crate::progress::Progress,
+    store: &IndexStore,
+) -> Listed {
     let path = cand.path.as_path();
     let opened: io::Result<Arc<dyn ByteSource>> = if cand.parts.is_empty() {
         FileSource::open(path).map(|f| Arc::new(f) as Arc<dyn ByteSource>)
@@ -555,15 +424,15 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
         Err(e) => return Listed::Failed(format!("cannot open: {e}")),
     };
     let display = file.describe();
+    let ctx = ListCtx { path, display: &display, id, cache, progress };
     let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
     let identity = if cand.parts.is_empty() { Identity::of(path).ok() } else { Identity::of_parts(&cand.parts).ok() };
     let mut notes = Vec::new();
     if let Some(identity) = &identity {
-        match ctx.store.load(identity) {
-            Ok(loaded) => match from_saved(loaded, &file, id, ctx.cache) {
-                Ok((format, listing, stream)) => {
-                    let mut a = archive(id, display, format, file, stream, listing, mtime, true);
-                    a.identity = Some(identity.clone());
+        match store.load(identity) {
+            Ok(loaded) => match from_saved(loaded, &file, &ctx) {
+                Ok((format, listing, data)) => {
+                    let a = archive(&ctx, format, Some(identity.clone()), &*file, data, listing, mtime, true);
                     return Listed::Archive(a);
                 }
                 Err(why) => notes.push(format!("{display}: index rebuilt: {why}")),
@@ -572,39 +441,29 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
             Err(Miss::Absent) => {}
         }
     }
-    let format = match detect(&*file) {
-        Ok(Detected::Archive(Format::Compressed { codec, tar: false }))
-            if !opens_bare_stream(codec, path.file_name().and_then(|n| n.to_str()).unwrap_or("")) =>
-        {
-            return Listed::NotArchive;
-        }
-        Ok(Detected::Archive(f)) => f,
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let (format, tag) = match format::detect(&*file, Some(name)) {
+        Ok(Detected::Archive(format, tag)) => (format, tag),
         Ok(Detected::Unsupported(what)) => return Listed::Failed(format!("{what} archives are not supported yet")),
         Ok(Detected::NotArchive) => return Listed::NotArchive,
         Err(e) => return Listed::Failed(format!("cannot read: {e}")),
     };
-    let source = file.clone();
-    let listed = match format {
-        Format::Zip => zip::list(&*source).map(|l| (l, source.clone(), Default::default())),
-        Format::Tar => tar::list_source(&*source, &display).map(|l| (l, source.clone(), Default::default())),
-        Format::Compressed { codec, tar } => list_compressed(codec, tar, path, &source, id, ctx),
-        Format::Loose => unreachable!("detection never yields Loose"),
-    };
-    match listed {
-        Ok((mut listing, mut stream, (stream_table, stream_windows))) => {
-            if let Some(identity) = identity.as_ref().filter(|_| ctx.store.enabled()) {
+    match format.list(tag, &file, &ctx) {
+        Ok(Opened { mut listing, mut data, saved: (stream_table, stream_windows) }) => {
+            if let Some(identity) = identity.as_ref().filter(|_| store.enabled()) {
                 let saved = Saved {
-                    format: format.tag(),
+                    format: tag,
                     damaged: listing.damaged,
                     warnings: listing.warnings.clone(),
                     members: listing.members.clone(),
                     stream_table,
                     stream_windows,
                 };
-                match ctx.store.save(identity, &saved) {
-                    // Serve from the saved index, so the seek points' windows leave memory.
-                    Ok(()) => match ctx.store.load(identity).map(|l| from_saved(l, &file, id, ctx.cache)) {
-                        Ok(Ok((_, _, from_disk))) => stream = from_disk,
+                match store.save(identity, &saved) {
+                    // Serve from the saved index, so that what it keeps on disk (seek points'
+                    // windows) leaves memory.
+                    Ok(()) => match store.load(identity).map(|l| from_saved(l, &file, &ctx)) {
+                        Ok(Ok((_, _, from_disk))) => data = from_disk,
                         _ => notes
                             .push(format!("{display}: index saved but not readable back; its windows stay in memory")),
                     },
@@ -614,143 +473,52 @@ fn list_one(cand: &Candidate, id: u32, ctx: &ListCtx<'_>) -> Listed {
                 }
             }
             listing.warnings.extend(notes);
-            let mut a = archive(id, display, format, file, stream, listing, mtime, false);
-            a.identity = identity;
-            Listed::Archive(a)
+            Listed::Archive(archive(&ctx, format, identity, &*file, data, listing, mtime, false))
         }
         Err(FormatError::NotThisFormat(_)) => Listed::NotArchive,
         Err(e) => Listed::Failed(e.to_string()),
     }
 }
 
-/// Rebuilds a listing and its decoded stream from a saved index.
-fn from_saved(
-    loaded: Loaded,
-    file: &Arc<dyn ByteSource>,
-    owner: u32,
-    cache: &Arc<BlockCache>,
-) -> Result<(Format, Listing, Arc<dyn ByteSource>), String> {
+/// An archive's format, listing and reading state, from its saved index.
+type Reopened = (&'static dyn Format, Listing, Box<dyn OpenArchive>);
+
+/// Rebuilds a listing and its format's reading state from a saved index.
+fn from_saved(loaded: Loaded, file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Reopened, String> {
     let Loaded { saved, windows: (index_file, windows_at) } = loaded;
-    let format = Format::from_tag(saved.format).ok_or("unknown format tag")?;
-    let source = file.clone();
-    let stream: Arc<dyn ByteSource> = match format {
-        Format::Compressed { codec, .. } => {
-            let windows = WindowSource::Disk(index_file, windows_at);
-            let index = StreamIndex::from_parts(codec, &saved.stream_table, windows).map_err(|e| e.to_string())?;
-            Arc::new(CompressedStream::new(source, index, cache.clone(), owner, ARCHIVE_STREAM))
-        }
-        _ => source,
-    };
+    let format = format::by_tag(saved.format).ok_or("unknown format tag")?;
+    let bulk = WindowSource::Disk(index_file, windows_at);
+    let data = format.reopen(saved.format, file, &saved.members, &saved.stream_table, bulk, ctx)?;
     let listing = Listing { members: saved.members, warnings: saved.warnings, damaged: saved.damaged };
-    Ok((format, listing, stream))
+    Ok((format, listing, data))
 }
 
+/// A listed archive, before the pool places it (source, mount path, origin).
 #[allow(clippy::too_many_arguments)]
 fn archive(
-    id: u32,
-    display: String,
-    format: Format,
-    file: Arc<dyn ByteSource>,
-    stream: Arc<dyn ByteSource>,
+    ctx: &ListCtx<'_>,
+    format: &'static dyn Format,
+    identity: Option<Identity>,
+    file: &dyn ByteSource,
+    data: Box<dyn OpenArchive>,
     listing: Listing,
     mtime: i64,
     from_index: bool,
 ) -> Archive {
-    let starts = if format == Format::Zip {
-        (0..listing.members.len()).map(|_| AtomicU64::new(u64::MAX)).collect()
-    } else {
-        Box::new([]) as Box<[AtomicU64]>
-    };
     Archive {
-        id,
+        id: ctx.id,
         source_index: 0,
-        display,
+        display: ctx.display.to_string(),
         mount_path: Vec::new(),
-        format,
         listing_bytes_read: file.bytes_read(),
         from_index,
-        identity: None,
-        file: Some(file),
-        stream: Some(stream),
-        root: None,
         members: listing.members,
         mtime,
         warnings: listing.warnings,
         damaged: listing.damaged,
-        origin: Vec::new(),
-        listed_at_ns: 0,
-        zip_data_starts: starts,
+        file: Some(ArchiveFile { format, identity, origin: Vec::new() }),
+        data,
     }
-}
-
-/// A listing, the decoded stream its offsets refer to, and the stream's saved seek points
-/// (table, windows).
-type StreamListing = (Listing, Arc<dyn ByteSource>, (Vec<u8>, Vec<u8>));
-
-/// One streaming pass over a compressed file: lists the tar inside (or the single file) and
-/// records seek points as it goes. A stream that breaks half way keeps what was complete before.
-fn list_compressed(
-    codec: Codec,
-    is_tar: bool,
-    path: &Path,
-    file: &Arc<dyn ByteSource>,
-    owner: u32,
-    ctx: &ListCtx<'_>,
-) -> Result<StreamListing, FormatError> {
-    let display = path.display().to_string();
-    let bar = ctx.progress.add(&display, file.len());
-    let counted = crate::progress::Counted::new(crate::archive::SourceReader { source: &**file, pos: 0 }, bar.clone());
-    let mut indexer = codec.indexer(BufReader::with_capacity(1 << 20, counted), codec.spacing());
-    let mut listing = if is_tar { tar::list(&mut indexer, &display)? } else { Listing::default() };
-    // Drain what follows the tar's end (padding, or the whole file for a bare .gz), so that every
-    // member's/block's check is verified and the seek points cover the whole stream.
-    let drained = io::copy(&mut indexer, &mut io::sink());
-    let (index, stream_error) = indexer.finish_partial();
-    bar.finish();
-    listing.warnings.extend(index.warnings().iter().map(|w| format!("{display}: {w}")));
-    for e in drained.as_ref().err().into_iter().chain(stream_error.as_ref()) {
-        listing.damaged = true;
-        listing.warnings.push(format!("{display}: compressed stream damaged: {e}"));
-    }
-    // A stream that merely ends early (a truncated download) decoded correctly up to where it
-    // stops: the decoder fails at the cut, it does not invent bytes before it. A stream with bad
-    // data or a checksum mismatch is trusted only up to the last check that passed.
-    let truncated_only = matches!(&stream_error, Some(e) if e.kind() == io::ErrorKind::UnexpectedEof)
-        && drained.as_ref().err().is_none_or(|e| e.kind() == io::ErrorKind::UnexpectedEof);
-    let good_len = if truncated_only { index.uncompressed_len() } else { index.verified_len() };
-    if !is_tar {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data");
-        let stem = codec.suffixes().iter().find_map(|s| name.strip_suffix(s)).filter(|s| !s.is_empty()).unwrap_or(name);
-        listing.members.push(Member {
-            path: stem.as_bytes().to_vec(),
-            kind: MemberKind::File,
-            size: good_len,
-            mtime: 0,
-            mode: 0o644,
-            data: if listing.damaged {
-                DataLoc::Bad { reason: "compressed stream damaged".into() }
-            } else {
-                DataLoc::Raw { offset: 0 }
-            },
-        });
-    } else if listing.damaged {
-        // Members whose bytes run past the last trusted byte cannot be served.
-        for m in &mut listing.members {
-            let past_good = match &m.data {
-                DataLoc::Raw { offset } => offset + m.size > good_len,
-                // A sparse member's stored runs are its bytes in the stream.
-                DataLoc::Sparse { extents } => extents.iter().any(|e| e.offset + e.len > good_len),
-                _ => false,
-            };
-            if past_good {
-                m.data = DataLoc::Bad { reason: "data lies in a damaged part of the compressed stream".into() };
-            }
-        }
-    }
-    let saved_index = index.to_parts()?;
-    let stream: Arc<dyn ByteSource> =
-        Arc::new(CompressedStream::new(file.clone(), index, ctx.cache.clone(), owner, ARCHIVE_STREAM));
-    Ok((listing, stream, saved_index))
 }
 
 // --- A pool of already-open byte sources (no paths): the core test tier builds its filesystem
@@ -771,31 +539,24 @@ impl Pool {
         let cache = Arc::new(BlockCache::new(cache_bytes));
         let store = IndexStore::new(None);
         let progress = crate::progress::Progress::new(false);
-        let ctx = ListCtx { cache: &cache, progress: &progress, store: &store };
         let mut archives = Vec::new();
         let mut warnings = Vec::new();
         for (i, (name, file)) in sources.into_iter().enumerate() {
-            let id = i as u32;
+            let ctx =
+                ListCtx { path: Path::new(&name), display: &name, id: i as u32, cache: &cache, progress: &progress };
             let refuse = |reason: String| PoolError::NotAnArchive { path: name.clone(), reason };
-            let format = match detect(&*file).map_err(|e| refuse(format!("cannot read: {e}")))? {
-                Detected::Archive(f) => f,
+            // No naming rules: a source given here is meant to be opened.
+            let (format, tag) = match format::detect(&*file, None).map_err(|e| refuse(format!("cannot read: {e}")))? {
+                Detected::Archive(format, tag) => (format, tag),
                 Detected::Unsupported(what) => return Err(refuse(format!("{what} archives are not supported yet"))),
                 Detected::NotArchive => return Err(refuse("not a zip, tar or compressed archive".into())),
             };
-            let listed = match format {
-                Format::Zip => zip::list(&*file).map(|l| (l, file.clone())),
-                Format::Tar => tar::list_source(&*file, &name).map(|l| (l, file.clone())),
-                Format::Compressed { codec, tar } => {
-                    list_compressed(codec, tar, Path::new(&name), &file, id, &ctx).map(|(l, s, _)| (l, s))
-                }
-                Format::Loose => unreachable!("detection never yields Loose"),
-            };
-            let (listing, stream) = listed.map_err(|e| refuse(e.to_string()))?;
+            let Opened { listing, data, .. } = format.list(tag, &file, &ctx).map_err(|e| refuse(e.to_string()))?;
             if listing.damaged && strict {
                 let reason = listing.warnings.first().cloned().unwrap_or_else(|| "damaged".into());
                 return Err(PoolError::Damaged { path: name, reason });
             }
-            let mut a = archive(id, name.clone(), format, file, stream, listing, 0, false);
+            let mut a = archive(&ctx, format, None, &*file, data, listing, 0, false);
             a.source_index = i;
             a.mount_path = vec![name.into_bytes()];
             warnings.extend(a.warnings.iter().map(|w| format!("warning: {w}")));

@@ -513,13 +513,8 @@ mod tests {
             source_index: 0,
             display: "a.tar".into(),
             mount_path: vec![b"a.tar".to_vec()],
-            format: crate::pool::Format::Tar,
-            file: None,
             listing_bytes_read: 0,
             from_index: false,
-            identity: None,
-            stream: None,
-            root: None,
             members: members
                 .iter()
                 .map(|(path, kind, size)| crate::archive::Member {
@@ -534,9 +529,8 @@ mod tests {
             mtime: 0,
             warnings: vec![],
             damaged: false,
-            origin: Vec::new(),
-            listed_at_ns: 0,
-            zip_data_starts: Box::new([]),
+            file: None,
+            data: Box::new(crate::archive::format::InStream(std::sync::Arc::new(crate::fuzzing::Mem(Vec::new())))),
         }
     }
 

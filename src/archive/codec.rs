@@ -8,7 +8,8 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::bz2index::{self, Bz2Index, Bz2Indexer};
-use super::gzindex::{self, GzIndex, GzIndexer, WindowSource};
+use super::gzindex;
+pub use super::gzindex::{GzIndex, GzIndexer, WindowSource};
 use super::xzindex::{self, XzIndex, XzIndexer};
 use super::zstdindex::{self, ZstdIndex, ZstdIndexer};
 use super::{ByteSource, FormatError};

@@ -6,7 +6,10 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::sync::Arc;
 
+use super::codec::WindowSource;
+use super::format::{Detection, Format, InStream, ListCtx, OpenArchive, Opened, Probe, read_up_to};
 use super::{ByteSource, DataLoc, Extent, FormatError, Listing, Member, MemberKind, path};
 
 const BLOCK: usize = 512;
@@ -1018,6 +1021,58 @@ fn checksum_ok(blk: &[u8]) -> bool {
         signed += i64::from(b as i8);
     }
     stored == unsigned || stored as i64 == signed
+}
+
+/// The tar format: members are read at their offsets in the file.
+pub struct Tar;
+
+/// Tar's index tag.
+const TAG: u8 = 1;
+
+impl Format for Tar {
+    fn name(&self) -> &'static str {
+        "tar"
+    }
+
+    fn owns(&self, tag: u8) -> bool {
+        tag == TAG
+    }
+
+    fn detect(&self, probe: &Probe<'_>) -> io::Result<Detection> {
+        let head = probe.head;
+        if head.len() == BLOCK && looks_like_tar(head) {
+            return Ok(Detection::Yes(TAG));
+        }
+        // An empty tar is nothing but zero blocks: two of them end the archive. That is weak
+        // evidence (any format may start with zeros), so a zip's end record wins over it.
+        let mut second = [0u8; BLOCK];
+        if head.len() == BLOCK
+            && probe.file.len().is_multiple_of(BLOCK as u64)
+            && head.iter().all(|&b| b == 0)
+            && read_up_to(probe.file, BLOCK as u64, &mut second)? == BLOCK
+            && second.iter().all(|&b| b == 0)
+        {
+            return Ok(Detection::Weak(TAG));
+        }
+        Ok(Detection::No)
+    }
+
+    fn list(&self, _: u8, file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Opened, FormatError> {
+        let listing = list_source(&**file, ctx.display)?;
+        Ok(Opened { listing, data: Box::new(InStream(file.clone())), saved: Default::default() })
+    }
+
+    fn reopen(
+        &self,
+        _: u8,
+        file: &Arc<dyn ByteSource>,
+        _: &[Member],
+        _: &[u8],
+        _: WindowSource,
+        _: &ListCtx<'_>,
+    ) -> Result<Box<dyn OpenArchive>, String> {
+        Ok(Box::new(InStream(file.clone())))
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The vocabulary every archive backend speaks: byte sources, members, and where members' bytes live.
 //!
-//! Backends (zip, tar, gzip, ...) only *list*: they turn an archive into `Member`s whose `DataLoc`
-//! says where the bytes are in a `ByteSource`. Reading is done by one shared reader, so a new
-//! format is a new lister (plus, at most, a new `DataLoc` variant and its decoder).
+//! Formats (zip, tar, compressed streams, ...) turn an archive into `Member`s whose `DataLoc`
+//! says where the bytes are in a `ByteSource`; `format.rs` is the seam through which they are
+//! detected, listed and read (a new format adds no `DataLoc` variant: see its module doc).
 
 use std::fs::File;
 use std::io;
@@ -51,6 +51,14 @@ pub trait ByteSource: Send + Sync {
     }
 }
 
+/// The part of `buf` that a read at `offset` of a source of `len` bytes can fill; `None` at or
+/// past the end.
+fn within(len: u64, offset: u64, buf: &mut [u8]) -> Option<&mut [u8]> {
+    let left = len.checked_sub(offset).filter(|&n| n > 0)?;
+    let want = buf.len().min(left.min(usize::MAX as u64) as usize);
+    Some(&mut buf[..want])
+}
+
 /// A plain file read with `pread`, so any number of threads share one descriptor.
 pub struct FileSource {
     file: File,
@@ -79,11 +87,8 @@ impl ByteSource for FileSource {
         self.len
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if offset >= self.len {
-            return Ok(0);
-        }
-        let want = buf.len().min((self.len - offset).min(usize::MAX as u64) as usize);
-        let n = self.file.read_at(&mut buf[..want], offset)?;
+        let Some(buf) = within(self.len, offset, buf) else { return Ok(0) };
+        let n = self.file.read_at(buf, offset)?;
         self.bytes_read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
@@ -115,11 +120,8 @@ impl ByteSource for Slice {
         self.len
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if offset >= self.len {
-            return Ok(0);
-        }
-        let want = buf.len().min((self.len - offset).min(usize::MAX as u64) as usize);
-        self.src.read_at(self.start + offset, &mut buf[..want])
+        let Some(buf) = within(self.len, offset, buf) else { return Ok(0) };
+        self.src.read_at(self.start + offset, buf)
     }
     fn describe(&self) -> String {
         format!("{} (bytes {}..{})", self.src.describe(), self.start, self.start + self.len)

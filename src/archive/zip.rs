@@ -28,6 +28,9 @@ use std::sync::Arc;
 
 use super::{ByteSource, DataLoc, FormatError, Listing, Member, MemberKind, ZipData};
 
+mod read;
+pub use read::{Zip, ZipArchive};
+
 const EOCD_SIG: u32 = 0x0605_4b50;
 const EOCD_LEN: usize = 22;
 const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
