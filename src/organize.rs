@@ -8,6 +8,9 @@
 //! tables are read and indexed; files are grouped by (patient, study); then each study's
 //! labels/metadata are evaluated and rendered. Everything is sorted before rendering, so the
 //! output depends only on the pool's contents, not its order.
+//!
+//! A new dataset is a profile, not code here: the steps are in `mounts/README.md` ("Adding a
+//! dataset").
 
 pub(crate) mod eval;
 pub(crate) mod sidecar;

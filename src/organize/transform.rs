@@ -354,6 +354,17 @@ pub struct VolumeHeader {
     pub voxel_size: Vec<f64>,
 }
 
+/// The `N` bytes of a header field at `o`, in little-endian order whatever the header's (`big`),
+/// for `from_le_bytes`. The caller has checked that the header is long enough.
+fn field_le<const N: usize>(h: &[u8], o: usize, big: bool) -> [u8; N] {
+    let mut b = [0u8; N];
+    b.copy_from_slice(&h[o..o + N]);
+    if big {
+        b.reverse();
+    }
+    b
+}
+
 /// `volume_shape` / `voxel_size`: parses the header at the start of `head` (gzip-compressed or
 /// not). NIfTI-1 and Analyze 7.5 share the 348-byte layout (`dim` int16[8] at 40, `pixdim`
 /// float32[8] at 76); NIfTI-2 has 540 bytes (`dim` int64[8] at 16, `pixdim` float64[8] at 104).
@@ -388,33 +399,21 @@ pub fn volume_header(head: &[u8]) -> Option<VolumeHeader> {
         (_, 540) => (true, true),
         _ => return None,
     };
-    let at = |o: usize, n: usize| -> &[u8] { &h[o..o + n] };
-    let i16_at = |o: usize| {
-        let b: [u8; 2] = at(o, 2).try_into().unwrap();
-        if big { i16::from_be_bytes(b) } else { i16::from_le_bytes(b) }
-    };
-    let f32_at = |o: usize| {
-        let b: [u8; 4] = at(o, 4).try_into().unwrap();
-        if big { f32::from_be_bytes(b) } else { f32::from_le_bytes(b) }
-    };
     let (dims, pix): (Vec<i64>, Vec<f64>) = if v2 {
         if h.len() < 540 {
             return None;
         }
-        let i64_at = |o: usize| {
-            let b: [u8; 8] = at(o, 8).try_into().unwrap();
-            if big { i64::from_be_bytes(b) } else { i64::from_le_bytes(b) }
-        };
-        let f64_at = |o: usize| {
-            let b: [u8; 8] = at(o, 8).try_into().unwrap();
-            if big { f64::from_be_bytes(b) } else { f64::from_le_bytes(b) }
-        };
-        ((0..8).map(|i| i64_at(16 + 8 * i)).collect(), (0..8).map(|i| f64_at(104 + 8 * i)).collect())
+        (
+            (0..8).map(|i| i64::from_le_bytes(field_le(h, 16 + 8 * i, big))).collect(),
+            (0..8).map(|i| f64::from_le_bytes(field_le(h, 104 + 8 * i, big))).collect(),
+        )
     } else {
         (
-            (0..8).map(|i| i16_at(40 + 2 * i) as i64).collect(),
+            (0..8).map(|i| i16::from_le_bytes(field_le(h, 40 + 2 * i, big)) as i64).collect(),
             // Shortest decimal form of the float32, so 1.2 stays 1.2 and not 1.2000000476837158.
-            (0..8).map(|i| f32_at(76 + 4 * i).to_string().parse::<f64>().unwrap_or(f64::NAN)).collect(),
+            (0..8)
+                .map(|i| f32::from_le_bytes(field_le(h, 76 + 4 * i, big)).to_string().parse::<f64>().unwrap_or(f64::NAN))
+                .collect(),
         )
     };
     let n = dims[0];
