@@ -473,7 +473,12 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a/", "a/b.txt"]);
-        assert!(write_zip(&dir.join("no/such/dir.zip"), &entries, ZipMethod::Stored).unwrap_err().to_string().contains("dir.zip"));
+        assert!(
+            write_zip(&dir.join("no/such/dir.zip"), &entries, ZipMethod::Stored)
+                .unwrap_err()
+                .to_string()
+                .contains("dir.zip")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -412,7 +412,9 @@ pub fn volume_header(head: &[u8]) -> Option<VolumeHeader> {
             (0..8).map(|i| i16::from_le_bytes(field_le(h, 40 + 2 * i, big)) as i64).collect(),
             // Shortest decimal form of the float32, so 1.2 stays 1.2 and not 1.2000000476837158.
             (0..8)
-                .map(|i| f32::from_le_bytes(field_le(h, 76 + 4 * i, big)).to_string().parse::<f64>().unwrap_or(f64::NAN))
+                .map(|i| {
+                    f32::from_le_bytes(field_le(h, 76 + 4 * i, big)).to_string().parse::<f64>().unwrap_or(f64::NAN)
+                })
                 .collect(),
         )
     };
