@@ -143,6 +143,28 @@ pub fn python() -> String {
     std::env::var("MEDFS_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// Python that the client tests put before their scripts: `save_ct_slice(ds, path, k, syntax)`
+/// completes `ds` as a 16x16 16-bit CT slice of pixels `arange(256) * k` and saves it as a Part 10
+/// file in transfer syntax `syntax`.
+pub const PY_CT_SLICE: &str = r#"
+import numpy as np
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import CTImageStorage
+def save_ct_slice(ds, path, k, syntax):
+    ds.SOPClassUID = CTImageStorage
+    ds.Rows, ds.Columns = 16, 16
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = (np.arange(256, dtype=np.uint16) * k).tobytes()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = syntax
+    ds.file_meta = meta
+    ds.save_as(path, enforce_file_format=True)
+"#;
+
 /// Runs a Python snippet with `args`; fails the test with its output if it fails (pydicom or
 /// nibabel missing included: never a silent skip).
 pub fn py(script: &str, args: &[&Path]) -> String {
