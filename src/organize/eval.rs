@@ -308,7 +308,7 @@ impl Env<'_> {
                             let pf = &self.pool[f.pool];
                             self.problems.borrow_mut().add(
                                 key,
-                                "are not LIDC XML files medfs can read".into(),
+                                "are not well-formed XML (the file is left out)".into(),
                                 format!("{}:{} ({e}) in {}", pf.archive, pf.path, study.label()),
                             );
                             continue;
