@@ -114,20 +114,24 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 // ------------------------------------------------------------------------------------------------
 // 2D images. Valid files of the stated size: viewers open them, medfs's size readers agree.
 
-/// A PNG (8-bit; color type 0 gray, 2 RGB, 6 RGBA) of pseudo-random pixels.
-pub fn png(w: u32, h: u32, color: u8, seed: u64) -> Vec<u8> {
-    let channels = match color {
+/// Channels of a PNG color type (0 gray, 2 RGB, 6 RGBA).
+fn png_channels(color: u8) -> usize {
+    match color {
         2 => 3,
         6 => 4,
         _ => 1,
-    };
-    png_of(w, h, color, &noise(w as usize * h as usize * channels, seed, false))
+    }
 }
 
-/// A PNG of the given pixels (rows of `w` pixels, 8 bits a channel).
+/// A PNG (8-bit; color type 0 gray, 2 RGB, 6 RGBA) of pseudo-random pixels.
+pub fn png(w: u32, h: u32, color: u8, seed: u64) -> Vec<u8> {
+    png_of(w, h, color, &noise(w as usize * h as usize * png_channels(color), seed, false))
+}
+
+/// A PNG of the given pixels (`h` rows of `w` pixels, 8 bits a channel).
 pub fn png_of(w: u32, h: u32, color: u8, pixels: &[u8]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(pixels.len() + h as usize);
-    for row in pixels.chunks((pixels.len() / h.max(1) as usize).max(1)) {
+    for row in pixels.chunks((w as usize * png_channels(color)).max(1)) {
         raw.push(0); // filter type: none
         raw.extend_from_slice(row);
     }
