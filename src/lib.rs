@@ -16,6 +16,8 @@ pub mod dicom;
 pub mod dicomscan;
 pub mod dicomtree;
 pub mod error;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod fs;
 pub mod fuse;
 #[doc(hidden)]

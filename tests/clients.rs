@@ -12,9 +12,9 @@ use common::*;
 /// Writes 2 patients × 2 studies × (2 series of 3 slices) as DICOM files into `dir`, half in
 /// Explicit VR, half in Implicit VR; prints `path\tpatient\tstudy\tseries` lines.
 const MAKE_DICOM: &str = r#"
-import sys, os, numpy as np, pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import generate_uid, ExplicitVRLittleEndian, ImplicitVRLittleEndian, CTImageStorage
+import sys, os
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, CTImageStorage
 out = sys.argv[1]
 n = 0
 for p in range(2):
@@ -39,25 +39,16 @@ for p in range(2):
                 ds.ImagePositionPatient = [0, 0, float(i) * 2.5]
                 ds.PixelSpacing = [0.7, 0.7]
                 ds.SliceThickness = 2.5
-                ds.Rows, ds.Columns = 16, 16
-                ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-                ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
-                ds.PhotometricInterpretation = "MONOCHROME2"
-                ds.PixelData = (np.arange(256, dtype=np.uint16) * (n + 1)).tobytes()
-                meta = FileMetaDataset()
-                meta.MediaStorageSOPClassUID = CTImageStorage
-                meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-                meta.TransferSyntaxUID = ExplicitVRLittleEndian if n % 2 == 0 else ImplicitVRLittleEndian
-                ds.file_meta = meta
                 rel = f"export/case{p}{s}/{r}/1-{i + 1:03d}.dcm"
                 os.makedirs(os.path.dirname(os.path.join(out, rel)), exist_ok=True)
-                ds.save_as(os.path.join(out, rel), enforce_file_format=True)
+                syntax = ExplicitVRLittleEndian if n % 2 == 0 else ImplicitVRLittleEndian
+                save_ct_slice(ds, os.path.join(out, rel), n + 1, syntax)
                 print(f"{rel}\t{ds.PatientID}\t{study}\t{series}")
                 n += 1
 "#;
 
 fn dicom_files(dir: &Path) -> Vec<(String, String, String, String)> {
-    py(MAKE_DICOM, &[dir])
+    py(&format!("{PY_CT_SLICE}{MAKE_DICOM}"), &[dir])
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();

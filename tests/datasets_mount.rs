@@ -17,196 +17,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use common::*;
+// Image and volume bytes: where a profile reads width/height from the header (DRIVE .tif, Kaggle
+// DR .jpeg, USC-SIPI .tiff) the files are valid images of the stated size; the rest carry real
+// headers too.
+use medfs::fixtures::{analyze_pair, gif, jpeg, jsrt_img, ljpeg, nifti as nii, pgm, png, tiff, voxels};
 use serde_json::{Map, Value, json};
-
-// ------------------------------------------------------------------------------------------------
-// Image bytes. Where a profile reads width/height from the header (DRIVE .tif, Kaggle DR .jpeg,
-// USC-SIPI .tiff) the files are valid images of the stated size; the rest carry real headers too.
-
-/// A real PNG (8-bit; color type 0 gray, 2 RGB, 6 RGBA) of pseudo-random pixels.
-fn png(w: u32, h: u32, color: u8, seed: u64) -> Vec<u8> {
-    let ch = match color {
-        2 => 3,
-        6 => 4,
-        _ => 1,
-    } as usize;
-    let px = bytes(w as usize * h as usize * ch, seed, false);
-    let mut raw = Vec::new();
-    for row in px.chunks(w as usize * ch) {
-        raw.push(0);
-        raw.extend_from_slice(row);
-    }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(&raw).unwrap();
-    let idat = z.finish().unwrap();
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = |ty: &[u8], data: &[u8]| {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend_from_slice(ty);
-        out.extend_from_slice(data);
-        let mut c = ty.to_vec();
-        c.extend_from_slice(data);
-        out.extend_from_slice(&crc32fast::hash(&c).to_be_bytes());
-    };
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, color, 0, 0, 0]);
-    chunk(b"IHDR", &ihdr);
-    chunk(b"IDAT", &idat);
-    chunk(b"IEND", &[]);
-    out
-}
-
-/// A real two-colour GIF89a (a 0/255 mask): LZW with a clear code before every pixel.
-fn gif(w: u16, h: u16, seed: u64) -> Vec<u8> {
-    let mut out = b"GIF89a".to_vec();
-    out.extend_from_slice(&w.to_le_bytes());
-    out.extend_from_slice(&h.to_le_bytes());
-    out.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x2C, 0, 0, 0, 0]);
-    out.extend_from_slice(&w.to_le_bytes());
-    out.extend_from_slice(&h.to_le_bytes());
-    out.extend_from_slice(&[0, 2]);
-    let (mut acc, mut nbits, mut data) = (0u32, 0u32, Vec::new());
-    let mut put = |code: u32, data: &mut Vec<u8>| {
-        acc |= code << nbits;
-        nbits += 3;
-        while nbits >= 8 {
-            data.push(acc as u8);
-            acc >>= 8;
-            nbits -= 8;
-        }
-    };
-    for p in bytes(w as usize * h as usize, seed, false) {
-        put(4, &mut data);
-        put((p & 1) as u32, &mut data);
-    }
-    put(5, &mut data);
-    if nbits > 0 {
-        data.push(acc as u8);
-    }
-    for block in data.chunks(255) {
-        out.push(block.len() as u8);
-        out.extend_from_slice(block);
-    }
-    out.extend_from_slice(&[0, 0x3B]);
-    out
-}
-
-/// A real uncompressed baseline TIFF (gray or RGB, 8 bits), little- or big-endian, with its IFD
-/// after the pixels (as many writers do); width/height as SHORT or LONG.
-fn tiff(w: u32, h: u32, rgb: bool, big_endian: bool, seed: u64) -> Vec<u8> {
-    let spp: u32 = if rgb { 3 } else { 1 };
-    let u16b = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
-    let u32b = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
-    let mut out = Vec::new();
-    out.extend_from_slice(if big_endian { b"MM\0*" } else { b"II*\0" });
-    out.extend_from_slice(&[0; 4]);
-    let strip = out.len() as u32;
-    out.extend_from_slice(&bytes((w * h * spp) as usize, seed, false));
-    if out.len() % 2 == 1 {
-        out.push(0);
-    }
-    let bps_at = out.len() as u32;
-    if rgb {
-        for _ in 0..3 {
-            out.extend_from_slice(&u16b(8));
-        }
-    }
-    let ifd = out.len() as u32;
-    out[4..8].copy_from_slice(&u32b(ifd));
-    const SHORT: u16 = 3;
-    const LONG: u16 = 4;
-    let dim = if seed.is_multiple_of(2) { LONG } else { SHORT };
-    let entries: [(u16, u16, u32, u32); 10] = [
-        (256, dim, 1, w),
-        (257, dim, 1, h),
-        (258, SHORT, spp, if rgb { bps_at } else { 8 }),
-        (259, SHORT, 1, 1),
-        (262, SHORT, 1, if rgb { 2 } else { 1 }),
-        (273, LONG, 1, strip),
-        (277, SHORT, 1, spp),
-        (278, LONG, 1, h),
-        (279, LONG, 1, w * h * spp),
-        (284, SHORT, 1, 1),
-    ];
-    out.extend_from_slice(&u16b(entries.len() as u16));
-    for (tag, ty, count, value) in entries {
-        out.extend_from_slice(&u16b(tag));
-        out.extend_from_slice(&u16b(ty));
-        out.extend_from_slice(&u32b(count));
-        if ty == SHORT && count == 1 {
-            out.extend_from_slice(&u16b(value as u16));
-            out.extend_from_slice(&[0, 0]);
-        } else {
-            out.extend_from_slice(&u32b(value));
-        }
-    }
-    out.extend_from_slice(&u32b(0));
-    out
-}
-
-/// A baseline JFIF JPEG header (APP0, optional APP1 Exif before the frame, DQT, SOF0, DHT, SOS)
-/// with stuffed entropy-coded bytes.
-fn jpeg(w: u16, h: u16, seed: u64, exif: bool) -> Vec<u8> {
-    let mut o = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0];
-    if exif {
-        let body = bytes(3000, seed, true);
-        o.extend_from_slice(&[0xFF, 0xE1]);
-        o.extend_from_slice(&((body.len() + 8) as u16).to_be_bytes());
-        o.extend_from_slice(b"Exif\0\0");
-        o.extend_from_slice(&body);
-    }
-    o.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x43, 0x00]);
-    o.extend(1..=64u8);
-    o.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08]);
-    o.extend_from_slice(&h.to_be_bytes());
-    o.extend_from_slice(&w.to_be_bytes());
-    o.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 0, 3, 0x11, 0]);
-    o.extend_from_slice(&[0xFF, 0xC4, 0x00, 0x14, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    o.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x0C, 0x03, 1, 0x00, 2, 0x11, 3, 0x11, 0x00, 0x3F, 0x00]);
-    for b in bytes(700, seed, false) {
-        o.push(b);
-        if b == 0xFF {
-            o.push(0);
-        }
-    }
-    o.extend_from_slice(&[0xFF, 0xD9]);
-    o
-}
-
-/// An ITU-T.81 SOF3 (lossless) header as in DDSM `.LJPEG`, with `bits` precision.
-fn ljpeg(w: u16, h: u16, bits: u8, seed: u64) -> Vec<u8> {
-    let mut o = vec![0xFF, 0xD8, 0xFF, 0xC3, 0x00, 0x0B, bits];
-    o.extend_from_slice(&h.to_be_bytes());
-    o.extend_from_slice(&w.to_be_bytes());
-    o.extend_from_slice(&[1, 1, 0x11, 0]);
-    o.extend_from_slice(&[0xFF, 0xC4, 0x00, 0x14, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    o.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 1, 0x00, 0x01, 0x00, 0x00]);
-    for b in bytes(900, seed, false) {
-        o.push(b);
-        if b == 0xFF {
-            o.push(0);
-        }
-    }
-    o.extend_from_slice(&[0xFF, 0xD9]);
-    o
-}
-
-/// An 8-bit binary PGM (the DDSM `COMB.16_PGM` stand-in).
-fn pgm(w: u32, h: u32, seed: u64) -> Vec<u8> {
-    let mut o = format!("P5\n{w} {h}\n255\n").into_bytes();
-    o.extend(bytes((w * h) as usize, seed, false));
-    o
-}
-
-/// A raw JSRT `.IMG`: headerless big-endian 16-bit, 12 bits used.
-fn jsrt_img(side: usize, seed: u64) -> Vec<u8> {
-    bytes(side * side * 2, seed, false)
-        .chunks(2)
-        .flat_map(|c| ((u16::from_be_bytes([c[0], c[1]])) & 0x0FFF).to_be_bytes())
-        .collect()
-}
 
 // ------------------------------------------------------------------------------------------------
 // Look-alike downloads and the ways users hold them.
@@ -1822,54 +1637,6 @@ fn all_seven_downloads_in_one_folder() {
 // Volumes (issue 5 item 3). NIfTI-1 / Analyze 7.5 files are real: a 348-byte header, then int16
 // voxels, so nibabel could load them; `.nii.gz` is gzipped.
 
-/// A real single-file NIfTI-1 (`n+1`, vox_offset 352) or, with `pair`, the `.hdr` of a pair
-/// (`ni1` for NIfTI, no magic for Analyze 7.5); `big` writes big-endian (OASIS-1 Analyze).
-fn vol_header(shape: &[i16], pixdim: &[f32], big: bool, magic: &[u8; 4], vox_offset: f32) -> Vec<u8> {
-    let mut h = vec![0u8; 348];
-    let i16b = |v: i16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let f32b = |v: f32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    h[0..4].copy_from_slice(&(if big { 348i32.to_be_bytes() } else { 348i32.to_le_bytes() }));
-    h[38] = b'r';
-    h[40..42].copy_from_slice(&i16b(shape.len() as i16));
-    for (i, d) in shape.iter().enumerate() {
-        h[42 + 2 * i..44 + 2 * i].copy_from_slice(&i16b(*d));
-    }
-    for i in shape.len()..7 {
-        h[42 + 2 * i..44 + 2 * i].copy_from_slice(&i16b(1));
-    }
-    h[70..72].copy_from_slice(&i16b(4)); // datatype int16
-    h[72..74].copy_from_slice(&i16b(16)); // bitpix
-    h[76..80].copy_from_slice(&f32b(1.0));
-    for (i, d) in pixdim.iter().enumerate() {
-        h[80 + 4 * i..84 + 4 * i].copy_from_slice(&f32b(*d));
-    }
-    h[108..112].copy_from_slice(&f32b(vox_offset));
-    h[112..116].copy_from_slice(&f32b(1.0)); // scl_slope
-    if magic != b"\0\0\0\0" {
-        h[344..348].copy_from_slice(magic);
-    }
-    h
-}
-
-fn voxels(shape: &[i16], seed: u64) -> Vec<u8> {
-    let n: usize = shape.iter().map(|d| *d as usize).product();
-    bytes(n * 2, seed, false)
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-/// A `.nii` (or `.nii.gz` with `gz`).
-fn nii(shape: &[i16], pixdim: &[f32], seed: u64, gz: bool) -> Vec<u8> {
-    let mut v = vol_header(shape, pixdim, false, b"n+1\0", 352.0);
-    v.extend_from_slice(&[0; 4]);
-    v.extend_from_slice(&voxels(shape, seed));
-    if gz { gzip(&v) } else { v }
-}
-
 // ---- BraTS 2020 / 2021 / 2023 (brats20xx.md)
 
 const BRATS_SHAPE: [i16; 3] = [12, 10, 8];
@@ -2166,11 +1933,6 @@ fn files_under(d: &Download, dir: &str, form: Form) -> Vec<F> {
             Some(file(rel, &it.data, loc(form, it.container.as_deref(), &it.path)))
         })
         .collect()
-}
-
-/// An Analyze 7.5 / NIfTI pair: (`.hdr`, `.img`).
-fn analyze_pair(shape: &[i16], pixdim: &[f32], big: bool, magic: &[u8; 4], seed: u64) -> (Vec<u8>, Vec<u8>) {
-    (vol_header(shape, pixdim, big, magic, 0.0), voxels(shape, seed))
 }
 
 // ---- OASIS-1 (oasis1.md)
@@ -2613,61 +2375,31 @@ fn dicom_file(s: &Slice) -> Vec<u8> {
 
 /// [`dicom_file`] with another Manufacturer.
 fn dicom_file_by(s: &Slice, manufacturer: &str) -> Vec<u8> {
-    fn pad(v: &[u8], ui: bool) -> Vec<u8> {
-        let mut v = v.to_vec();
-        if v.len() % 2 == 1 {
-            v.push(if ui { 0 } else { b' ' });
-        }
-        v
-    }
+    use medfs::fixtures::Dv::{Raw, Text, Uid, Us};
     let sop = format!("{}.{}", s.series, s.instance);
-    let mut meta = Vec::new();
-    let short = |out: &mut Vec<u8>, g: u16, e: u16, vr: &[u8; 2], v: &[u8]| {
-        out.extend_from_slice(&g.to_le_bytes());
-        out.extend_from_slice(&e.to_le_bytes());
-        out.extend_from_slice(vr);
-        out.extend_from_slice(&(v.len() as u16).to_le_bytes());
-        out.extend_from_slice(v);
-    };
-    let mut body = Vec::new();
-    body.extend_from_slice(&[2, 0, 1, 0]);
-    body.extend_from_slice(b"OB\0\0");
-    body.extend_from_slice(&2u32.to_le_bytes());
-    body.extend_from_slice(&[0, 1]);
-    short(&mut body, 2, 2, b"UI", &pad(b"1.2.840.10008.5.1.4.1.1.2", true));
-    short(&mut body, 2, 3, b"UI", &pad(sop.as_bytes(), true));
-    short(&mut body, 2, 0x10, b"UI", &pad(b"1.2.840.10008.1.2", true));
-    short(&mut meta, 2, 0, b"UL", &(body.len() as u32).to_le_bytes());
-    meta.extend_from_slice(&body);
-    let mut ds = Vec::new();
-    let mut el = |g: u16, e: u16, v: &[u8]| {
-        ds.extend_from_slice(&g.to_le_bytes());
-        ds.extend_from_slice(&e.to_le_bytes());
-        ds.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        ds.extend_from_slice(v);
-    };
-    el(8, 0x16, &pad(b"1.2.840.10008.5.1.4.1.1.2", true));
-    el(8, 0x18, &pad(sop.as_bytes(), true));
-    el(8, 0x20, b"20000101");
-    el(8, 0x60, &pad(s.modality.as_bytes(), false));
-    el(8, 0x70, &pad(manufacturer.as_bytes(), false));
-    if let Some(d) = s.description {
-        el(8, 0x103E, &pad(d.as_bytes(), false));
-    }
-    el(0x10, 0x20, &pad(s.patient.as_bytes(), false));
-    el(0x20, 0x0D, &pad(s.study.as_bytes(), true));
-    el(0x20, 0x0E, &pad(s.series.as_bytes(), true));
-    el(0x20, 0x11, &pad(s.series_number.to_string().as_bytes(), false));
-    el(0x20, 0x13, &pad(s.instance.to_string().as_bytes(), false));
-    el(0x20, 0x32, &pad(format!("-166\\-171.7\\{}", -10 - 2 * s.instance).as_bytes(), false));
-    el(0x28, 0x10, &8u16.to_le_bytes());
-    el(0x28, 0x11, &8u16.to_le_bytes());
-    el(0x7FE0, 0x10, &bytes(128, s.instance as u64, false));
-    let mut out = vec![0u8; 128];
-    out.extend_from_slice(b"DICM");
-    out.extend_from_slice(&meta);
-    out.extend_from_slice(&ds);
-    out
+    let (number, instance) = (s.series_number.to_string(), s.instance.to_string());
+    let position = format!("-166\\-171.7\\{}", -10 - 2 * s.instance);
+    let pixels = bytes(128, s.instance as u64, false);
+    let mut el = vec![
+        (8, 0x16, Uid("1.2.840.10008.5.1.4.1.1.2")),
+        (8, 0x18, Uid(&sop)),
+        (8, 0x20, Text("20000101")),
+        (8, 0x60, Text(s.modality)),
+        (8, 0x70, Text(manufacturer)),
+    ];
+    el.extend(s.description.map(|d| (8, 0x103E, Text(d))));
+    el.extend([
+        (0x10, 0x20, Text(s.patient)),
+        (0x20, 0x0D, Uid(s.study)),
+        (0x20, 0x0E, Uid(s.series)),
+        (0x20, 0x11, Text(&number)),
+        (0x20, 0x13, Text(&instance)),
+        (0x20, 0x32, Text(&position)),
+        (0x28, 0x10, Us(8)),
+        (0x28, 0x11, Us(8)),
+        (0x7FE0, 0x10, Raw(&pixels)),
+    ]);
+    medfs::fixtures::dicom(&el)
 }
 
 const LIDC_ROOT: &str = "1.3.6.1.4.1.14519.5.2.1.6279.6001";

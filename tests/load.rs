@@ -69,57 +69,25 @@ fn write_zip(path: &Path, members: &[(String, Arc<Vec<u8>>)]) {
     w.finish().unwrap();
 }
 
-/// A small but valid DICOM file: Part 10 preamble, Explicit VR meta group, then an Implicit VR
-/// Little Endian data set (patient, study, series, instance) ending with `pixels` bytes of noise.
+/// A small DICOM file (patient, study, series, instance) ending with `pixels` bytes of noise.
 fn dicom(patient: &str, study: &str, series: &str, instance: u32, pixels: usize) -> Vec<u8> {
-    fn pad(v: &[u8], ui: bool) -> Vec<u8> {
-        let mut v = v.to_vec();
-        if v.len() % 2 == 1 {
-            v.push(if ui { 0 } else { b' ' });
-        }
-        v
-    }
-    fn short(out: &mut Vec<u8>, g: u16, e: u16, vr: &[u8; 2], v: &[u8]) {
-        out.extend_from_slice(&g.to_le_bytes());
-        out.extend_from_slice(&e.to_le_bytes());
-        out.extend_from_slice(vr);
-        out.extend_from_slice(&(v.len() as u16).to_le_bytes());
-        out.extend_from_slice(v);
-    }
-    fn el(out: &mut Vec<u8>, g: u16, e: u16, v: &[u8]) {
-        out.extend_from_slice(&g.to_le_bytes());
-        out.extend_from_slice(&e.to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        out.extend_from_slice(v);
-    }
+    use medfs::fixtures::Dv::{Raw, Text, Uid, Us};
     let sop = format!("{series}.{instance}");
-    let mut body = Vec::new();
-    body.extend_from_slice(&[2, 0, 1, 0]);
-    body.extend_from_slice(b"OB\0\0");
-    body.extend_from_slice(&2u32.to_le_bytes());
-    body.extend_from_slice(&[0, 1]);
-    short(&mut body, 2, 2, b"UI", &pad(b"1.2.840.10008.5.1.4.1.1.2", true));
-    short(&mut body, 2, 3, b"UI", &pad(sop.as_bytes(), true));
-    short(&mut body, 2, 0x10, b"UI", &pad(b"1.2.840.10008.1.2", true));
-    let mut out = vec![0u8; 128];
-    out.extend_from_slice(b"DICM");
-    short(&mut out, 2, 0, b"UL", &(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
-    el(&mut out, 8, 0x16, &pad(b"1.2.840.10008.5.1.4.1.1.2", true));
-    el(&mut out, 8, 0x18, &pad(sop.as_bytes(), true));
-    el(&mut out, 8, 0x20, b"20200101");
-    el(&mut out, 8, 0x60, &pad(b"CT", false));
-    el(&mut out, 0x10, 0x20, &pad(patient.as_bytes(), false));
-    el(&mut out, 0x20, 0x0D, &pad(study.as_bytes(), true));
-    el(&mut out, 0x20, 0x0E, &pad(series.as_bytes(), true));
-    el(&mut out, 0x20, 0x13, &pad(instance.to_string().as_bytes(), false));
-    el(&mut out, 0x28, 0x10, &64u16.to_le_bytes());
-    el(&mut out, 0x28, 0x11, &64u16.to_le_bytes());
-    let px = pixels & !1;
     // 4-bit noise, like CT pixels: compressible, not trivially.
-    let noise: Vec<u8> = bytes(px, instance as u64 + 7, false).iter().map(|b| b & 0x0F).collect();
-    el(&mut out, 0x7FE0, 0x10, &noise);
-    out
+    let noise: Vec<u8> = bytes(pixels & !1, instance as u64 + 7, false).iter().map(|b| b & 0x0F).collect();
+    medfs::fixtures::dicom(&[
+        (8, 0x16, Uid("1.2.840.10008.5.1.4.1.1.2")),
+        (8, 0x18, Uid(&sop)),
+        (8, 0x20, Text("20200101")),
+        (8, 0x60, Text("CT")),
+        (0x10, 0x20, Text(patient)),
+        (0x20, 0x0D, Uid(study)),
+        (0x20, 0x0E, Uid(series)),
+        (0x20, 0x13, Text(&instance.to_string())),
+        (0x28, 0x10, Us(64)),
+        (0x28, 0x11, Us(64)),
+        (0x7FE0, 0x10, Raw(&noise)),
+    ])
 }
 
 /// Builds the pool in `dir` and returns what each archive holds.

@@ -10,8 +10,8 @@ use common::*;
 
 /// Writes the look-alike files under argv[1]; prints their relative paths.
 const MAKE: &str = r#"
-import sys, os, numpy as np, nibabel as nib, pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+import sys, os, numpy as np, nibabel as nib
+from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian, CTImageStorage
 out = sys.argv[1]
 def path(rel):
@@ -46,17 +46,8 @@ for i in range(3):
     ds.SOPClassUID = CTImageStorage
     ds.Modality = "CT"; ds.StudyDate = "20000101"; ds.SeriesNumber = 3000566; ds.InstanceNumber = i + 1
     ds.Manufacturer = "GE MEDICAL SYSTEMS"
-    ds.Rows, ds.Columns = 16, 16
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = (np.arange(256, dtype=np.uint16) * (i + 1)).tobytes()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    ds.file_meta = meta
-    ds.save_as(path(f"lidc/LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/{i + 1:06d}.dcm"), enforce_file_format=True)
+    rel = f"lidc/LIDC-IDRI/LIDC-IDRI-0001/01-01-2000-30178/3000566-03192/{i + 1:06d}.dcm"
+    save_ct_slice(ds, path(rel), i + 1, ImplicitVRLittleEndian)
 for root_dir, _, files in os.walk(out):
     for f in files:
         print(os.path.relpath(os.path.join(root_dir, f), out))
@@ -100,7 +91,7 @@ print(n)
 fn nibabel_and_pydicom_read_volumes_through_the_dataset_trees() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
-    let mut rels: Vec<String> = py(MAKE, &[&src]).lines().map(str::to_string).collect();
+    let mut rels: Vec<String> = py(&format!("{PY_CT_SLICE}{MAKE}"), &[&src]).lines().map(str::to_string).collect();
     // Tar order: each `.hdr` before its `.img`, as in the OASIS streams.
     rels.sort();
     let entries = |prefix: &str, strip: &str| -> Vec<Entry> {

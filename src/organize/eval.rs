@@ -301,10 +301,19 @@ impl Env<'_> {
                 let mut list = Vec::new();
                 for f in files {
                     let Some(text) = self.read_text(key, f.pool, study) else { continue };
-                    let x = transform::lidc_xml(&text);
-                    if !x.lidc {
-                        continue;
-                    }
+                    let x = match transform::lidc_xml(&text) {
+                        Ok(x) if x.lidc => x,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            let pf = &self.pool[f.pool];
+                            self.problems.borrow_mut().add(
+                                key,
+                                "are not well-formed XML (the file is left out)".into(),
+                                format!("{}:{} ({e}) in {}", pf.archive, pf.path, study.label()),
+                            );
+                            continue;
+                        }
+                    };
                     // The series: the header's SeriesInstanceUid, else the file's folder in the study.
                     let series = x.series.clone().or_else(|| f.name.rsplit_once('/').map(|(d, _)| d.to_string()));
                     sessions += x.sessions;

@@ -274,6 +274,72 @@ mod tests {
         assert_eq!(jsrt_side(256 * 256 * 2), Some(256));
         assert_eq!(jsrt_side(1001), None);
     }
+
+    /// What the old hand tokenizer got wrong: a `>` inside an attribute value ended its tag (the
+    /// rest of the attribute became text), character references stayed undecoded, and prefixed
+    /// and default namespaces must both match by local name.
+    #[test]
+    fn lidc_xml_reads_attributes_namespaces_and_entities() {
+        let doc = "\u{FEFF}<?xml version=\"1.0\" encoding=\"UTF-8\"?>
+<!-- exported by a viewer > 3.0 -->
+<LidcReadMessage uid=\"1.3.6.1.4.1.14519.5.2.1.6279.6001.1308168927827.0\" note=\"a > b &amp; c\"
+    xmlns=\"http://www.nih.gov\" xmlns:nih=\"http://www.nih.gov\">
+  <ResponseHeader kind='x'><SeriesInstanceUid>1.2.840.<![CDATA[113619]]>.2</SeriesInstanceUid></ResponseHeader>
+  <nih:readingSession>
+    <unblindedReadNodule id=\"1\">
+      <noduleID>Nodule &#233;&#x00e9; &amp; &lt;1&gt;</noduleID>
+      <characteristics><malignancy> &#52; </malignancy></characteristics>
+      <roi inclusion=\"TRUE\"/><roi/>
+    </unblindedReadNodule>
+    <nonNodule><nonNoduleID>N&apos;1&quot;</nonNoduleID></nonNodule>
+  </nih:readingSession>
+  <readingSession/>
+</LidcReadMessage>
+";
+        let x = lidc_xml(doc).unwrap();
+        assert_eq!(
+            x,
+            LidcXml {
+                lidc: true,
+                series: Some("1.2.840.113619.2".into()),
+                sessions: 2,
+                nodules: vec![(1, Some("Nodule \u{e9}\u{e9} & <1>".into()), Some(4), 2)],
+                non_nodules: vec![(1, Some("N'1\"".into()))],
+            }
+        );
+        // The root names the kind; an IDRI (chest X-ray) message is read but not LIDC.
+        assert!(!lidc_xml("<IdriReadMessage xmlns=\"http://www.nih.gov/idri\"/>").unwrap().lidc);
+    }
+
+    /// Hostile documents end quickly with an error (or a bounded result), never a hang or an
+    /// allocation out of proportion to the input.
+    #[test]
+    fn lidc_xml_refuses_hostile_documents() {
+        // Billion laughs: roxmltree refuses any DTD (so no entity is ever expanded).
+        let mut laughs = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
+        for i in 1..10 {
+            let prev = if i == 1 { "lol".to_string() } else { format!("lol{}", i - 1) };
+            laughs.push_str(&format!("<!ENTITY lol{i} \"{}\">\n", format!("&{prev};").repeat(10)));
+        }
+        laughs.push_str("]>\n<LidcReadMessage><readingSession>&lol9;</readingSession></LidcReadMessage>");
+        assert!(matches!(lidc_xml(&laughs), Err(roxmltree::Error::DtdDetected)));
+        // An unknown entity (what the DTD would have declared) is an error too.
+        assert!(lidc_xml("<LidcReadMessage>&lol9;</LidcReadMessage>").is_err());
+        // Deeply nested: a million open elements, never closed, then closed.
+        let deep = format!("{}{}", "<a>".repeat(1_000_000), "</a>".repeat(1_000_000));
+        let x = lidc_xml(&deep).unwrap();
+        assert!(!x.lidc && x.sessions == 0);
+        assert!(lidc_xml(&"<a>".repeat(1_000_000)).is_err());
+        // More nodes than the cap: refused before the DOM grows past it (a small cap here, so
+        // that the test stays fast; the real one is the same code with LIDC_MAX_NODES).
+        let wide = format!("<LidcReadMessage>{}</LidcReadMessage>", "<readingSession/>".repeat(1000));
+        assert_eq!(lidc_xml_within(&wide, 1002).unwrap().sessions, 1000);
+        assert!(matches!(lidc_xml_within(&wide, 1001), Err(roxmltree::Error::NodesLimitReached)));
+        // Not XML, truncated, mismatched tags.
+        for bad in ["", "not xml", "<LidcReadMessage><readingSession>", "<LidcReadMessage></readingSession>"] {
+            assert!(lidc_xml(bad).is_err(), "{bad:?}");
+        }
+    }
 }
 
 /// Bytes read from a volume file to find its header (a `.nii.gz` needs its gzip stream's start).
@@ -286,6 +352,17 @@ pub struct VolumeHeader {
     pub shape: Vec<i64>,
     /// `pixdim[1..=dim[0]]`, rounded to the precision of the stored type.
     pub voxel_size: Vec<f64>,
+}
+
+/// The `N` bytes of a header field at `o`, in little-endian order whatever the header's (`big`),
+/// for `from_le_bytes`. The caller has checked that the header is long enough.
+fn field_le<const N: usize>(h: &[u8], o: usize, big: bool) -> [u8; N] {
+    let mut b = [0u8; N];
+    b.copy_from_slice(&h[o..o + N]);
+    if big {
+        b.reverse();
+    }
+    b
 }
 
 /// `volume_shape` / `voxel_size`: parses the header at the start of `head` (gzip-compressed or
@@ -322,33 +399,23 @@ pub fn volume_header(head: &[u8]) -> Option<VolumeHeader> {
         (_, 540) => (true, true),
         _ => return None,
     };
-    let at = |o: usize, n: usize| -> &[u8] { &h[o..o + n] };
-    let i16_at = |o: usize| {
-        let b: [u8; 2] = at(o, 2).try_into().unwrap();
-        if big { i16::from_be_bytes(b) } else { i16::from_le_bytes(b) }
-    };
-    let f32_at = |o: usize| {
-        let b: [u8; 4] = at(o, 4).try_into().unwrap();
-        if big { f32::from_be_bytes(b) } else { f32::from_le_bytes(b) }
-    };
     let (dims, pix): (Vec<i64>, Vec<f64>) = if v2 {
         if h.len() < 540 {
             return None;
         }
-        let i64_at = |o: usize| {
-            let b: [u8; 8] = at(o, 8).try_into().unwrap();
-            if big { i64::from_be_bytes(b) } else { i64::from_le_bytes(b) }
-        };
-        let f64_at = |o: usize| {
-            let b: [u8; 8] = at(o, 8).try_into().unwrap();
-            if big { f64::from_be_bytes(b) } else { f64::from_le_bytes(b) }
-        };
-        ((0..8).map(|i| i64_at(16 + 8 * i)).collect(), (0..8).map(|i| f64_at(104 + 8 * i)).collect())
+        (
+            (0..8).map(|i| i64::from_le_bytes(field_le(h, 16 + 8 * i, big))).collect(),
+            (0..8).map(|i| f64::from_le_bytes(field_le(h, 104 + 8 * i, big))).collect(),
+        )
     } else {
         (
-            (0..8).map(|i| i16_at(40 + 2 * i) as i64).collect(),
+            (0..8).map(|i| i16::from_le_bytes(field_le(h, 40 + 2 * i, big)) as i64).collect(),
             // Shortest decimal form of the float32, so 1.2 stays 1.2 and not 1.2000000476837158.
-            (0..8).map(|i| f32_at(76 + 4 * i).to_string().parse::<f64>().unwrap_or(f64::NAN)).collect(),
+            (0..8)
+                .map(|i| {
+                    f32::from_le_bytes(field_le(h, 76 + 4 * i, big)).to_string().parse::<f64>().unwrap_or(f64::NAN)
+                })
+                .collect(),
         )
     };
     let n = dims[0];
@@ -360,76 +427,6 @@ pub fn volume_header(head: &[u8]) -> Option<VolumeHeader> {
         shape: dims[1..=n].to_vec(),
         voxel_size: pix[1..=n].iter().map(|p| if p.is_finite() { *p } else { 0.0 }).collect(),
     })
-}
-
-/// One event of the minimal XML scanner: element start/end (local name, namespace prefix
-/// dropped) and trimmed non-empty text.
-#[derive(Debug, PartialEq)]
-enum Xml<'a> {
-    Start(&'a str),
-    End(&'a str),
-    Text(String),
-}
-
-fn local(name: &str) -> &str {
-    name.rsplit(':').next().unwrap_or(name)
-}
-
-fn unescape(t: &str) -> String {
-    t.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
-}
-
-/// Element and text events of an XML document; comments, declarations and processing
-/// instructions are skipped, CDATA is text. Enough for the LIDC reading-session files.
-fn xml_events(doc: &str) -> Vec<Xml<'_>> {
-    let mut out = Vec::new();
-    let mut rest = doc;
-    while !rest.is_empty() {
-        match rest.find('<') {
-            None => {
-                let t = rest.trim();
-                if !t.is_empty() {
-                    out.push(Xml::Text(unescape(t)));
-                }
-                break;
-            }
-            Some(i) => {
-                let t = rest[..i].trim();
-                if !t.is_empty() {
-                    out.push(Xml::Text(unescape(t)));
-                }
-                rest = &rest[i..];
-            }
-        }
-        if let Some(r) = rest.strip_prefix("<!--") {
-            rest = r.find("-->").map_or("", |j| &r[j + 3..]);
-        } else if let Some(r) = rest.strip_prefix("<![CDATA[") {
-            let j = r.find("]]>").unwrap_or(r.len());
-            let t = r[..j].trim();
-            if !t.is_empty() {
-                out.push(Xml::Text(t.to_string()));
-            }
-            rest = r.get(j + 3..).unwrap_or("");
-        } else if rest.starts_with("<?") || rest.starts_with("<!") {
-            rest = rest.find('>').map_or("", |j| &rest[j + 1..]);
-        } else {
-            let Some(j) = rest.find('>') else { break };
-            let tag = &rest[1..j];
-            rest = &rest[j + 1..];
-            if let Some(name) = tag.strip_prefix('/') {
-                out.push(Xml::End(local(name.trim())));
-            } else {
-                let self_closing = tag.ends_with('/');
-                let body = tag.trim_end_matches('/');
-                let name = local(body.split_whitespace().next().unwrap_or(""));
-                out.push(Xml::Start(name));
-                if self_closing {
-                    out.push(Xml::End(name));
-                }
-            }
-        }
-    }
-    out
 }
 
 /// What one LIDC XML file says, for `lidc_reading_sessions`, `lidc_nodules`, `lidc_non_nodules`.
@@ -447,66 +444,62 @@ pub struct LidcXml {
     pub non_nodules: Vec<(usize, Option<String>)>,
 }
 
+/// Most nodes (elements, texts, comments) an LIDC file may have. Real files have one node per
+/// 10 to 15 bytes (an indented `edgeMap` point is 8 nodes in about 90 bytes), so this admits
+/// files of 20 MB and more; it bounds what a hostile file can make the DOM allocate (measured:
+/// 53 bytes a node, so about 110 MiB at most).
+const LIDC_MAX_NODES: u32 = 1 << 21;
+
 /// Parses an LIDC reading-session file (`LidcReadMessage`, namespace `http://www.nih.gov`).
-pub fn lidc_xml(doc: &str) -> LidcXml {
-    let mut out = LidcXml::default();
-    let mut stack: Vec<&str> = Vec::new();
-    let mut root_seen = false;
-    for ev in xml_events(doc) {
-        match ev {
-            Xml::Start(n) => {
-                if !root_seen {
-                    root_seen = true;
-                    out.lidc = n == "LidcReadMessage";
-                }
-                match n {
-                    "readingSession" => out.sessions += 1,
-                    "unblindedReadNodule" if stack.last() == Some(&"readingSession") => {
-                        out.nodules.push((out.sessions, None, None, 0))
-                    }
-                    "nonNodule" if stack.last() == Some(&"readingSession") => {
-                        out.non_nodules.push((out.sessions, None))
-                    }
-                    "roi" if stack.last() == Some(&"unblindedReadNodule") => {
-                        if let Some(n) = out.nodules.last_mut() {
-                            n.3 += 1;
-                        }
-                    }
-                    _ => {}
-                }
-                stack.push(n);
+///
+/// A real XML parser (roxmltree), so attributes, namespaces, CDATA and character references are
+/// read as XML says; elements are matched by local name, whatever their namespace. A document
+/// that is not well-formed XML, has a DTD (roxmltree refuses them by default: no entity
+/// expansion, no billion laughs) or more than [`LIDC_MAX_NODES`] nodes is an error.
+pub fn lidc_xml(doc: &str) -> Result<LidcXml, roxmltree::Error> {
+    lidc_xml_within(doc, LIDC_MAX_NODES)
+}
+
+fn lidc_xml_within(doc: &str, nodes_limit: u32) -> Result<LidcXml, roxmltree::Error> {
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit, ..Default::default() };
+    let tree = roxmltree::Document::parse_with_options(doc, opts)?;
+    use roxmltree::Node;
+    // The trimmed text of `n` (all its direct text and CDATA), when not empty.
+    fn text(n: Node) -> Option<String> {
+        let t: String = n.children().filter_map(|c| if c.is_text() { c.text() } else { None }).collect();
+        let t = t.trim();
+        (!t.is_empty()).then(|| t.to_string())
+    }
+    fn children<'a, 'i>(n: Node<'a, 'i>, tag: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
+        n.children().filter(move |c| c.is_element() && c.tag_name().name() == tag)
+    }
+    let mut out = LidcXml { lidc: tree.root_element().tag_name().name() == "LidcReadMessage", ..Default::default() };
+    for n in tree.descendants().filter(Node::is_element) {
+        let parent = n.parent_element().map_or("", |p| p.tag_name().name());
+        match (n.tag_name().name(), parent) {
+            ("readingSession", _) => out.sessions += 1,
+            ("unblindedReadNodule", "readingSession") => {
+                let id = children(n, "noduleID").filter_map(text).last();
+                let malignancy = children(n, "characteristics")
+                    .flat_map(|c| children(c, "malignancy"))
+                    .filter_map(text)
+                    .last()
+                    .and_then(|t| t.parse().ok());
+                out.nodules.push((out.sessions, id, malignancy, children(n, "roi").count()));
             }
-            Xml::End(n) => {
-                if let Some(p) = stack.iter().rposition(|x| *x == n) {
-                    stack.truncate(p);
-                }
+            ("nonNodule", "readingSession") => {
+                let id = children(n, "nonNoduleID").filter_map(text).last();
+                out.non_nodules.push((out.sessions, id));
             }
-            Xml::Text(t) => {
-                let k = stack.len();
-                let at = |i: usize| if k >= i { stack[k - i] } else { "" };
-                match (at(1), at(2), at(3)) {
-                    ("SeriesInstanceUid", "ResponseHeader", _) => out.series = Some(t),
-                    ("noduleID", "unblindedReadNodule", _) => {
-                        if let Some(n) = out.nodules.last_mut() {
-                            n.1 = Some(t);
-                        }
-                    }
-                    ("malignancy", "characteristics", "unblindedReadNodule") => {
-                        if let Some(n) = out.nodules.last_mut() {
-                            n.2 = t.parse().ok();
-                        }
-                    }
-                    ("nonNoduleID", "nonNodule", _) => {
-                        if let Some(n) = out.non_nodules.last_mut() {
-                            n.1 = Some(t);
-                        }
-                    }
-                    _ => {}
+            ("SeriesInstanceUid", "ResponseHeader") => {
+                if let Some(t) = text(n) {
+                    out.series = Some(t);
                 }
             }
+            _ => {}
         }
     }
-    out
+    Ok(out)
 }
 
 /// `cbis_csv_role`: which case-description path (`(role, path)` pairs, e.g. `("roi",

@@ -1,8 +1,7 @@
-//! Shared test fixtures: archives generated in temp folders, and real FUSE mounts that unmount
-//! themselves even when a test fails.
+//! Shared test helpers: archives written in temp folders (through `medfs::fixtures`, which the
+//! demo uses too), and real FUSE mounts that unmount themselves even when a test fails.
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -15,93 +14,27 @@ pub fn medfs() -> Command {
     cmd
 }
 
-/// Deterministic pseudo-random bytes (xorshift), compressible when `text` is set.
-pub fn bytes(len: usize, seed: u64, text: bool) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if text { b"ACGT \n"[(x % 6) as usize] } else { x as u8 }
-        })
-        .collect()
-}
+#[allow(unused_imports)] // not every test crate uses each
+pub use medfs::fixtures::{Entry, ZipMethod, entry, noise as bytes};
 
-/// A file to put in a test archive.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    /// Path inside the archive (a trailing `/` makes a directory).
-    pub path: String,
-    /// Content.
-    pub data: Vec<u8>,
-}
-
-/// Shorthand.
-pub fn entry(path: &str, data: Vec<u8>) -> Entry {
-    Entry { path: path.into(), data }
-}
-
-/// How zip members are stored.
-#[derive(Clone, Copy, Debug)]
-pub enum ZipMethod {
-    Stored,
-    Deflated,
-}
-
-/// Writes a zip with the `zip` crate.
+/// Writes a zip with the `zip` crate ([`medfs::fixtures::write_zip`]).
 pub fn make_zip(path: &Path, entries: &[Entry], method: ZipMethod) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = zip::ZipWriter::new(file);
-    let method = match method {
-        ZipMethod::Stored => zip::CompressionMethod::Stored,
-        ZipMethod::Deflated => zip::CompressionMethod::Deflated,
-    };
-    for e in entries {
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(method)
-            .large_file(e.data.len() > u32::MAX as usize)
-            .last_modified_time(zip::DateTime::from_date_and_time(2020, 5, 17, 10, 30, 0).unwrap());
-        if e.path.ends_with('/') {
-            w.add_directory(e.path.trim_end_matches('/'), opts).unwrap();
-        } else {
-            w.start_file(e.path.as_str(), opts).unwrap();
-            w.write_all(&e.data).unwrap();
-        }
-    }
-    w.finish().unwrap();
+    medfs::fixtures::write_zip(path, entries, method).unwrap();
 }
 
-/// Writes a tar (GNU long names as needed) with the `tar` crate into a byte vector.
+/// A tar (GNU long names as needed) with the `tar` crate, in memory.
 pub fn tar_bytes(entries: &[Entry]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(1_600_000_000);
-        if e.path.ends_with('/') {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            b.append_data(&mut h, &e.path, &[][..]).unwrap();
-        } else {
-            h.set_mode(0o644);
-            h.set_size(e.data.len() as u64);
-            b.append_data(&mut h, &e.path, &e.data[..]).unwrap();
-        }
-    }
-    b.into_inner().unwrap()
+    medfs::fixtures::tar_bytes(entries).unwrap()
 }
 
 /// Writes a plain tar.
 pub fn make_tar(path: &Path, entries: &[Entry]) {
-    std::fs::write(path, tar_bytes(entries)).unwrap();
+    medfs::fixtures::write_tar(path, entries).unwrap();
 }
 
 /// Writes a tar.gz.
 pub fn make_tar_gz(path: &Path, entries: &[Entry]) {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar_bytes(entries)).unwrap();
-    std::fs::write(path, gz.finish().unwrap()).unwrap();
+    medfs::fixtures::write_tar_gz(path, entries).unwrap();
 }
 
 /// A live medfs mount; unmounted on drop, whatever happened in the test.
@@ -209,6 +142,28 @@ pub fn is_mounted(path: &Path) -> bool {
 pub fn python() -> String {
     std::env::var("MEDFS_PYTHON").unwrap_or_else(|_| "python3".into())
 }
+
+/// Python that the client tests put before their scripts: `save_ct_slice(ds, path, k, syntax)`
+/// completes `ds` as a 16x16 16-bit CT slice of pixels `arange(256) * k` and saves it as a Part 10
+/// file in transfer syntax `syntax`.
+pub const PY_CT_SLICE: &str = r#"
+import numpy as np
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import CTImageStorage
+def save_ct_slice(ds, path, k, syntax):
+    ds.SOPClassUID = CTImageStorage
+    ds.Rows, ds.Columns = 16, 16
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = (np.arange(256, dtype=np.uint16) * k).tobytes()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = syntax
+    ds.file_meta = meta
+    ds.save_as(path, enforce_file_format=True)
+"#;
 
 /// Runs a Python snippet with `args`; fails the test with its output if it fails (pydicom or
 /// nibabel missing included: never a silent skip).

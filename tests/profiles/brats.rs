@@ -41,17 +41,17 @@ fn brats2020(kaggle: bool) -> MemPool {
     for c in ["001", "002", "355"] {
         let case = format!("BraTS20_Training_{c}");
         for m in ["flair", "t1", "t1ce", "t2"] {
-            p.add(tr, &format!("{pre_t}{case}/{case}_{m}.{ext}"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.5], gz));
+            p.add(tr, &format!("{pre_t}{case}/{case}_{m}.{ext}"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.5], 1, gz));
         }
         let seg =
             if kaggle && c == "355" { "W39_1998.09.19_Segm.nii".to_string() } else { format!("{case}_seg.{ext}") };
-        p.add(tr, &format!("{pre_t}{case}/{seg}"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.5], gz));
+        p.add(tr, &format!("{pre_t}{case}/{seg}"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.5], 1, gz));
     }
     p.add(tr, &format!("{pre_t}name_mapping.csv"), NAME_MAPPING);
     p.add(tr, &format!("{pre_t}survival_info.csv"), SURVIVAL);
     let case = "BraTS20_Validation_001";
     for m in ["flair", "t1", "t1ce", "t2"] {
-        p.add(va, &format!("{pre_v}{case}/{case}_{m}.{ext}"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.5], gz));
+        p.add(va, &format!("{pre_v}{case}/{case}_{m}.{ext}"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.5], 1, gz));
     }
     p.add(
         va,
@@ -147,7 +147,7 @@ fn brats2021_tar_and_kaggle_tars() {
     for (c, pre) in [("00000", "./"), ("00002", ""), ("01666", "")] {
         let case = format!("BraTS2021_{c}");
         for m in ["flair", "t1", "t1ce", "t2", "seg"] {
-            p.add(tar, &format!("{pre}{case}/{case}_{m}.nii.gz"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], true));
+            p.add(tar, &format!("{pre}{case}/{case}_{m}.nii.gz"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], 1, true));
         }
     }
     for c in ["00495", "00621"] {
@@ -156,7 +156,7 @@ fn brats2021_tar_and_kaggle_tars() {
             p.add(
                 &format!("{case}.tar"),
                 &format!("{case}/{case}_{m}.nii.gz"),
-                nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], true),
+                nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], 1, true),
             );
         }
     }
@@ -165,7 +165,7 @@ fn brats2021_tar_and_kaggle_tars() {
         p.add(
             va,
             &format!("RSNA_ASNR_MICCAI_BraTS2021_ValidationData/BraTS2021_00001/BraTS2021_00001_{m}.nii.gz"),
-            nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], true),
+            nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], 1, true),
         );
     }
     let ds = p.organize_with("brats2021").expect("recognized");
@@ -196,7 +196,7 @@ fn brats2023_timepoints() {
             p.add(
                 z,
                 &format!("ASNR-MICCAI-BraTS2023-GLI-Challenge-TrainingData/{case}/{case}-{m}.nii.gz"),
-                nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], true),
+                nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], 1, true),
             );
         }
     }
@@ -207,7 +207,7 @@ fn brats2023_timepoints() {
             &format!(
                 "ASNR-MICCAI-BraTS2023-GLI-Challenge-ValidationData/BraTS-GLI-00001-000/BraTS-GLI-00001-000-{m}.nii.gz"
             ),
-            nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], true),
+            nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], 1, true),
         );
     }
     let ds = p.organize_with("brats2023").expect("recognized");

@@ -1,8 +1,10 @@
-//! Shared helpers for the organizer tests: an in-memory pool and lookups into a `Dataset`.
+//! Shared helpers for the organizer tests: an in-memory pool and lookups into a `Dataset`; the
+//! image and volume files come from `medfs::fixtures`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 
+pub use medfs::fixtures::{gif, jpeg, nifti, tiff, volume_header};
 use medfs::organize::{ContentSource, Dataset, PoolFile, organize};
 use medfs::profile::{self, Profile};
 use serde_json::Value;
@@ -127,89 +129,6 @@ pub fn check_invariants(ds: &Dataset, again: &Dataset) {
     }
     let dj = json(ds, "dataset.json");
     assert_eq!(dj["counts"]["files"], ds.files.len());
-}
-
-/// Header-only little-endian TIFF of `w`×`h` (enough for the size reader).
-pub fn tiff(w: u16, h: u16) -> Vec<u8> {
-    let mut t = b"II*\0\x08\0\0\0".to_vec();
-    t.extend(2u16.to_le_bytes());
-    t.extend([0, 1, 3, 0, 1, 0, 0, 0]);
-    t.extend((w as u32).to_le_bytes());
-    t.extend([1, 1, 3, 0, 1, 0, 0, 0]);
-    t.extend((h as u32).to_le_bytes());
-    t.extend([0; 4]);
-    t
-}
-
-/// Header-only big-endian TIFF (`MM`) with its IFD after 100 bytes of pixel data.
-pub fn tiff_be_late_ifd(w: u16, h: u16) -> Vec<u8> {
-    let mut t = b"MM\0*".to_vec();
-    t.extend(108u32.to_be_bytes());
-    t.extend([7u8; 100]);
-    t.extend(2u16.to_be_bytes());
-    t.extend([1, 0, 0, 3, 0, 0, 0, 1]);
-    t.extend(w.to_be_bytes());
-    t.extend([0, 0]);
-    t.extend([1, 1, 0, 4, 0, 0, 0, 1]);
-    t.extend((h as u32).to_be_bytes());
-    t.extend([0; 4]);
-    t
-}
-
-/// GIF header of `w`×`h`.
-pub fn gif(w: u16, h: u16) -> Vec<u8> {
-    let mut g = b"GIF89a".to_vec();
-    g.extend(w.to_le_bytes());
-    g.extend(h.to_le_bytes());
-    g.extend([0, 0, 0]);
-    g
-}
-
-/// JPEG start (SOI, APP0 JFIF, SOF0) of `w`×`h`.
-pub fn jpeg(w: u16, h: u16) -> Vec<u8> {
-    let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16];
-    j.extend(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
-    j.extend([0xFF, 0xC0, 0, 17, 8]);
-    j.extend(h.to_be_bytes());
-    j.extend(w.to_be_bytes());
-    j.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
-    j.extend([0xFF, 0xD9]);
-    j
-}
-
-/// A NIfTI-1 header (348 bytes + 4 extension bytes, little-endian) of the given shape and voxel
-/// size; `gz` gzips it (as a `.nii.gz`).
-pub fn nifti(shape: &[i16], pixdim: &[f32], gz: bool) -> Vec<u8> {
-    analyze_like(shape, pixdim, false, Some(b"n+1\0"), gz)
-}
-
-/// A header of the Analyze 7.5 / NIfTI-1 layout; `big` for big-endian (OASIS-1 Analyze),
-/// `magic` e.g. `ni1` for a NIfTI pair header or none for Analyze.
-pub fn analyze_like(shape: &[i16], pixdim: &[f32], big: bool, magic: Option<&[u8; 4]>, gz: bool) -> Vec<u8> {
-    let mut h = vec![0u8; 352];
-    let i32b = |v: i32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let i16b = |v: i16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let f32b = |v: f32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    h[0..4].copy_from_slice(&i32b(348));
-    h[40..42].copy_from_slice(&i16b(shape.len() as i16));
-    for (i, d) in shape.iter().enumerate() {
-        h[42 + 2 * i..44 + 2 * i].copy_from_slice(&i16b(*d));
-    }
-    h[76..80].copy_from_slice(&f32b(1.0));
-    for (i, d) in pixdim.iter().enumerate() {
-        h[80 + 4 * i..84 + 4 * i].copy_from_slice(&f32b(*d));
-    }
-    if let Some(m) = magic {
-        h[344..348].copy_from_slice(m);
-    }
-    if gz {
-        use std::io::Write;
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(&h).unwrap();
-        e.finish().unwrap()
-    } else {
-        h
-    }
 }
 
 impl MemPool {

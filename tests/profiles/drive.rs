@@ -11,21 +11,21 @@ fn pool(withheld_test_manuals: bool, wrapper: Option<&str>) -> MemPool {
         None => ("training.zip", "test.zip", ""),
     };
     for id in ["21", "25"] {
-        p.add(tr, &format!("{pre}training/images/{id}_training.tif"), tiff(57, 58))
-            .add(tr, &format!("{pre}training/1st_manual/{id}_manual1.gif"), gif(57, 58))
-            .add(tr, &format!("{pre}training/mask/{id}_training_mask.gif"), gif(57, 58));
+        p.add(tr, &format!("{pre}training/images/{id}_training.tif"), tiff(57, 58, false, false, 1))
+            .add(tr, &format!("{pre}training/1st_manual/{id}_manual1.gif"), gif(57, 58, 1))
+            .add(tr, &format!("{pre}training/mask/{id}_training_mask.gif"), gif(57, 58, 1));
     }
     for id in ["01", "03"] {
-        p.add(te, &format!("{pre}test/images/{id}_test.tif"), tiff_be_late_ifd(57, 58)).add(
+        p.add(te, &format!("{pre}test/images/{id}_test.tif"), tiff(57, 58, false, true, 2)).add(
             te,
             &format!("{pre}test/mask/{id}_test_mask.gif"),
-            gif(57, 58),
+            gif(57, 58, 1),
         );
         if !withheld_test_manuals {
-            p.add(te, &format!("{pre}test/1st_manual/{id}_manual1.gif"), gif(57, 58)).add(
+            p.add(te, &format!("{pre}test/1st_manual/{id}_manual1.gif"), gif(57, 58, 1)).add(
                 te,
                 &format!("{pre}test/2nd_manual/{id}_manual2.gif"),
-                gif(57, 58),
+                gif(57, 58, 1),
             );
         }
     }

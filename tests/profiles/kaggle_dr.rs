@@ -6,12 +6,12 @@ use serde_json::json;
 
 fn pool(with_solution: bool) -> MemPool {
     let mut p = MemPool::new();
-    p.add("train.zip.001", "train/10_left.jpeg", jpeg(388, 259))
-        .add("train.zip.001", "train/10_right.jpeg", jpeg(388, 259))
-        .add("train.zip.001", "train/15_right.jpeg", jpeg(259, 194))
-        .add("test.zip.001", "test/1_left.jpeg", jpeg(475, 316))
-        .add("test.zip.001", "test/1_right.jpeg", jpeg(475, 316))
-        .add("sample.zip", "sample/10_left.jpeg", jpeg(388, 259))
+    p.add("train.zip.001", "train/10_left.jpeg", jpeg(388, 259, 1, false))
+        .add("train.zip.001", "train/10_right.jpeg", jpeg(388, 259, 1, false))
+        .add("train.zip.001", "train/15_right.jpeg", jpeg(259, 194, 1, false))
+        .add("test.zip.001", "test/1_left.jpeg", jpeg(475, 316, 1, false))
+        .add("test.zip.001", "test/1_right.jpeg", jpeg(475, 316, 1, false))
+        .add("sample.zip", "sample/10_left.jpeg", jpeg(388, 259, 1, false))
         .add(
             "trainLabels.csv.zip",
             "trainLabels.csv",

@@ -345,3 +345,22 @@ fn lidc_metadata_csv() {
         assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 2, "studies": 3, "files": 25}));
     }
 }
+
+/// A reading-session file that is not well-formed XML (here cut short) is left out with a
+/// warning naming it and the parser's error; the series' other files still count.
+#[test]
+fn lidc_broken_xml_is_named_in_a_warning() {
+    let mut p = lidc_pool(Layout::Classic);
+    let (a, dir) = series_dir(Layout::Classic, 0);
+    let cut = &XML_CT1[..XML_CT1.find("</readingSession>").unwrap()];
+    p.add(&a, &format!("{dir}/070.xml"), cut);
+    let ds = p.organize_with("lidc-idri").expect("recognized");
+    let s1 = format!("{ROOT}.{}", SERIES[0].1);
+    let labels = json(&ds, &format!("LIDC-IDRI-0001/{s1}/labels.json"));
+    assert_eq!(labels["reading_sessions"], json!(3), "069.xml alone");
+    assert_eq!(labels["annotation_files"].as_array().unwrap().len(), 2, "{labels}");
+    assert_eq!(ds.warnings.len(), 3, "one per LIDC field: {:?}", ds.warnings);
+    for w in &ds.warnings {
+        assert!(w.contains("are not well-formed XML") && w.contains(&format!("{dir}/070.xml (")), "{w}");
+    }
+}

@@ -1,4 +1,6 @@
-//! Dataset profiles: golden trees of every shipped profile on path lists mimicking the real downloads, validation errors, and NIH scale.
+//! Dataset profiles: golden trees of every shipped profile on path lists mimicking the real
+//! downloads, validation errors, and NIH scale. A new profile's test goes here as described in
+//! `mounts/README.md` ("Adding a dataset").
 
 mod abide;
 mod adni;

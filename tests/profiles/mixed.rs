@@ -9,14 +9,14 @@ fn one_folder_of_everything() {
         .touch("MURA-v1.1.zip", "MURA-v1.1/train/XR_WRIST/patient00001/study1_positive/._image1.png")
         .touch("images_001.tar.gz", "images/00000001_000.png")
         .add("Data_Entry_2017.csv", "Data_Entry_2017.csv", "Image Index,Finding Labels\n00000001_000.png,Hernia\n")
-        .add("training.zip", "training/images/21_training.tif", tiff(5, 5))
+        .add("training.zip", "training/images/21_training.tif", tiff(5, 5, false, false, 1))
         .touch("training.zip", "training/mask/21_training_mask.gif")
-        .add("train.zip.001", "train/10_left.jpeg", jpeg(4, 3))
+        .add("train.zip.001", "train/10_left.jpeg", jpeg(4, 3, 1, false))
         .touch("sample.zip", "sample/10_left.jpeg")
         .add("ddsm", "cases/normals/normal_01/case0002/A-0002-1.ics", "filename A-0002-1\n")
         .touch("ddsm", "cases/normals/normal_01/case0002/A_0002_1.LEFT_CC.LJPEG")
         .add("All247images.zip", "All247images/JPCNN001.IMG", vec![0u8; 8])
-        .add("misc.tar.gz", "misc/4.2.03.tiff", tiff(2, 2))
+        .add("misc.tar.gz", "misc/4.2.03.tiff", tiff(2, 2, false, false, 1))
         .touch("readme", "README.txt");
     let all = p.organize();
     let summary: Vec<(String, Vec<String>)> =

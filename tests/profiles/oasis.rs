@@ -20,7 +20,7 @@ fn oasis1_session(p: &mut MemPool, disc: &str, s: &str, n: &str, runs: usize) {
         p.add(
             &tgz,
             &format!("{pre}/RAW/{s}_mpr-{k}_anon.hdr"),
-            analyze_like(&[256, 256, 128, 1], &[1.0, 1.0, 1.25, 0.0], true, None, false),
+            volume_header(&[256, 256, 128, 1], &[1.0, 1.0, 1.25, 0.0], true, &[0; 4], 0.0),
         )
         .touch(&tgz, &format!("{pre}/RAW/{s}_mpr-{k}_anon.img"))
         .touch(&tgz, &format!("{pre}/RAW/{s}_mpr-{k}_anon_sag_66.gif"));
@@ -108,7 +108,7 @@ fn oasis2_sessions() {
             p.add(
                 &tgz,
                 &format!("{part}/{s}/RAW/mpr-{k}.nifti.hdr"),
-                analyze_like(&[256, 256, 128, 1], &[1.0, 1.0, 1.25, 0.0], false, Some(b"ni1\0"), false),
+                volume_header(&[256, 256, 128, 1], &[1.0, 1.0, 1.25, 0.0], false, b"ni1\0", 0.0),
             )
             .touch(&tgz, &format!("{part}/{s}/RAW/mpr-{k}.nifti.img"));
         }

@@ -21,7 +21,7 @@ JPCLN002.IMG\t2\t7.5\t?\tfemale \t 1000\t500\tbenign\tr.lower lobe\tgranuloma\n"
         .add("CNNDAT_EN.TXT", "CNNDAT_EN.TXT", "JPCNN001.IMG\t46\tfemale\tnon-nodule\n");
     for (id, fold) in [("JPCLN001", "fold1"), ("JPCLN002", "fold2"), ("JPCNN001", "fold1")] {
         for o in ORGANS {
-            p.add("scratch.zip", &format!("scratch/{fold}/masks/{o}/{id}.gif"), gif(128, 128));
+            p.add("scratch.zip", &format!("scratch/{fold}/masks/{o}/{id}.gif"), gif(128, 128, 1));
         }
     }
     p.touch("scratch.zip", "scratch/fold1/landmarks/JPCLN001.pfs");

@@ -7,12 +7,12 @@ use serde_json::json;
 #[test]
 fn usc_sipi_tree_and_sidecars() {
     let mut p = MemPool::new();
-    p.add("misc.tar.gz", "misc/4.2.03.tiff", tiff(32, 32))
-        .add("misc.tar.gz", "misc/boat.512.tiff", tiff(32, 32))
-        .add("misc.tar.gz", "misc/4.1.99.tiff", tiff(16, 16))
-        .add("aerials.tar.gz", "aerials/2.1.01.tiff", tiff_be_late_ifd(32, 32))
+    p.add("misc.tar.gz", "misc/4.2.03.tiff", tiff(32, 32, false, false, 1))
+        .add("misc.tar.gz", "misc/boat.512.tiff", tiff(32, 32, false, false, 1))
+        .add("misc.tar.gz", "misc/4.1.99.tiff", tiff(16, 16, false, false, 1))
+        .add("aerials.tar.gz", "aerials/2.1.01.tiff", tiff(32, 32, false, true, 2))
         // A textures archive without its top folder: the volume comes from the archive name.
-        .add("textures.tar.gz", "1.1.01.tiff", tiff(32, 32));
+        .add("textures.tar.gz", "1.1.01.tiff", tiff(32, 32, false, false, 1));
     let ds = p.organize_with("usc-sipi").expect("recognized");
     check_invariants(&ds, &p.organize_with("usc-sipi").unwrap());
     assert_eq!(

@@ -13,7 +13,7 @@ fn visceral_by_names() {
     p.add(
         z,
         &format!("{pre}/volumes/CTce_ThAb/10000100_1_CTce_ThAb.nii.gz"),
-        nifti(&[30, 20, 10], &[0.8, 0.8, 1.5], true),
+        nifti(&[30, 20, 10], &[0.8, 0.8, 1.5], 1, true),
     );
     for (r, a) in [("58", "1"), ("1247", "1"), ("170", "2"), ("480", "1")] {
         p.touch(z, &format!("{pre}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_{r}_{a}.nii.gz"));
@@ -21,8 +21,8 @@ fn visceral_by_names() {
     p.touch(z, &format!("{pre}/segmentations/CTce_ThAb/10000100_1_CTce_ThAb_58_6.nii"));
     p.touch(z, &format!("{pre}/landmarks/10000100_1_CTce_ThAb_landmarks_1.fcsv"));
     p.touch(z, &format!("{pre}/landmarks/10000100_1_CTce_ThAb_lesions_2.fcsv"));
-    p.add(z, &format!("{pre}/volumes/CT_wb/10000100_2_CT_wb.nii.gz"), nifti(&[30, 20, 40], &[1.0, 1.0, 1.0], true));
-    p.add(z, &format!("{pre}/volumes/MRT1_Ab/10001_2_MRT1_Ab.nii.gz"), nifti(&[30, 20, 10], &[1.2, 1.2, 3.0], true));
+    p.add(z, &format!("{pre}/volumes/CT_wb/10000100_2_CT_wb.nii.gz"), nifti(&[30, 20, 40], &[1.0, 1.0, 1.0], 1, true));
+    p.add(z, &format!("{pre}/volumes/MRT1_Ab/10001_2_MRT1_Ab.nii.gz"), nifti(&[30, 20, 10], &[1.2, 1.2, 3.0], 1, true));
     p.touch(z, &format!("{pre}/segmentations/MRT1_Ab/10001_2_MRT1_Ab_86_3.nii.gz"));
     p.touch(z, &format!("{pre}/README.txt"));
     let ds = p.organize_with("visceral").expect("recognized");
