@@ -42,6 +42,7 @@ pub struct Saved {
     /// Members in archive order.
     pub members: Vec<Member>,
     /// Seek-point table of the decoded stream (empty when there is none).
+    #[serde(with = "serde_bytes")]
     pub stream_table: Vec<u8>,
     /// The seek points' windows. When saving: the bytes. When loaded: empty; they stay in the
     /// index file (see [`Loaded`]) and are read on demand. Stored as the envelope's tail, not in
@@ -114,10 +115,7 @@ impl IndexStore {
             return Err(invalid("windows section truncated or extended".into()));
         }
         if let Some(m) = saved.members.iter().find(|m| !m.is_consistent()) {
-            return Err(invalid(format!(
-                "inconsistent data location of member {}",
-                String::from_utf8_lossy(&m.path)
-            )));
+            return Err(invalid(format!("inconsistent data location of member {}", String::from_utf8_lossy(&m.path))));
         }
         Ok(Loaded { saved, windows: (opened.file, opened.tail_at) })
     }

@@ -51,6 +51,7 @@ const HEADER: usize = 8 + 4 + 4 + 8 + 4;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     /// Canonical path.
+    #[serde(with = "serde_bytes")]
     pub path: Vec<u8>,
     /// Size in bytes.
     pub size: u64,
@@ -144,8 +145,9 @@ pub fn seal(kind: &Kind, id: &Identity, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks the envelope at the start of `file`: the payload, and where the tail starts.
-fn unseal(kind: &Kind, file: &dyn ByteSource, id: &Identity) -> Result<(Vec<u8>, u64), String> {
+/// Checks the envelope at the start of `file`: the identity and payload, where the payload starts
+/// in them, and where the tail starts.
+fn unseal(kind: &Kind, file: &dyn ByteSource, id: &Identity) -> Result<(Vec<u8>, usize, u64), String> {
     let mut head = [0u8; HEADER];
     file.read_exact_at(0, &mut head).map_err(|_| "truncated".to_string())?;
     if head[..8] != kind.magic {
@@ -169,11 +171,10 @@ fn unseal(kind: &Kind, file: &dyn ByteSource, id: &Identity) -> Result<(Vec<u8>,
     if crc.finalize() as u64 != field(24, 4) {
         return Err("checksum mismatch (corrupt or truncated)".into());
     }
-    let payload = body.split_off(identity_len as usize);
-    if body != encode(id) {
+    if body[..identity_len as usize] != encode(id) {
         return Err("the archive changed since it was indexed".into());
     }
-    Ok((payload, tail_at))
+    Ok((body, identity_len as usize, tail_at))
 }
 
 /// A checked file, its tail left on disk.
@@ -195,8 +196,8 @@ pub fn load<T: DeserializeOwned>(kind: &Kind, path: &Path, id: &Identity) -> Res
         Err(e) => return Err(Miss::Invalid(format!("{}: {e}", path.display()))),
     };
     let invalid = |why: String| Miss::Invalid(format!("{}: {why}", path.display()));
-    let (payload, tail_at) = unseal(kind, &*file, id).map_err(invalid)?;
-    let value = decode(&payload).map_err(invalid)?;
+    let (body, payload_at, tail_at) = unseal(kind, &*file, id).map_err(invalid)?;
+    let value = decode(&body[payload_at..]).map_err(invalid)?;
     Ok(Opened { value, file, tail_at })
 }
 
@@ -247,8 +248,8 @@ pub struct RecordAt {
 /// and where the last whole record ends. `None` when the file is not such a file. Records are not
 /// read, only their headers; a torn last record (a crash while appending) ends the scan.
 pub fn scan_records(kind: &Kind, file: &dyn ByteSource, id: &Identity) -> Option<(HashMap<u32, RecordAt>, u64)> {
-    let (payload, mut pos) = unseal(kind, file, id).ok()?;
-    if !payload.is_empty() {
+    let (body, payload_at, mut pos) = unseal(kind, file, id).ok()?;
+    if body.len() != payload_at {
         return None;
     }
     let mut at = HashMap::new();

@@ -152,6 +152,7 @@ pub enum MemberKind {
     /// A symbolic link; `target` is the raw stored target, never resolved by the lister.
     Symlink {
         /// Raw link target bytes.
+        #[serde(with = "serde_bytes")]
         target: Vec<u8>,
     },
 }
@@ -162,6 +163,7 @@ pub enum MemberKind {
 pub struct Member {
     /// Path as decoded by the format (pax/GNU long names applied, zip names decoded to UTF-8
     /// where the format says how), `/`-separated, possibly with `./`, `..`, leading `/`.
+    #[serde(with = "serde_bytes")]
     pub path: Vec<u8>,
     /// File, directory or symlink.
     pub kind: MemberKind,
