@@ -33,9 +33,10 @@
 
 use std::fmt;
 
-/// Version byte of [`DicomInfo::to_bytes`]. Bump it (and keep reading the old ones, or let the
-/// index re-read the members) whenever the field list changes.
-pub const FORMAT_VERSION: u8 = 1;
+/// Version of [`DicomInfo`]'s stored form ([`DicomInfo::to_bytes`], the DICOM side file of an
+/// index): its fields in order. Bump it whenever the field list changes; side files of another
+/// version are a miss and the members are read again. 2: postcard.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Maximum nesting of sequences/items the scanner follows before calling the data malformed.
 pub const MAX_DEPTH: usize = 64;
@@ -45,7 +46,7 @@ pub const DEFAULT_HEAD: usize = 64 * 1024;
 
 /// The tags of one DICOM file that medfs uses. Every field is optional: a missing or
 /// unparsable attribute is `None`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DicomInfo {
     /// (0002,0010) TransferSyntaxUID (None for files without a meta group).
     pub transfer_syntax: Option<String>,
@@ -568,180 +569,19 @@ fn parse_inner(buf: &[u8], complete: bool) -> Result<DicomInfo, Fail> {
 // ---------------------------------------------------------------------------------------------
 // Index record
 
-trait Field: Sized {
-    fn put(&self, out: &mut Vec<u8>);
-    fn get(b: &mut &[u8]) -> Option<Self>;
-}
-
-fn put_varint(mut x: u64, out: &mut Vec<u8>) {
-    while x >= 0x80 {
-        out.push((x as u8) | 0x80);
-        x >>= 7;
+impl DicomInfo {
+    /// The record as the DICOM side file of an archive's index stores it (postcard, about
+    /// 280–420 bytes for a CT slice with TCIA-length UIDs); [`FORMAT_VERSION`] names its layout.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::persist::encode(self)
     }
-    out.push(x as u8);
-}
 
-fn get_varint(b: &mut &[u8]) -> Option<u64> {
-    let mut x = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&c, rest) = b.split_first()?;
-        *b = rest;
-        x |= ((c & 0x7F) as u64) << shift;
-        if c & 0x80 == 0 {
-            return Some(x);
-        }
-    }
-    None
-}
-
-impl Field for String {
-    fn put(&self, out: &mut Vec<u8>) {
-        put_varint(self.len() as u64, out);
-        out.extend_from_slice(self.as_bytes());
-    }
-    fn get(b: &mut &[u8]) -> Option<Self> {
-        let n = usize::try_from(get_varint(b)?).ok()?;
-        if n > b.len() {
-            return None;
-        }
-        let (s, rest) = b.split_at(n);
-        *b = rest;
-        String::from_utf8(s.to_vec()).ok()
+    /// Reads [`DicomInfo::to_bytes`] output; anything else (truncated, trailing bytes, invalid
+    /// UTF-8, ...) is [`DicomError::BadRecord`] (the caller then re-reads the member).
+    pub fn from_bytes(bytes: &[u8]) -> Result<DicomInfo, DicomError> {
+        crate::persist::decode(bytes).map_err(|_| DicomError::BadRecord("not a DICOM header record"))
     }
 }
-
-impl Field for i64 {
-    fn put(&self, out: &mut Vec<u8>) {
-        put_varint(((*self << 1) ^ (*self >> 63)) as u64, out);
-    }
-    fn get(b: &mut &[u8]) -> Option<Self> {
-        let z = get_varint(b)?;
-        Some((z >> 1) as i64 ^ -((z & 1) as i64))
-    }
-}
-
-impl Field for u32 {
-    fn put(&self, out: &mut Vec<u8>) {
-        put_varint(*self as u64, out);
-    }
-    fn get(b: &mut &[u8]) -> Option<Self> {
-        u32::try_from(get_varint(b)?).ok()
-    }
-}
-
-impl Field for f64 {
-    fn put(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn get(b: &mut &[u8]) -> Option<Self> {
-        if b.len() < 8 {
-            return None;
-        }
-        let (x, rest) = b.split_at(8);
-        *b = rest;
-        Some(f64::from_le_bytes(x.try_into().ok()?))
-    }
-}
-
-impl<const N: usize> Field for [f64; N] {
-    fn put(&self, out: &mut Vec<u8>) {
-        for x in self {
-            x.put(out);
-        }
-    }
-    fn get(b: &mut &[u8]) -> Option<Self> {
-        let mut out = [0.0; N];
-        for x in &mut out {
-            *x = f64::get(b)?;
-        }
-        Some(out)
-    }
-}
-
-/// The record layout: `FORMAT_VERSION`, a varint bitmap of the present fields (bit i = i-th
-/// field below), then each present field in order: strings as varint length + UTF-8, integers
-/// as zigzag varints, u32 as varints, floats as 8-byte LE. New fields go at the end of the list
-/// with a version bump.
-macro_rules! record {
-    ($($name:ident),* $(,)?) => {
-        impl DicomInfo {
-            /// Compact, versioned bytes for the persistent index (typically 250–400 bytes for
-            /// a CT slice with TCIA-length UIDs).
-            pub fn to_bytes(&self) -> Vec<u8> {
-                let mut mask = 0u64;
-                let mut body = Vec::with_capacity(384);
-                let mut bit = 0u32;
-                $(
-                    if let Some(v) = &self.$name {
-                        mask |= 1 << bit;
-                        v.put(&mut body);
-                    }
-                    bit += 1;
-                )*
-                let _ = bit;
-                let mut out = Vec::with_capacity(body.len() + 6);
-                out.push(FORMAT_VERSION);
-                put_varint(mask, &mut out);
-                out.extend_from_slice(&body);
-                out
-            }
-
-            /// Reads [`DicomInfo::to_bytes`] output; an unknown version or any inconsistency is
-            /// [`DicomError::BadRecord`] (the caller then re-reads the member).
-            pub fn from_bytes(bytes: &[u8]) -> Result<DicomInfo, DicomError> {
-                let (&version, mut b) = bytes.split_first().ok_or(DicomError::BadRecord("empty"))?;
-                if version != FORMAT_VERSION {
-                    return Err(DicomError::BadRecord("unknown version"));
-                }
-                let mask = get_varint(&mut b).ok_or(DicomError::BadRecord("bad field mask"))?;
-                let mut info = DicomInfo::default();
-                let mut bit = 0u32;
-                $(
-                    if mask & (1 << bit) != 0 {
-                        info.$name = Some(Field::get(&mut b).ok_or(DicomError::BadRecord(stringify!($name)))?);
-                    }
-                    bit += 1;
-                )*
-                if bit < 64 && mask >> bit != 0 {
-                    return Err(DicomError::BadRecord("unknown fields"));
-                }
-                if !b.is_empty() {
-                    return Err(DicomError::BadRecord("trailing bytes"));
-                }
-                Ok(info)
-            }
-        }
-    };
-}
-
-record!(
-    transfer_syntax,
-    sop_class_uid,
-    sop_uid,
-    study_date,
-    modality,
-    manufacturer,
-    study_description,
-    series_description,
-    patient_id,
-    patient_birth_date,
-    patient_sex,
-    patient_age,
-    body_part,
-    slice_thickness,
-    study_uid,
-    series_uid,
-    study_id,
-    series_number,
-    instance_number,
-    image_position,
-    image_orientation,
-    slice_location,
-    number_of_frames,
-    rows,
-    columns,
-    pixel_spacing,
-);
 
 // ---------------------------------------------------------------------------------------------
 // Test support: a tiny DICOM writer
@@ -1194,15 +1034,15 @@ mod tests {
         assert!(b.len() < 480, "{}", b.len());
         assert_eq!(DicomInfo::from_bytes(&b).unwrap(), info);
         let empty = DicomInfo::default();
-        assert_eq!(empty.to_bytes(), vec![FORMAT_VERSION, 0]);
+        assert_eq!(empty.to_bytes(), vec![0; 26], "one byte per absent field");
         assert_eq!(DicomInfo::from_bytes(&empty.to_bytes()).unwrap(), empty);
-        // Every truncation and a wrong version are errors, not panics.
+        // Every truncation is an error, not a panic.
         for n in 0..b.len() {
             assert!(DicomInfo::from_bytes(&b[..n]).is_err());
         }
-        let mut v2 = b.clone();
-        v2[0] = 2;
-        assert!(DicomInfo::from_bytes(&v2).is_err());
+        let mut bad_tag = b.clone();
+        bad_tag[0] = 2; // an Option tag other than 0 or 1
+        assert!(DicomInfo::from_bytes(&bad_tag).is_err());
         let mut extra = b.clone();
         extra.push(0);
         assert!(DicomInfo::from_bytes(&extra).is_err());

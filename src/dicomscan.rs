@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 
 use crate::archive::{DataLoc, MemberKind};
 use crate::dicom::{self, DicomError, DicomInfo};
 use crate::index::{Identity, IndexStore};
+use crate::persist::Kind;
 use crate::pool::Archive;
 use crate::reader::Reader;
 
@@ -73,29 +75,10 @@ pub fn scan(reader: &Reader, store: &IndexStore) -> Vec<Headers> {
             .map(|(i, _)| i as u32)
             .collect();
         let scan_started = std::time::Instant::now();
-        let next = AtomicUsize::new(0);
-        let found = parking_lot::Mutex::new(Headers::new());
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(64, Ordering::Relaxed);
-                        if i >= todo.len() {
-                            break;
-                        }
-                        let mut local = Vec::new();
-                        for &m in &todo[i..(i + 64).min(todo.len())] {
-                            if let Some(info) = header(reader, ai as u32, m, a.members[m as usize].size) {
-                                local.push((m, Arc::new(info)));
-                            }
-                        }
-                        found.lock().extend(local);
-                    }
-                });
-            }
-        });
-        let found = found.into_inner();
+        let found: Headers = todo
+            .par_iter()
+            .filter_map(|&m| Some((m, Arc::new(header(reader, ai as u32, m, a.members[m as usize].size)?))))
+            .collect();
         tracing::info!(
             "{}: {} DICOM headers found among {} candidates in {:.3} s",
             a.display,
@@ -114,48 +97,46 @@ fn identity(a: &Archive) -> Option<Identity> {
     a.file.as_ref()?.identity.clone()
 }
 
-const MAGIC: &[u8; 8] = b"MEDFSDCM";
+/// The side file `<index>.idx.dicom`: the headers found, as (member, header) pairs in member
+/// order.
+const SIDE: Kind = Kind { name: "dicom", magic: *b"MEDFSDCM", version: dicom::FORMAT_VERSION };
 
 fn load(a: &Archive, store: &IndexStore) -> Option<Headers> {
-    let id = identity(a)?;
-    let bytes = store.load_side(&id, "dicom")?;
-    let body = bytes.strip_prefix(MAGIC)?;
-    let (body, crc) = body.split_at(body.len().checked_sub(4)?);
-    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) || body.first() != Some(&dicom::FORMAT_VERSION)
-    {
-        return None;
-    }
-    let mut at = 1;
-    let mut headers = Headers::new();
-    while at < body.len() {
-        let member = u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?);
-        let len = u32::from_le_bytes(body.get(at + 4..at + 8)?.try_into().ok()?) as usize;
-        let record = body.get(at + 8..at + 8 + len)?;
-        if member as usize >= a.members.len() {
-            return None;
+    let Stored(headers) = store.load_side(&identity(a)?, &SIDE)?;
+    headers.keys().all(|&m| (m as usize) < a.members.len()).then_some(headers)
+}
+
+/// The side file's payload read straight into [`Headers`]: a list of (member, header) pairs
+/// (what [`save`] writes), each header put in its `Arc` as it is decoded. Through a `Vec` first,
+/// loading 10,000 CT headers took ~20% longer (7 MB of records moved twice).
+struct Stored(Headers);
+
+impl<'de> serde::Deserialize<'de> for Stored {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Stored, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Stored;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of (member, DICOM header) pairs")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Stored, S::Error> {
+                // A length claimed by the file only sizes a bounded first allocation.
+                let mut headers = Headers::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some((member, info)) = seq.next_element::<(u32, DicomInfo)>()? {
+                    headers.insert(member, Arc::new(info));
+                }
+                Ok(Stored(headers))
+            }
         }
-        headers.insert(member, Arc::new(DicomInfo::from_bytes(record).ok()?));
-        at += 8 + len;
+        d.deserialize_seq(Pairs)
     }
-    Some(headers)
 }
 
 fn save(a: &Archive, store: &IndexStore, headers: &Headers) {
     let Some(id) = identity(a) else { return };
-    let mut body = vec![dicom::FORMAT_VERSION];
-    let mut members: Vec<_> = headers.iter().collect();
-    members.sort_by_key(|(m, _)| **m);
-    for (m, info) in members {
-        let record = info.to_bytes();
-        body.extend_from_slice(&m.to_le_bytes());
-        body.extend_from_slice(&(record.len() as u32).to_le_bytes());
-        body.extend_from_slice(&record);
-    }
-    let crc = crc32fast::hash(&body);
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&body);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    if let Err(e) = store.save_side(&id, "dicom", &bytes) {
+    let mut records: Vec<(u32, &DicomInfo)> = headers.iter().map(|(&m, info)| (m, &**info)).collect();
+    records.sort_unstable_by_key(|&(m, _)| m);
+    if let Err(e) = store.save_side(&id, &SIDE, &records) {
         tracing::warn!("{}: DICOM headers not saved ({e}); the next mount reads them again", a.display);
     }
 }

@@ -21,7 +21,7 @@ use crate::archive::format::{self, InStream, ListCtx, OpenArchive};
 use crate::archive::{ByteSource, DataLoc, Listing, SourceReader, tar, zip};
 use crate::cache::BlockCache;
 use crate::dicom::{self, DicomError, DicomInfo};
-use crate::index::{INDEX_VERSION, Identity, IndexStore};
+use crate::index::{INDEX, Identity, IndexStore};
 use crate::organize::{ContentSource, PoolFile, organize};
 use crate::pool::{Archive, Pool};
 use crate::profile::{self, Profile};
@@ -418,22 +418,10 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Header, identity, `body`, CRC-32, `windows`: an index file as `IndexStore::save` writes it.
+/// The envelope (header, identity, CRC-32) around `body`, then `windows`: an index file as
+/// `IndexStore::save` writes it.
 fn wrap_index(id: &Identity, body: &[u8], windows: &[u8]) -> Vec<u8> {
-    let mut f = b"MEDFSIDX".to_vec();
-    f.extend_from_slice(&INDEX_VERSION.to_le_bytes());
-    f.extend_from_slice(&0u64.to_le_bytes());
-    f.extend_from_slice(&(id.path.len() as u64).to_le_bytes());
-    f.extend_from_slice(&id.path);
-    f.extend_from_slice(&id.size.to_le_bytes());
-    f.extend_from_slice(&id.mtime_ns.to_le_bytes());
-    f.extend_from_slice(&id.dev.to_le_bytes());
-    f.extend_from_slice(&id.ino.to_le_bytes());
-    f.extend_from_slice(body);
-    let main_len = (f.len() - 20) as u64;
-    f[12..20].copy_from_slice(&main_len.to_le_bytes());
-    let crc = crc32fast::hash(&f);
-    f.extend_from_slice(&crc.to_le_bytes());
+    let mut f = crate::persist::seal(&INDEX, id, body);
     f.extend_from_slice(windows);
     f
 }

@@ -24,6 +24,7 @@ pub mod fuse;
 pub mod fuzzing;
 pub mod index;
 pub mod organize;
+pub mod persist;
 pub mod pool;
 pub mod profile;
 pub mod progress;

@@ -61,7 +61,7 @@ fn a_second_listing_reads_no_archive_bytes_and_changes_invalidate_the_index() {
         })
         .unwrap();
     let mut raw = std::fs::read(&file).unwrap();
-    raw[40] ^= 0xff; // inside the main section (the windows carry their own checksums)
+    raw[40] ^= 0xff; // inside the checksummed identity (the windows carry their own checksums)
     std::fs::write(&file, &raw).unwrap();
     let (fourth, stderr) = index(&[&tgz], &idx);
     assert!(fourth.contains("listed and indexed"), "{fourth}");

@@ -145,7 +145,7 @@ impl io::Read for SourceReader<'_> {
 }
 
 /// What a member is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MemberKind {
     /// A regular file (tar hardlinks are resolved by the lister into files sharing the data).
     File,
@@ -154,16 +154,18 @@ pub enum MemberKind {
     /// A symbolic link; `target` is the raw stored target, never resolved by the lister.
     Symlink {
         /// Raw link target bytes.
+        #[serde(with = "serde_bytes")]
         target: Vec<u8>,
     },
 }
 
 /// One entry of an archive as the format stores it. Paths are not yet sanitized: the tree does
 /// that, in one place, for every format.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Member {
     /// Path as decoded by the format (pax/GNU long names applied, zip names decoded to UTF-8
     /// where the format says how), `/`-separated, possibly with `./`, `..`, leading `/`.
+    #[serde(with = "serde_bytes")]
     pub path: Vec<u8>,
     /// File, directory or symlink.
     pub kind: MemberKind,
@@ -203,7 +205,7 @@ impl Member {
 
 /// A run of a sparse file's data: `len` bytes at `offset` in the stream are the file's bytes at
 /// `logical`. Everything not covered by an extent reads as zeros.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Extent {
     /// Offset within the member's logical content.
     pub logical: u64,
@@ -215,7 +217,7 @@ pub struct Extent {
 
 /// A zip member's compressed data, located through its local header (whose variable-length name
 /// and extra field are only resolved when the member is first read).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ZipData {
     /// Offset of the local file header in the source.
     pub header_offset: u64,
@@ -230,7 +232,7 @@ pub struct ZipData {
 }
 
 /// Where a member's bytes live.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum DataLoc {
     /// No data: directories, symlinks, empty files.
     None,
