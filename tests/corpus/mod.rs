@@ -272,8 +272,9 @@ fn check_file(fs: &MedFs, ino: Ino, got_size: u64, m: &Value) -> Result<(), Stri
     }
     let Some(want) = m["sha256"].as_str() else { return Ok(()) };
     let (n, sha) = hash_file(fs, ino).map_err(|e| format!("read failed: {e}"))?;
-    if size.is_some_and(|s| s != n) {
-        Err(format!("read {n} bytes, stat/manifest size {size:?}"))
+    // Beyond check.py: the bytes served must also add up to the size `getattr` showed.
+    if size.is_some_and(|s| s != n) || n != got_size {
+        Err(format!("read {n} bytes, stat size {got_size}, manifest size {size:?}"))
     } else if sha != want {
         Err(format!("sha256 {sha}, expected {want}"))
     } else {
