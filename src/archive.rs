@@ -3,6 +3,7 @@
 
 pub mod bz2index;
 pub mod codec;
+mod gzheader;
 pub mod gzindex;
 pub mod path;
 mod seekidx;
@@ -11,6 +12,7 @@ pub mod tar;
 mod types;
 pub mod xzindex;
 pub mod zip;
+mod zlib;
 pub mod zstdindex;
 
 pub use types::*;
