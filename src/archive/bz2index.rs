@@ -36,14 +36,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::archive::gzindex::WindowSource;
 use crate::archive::seekidx::{
-    Decode, Feed, Index, IndexStep, Input, Pass, Point, ReadFeed, SeekCodec, SourceFeed, SpanReader, Table, eof,
-    invalid, long_span_warning, push_spaced,
+    Decode, Feed, Index, IndexStep, Input, Pass, Point, Progress, ReadFeed, SeekCodec, SourceFeed, SpanReader, Table,
+    eof, invalid, long_span_warning, push_spaced,
 };
 use crate::archive::{ByteSource, FormatError};
 
 const INDEX_IN_CHUNK: usize = 1 << 20;
 const READER_IN_CHUNK: usize = 128 * 1024;
-
 
 const BLOCK_MAGIC: u64 = 0x3141_5926_5359;
 const EOS_MAGIC: u64 = 0x1772_4538_5090;
@@ -236,8 +235,7 @@ impl SeekCodec for Bz2 {
                 && (p.flags & FLAG_STREAM_START == 0 || (p.bit.is_multiple_of(8) && p.bit >= 32))
                 && p.bit / 8 <= t.compressed_len
                 && known == (p.stream_out_end != UNKNOWN)
-                && (!known
-                    || (p.eos_bit > p.bit && p.stream_out_end > p.out && p.stream_out_end <= t.uncompressed_len))
+                && (!known || (p.eos_bit > p.bit && p.stream_out_end > p.out && p.stream_out_end <= t.uncompressed_len))
                 && prev.is_none_or(|q| p.bit > q.bit)
         })?;
         Ok(Index::new(t, Vec::new(), ()))
@@ -353,7 +351,6 @@ impl Bz2Decoder {
             self.from_bit
         ))
     }
-
 }
 
 impl Decode for Bz2Decoder {
@@ -509,16 +506,8 @@ impl<R: Read> IndexStep for Bz2Step<R> {
         self.decode_some(out)
     }
 
-    fn compressed_pos(&self) -> u64 {
-        self.input.pos()
-    }
-
-    fn uncompressed_pos(&self) -> u64 {
-        self.out_total
-    }
-
-    fn warnings(&self) -> &[String] {
-        &self.warnings
+    fn progress(&self) -> Progress<'_> {
+        Progress { compressed: self.input.pos(), uncompressed: self.out_total, warnings: &self.warnings }
     }
 
     fn into_index(mut self, failed: bool) -> Bz2Index {
@@ -550,8 +539,12 @@ impl<R: Read> IndexStep for Bz2Step<R> {
             // claim at least those bytes, or the saved index fails its own consistency check.
             compressed_len = compressed_len.max(only.bit / 8);
         }
-        let table =
-            Table { uncompressed_len: self.out_total, compressed_len, verified_len: self.verified_len, points: self.points };
+        let table = Table {
+            uncompressed_len: self.out_total,
+            compressed_len,
+            verified_len: self.verified_len,
+            points: self.points,
+        };
         Index::new(table, self.warnings, ())
     }
 }
@@ -808,27 +801,7 @@ mod tests {
     }
 
     fn index_ok(z: &[u8], spacing: u64) -> Bz2Index {
-        let (out, idx, err) = index_with(z, spacing, spacing);
-        assert!(err.is_none(), "{err:?}");
-        assert_eq!(out.len() as u64, idx.uncompressed_len());
-        idx
-    }
-
-    fn check(data: &[u8], z: &[u8], idx: &Bz2Index, seed: u64, reads: usize) {
-        let s = src(z);
-        assert_eq!(idx.uncompressed_len(), data.len() as u64);
-        assert_eq!(idx.verified_len(), data.len() as u64);
-        let starts: Vec<u64> = idx.points().iter().map(|p| p.out).collect();
-        random_reads(data, &starts, seed, reads, |o| idx.reader_at(s.clone(), o));
-        let mut all = Vec::new();
-        for i in 0..idx.points().len() {
-            let (j, a, b) = idx.span_of(idx.points()[i].out);
-            assert_eq!(j, i);
-            let sp = idx.read_span(s.clone(), i, usize::MAX).unwrap();
-            assert_eq!(sp.len() as u64, b - a);
-            all.extend(sp);
-        }
-        assert!(all == data);
+        expect_ok(index_with(z, spacing, spacing))
     }
 
     #[test]
@@ -1021,15 +994,7 @@ mod tests {
                 ix.read_to_end(&mut out).unwrap_or_else(|e| panic!("{f}: {e}"));
                 let idx = ix.finish().unwrap();
                 assert!(out == want, "{f}: differs from bzip2 -dc");
-                let mut all = Vec::new();
-                for i in 0..idx.points().len() {
-                    all.extend(idx.read_span(s.clone(), i, usize::MAX).unwrap());
-                }
-                assert!(all == out, "{f}: spans");
-                let off = out.len() as u64 / 3;
-                let mut v = Vec::new();
-                idx.reader_at(s.clone(), off).unwrap().read_to_end(&mut v).unwrap();
-                assert!(v == out[off as usize..], "{f}: reader_at");
+                check_whole(&idx, &s, &out, f);
             }
         }
         assert!(seen > 0);

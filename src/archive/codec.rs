@@ -12,8 +12,8 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::bz2index::{Bz2, Bz2Index, Bz2Indexer};
-pub use super::gzindex::{GzIndex, GzIndexer, WindowSource};
 use super::gzindex::Gz;
+pub use super::gzindex::{GzIndex, GzIndexer, WindowSource};
 use super::seekidx::{Index, SeekCodec};
 use super::xzindex::{Xz, XzIndex, XzIndexer};
 use super::zstdindex::{Zstd, ZstdIndex, ZstdIndexer};

@@ -21,10 +21,11 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::archive::gzheader::looks_like_gzip;
 use crate::archive::gzheader::GzipHeader;
+pub use crate::archive::gzheader::looks_like_gzip;
 use crate::archive::seekidx::{
-    Decode, Index, IndexStep, Input, Pass, Point, ReadFeed, SeekCodec, SourceFeed, SpanReader, Table, eof, invalid,
+    Decode, Index, IndexStep, Input, Pass, Point, Progress, ReadFeed, SeekCodec, SourceFeed, SpanReader, Table, eof,
+    invalid,
 };
 use crate::archive::zlib::{self, Inflater, WINSIZE, ZLIB_INFLATE_STATE, uncompress_window};
 use crate::archive::{ByteSource, FormatError};
@@ -35,7 +36,6 @@ const INDEX_IN_CHUNK: usize = 1 << 20;
 const MEMBER_IN_CHUNK: usize = 128 << 10;
 /// Compressed bytes fetched per `read_at` by a [`GzReader`].
 const READER_IN_CHUNK: usize = 256 * 1024;
-
 
 /// `SeekPoint::flags`: the point is the start of a gzip member (input = its header, no window).
 const FLAG_MEMBER: u8 = 1;
@@ -93,6 +93,11 @@ pub enum WindowSource {
 }
 
 impl SeekPoint {
+    /// The start of a gzip member (or of a bare deflate stream): no window needed.
+    fn member_start(out: u64, input: u64) -> SeekPoint {
+        SeekPoint { out, input, bits: 0, flags: FLAG_MEMBER, wlen: 0, window: Window::Mem(Box::default()) }
+    }
+
     /// True when this point is the start of a gzip member (no window needed).
     pub fn is_member_start(&self) -> bool {
         self.flags & FLAG_MEMBER != 0
@@ -400,7 +405,6 @@ impl GzDecoder {
         }
         io::Error::new(e.kind(), format!("{}: {e}", self.src.describe()))
     }
-
 }
 
 impl Decode for GzDecoder {
@@ -497,14 +501,7 @@ impl<R: Read> GzIndexer<R> {
     pub fn new_raw(inner: R, spacing: u64) -> Self {
         let mut x = GzStep::with_input(inner, spacing, MEMBER_IN_CHUNK);
         x.raw = true;
-        x.push_point(SeekPoint {
-            out: 0,
-            input: 0,
-            bits: 0,
-            flags: FLAG_MEMBER,
-            wlen: 0,
-            window: Window::Mem(Box::default()),
-        });
+        x.push_point(SeekPoint::member_start(0, 0));
         x.state = IState::Deflate;
         Pass::over(x)
     }
@@ -556,34 +553,22 @@ impl<R: Read> IndexStep for GzStep<R> {
         self.inflate_some(out)
     }
 
-    fn compressed_pos(&self) -> u64 {
-        self.input.pos()
-    }
-
-    fn uncompressed_pos(&self) -> u64 {
-        self.out_total
-    }
-
-    /// Trailing garbage after the last member.
-    fn warnings(&self) -> &[String] {
-        &self.warnings
+    fn progress(&self) -> Progress<'_> {
+        Progress { compressed: self.input.pos(), uncompressed: self.out_total, warnings: &self.warnings }
     }
 
     fn into_index(mut self, failed: bool) -> GzIndex {
         if self.points.is_empty() {
             // Nothing decoded (not gzip at all): keep the invariant "point 0 at out 0".
-            self.points.push(SeekPoint {
-                out: 0,
-                input: 0,
-                bits: 0,
-                flags: FLAG_MEMBER,
-                wlen: 0,
-                window: Window::Mem(Box::default()),
-            });
+            self.points.push(SeekPoint::member_start(0, 0));
         }
         let compressed_len = if failed { self.input.pos() } else { self.compressed_end };
-        let table =
-            Table { uncompressed_len: self.out_total, compressed_len, verified_len: self.verified_len, points: self.points };
+        let table = Table {
+            uncompressed_len: self.out_total,
+            compressed_len,
+            verified_len: self.verified_len,
+            points: self.points,
+        };
         Index::new(table, self.warnings, GzExtra { window_file: None, raw: self.raw })
     }
 }
@@ -640,14 +625,7 @@ impl<R: Read> GzStep<R> {
         // A member start at the same output offset as the last point supersedes it (the last
         // point then began an empty member).
         if self.due() || self.points.last().is_some_and(|p| p.out == self.out_total) {
-            self.push_point(SeekPoint {
-                out: self.out_total,
-                input: at,
-                bits: 0,
-                flags: FLAG_MEMBER,
-                wlen: 0,
-                window: Window::Mem(Box::default()),
-            });
+            self.push_point(SeekPoint::member_start(self.out_total, at));
         }
         self.state = IState::Deflate;
         Ok(())
@@ -826,6 +804,7 @@ impl<R: Read> GzStep<R> {
 mod tests {
     use super::*;
     use crate::archive::seekidx::DIRECT_MIN;
+    use crate::archive::seekidx::testutil::check_whole;
 
     /// The whole index as one blob: table length, table, windows.
     fn to_bytes(idx: &GzIndex) -> Vec<u8> {
@@ -1283,15 +1262,7 @@ mod tests {
                 let idx = ix.finish().unwrap();
                 assert!(out == want.stdout, "{f}: differs from gzip -dc");
                 assert_eq!(idx.warnings().is_empty(), !f.ends_with("gzip_2.tgz"), "{f}: {:?}", idx.warnings());
-                let mut all = Vec::new();
-                for i in 0..idx.points().len() {
-                    all.extend(idx.read_span(s.clone(), i, usize::MAX).unwrap());
-                }
-                assert!(all == out, "{f}: spans");
-                let off = out.len() as u64 / 3;
-                let mut v = Vec::new();
-                idx.reader_at(s.clone(), off).unwrap().read_to_end(&mut v).unwrap();
-                assert!(v == out[off as usize..], "{f}: reader_at");
+                check_whole(&idx, &s, &out, f);
             }
         }
         assert!(seen > 0, "no conformance files found");

@@ -330,7 +330,8 @@ impl<P: Point> Table<P> {
         P: Deserialize<'a>,
     {
         let bad = |why: String| FormatError::Corrupt(format!("{what} index: {why}"));
-        let (t, rest): (Table<P>, _) = postcard::take_from_bytes(b).map_err(|e| bad(format!("unreadable table: {e}")))?;
+        let (t, rest): (Table<P>, _) =
+            postcard::take_from_bytes(b).map_err(|e| bad(format!("unreadable table: {e}")))?;
         if !rest.is_empty() {
             return Err(bad("trailing bytes".into()));
         }
@@ -548,14 +549,20 @@ pub trait IndexStep {
     /// Decodes into `out` until it is full or the data part ends. Bytes decoded before an error
     /// come with it (they are yielded before the error is).
     fn decode(&mut self, out: &mut [u8]) -> (usize, Option<io::Error>);
-    /// Compressed bytes consumed so far.
-    fn compressed_pos(&self) -> u64;
-    /// Decompressed bytes produced so far.
-    fn uncompressed_pos(&self) -> u64;
-    /// Non-fatal problems so far.
-    fn warnings(&self) -> &[String];
+    /// How far the pass has come.
+    fn progress(&self) -> Progress<'_>;
     /// The index of what decoded; `failed` when the pass stopped at damage.
     fn into_index(self, failed: bool) -> Index<Self::Codec>;
+}
+
+/// How far an indexing pass has come.
+pub struct Progress<'a> {
+    /// Compressed bytes consumed.
+    pub compressed: u64,
+    /// Decompressed bytes produced.
+    pub uncompressed: u64,
+    /// Non-fatal problems met.
+    pub warnings: &'a [String],
 }
 
 /// Streams a compressed file once: `Read` yields the decompressed bytes while the codec's step
@@ -582,17 +589,17 @@ impl<S: IndexStep> Pass<S> {
 
     /// Compressed bytes consumed so far (for a progress bar).
     pub fn compressed_pos(&self) -> u64 {
-        self.step.compressed_pos()
+        self.step.progress().compressed
     }
 
     /// Decompressed bytes produced so far.
     pub fn uncompressed_pos(&self) -> u64 {
-        self.step.uncompressed_pos()
+        self.step.progress().uncompressed
     }
 
     /// Non-fatal problems so far.
     pub fn warnings(&self) -> &[String] {
-        self.step.warnings()
+        self.step.progress().warnings
     }
 
     /// Reads the rest of the stream (the caller may have stopped early, e.g. at the tar
@@ -809,6 +816,53 @@ pub(crate) mod testutil {
             }
         };
         (out, err)
+    }
+
+    /// Drains a pass with random-sized reads: its output, its index and its error (the same
+    /// error the pass's `finish_partial` reports).
+    pub fn run_pass<S: IndexStep>(mut ix: Pass<S>, seed: u64) -> (Vec<u8>, Index<S::Codec>, Option<io::Error>) {
+        let (out, err) = drain(&mut ix, seed);
+        let (idx, err2) = ix.finish_partial();
+        assert_eq!(err.is_some(), err2.is_some());
+        (out, idx, err)
+    }
+
+    /// The index of a pass that must succeed and cover everything it yielded.
+    pub fn expect_ok<C: SeekCodec>((out, idx, err): (Vec<u8>, Index<C>, Option<io::Error>)) -> Index<C> {
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(out.len() as u64, idx.uncompressed_len());
+        idx
+    }
+
+    /// An index of `z` against its data: lengths, random reads, and every span in turn.
+    pub fn check<C: SeekCodec>(data: &[u8], z: &[u8], idx: &Index<C>, seed: u64, reads: usize) {
+        let s = src(z);
+        assert_eq!(idx.uncompressed_len(), data.len() as u64);
+        assert_eq!(idx.verified_len(), data.len() as u64);
+        let starts: Vec<u64> = idx.points().iter().map(Point::out).collect();
+        random_reads(data, &starts, seed, reads, |o| idx.reader_at(s.clone(), o));
+        let mut all = Vec::new();
+        for i in 0..idx.points().len() {
+            let (j, a, b) = idx.span_of(idx.points()[i].out());
+            assert_eq!(j, i);
+            let sp = idx.read_span(s.clone(), i, usize::MAX).unwrap();
+            assert_eq!(sp.len() as u64, b - a);
+            all.extend(sp);
+        }
+        assert!(all == data);
+    }
+
+    /// A conformance file's index against the tool's output: all spans, and the tail from a third.
+    pub fn check_whole<C: SeekCodec>(idx: &Index<C>, s: &Arc<dyn ByteSource>, out: &[u8], f: &str) {
+        let mut all = Vec::new();
+        for i in 0..idx.points().len() {
+            all.extend(idx.read_span(s.clone(), i, usize::MAX).unwrap());
+        }
+        assert!(all == out, "{f}: spans");
+        let off = out.len() as u64 / 3;
+        let mut v = Vec::new();
+        idx.reader_at(s.clone(), off).unwrap().read_to_end(&mut v).unwrap();
+        assert!(v == out[off as usize..], "{f}: reader_at");
     }
 
     /// Random reads through `reader_at` (some straddling point boundaries) compared to `data`.

@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::archive::gzindex::WindowSource;
 use crate::archive::seekidx::{
-    Decode, Feed, Index, IndexStep, Input, Pass, Point, ReadFeed, SeekCodec, SourceFeed, SpanReader, Table, eof,
-    invalid, long_span_warning, push_spaced,
+    Decode, Feed, Index, IndexStep, Input, Pass, Point, Progress, ReadFeed, SeekCodec, SourceFeed, SpanReader, Table,
+    eof, invalid, long_span_warning, push_spaced,
 };
 use crate::archive::{ByteSource, FormatError};
 
@@ -42,7 +42,6 @@ const READER_IN_CHUNK: usize = 128 * 1024;
 /// Largest slice handed to the LZMA2 decoder at once: output decoded before an error in the same
 /// call is lost, so this bounds how many good bytes an error can swallow.
 const DECODE_STEP: usize = 64 * 1024;
-
 
 const XZ_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0];
 const FOOTER_MAGIC: [u8; 2] = *b"YZ";
@@ -806,16 +805,8 @@ impl<R: Read> IndexStep for XzStep<R> {
         (made, None)
     }
 
-    fn compressed_pos(&self) -> u64 {
-        self.core.pos()
-    }
-
-    fn uncompressed_pos(&self) -> u64 {
-        self.core.out_total
-    }
-
-    fn warnings(&self) -> &[String] {
-        &self.core.warnings
+    fn progress(&self) -> Progress<'_> {
+        Progress { compressed: self.core.pos(), uncompressed: self.core.out_total, warnings: &self.core.warnings }
     }
 
     fn into_index(mut self, failed: bool) -> XzIndex {
@@ -835,8 +826,12 @@ impl<R: Read> IndexStep for XzStep<R> {
             warnings.push(w);
         }
         let compressed_len = if failed { self.core.pos() } else { self.core.compressed_end };
-        let table =
-            Table { uncompressed_len: total, compressed_len, verified_len: self.core.verified_len, points: self.points };
+        let table = Table {
+            uncompressed_len: total,
+            compressed_len,
+            verified_len: self.core.verified_len,
+            points: self.points,
+        };
         Index::new(table, warnings, ())
     }
 }
@@ -860,35 +855,11 @@ mod tests {
     }
 
     fn index_with(z: &[u8], spacing: u64, seed: u64) -> (Vec<u8>, XzIndex, Option<io::Error>) {
-        let mut ix = XzIndexer::new(z, spacing);
-        let (out, err) = drain(&mut ix, seed);
-        let (idx, err2) = ix.finish_partial();
-        assert_eq!(err.is_some(), err2.is_some());
-        (out, idx, err)
+        run_pass(XzIndexer::new(z, spacing), seed)
     }
 
     fn index_ok(z: &[u8], spacing: u64) -> XzIndex {
-        let (out, idx, err) = index_with(z, spacing, spacing);
-        assert!(err.is_none(), "{err:?}");
-        assert_eq!(out.len() as u64, idx.uncompressed_len());
-        idx
-    }
-
-    fn check(data: &[u8], z: &[u8], idx: &XzIndex, seed: u64, reads: usize) {
-        let s = src(z);
-        assert_eq!(idx.uncompressed_len(), data.len() as u64);
-        assert_eq!(idx.verified_len(), data.len() as u64);
-        let starts: Vec<u64> = idx.points().iter().map(|p| p.out).collect();
-        random_reads(data, &starts, seed, reads, |o| idx.reader_at(s.clone(), o));
-        let mut all = Vec::new();
-        for i in 0..idx.points().len() {
-            let (j, a, b) = idx.span_of(idx.points()[i].out);
-            assert_eq!(j, i);
-            let sp = idx.read_span(s.clone(), i, usize::MAX).unwrap();
-            assert_eq!(sp.len() as u64, b - a);
-            all.extend(sp);
-        }
-        assert!(all == data);
+        expect_ok(index_with(z, spacing, spacing))
     }
 
     #[test]
@@ -962,6 +933,18 @@ mod tests {
     }
 
     #[test]
+    fn a_table_claiming_over_an_exbibyte_is_refused() {
+        // uncompressed_len 2^64 - 256 (varint), compressed_len 511, verified_len 7168, one point
+        // {0, 0, 0}: consistent but for the claim, which `read_at` offsets would overflow on.
+        let t = [0x80, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0xff, 0x03, 0x80, 0x38, 1, 0, 0, 0];
+        let e = load::<Xz>(&t).unwrap_err().to_string();
+        assert!(e.contains("inconsistent lengths"), "{e}");
+        // The same table claiming 16384 bytes loads.
+        let small = [0x80, 0x80, 0x01, 0xff, 0x03, 0x80, 0x38, 1, 0, 0, 0];
+        assert_eq!(load::<Xz>(&small).unwrap().uncompressed_len(), 16384);
+    }
+
+    #[test]
     fn corrupt_and_truncated_inputs_fail_loudly() {
         let data = mixed(4, 1 << 20);
         for args in [&["-6", "--block-size=128KiB"][..], &["-6", "--check=sha256"][..]] {
@@ -1020,15 +1003,7 @@ mod tests {
                 ix.read_to_end(&mut out).unwrap_or_else(|e| panic!("{f}: {e}"));
                 let idx = ix.finish().unwrap();
                 assert!(out == want, "{f}: differs from xz -dc");
-                let mut all = Vec::new();
-                for i in 0..idx.points().len() {
-                    all.extend(idx.read_span(s.clone(), i, usize::MAX).unwrap());
-                }
-                assert!(all == out, "{f}: spans");
-                let off = out.len() as u64 / 3;
-                let mut v = Vec::new();
-                idx.reader_at(s.clone(), off).unwrap().read_to_end(&mut v).unwrap();
-                assert!(v == out[off as usize..], "{f}: reader_at");
+                check_whole(&idx, &s, &out, f);
             }
         }
         assert!(seen > 0);

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::archive::gzindex::WindowSource;
 use crate::archive::seekidx::{
-    Decode, Index, IndexStep, Input, Pass, Point, ReadFeed, SeekCodec, SourceFeed, SpanReader, Table, eof, invalid,
-    long_span_warning,
+    Decode, Index, IndexStep, Input, Pass, Point, Progress, ReadFeed, SeekCodec, SourceFeed, SpanReader, Table, eof,
+    invalid, long_span_warning,
 };
 use crate::archive::{ByteSource, FormatError};
 
@@ -416,16 +416,8 @@ impl<R: Read> IndexStep for ZstdStep<R> {
         self.decode_some(out)
     }
 
-    fn compressed_pos(&self) -> u64 {
-        self.input.pos()
-    }
-
-    fn uncompressed_pos(&self) -> u64 {
-        self.out_total
-    }
-
-    fn warnings(&self) -> &[String] {
-        &self.warnings
+    fn progress(&self) -> Progress<'_> {
+        Progress { compressed: self.input.pos(), uncompressed: self.out_total, warnings: &self.warnings }
     }
 
     fn into_index(mut self, failed: bool) -> ZstdIndex {
@@ -612,35 +604,11 @@ mod tests {
     }
 
     fn index_with(z: &[u8], spacing: u64, seed: u64) -> (Vec<u8>, ZstdIndex, Option<io::Error>) {
-        let mut ix = ZstdIndexer::new(z, spacing);
-        let (out, err) = drain(&mut ix, seed);
-        let (idx, err2) = ix.finish_partial();
-        assert_eq!(err.is_some(), err2.is_some());
-        (out, idx, err)
+        run_pass(ZstdIndexer::new(z, spacing), seed)
     }
 
     fn index_ok(z: &[u8], spacing: u64) -> ZstdIndex {
-        let (out, idx, err) = index_with(z, spacing, spacing);
-        assert!(err.is_none(), "{err:?}");
-        assert_eq!(out.len() as u64, idx.uncompressed_len());
-        idx
-    }
-
-    fn check(data: &[u8], z: &[u8], idx: &ZstdIndex, seed: u64, reads: usize) {
-        let s = src(z);
-        assert_eq!(idx.uncompressed_len(), data.len() as u64);
-        assert_eq!(idx.verified_len(), data.len() as u64);
-        let starts: Vec<u64> = idx.points().iter().map(|p| p.out).collect();
-        random_reads(data, &starts, seed, reads, |o| idx.reader_at(s.clone(), o));
-        let mut all = Vec::new();
-        for i in 0..idx.points().len() {
-            let (j, a, b) = idx.span_of(idx.points()[i].out);
-            assert_eq!(j, i);
-            let sp = idx.read_span(s.clone(), i, usize::MAX).unwrap();
-            assert_eq!(sp.len() as u64, b - a);
-            all.extend(sp);
-        }
-        assert!(all == data);
+        expect_ok(index_with(z, spacing, spacing))
     }
 
     #[test]
@@ -820,15 +788,7 @@ mod tests {
                 ix.read_to_end(&mut out).unwrap_or_else(|e| panic!("{f}: {e}"));
                 let idx = ix.finish().unwrap();
                 assert!(out == want, "{f}: differs from zstd -dc");
-                let mut all = Vec::new();
-                for i in 0..idx.points().len() {
-                    all.extend(idx.read_span(s.clone(), i, usize::MAX).unwrap());
-                }
-                assert!(all == out, "{f}: spans");
-                let off = out.len() as u64 / 3;
-                let mut v = Vec::new();
-                idx.reader_at(s.clone(), off).unwrap().read_to_end(&mut v).unwrap();
-                assert!(v == out[off as usize..], "{f}: reader_at");
+                check_whole(&idx, &s, &out, f);
             }
         }
         assert!(seen > 0);
