@@ -785,7 +785,7 @@ mod tests {
     #[test]
     fn an_index_of_a_stream_cut_in_its_header_loads_back() {
         // Fuzz find: "BZh9" alone (a download cut after 4 bytes) or a bad level byte left only the
-        // placeholder point at bit 32 with 0 compressed bytes, which `from_bytes` refuses.
+        // placeholder point at bit 32 with 0 compressed bytes, which loading refused.
         for z in [&b"BZh9"[..], b"BZh", b"BZh\0\0\0\0\0\0\0\0", b"", b"BZh91AY&SY"] {
             let mut ix = Bz2Indexer::new(z, 1);
             let _ = io::copy(&mut ix, &mut io::sink());

@@ -1,4 +1,7 @@
-//! Random access into gzip streams: one indexing pass records zran-style seek points, after which any byte range of the decompressed stream is read by inflating from the nearest point.
+//! Random access into gzip streams (the gzip codec of the shared seek index): one indexing pass
+//! records zran-style seek points, after which any byte range of the decompressed stream is read
+//! by inflating from the nearest point. The zlib calls live in `zlib.rs`, member headers in
+//! `gzheader.rs`; this module holds the seek points, their windows and how they are saved.
 //!
 //! The indexing pass ([`GzIndexer`]) is a `Read` yielding the decompressed bytes (so a tar lister
 //! reads through it) while it verifies every member's CRC-32/ISIZE and records a [`SeekPoint`]
@@ -86,7 +89,7 @@ impl Window {
 
 /// Where the windows of an index being loaded are.
 pub enum WindowSource {
-    /// In this buffer (windows section of [`GzIndex::to_bytes`]).
+    /// In this buffer (the windows section of [`GzIndex::to_parts`]).
     Mem(Vec<u8>),
     /// In a file, the windows section starting at the given offset; read on demand.
     Disk(Arc<dyn ByteSource>, u64),

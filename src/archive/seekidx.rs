@@ -706,7 +706,7 @@ pub(crate) fn finish_result<T>(r: (T, Option<io::Error>)) -> Result<T, FormatErr
 
 #[cfg(test)]
 pub(crate) mod testutil {
-    //! Helpers shared by the three modules' tests.
+    //! Helpers shared by the four codecs' tests.
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, RngCore, SeedableRng};
