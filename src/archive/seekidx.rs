@@ -918,7 +918,9 @@ pub(crate) mod testutil {
     pub fn tool_dc(cmd: &str, p: &std::path::Path) -> Vec<u8> {
         let child = spawn(std::process::Command::new(cmd).arg("-dc").arg(p).stdout(std::process::Stdio::piped()), cmd);
         let o = child.wait_with_output().unwrap_or_else(|e| panic!("{cmd} -dc {}: {e}", p.display()));
-        assert!(o.status.success(), "{cmd} -dc {} failed", p.display());
+        // gzip exits 2 after a warning (trailing garbage) with all the data written.
+        let warned = cmd == "gzip" && o.status.code() == Some(2);
+        assert!(o.status.success() || warned, "{cmd} -dc {} failed", p.display());
         o.stdout
     }
 
