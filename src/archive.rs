@@ -5,6 +5,7 @@ pub mod bz2index;
 pub mod codec;
 pub mod compressed;
 pub mod format;
+mod gzheader;
 pub mod gzindex;
 pub mod loose;
 pub mod path;
@@ -14,6 +15,7 @@ pub mod tar;
 mod types;
 pub mod xzindex;
 pub mod zip;
+mod zlib;
 pub mod zstdindex;
 
 pub use types::*;

@@ -313,18 +313,13 @@ fn check_source(s: &dyn ByteSource, decoded: &[u8]) {
 }
 
 /// A seek-point table that did not come from this medfs (a hostile or corrupt index file whose
-/// checksums match): `input` is `u16 table length, table, u32 windows length, windows, compressed
-/// file`, the table's trailing CRC-32 is made valid, and loading it fails, or reads from it fail
-/// or return bytes, never panic.
+/// checksum matches): `input` is `u16 table length, table, u32 windows length, windows, compressed
+/// file`, and loading it fails, or reads from it fail or return bytes, never panic.
 fn load_table(codec: Codec, input: &[u8]) {
     let mut parts = Parts(input);
-    let mut table = parts.take_len(2).to_vec();
+    let table = parts.take_len(2).to_vec();
     let windows = parts.take_len(4).to_vec();
     let src = mem(parts.0);
-    if let Some(body) = table.len().checked_sub(4) {
-        let crc = crc32fast::hash(&table[..body]);
-        table[body..].copy_from_slice(&crc.to_le_bytes());
-    }
     let Ok(index) = StreamIndex::from_parts(codec, &table, WindowSource::Mem(windows)) else { return };
     let mut budget = READ_BUDGET;
     for off in probe_offsets(&index, 4) {

@@ -155,6 +155,7 @@ fn cpu_seconds(pid: i32) -> Option<f64> {
     // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
     let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value; it takes no pointers.
     Some(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
 }
 
@@ -235,6 +236,7 @@ fn one_read(rng: &mut StdRng, m: &Member, path: &Path, buf: &mut Vec<u8>, stats:
             stats.bytes.fetch_add(done as u64, Ordering::Relaxed);
         }
     }
+    // SAFETY: `file` is open for the whole call; posix_fadvise only advises the kernel about it.
     unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
 }
 
