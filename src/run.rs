@@ -292,9 +292,10 @@ fn mount(args: MountArgs) -> Result<()> {
     check_mountpoint(mnt)?;
     let config = MountConfig { threads: args.threads, allow_other: args.allow_other };
     if args.foreground {
+        let stop = Stop::start()?;
         let fs = open_core(sources, &args.tree, true)?;
-        let (session, signals) = mount_core(fs, mnt, &config)?;
-        return serve(session, mnt, signals);
+        let session = stop.mount(fs, mnt, &config)?;
+        return serve(session);
     }
     let log_path = args.log_file.clone().unwrap_or_else(default_log_file);
     let (ready_rx, ready_tx) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
@@ -346,12 +347,13 @@ fn daemon_child(
     mut ready: File,
 ) -> ! {
     let mounted = (|| {
+        let stop = Stop::start()?;
         let fs = open_core(sources, &args.tree, true)?;
         let log = open_log(log_path)?;
-        let (session, signals) = mount_core(fs, mnt, config)?;
-        Ok::<_, anyhow::Error>((session, log, signals))
+        let session = stop.mount(fs, mnt, config)?;
+        Ok::<_, anyhow::Error>((session, log))
     })();
-    let (session, log, signals) = match mounted {
+    let (session, log) = match mounted {
         Ok(parts) => parts,
         Err(e) => {
             let _ = ready.write_all(&[FAILED, format!("{e:#}").as_bytes()].concat());
@@ -363,7 +365,7 @@ fn daemon_child(
     // A parent killed meanwhile cannot be told; the mount serves all the same.
     let _ = ready.write_all(READY);
     drop(ready);
-    let code = match serve(session, mnt, signals) {
+    let code = match serve(session) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -385,13 +387,6 @@ fn detach(log: File) {
     let _ = setsid();
 }
 
-/// Mounts `fs` with the stop signals blocked first (see `block_stop_signals`); `serve` takes them.
-fn mount_core(fs: MedFs, mnt: &Path, config: &MountConfig) -> Result<(fuse::Session, SigSet)> {
-    let signals = block_stop_signals()?;
-    let session = fuse::mount(Arc::new(fs), mnt, config).map_err(|e| mount_error(mnt, e))?;
-    Ok((session, signals))
-}
-
 fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
     match e.kind() {
         io::ErrorKind::PermissionDenied => {
@@ -404,43 +399,68 @@ fn mount_error(mnt: &Path, e: io::Error) -> anyhow::Error {
     }
 }
 
-/// Runs the session until it is unmounted, unmounting it on SIGINT/SIGTERM/SIGHUP. `signals` were
-/// blocked by `block_stop_signals` before the mount existed.
-fn serve(mut session: fuse::Session, mountpoint: &Path, signals: SigSet) -> Result<()> {
-    let mountpoint = mountpoint.to_path_buf();
-    let mut unmounter = session.unmounter();
-    std::thread::Builder::new().name("medfs-signals".into()).spawn(move || {
-        let sig = match signals.wait() {
-            Ok(sig) => sig.as_str(),
-            Err(e) => {
-                tracing::error!("waiting for stop signals failed ({e}); Ctrl-C or kill will not unmount");
-                return;
-            }
-        };
-        tracing::info!("signal {sig}: unmounting");
-        if let Err(e) = unmounter.unmount() {
-            // Busy (a shell sits in it): detach it now rather than leave a dead mountpoint
-            // behind when we exit; the kernel finishes the unmount when the last user leaves.
-            tracing::warn!("unmount on signal {sig} failed ({e}); detaching lazily");
-            if let Err(e) = umount2(&mountpoint, MntFlags::MNT_DETACH) {
-                tracing::error!("lazy unmount of {} failed: {e}", mountpoint.display());
-            }
-            std::process::exit(1);
-        }
-    })?;
+/// Runs the session until it is unmounted (by `fusermount3 -u`, `medfs unmount`, or a stop
+/// signal taken by [`Stop`]'s thread).
+fn serve(session: fuse::Session) -> Result<()> {
     session.run().context("FUSE session")?;
     Ok(())
 }
 
-/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (threads started later inherit the mask),
-/// so that they are taken synchronously by `serve`'s signal thread, which unmounts. Called before
-/// the kernel mount exists: a signal that arrives between the mount and `serve` then waits for
-/// the signal thread instead of killing the process and leaving a dead mountpoint behind.
-fn block_stop_signals() -> Result<SigSet> {
-    let mut set = SigSet::empty();
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(sig);
+/// SIGINT, SIGTERM and SIGHUP, from the start of a mount command to its end. They are blocked in
+/// the first thread before any other thread exists (every thread started later, rayon's workers
+/// included, inherits the mask, so no thread can be killed by one), and one thread takes them
+/// with sigwait: before the mount exists it exits at once (nothing to clean up, so Ctrl-C stops
+/// a long listing pass); once mounted it unmounts, detaching lazily if the mount is busy, so a
+/// stop signal never leaves a dead mountpoint behind.
+struct Stop {
+    mounted: Arc<parking_lot::Mutex<Option<(fuse::Unmounter, PathBuf)>>>,
+}
+
+impl Stop {
+    /// Blocks the stop signals and starts the thread that takes them. Call it before any other
+    /// thread starts (after the daemon's fork).
+    fn start() -> Result<Stop> {
+        let mut set = SigSet::empty();
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            set.add(sig);
+        }
+        set.thread_block().context("blocking stop signals")?;
+        let mounted: Arc<parking_lot::Mutex<Option<(fuse::Unmounter, PathBuf)>>> = Arc::default();
+        let state = mounted.clone();
+        std::thread::Builder::new().name("medfs-signals".into()).spawn(move || {
+            let sig = match set.wait() {
+                Ok(sig) => sig,
+                Err(e) => {
+                    tracing::error!("waiting for stop signals failed ({e}); Ctrl-C or kill will not unmount");
+                    return;
+                }
+            };
+            // Held by `mount` while the kernel mount is being made: a signal in that window waits
+            // here and then finds the mount to undo.
+            let mut state = state.lock();
+            let Some((unmounter, mountpoint)) = state.as_mut() else {
+                tracing::info!("signal {}: stopping before the mount exists", sig.as_str());
+                std::process::exit(128 + sig as i32);
+            };
+            tracing::info!("signal {}: unmounting", sig.as_str());
+            if let Err(e) = unmounter.unmount() {
+                // Busy (a shell sits in it): detach it now rather than leave a dead mountpoint
+                // behind when we exit; the kernel finishes the unmount when the last user leaves.
+                tracing::warn!("unmount on signal {} failed ({e}); detaching lazily", sig.as_str());
+                if let Err(e) = umount2(mountpoint.as_path(), MntFlags::MNT_DETACH) {
+                    tracing::error!("lazy unmount of {} failed: {e}", mountpoint.display());
+                }
+                std::process::exit(1);
+            }
+        })?;
+        Ok(Stop { mounted })
     }
-    set.thread_block().context("blocking stop signals")?;
-    Ok(set)
+
+    /// Mounts `fs` at `mnt`; from then on a stop signal unmounts it.
+    fn mount(&self, fs: MedFs, mnt: &Path, config: &MountConfig) -> Result<fuse::Session> {
+        let mut state = self.mounted.lock();
+        let mut session = fuse::mount(Arc::new(fs), mnt, config).map_err(|e| mount_error(mnt, e))?;
+        *state = Some((session.unmounter(), mnt.to_path_buf()));
+        Ok(session)
+    }
 }
