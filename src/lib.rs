@@ -1,10 +1,11 @@
 //! medfs: mounts medical-imaging dataset downloads (zip, tar, tar.gz, folders) read-only and
 //! lazily, as one tree that any tool can read.
 //!
-//! Layers, each knowing only those below it:
-//! `cli`/`run` (wiring) → `fuse` (the only fuser user) → `fs` (FUSE-shaped core) → `tree`
-//! (names) and `reader` (bytes) → `pool` (sources, detection, listing) → `archive` (one lister
-//! per format) and `stream`/`cache` (decoded streams, decompressed blocks).
+//! Layers, each knowing only those below it (ARCHITECTURE.md has the map):
+//! `cli`/`run` (wiring) → `build` (tree and reader, once) → `fuse` (the only fuser user) → `fs`
+//! (FUSE-shaped core) → `tree` (names) and `reader` (bytes) → `pool` (sources, detection,
+//! listing), `index`/`persist` (what is saved) → `archive` (the format and codec seams, one
+//! module per format and per codec) and `stream`/`cache` (decoded streams, the memory budget).
 #![warn(missing_docs)]
 
 pub mod archive;
