@@ -587,3 +587,92 @@ fn a_reader_stuck_on_a_stalled_source_does_not_hold_up_the_others() {
     assert!(got[..] == inner_big[5 << 20..(5 << 20) + 65536]);
     drop(m);
 }
+
+/// The pids whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the parenthesized command name: state, ppid, ...
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Kills the listed processes when dropped, so a failing test leaves none blocked on its FIFO.
+struct KillOnDrop(Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            // SAFETY: kill takes no pointers; a pid that already exited is at worst ESRCH.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn a_stop_signal_while_the_pool_is_being_built_stops_medfs_and_mounts_nothing() {
+    // The source is a FIFO nobody writes: opening it blocks, as a listing pass over a huge
+    // archive would take minutes. Listing, scanning and organizing run on rayon's workers, which
+    // must not be the thread a stop signal kills.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("slow.zip");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success(), "mkfifo");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    for (foreground, sig) in [(false, libc::SIGTERM), (true, libc::SIGINT), (false, libc::SIGHUP)] {
+        let mut cmd = medfs();
+        cmd.arg("mount");
+        if foreground {
+            cmd.arg("-f");
+        }
+        cmd.arg(&fifo).arg(&mnt).arg("--log-file").arg(dir.path().join("log"));
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut guard = KillOnDrop(vec![child.id() as i32]);
+        // In the background the forked daemon builds; in the foreground the process itself.
+        let mut builder = None;
+        if foreground {
+            builder = Some(child.id() as i32);
+        } else {
+            assert!(
+                wait_for(Duration::from_secs(10), || {
+                    builder = children_of(child.id()).first().copied();
+                    builder.is_some()
+                }),
+                "the daemon is forked"
+            );
+            guard.0.push(builder.unwrap());
+        }
+        let builder = builder.unwrap();
+        // Let it reach the blocking open (rayon's workers exist by then).
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(mounts_on(&mnt), 0);
+        // SAFETY: kill takes no pointers.
+        unsafe { libc::kill(builder, sig) };
+        let mut status = None;
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            }),
+            "signal {sig} stops medfs before the mount exists (foreground: {foreground})"
+        );
+        assert!(!status.unwrap().success(), "signal {sig}: medfs reports that nothing was mounted");
+        assert!(
+            wait_for(Duration::from_secs(10), || !Path::new(&format!("/proc/{builder}")).exists()),
+            "signal {sig}: the process that was building is gone"
+        );
+        assert_eq!(mounts_on(&mnt), 0, "signal {sig}: nothing is mounted");
+        if !foreground {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            assert!(err.contains("exited before the mount was ready"), "the parent says why: {err}");
+        }
+    }
+}
