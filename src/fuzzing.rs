@@ -369,7 +369,13 @@ fn index_dir() -> &'static PathBuf {
 /// windows, so the fuzzer explores the decoder itself. A file that loads is then used as a
 /// remount would: its seek-point table loaded and every member read through [`Reader`].
 pub fn index(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let _ = index_reopens(data);
+}
+
+/// [`index`], telling whether the index loaded and its format reopened the archive from it (the
+/// seeds must, or the fuzzer starts from inputs that stop at the first check).
+pub fn index_reopens(data: &[u8]) -> bool {
+    let Some((&mode, rest)) = data.split_first() else { return false };
     let id = fuzz_identity();
     let (file, archive_bytes) = if mode & 1 == 0 {
         (rest.to_vec(), Vec::new())
@@ -382,20 +388,21 @@ pub fn index(data: &[u8]) {
     let store = IndexStore::new(Some(index_dir().clone()));
     let path = store.file_for(&id).expect("a folder is set");
     std::fs::write(&path, &file).expect("write the index file");
-    let Ok(loaded) = store.load(&id) else { return };
+    let Ok(loaded) = store.load(&id) else { return false };
     let (index_file, windows_at) = loaded.windows;
     let saved = loaded.saved;
     // What pool.rs's `from_saved` does with it.
-    let Some(format) = format::by_tag(saved.format) else { return };
+    let Some(format) = format::by_tag(saved.format) else { return false };
     let archive_bytes = mem(&archive_bytes);
     let cache = Arc::new(BlockCache::new(CACHE_BYTES));
     let progress = crate::progress::Progress::new(false);
     let ctx = ListCtx { path: Path::new("fuzz"), display: "fuzz", id: 0, cache: &cache, progress: &progress };
     let bulk = WindowSource::Disk(index_file, windows_at);
     let reopened = format.reopen(saved.format, &archive_bytes, &saved.members, &saved.stream_table, bulk, &ctx);
-    let Ok(data) = reopened else { return };
+    let Ok(data) = reopened else { return false };
     let listing = Listing { members: saved.members, warnings: saved.warnings, damaged: saved.damaged };
     let _ = read_all_members(data, listing);
+    true
 }
 
 /// Length-prefixed pieces of a fuzz input (a short input gives short pieces, never an error).
