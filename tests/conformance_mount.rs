@@ -3,11 +3,13 @@
 //! says), so medfs is judged on cases nobody on the team wrote.
 
 mod common;
+mod corpus;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use corpus::KNOWN_DEVIATIONS;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance");
 
@@ -15,49 +17,17 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance");
 /// be refused with a clear error instead.
 const FORMATS: &[&str] = &["zip", "tar", "tar.gz", "gz", "tar.bz2", "tar.xz", "tar.zst"];
 
-/// Archives allowed to fail, each with the reason. Keep this empty unless deliberate.
-const KNOWN_DEVIATIONS: &[(&str, &str)] = &[
-    // Issue 8: every member of an archive stays reachable in `_archives/`; a later entry with an
-    // earlier entry's path is shown as `name~2`, `~3`... The corpus expects `tar -x` semantics
-    // (only the last entry, at the plain name), so these show extra `~N` entries (and, where
-    // the entries differ, the first one at the plain name).
-    ("go-tar/hdr-only.tar", DUPLICATES),
-    ("ratarmount/concatenated.tar", DUPLICATES),
-    ("ratarmount/file-existing-as-non-link-and-link.tar", DUPLICATES),
-    ("ratarmount/two-self-links-to-existing-file.tar", DUPLICATES),
-    ("ratarmount/updated-file.tar", DUPLICATES),
-    ("ratarmount/updated-folder-with-file.tar", DUPLICATES),
-    ("ratarmount/updated-folder.tar", DUPLICATES),
-];
-
-const DUPLICATES: &str = "duplicate member paths are shown as name~2 (issue 8), not last-wins";
-
-/// For an archive with duplicate paths: every mismatch check.py reports is about a duplicated
-/// name (an extra `name~N`, or the plain name holding the first entry), and the last `name~N`
-/// holds exactly what the manifest expects at the plain name (the last entry, as `tar -x`
-/// leaves it). Anything else is a real failure.
-fn duplicates_explain(root: &Path, archive: &serde_json::Value, report: &str) -> bool {
+/// The last FUSE-read `name~N` of a duplicated path: size and SHA-256.
+fn contents(root: &Path, p: &str) -> Option<(u64, String)> {
     use sha2::Digest;
-    let duplicated = |p: &str| root.join(format!("{p}~2")).symlink_metadata().is_ok();
+    let bytes = std::fs::read(root.join(p)).ok()?;
+    Some((bytes.len() as u64, sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()))
+}
+
+/// [`corpus::duplicates_explain_by`] over the FUSE mount, with check.py's report.
+fn duplicates_explain(root: &Path, archive: &serde_json::Value, report: &str) -> bool {
     let fails: Vec<&str> = report.lines().filter_map(|l| l.strip_prefix("FAIL ")).collect();
-    let explained = fails.iter().all(|f| {
-        let path = f.split(':').next().unwrap_or("");
-        match path.rsplit_once('~') {
-            Some((base, n)) if n.parse::<u32>().is_ok() && f.contains("unexpected entry") => duplicated(base),
-            _ => duplicated(path),
-        }
-    });
-    if !explained || fails.is_empty() {
-        return false;
-    }
-    let members = archive["members"].as_array().map(Vec::as_slice).unwrap_or_default();
-    members.iter().filter(|m| m["type"] == "file").filter(|m| duplicated(m["path"].as_str().unwrap_or(""))).all(|m| {
-        let path = m["path"].as_str().unwrap();
-        let last = (2..).map(|n| root.join(format!("{path}~{n}"))).take_while(|p| p.symlink_metadata().is_ok()).last();
-        let Some(bytes) = last.and_then(|p| std::fs::read(p).ok()) else { return false };
-        let sha = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
-        Some(bytes.len() as u64) == m["size"].as_u64() && m["sha256"].as_str().is_none_or(|want| want == sha)
-    })
+    corpus::duplicates_explain_by(archive, &fails, |p| root.join(p).symlink_metadata().is_ok(), |p| contents(root, p))
 }
 
 fn check(mnt: &Path, archive: &str, mount_failed: bool) -> (bool, String) {

@@ -10,21 +10,9 @@ use std::io::{self, Read};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use corpus::{DUPLICATES, archive_path};
+use corpus::{KNOWN_DEVIATIONS, archive_path};
 use medfs::archive::{Listing, tar as tar_format};
 use serde_json::Value;
-
-/// Archives allowed to fail, each with the reason; the same list as `conformance_mount.rs`.
-/// Their failures must all be explained by duplicates shown as `name~N`, which is checked.
-const KNOWN_DEVIATIONS: &[(&str, &str)] = &[
-    ("go-tar/hdr-only.tar", DUPLICATES),
-    ("ratarmount/concatenated.tar", DUPLICATES),
-    ("ratarmount/file-existing-as-non-link-and-link.tar", DUPLICATES),
-    ("ratarmount/two-self-links-to-existing-file.tar", DUPLICATES),
-    ("ratarmount/updated-file.tar", DUPLICATES),
-    ("ratarmount/updated-folder-with-file.tar", DUPLICATES),
-    ("ratarmount/updated-folder.tar", DUPLICATES),
-];
 
 /// A lister that takes longer than this is treated as hung.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
