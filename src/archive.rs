@@ -10,6 +10,7 @@ pub mod gzindex;
 pub mod loose;
 pub mod path;
 mod seekidx;
+pub mod sevenz;
 pub mod split;
 pub mod tar;
 mod types;

@@ -95,6 +95,10 @@ pub struct TreeArgs {
     /// Show only the raw view `_archives/` (no dataset folders, no DICOM header scan).
     #[arg(long)]
     pub no_datasets: bool,
+    /// Password of encrypted archives (7z); repeat to try several in order, then
+    /// $MEDFS_PASSWORD.
+    #[arg(long = "password", value_name = "PW")]
+    pub passwords: Vec<String>,
 }
 
 /// `medfs mount` options.

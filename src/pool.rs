@@ -109,6 +109,8 @@ pub struct PoolOptions {
     pub index_dir: Option<PathBuf>,
     /// Neither load nor save persistent indexes.
     pub no_index: bool,
+    /// Passwords of encrypted archives (7z), tried in order.
+    pub passwords: Vec<String>,
 }
 
 /// Everything one mount serves.
@@ -400,7 +402,7 @@ fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOption
         .par_iter()
         .enumerate()
         .with_max_len(1)
-        .map(|(i, cand)| list_one(cand, i as u32, cache, &progress, &store))
+        .map(|(i, cand)| list_one(cand, i as u32, cache, &progress, &store, &opts.passwords))
         .collect();
     progress.finish();
     listed
@@ -412,6 +414,7 @@ fn list_one(
     cache: &Arc<BlockCache>,
     progress: &crate::progress::Progress,
     store: &IndexStore,
+    passwords: &[String],
 ) -> Listed {
     let path = cand.path.as_path();
     let opened: io::Result<Arc<dyn ByteSource>> = if cand.parts.is_empty() {
@@ -424,7 +427,7 @@ fn list_one(
         Err(e) => return Listed::Failed(format!("cannot open: {e}")),
     };
     let display = file.describe();
-    let ctx = ListCtx { path, display: &display, id, cache, progress };
+    let ctx = ListCtx { path, display: &display, id, cache, progress, passwords };
     let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
     let identity = if cand.parts.is_empty() { Identity::of(path).ok() } else { Identity::of_parts(&cand.parts).ok() };
     let mut notes = Vec::new();
@@ -542,8 +545,14 @@ impl Pool {
         let mut archives = Vec::new();
         let mut warnings = Vec::new();
         for (i, (name, file)) in sources.into_iter().enumerate() {
-            let ctx =
-                ListCtx { path: Path::new(&name), display: &name, id: i as u32, cache: &cache, progress: &progress };
+            let ctx = ListCtx {
+                path: Path::new(&name),
+                display: &name,
+                id: i as u32,
+                cache: &cache,
+                progress: &progress,
+                passwords: &[],
+            };
             let refuse = |reason: String| PoolError::NotAnArchive { path: name.clone(), reason };
             // No naming rules: a source given here is meant to be opened.
             let (format, tag) = match format::detect(&*file, None).map_err(|e| refuse(format!("cannot read: {e}")))? {

@@ -50,8 +50,16 @@ fn init_logging(verbose: u8) {
 
 /// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
 fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
-    let opts =
-        PoolOptions { strict: tree.strict, progress, index_dir: tree.index_dir.clone(), no_index: tree.no_index };
+    // Passwords are tried in order: those given with --password, then $MEDFS_PASSWORD.
+    let mut passwords = tree.passwords.clone();
+    passwords.extend(std::env::var("MEDFS_PASSWORD").ok().filter(|p| !p.is_empty()));
+    let opts = PoolOptions {
+        strict: tree.strict,
+        progress,
+        index_dir: tree.index_dir.clone(),
+        no_index: tree.no_index,
+        passwords,
+    };
     let started = std::time::Instant::now();
     let pool = Pool::open(sources, tree.cache_size, &opts)?;
     tracing::info!("{} archives listed in {:.3} s", pool.archives.len(), started.elapsed().as_secs_f64());

@@ -4,7 +4,7 @@
 //! nothing outside a format's module names it.
 //!
 //! Formats today: `compressed.rs` (a tar or a single file inside gzip, bzip2, xz or zstd),
-//! `tar.rs`, `zip.rs` (listing) with `zip/read.rs` (its reading), and `loose.rs`, the loose files
+//! `tar.rs`, `zip.rs` (listing) with `zip/read.rs` (its reading), `sevenz.rs` (7z), and `loose.rs`, the loose files
 //! of a folder, which is no detected format but an [`OpenArchive`] that `pool.rs` fills with the
 //! files no format claimed.
 //!
@@ -54,7 +54,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::codec::WindowSource;
-use super::{ByteSource, DataLoc, FormatError, Listing, Member, compressed, tar, zip};
+use super::{ByteSource, DataLoc, FormatError, Listing, Member, compressed, sevenz, tar, zip};
 use crate::cache::BlockCache;
 use crate::progress::Progress;
 use crate::reader::ReadCtx;
@@ -62,10 +62,10 @@ use crate::reader::ReadCtx;
 /// Every format that is detected and listed, in detection order (the first `Yes` wins): a
 /// compressed stream's magic is certain, a checksummed tar header at 0 wins over a zip's end
 /// record (a tar whose last member is a zip ends like one).
-pub static FORMATS: &[&dyn Format] = &[&compressed::Compressed, &tar::Tar, &zip::Zip];
+pub static FORMATS: &[&dyn Format] = &[&compressed::Compressed, &tar::Tar, &zip::Zip, &sevenz::SevenZ];
 
 /// Known archive formats medfs cannot read yet: magic at offset 0, and the name for the error.
-pub const UNSUPPORTED: &[(&[u8], &str)] = &[(&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c], "7z"), (b"Rar!", "rar")];
+pub const UNSUPPORTED: &[(&[u8], &str)] = &[(b"Rar!", "rar")];
 
 /// What detection sees of a file.
 pub struct Probe<'a> {
@@ -113,6 +113,8 @@ pub struct ListCtx<'a> {
     pub cache: &'a Arc<BlockCache>,
     /// Progress bars of long listing passes.
     pub progress: &'a Progress,
+    /// Passwords of encrypted archives, tried in order (`--password`s, then `MEDFS_PASSWORD`).
+    pub passwords: &'a [String],
 }
 
 /// A listed archive.
