@@ -89,13 +89,16 @@ impl Format for SevenZ {
         if table.crcs.len() != members.len() {
             return Err("7z table does not match the members".into());
         }
+        if table.header.is_empty() && members.is_empty() {
+            return Ok(Box::new(SevenZArchive { stream: None, crcs: Vec::new() }));
+        }
         let password = match table.key_check {
             None => Password::empty(),
             Some(check) => candidates(ctx)
                 .into_iter()
                 .find(|p| key_check(p, table.len) == check)
                 .map(|p| Password::new(&p))
-                .ok_or_else(|| no_password(ctx, true))?,
+                .ok_or_else(|| no_password(ctx))?,
         };
         let mut replay = Replay { len: table.len, ranges: &table.header, pos: 0 };
         let archive = parse(&mut replay, &password).map_err(|e| format!("7z header from the index: {e}"))?;
@@ -116,11 +119,11 @@ fn key_check(password: &str, len: u64) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn no_password(ctx: &ListCtx<'_>, tried: bool) -> String {
-    if tried && !ctx.passwords.is_empty() {
-        format!("{}: encrypted 7z, wrong password (none of the {} given opens it)", ctx.display, ctx.passwords.len())
-    } else {
-        format!("{}: encrypted 7z, no password given (--password or MEDFS_PASSWORD)", ctx.display)
+/// Why an encrypted archive cannot be read (the caller names the archive).
+fn no_password(ctx: &ListCtx<'_>) -> String {
+    match ctx.passwords.len() {
+        0 => "encrypted 7z, no password given (--password or MEDFS_PASSWORD)".into(),
+        n => format!("encrypted 7z, wrong password (none of the {n} given opens it)"),
     }
 }
 
@@ -134,6 +137,12 @@ fn denied(msg: String) -> FormatError {
 
 fn list(file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Opened, FormatError> {
     let len = file.len();
+    if is_empty_archive(&**file)? {
+        let saved = Table { len, header: Vec::new(), crcs: Vec::new(), key_check: None };
+        let saved = postcard::to_stdvec(&saved).map_err(|e| FormatError::Corrupt(format!("7z table: {e}")))?;
+        let data = SevenZArchive { stream: None, crcs: Vec::new() };
+        return Ok(Opened { listing: Listing::default(), data: Box::new(data), saved: (saved, Vec::new()) });
+    }
     // The header: read in the clear first; an encrypted one then with each password.
     let mut rec = Recorder { file: &**file, pos: 0, ranges: Vec::new() };
     let mut chosen: Option<String> = None;
@@ -149,25 +158,29 @@ fn list(file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Opened, FormatE
                     break;
                 }
             }
-            found.ok_or_else(|| denied(no_password(ctx, true)))?
+            found.ok_or_else(|| denied(no_password(ctx)))?
         }
         Err(e) => return Err(corrupt(e)),
     };
-    // Data encrypted under a clear header: find the password that decodes a folder.
+    // Data encrypted under a clear header: find the password that decodes a folder. Without
+    // one the names are listed and every read fails (what the corpus expects of such archives).
+    let mut locked = false;
     if chosen.is_none() && is_encrypted(&archive) {
         let folder = smallest_folder(&archive);
-        for p in candidates(ctx) {
-            if decodes(file, &archive, folder, &Password::new(&p)) {
-                chosen = Some(p);
-                break;
-            }
-        }
-        if chosen.is_none() {
-            return Err(denied(no_password(ctx, true)));
-        }
+        chosen = candidates(ctx).into_iter().find(|p| decodes(file, &archive, folder, &Password::new(p)));
+        locked = chosen.is_none();
     }
     let password = chosen.as_deref().map(Password::new).unwrap_or_else(Password::empty);
-    let (members, crcs, warnings) = members(&archive);
+    let (mut members, crcs, mut warnings) = members(&archive);
+    if locked {
+        warnings.push(format!("{}: {}: its files are listed but cannot be read", ctx.display, no_password(ctx)));
+        for (_, m) in members.iter_mut().filter(|(_, m)| matches!(m.data, DataLoc::Raw { .. })) {
+            m.data = DataLoc::Bad { reason: "encrypted 7z, no password opens it".into() };
+        }
+    } else {
+        resolve_links(file, &archive, &password, &mut members, &mut warnings);
+    }
+    let members: Vec<Member> = members.into_iter().map(|(_, m)| m).collect();
     let table = Table {
         len,
         header: rec.ranges.into_iter().map(|(o, b)| (o, serde_bytes::ByteBuf::from(b))).collect(),
@@ -231,7 +244,7 @@ fn decodes(file: &Arc<dyn ByteSource>, archive: &Archive, folder: usize, passwor
 }
 
 /// Members of `archive`, their CRCs, and warnings.
-fn members(archive: &Archive) -> (Vec<Member>, Vec<Option<u32>>, Vec<String>) {
+fn members(archive: &Archive) -> (Vec<(usize, Member)>, Vec<Option<u32>>, Vec<String>) {
     let lens = folder_lens(archive);
     let mut starts = Vec::with_capacity(lens.len());
     let mut at = 0u64;
@@ -243,6 +256,7 @@ fn members(archive: &Archive) -> (Vec<Member>, Vec<Option<u32>>, Vec<String>) {
     let mut members = Vec::with_capacity(archive.files.len());
     let mut crcs = Vec::with_capacity(archive.files.len());
     let mut warnings = Vec::new();
+    let mut files = Vec::with_capacity(archive.files.len());
     for (i, f) in archive.files.iter().enumerate() {
         if f.is_anti_item {
             // An anti-item records a deletion in an update archive: nothing to show.
@@ -269,6 +283,12 @@ fn members(archive: &Archive) -> (Vec<Member>, Vec<Option<u32>>, Vec<String>) {
         } else {
             (MemberKind::File, 0, DataLoc::None, None)
         };
+        // p7zip keeps a link's target as its data, marked by the Unix mode.
+        let kind = if unix && (f.windows_attributes >> 16) & 0o170000 == 0o120000 && kind == MemberKind::File {
+            MemberKind::Symlink { target: Vec::new() }
+        } else {
+            kind
+        };
         let mode = if mode != 0 {
             mode
         } else if kind == MemberKind::Dir {
@@ -278,8 +298,64 @@ fn members(archive: &Archive) -> (Vec<Member>, Vec<Option<u32>>, Vec<String>) {
         };
         members.push(Member { path: f.name.as_bytes().to_vec(), kind, size, mtime, mode, data });
         crcs.push(crc);
+        files.push(i);
     }
-    (members, crcs, warnings)
+    (files.into_iter().zip(members).collect(), crcs, warnings)
+}
+
+/// Most bytes a symlink target may have.
+const MAX_TARGET: u64 = 4096;
+
+/// Reads the targets of symlinks (their data) by decoding the folders that hold them; a link
+/// whose target cannot be read stays a link to nothing, with a warning.
+fn resolve_links(
+    file: &Arc<dyn ByteSource>,
+    archive: &Archive,
+    password: &Password,
+    members: &mut [(usize, Member)],
+    warnings: &mut Vec<String>,
+) {
+    let mut wanted: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    for (n, (i, m)) in members.iter().enumerate() {
+        if matches!(m.kind, MemberKind::Symlink { .. }) && m.size <= MAX_TARGET {
+            wanted.insert(*i, n);
+        }
+    }
+    let folders: std::collections::BTreeSet<usize> =
+        wanted.keys().filter_map(|&i| archive.stream_map.file_block_index.get(i).copied().flatten()).collect();
+    for folder in folders {
+        let Some(&first) = archive.stream_map.block_first_file_index.get(folder) else { continue };
+        let mut index = first;
+        let mut src = Owned { file: file.clone(), pos: 0 };
+        let result = BlockDecoder::new(1, folder, archive, password, &mut src).for_each_entries(&mut |_, r| {
+            if let Some(&n) = wanted.get(&index) {
+                let mut target = Vec::new();
+                r.take(MAX_TARGET).read_to_end(&mut target)?;
+                members[n].1.kind = MemberKind::Symlink { target };
+            }
+            index += 1;
+            Ok(true)
+        });
+        if let Err(e) = result {
+            warnings.push(format!("symlink targets in 7z folder {folder} unreadable: {e}"));
+        }
+    }
+    for (_, m) in members.iter_mut() {
+        if matches!(m.kind, MemberKind::Symlink { .. }) {
+            m.size = 0;
+            m.data = DataLoc::None;
+        }
+    }
+}
+
+/// Whether `file` is a 7z with no header at all (an archive of nothing: 32 bytes).
+fn is_empty_archive(file: &dyn ByteSource) -> io::Result<bool> {
+    let mut head = [0u8; 32];
+    if file.len() < 32 {
+        return Ok(false);
+    }
+    file.read_exact_at(0, &mut head)?;
+    Ok(head[12..32].iter().all(|&b| b == 0))
 }
 
 fn unix_seconds(t: SystemTime) -> i64 {
@@ -322,19 +398,20 @@ fn open(
         owner: ctx.id,
         name: ctx.display.to_string(),
     };
-    Ok(SevenZArchive { stream: Arc::new(stream) as Arc<dyn ByteSource>, crcs })
+    Ok(SevenZArchive { stream: Some(Arc::new(stream)), crcs })
 }
 
 /// One listed 7z archive.
 struct SevenZArchive {
-    stream: Arc<dyn ByteSource>,
+    /// The decoded folders; `None` for an archive of nothing.
+    stream: Option<Arc<dyn ByteSource>>,
     /// Each member's CRC-32 where stored, checked over every complete pass of reads.
     crcs: Vec<Option<u32>>,
 }
 
 impl OpenArchive for SevenZArchive {
     fn stream(&self) -> Option<&Arc<dyn ByteSource>> {
-        Some(&self.stream)
+        self.stream.as_ref()
     }
 
     fn read(
@@ -346,7 +423,8 @@ impl OpenArchive for SevenZArchive {
         len: usize,
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
-        read_stored(&*self.stream, m, offset, len, out)?;
+        let Some(stream) = &self.stream else { return Err(io::Error::other("an empty 7z has no data")) };
+        read_stored(&**stream, m, offset, len, out)?;
         match self.crcs.get(member as usize).copied().flatten() {
             Some(crc) => ctx.track_crc(member, m.size, crc, offset, out),
             None => Ok(()),
