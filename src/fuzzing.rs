@@ -44,6 +44,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("zip", zip),
     ("tar", tar),
+    ("sevenz", sevenz),
     ("codecs", codecs),
     ("index", index),
     ("dicom", dicom),
@@ -109,6 +110,28 @@ pub fn tar(data: &[u8]) {
     if let Ok(listing) = tar::list_source(&*src, "fuzz.tar") {
         assert_consistent(&listing);
         let _ = read_all_members(Box::new(InStream(src)), listing);
+    }
+}
+
+/// `sevenz`: lists the input as a 7z (trying one password) and reads every member through
+/// [`Reader`].
+pub fn sevenz(data: &[u8]) {
+    use crate::archive::format::Format;
+    let src = mem(data);
+    let cache = Arc::new(BlockCache::new(CACHE_BYTES));
+    let progress = crate::progress::Progress::new(false);
+    let passwords = ["fuzz".to_string()];
+    let ctx = ListCtx {
+        path: Path::new("fuzz.7z"),
+        display: "fuzz.7z",
+        id: 0,
+        cache: &cache,
+        progress: &progress,
+        passwords: &passwords,
+    };
+    if let Ok(opened) = crate::archive::sevenz::SevenZ.list(2, &src, &ctx) {
+        assert_consistent(&opened.listing);
+        let _ = read_all_members(opened.data, opened.listing);
     }
 }
 

@@ -57,6 +57,8 @@ struct Table {
     /// SHA-256 of the password that opened the archive (salted with the archive's length), so a
     /// remount picks the right one of several without decoding anything; `None`: no password.
     key_check: Option<[u8; 32]>,
+    /// Data encrypted and no password opened it: members were listed unreadable.
+    locked: bool,
 }
 
 impl Format for SevenZ {
@@ -88,6 +90,10 @@ impl Format for SevenZ {
         let table: Table = postcard::from_bytes(table).map_err(|e| format!("7z table: {e}"))?;
         if table.crcs.len() != members.len() {
             return Err("7z table does not match the members".into());
+        }
+        if table.locked && !ctx.passwords.is_empty() {
+            // Listed without a password; one is given now: list again to try it.
+            return Err("encrypted 7z listed without its password, passwords given now".into());
         }
         if table.header.is_empty() && members.is_empty() {
             return Ok(Box::new(SevenZArchive { stream: None, crcs: Vec::new() }));
@@ -138,7 +144,7 @@ fn denied(msg: String) -> FormatError {
 fn list(file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Opened, FormatError> {
     let len = file.len();
     if is_empty_archive(&**file)? {
-        let saved = Table { len, header: Vec::new(), crcs: Vec::new(), key_check: None };
+        let saved = Table { len, header: Vec::new(), crcs: Vec::new(), key_check: None, locked: false };
         let saved = postcard::to_stdvec(&saved).map_err(|e| FormatError::Corrupt(format!("7z table: {e}")))?;
         let data = SevenZArchive { stream: None, crcs: Vec::new() };
         return Ok(Opened { listing: Listing::default(), data: Box::new(data), saved: (saved, Vec::new()) });
@@ -186,6 +192,7 @@ fn list(file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Opened, FormatE
         header: rec.ranges.into_iter().map(|(o, b)| (o, serde_bytes::ByteBuf::from(b))).collect(),
         crcs: crcs.clone(),
         key_check: chosen.as_deref().map(|p| key_check(p, len)),
+        locked,
     };
     let saved = postcard::to_stdvec(&table).map_err(|e| FormatError::Corrupt(format!("7z table: {e}")))?;
     let data = open(file, archive, password, crcs, &members, ctx).map_err(FormatError::Corrupt)?;
@@ -473,7 +480,8 @@ impl FolderStream {
             return Ok(b);
         }
         let folder_len = self.starts[folder + 1] - self.starts[folder];
-        let weight = decoder_bytes(folder_len) + BLOCK as usize;
+        // The decoder, the block it is filling and the one it hands over.
+        let weight = decoder_bytes(folder_len) + 2 * BLOCK as usize;
         let state_key = BlockKey { owner: self.owner, item: CURSORS, block: folder as u64 };
         let slot: Arc<CursorSlot> = self.cache.state(state_key, || (Mutex::new(None), 0));
         let mut cursor = slot.lock();
