@@ -122,7 +122,9 @@ fn aes_7z_with_encrypted_headers_opens_with_the_right_password_only() {
     drop(m);
 
     // No password at all, the archive named on the command line: a clear refusal naming it.
-    let out = try_mount(&[&pool.join("secret.7z")], &dir.path().join("m4"), &[]);
+    let mnt = dir.path().join("m4");
+    std::fs::create_dir(&mnt).unwrap();
+    let out = try_mount(&[&pool.join("secret.7z")], &mnt, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("secret.7z") && stderr.contains("no password"), "{stderr}");
@@ -156,9 +158,9 @@ fn a_remount_from_the_index_reads_no_byte_of_the_7z() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let first = index(&["--password", "idx"]);
-    assert!(first.contains("idx.7z: 4 members, listed and indexed"), "{first}");
+    assert!(first.contains("idx.7z: 7 members, listed and indexed"), "{first}");
     let second = index(&["--password", "idx"]);
-    assert!(second.contains("idx.7z: 4 members, from its index"), "{second}");
+    assert!(second.contains("idx.7z: 7 members, from its index"), "{second}");
     assert!(second.contains("read 0 "), "{second}");
     // Served from the index: the bytes are right.
     let m = mount(&[&archive], &dir.path().join("m"), &["--password", "idx", "--index-dir", idx.to_str().unwrap()]);
