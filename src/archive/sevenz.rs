@@ -196,12 +196,18 @@ fn list(file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Opened, FormatE
     };
     let saved = postcard::to_stdvec(&table).map_err(|e| FormatError::Corrupt(format!("7z table: {e}")))?;
     let data = open(file, archive, password, crcs, &members, ctx).map_err(FormatError::Corrupt)?;
-    Ok(Opened { listing: Listing { members, warnings, damaged: false }, data: Box::new(data), saved: (saved, Vec::new()) })
+    Ok(Opened {
+        listing: Listing { members, warnings, damaged: false },
+        data: Box::new(data),
+        saved: (saved, Vec::new()),
+    })
 }
 
 fn corrupt(e: sevenz_rust2::Error) -> FormatError {
     match e {
-        sevenz_rust2::Error::Io(e, _) if e.kind() != io::ErrorKind::UnexpectedEof && e.kind() != io::ErrorKind::InvalidData => {
+        sevenz_rust2::Error::Io(e, _)
+            if e.kind() != io::ErrorKind::UnexpectedEof && e.kind() != io::ErrorKind::InvalidData =>
+        {
             FormatError::Io(e)
         }
         e => FormatError::Corrupt(format!("7z: {e}")),
@@ -247,11 +253,14 @@ fn decodes(file: &Arc<dyn ByteSource>, archive: &Archive, folder: usize, passwor
         }
         Err(sevenz_rust2::Error::Other("enough".into()))
     });
-    matches!(result, Ok(_)) || left == 0
+    result.is_ok() || left == 0
 }
 
+/// A member with its number among the archive's files.
+type Numbered = (usize, Member);
+
 /// Members of `archive`, their CRCs, and warnings.
-fn members(archive: &Archive) -> (Vec<(usize, Member)>, Vec<Option<u32>>, Vec<String>) {
+fn members(archive: &Archive) -> (Vec<Numbered>, Vec<Option<u32>>, Vec<String>) {
     let lens = folder_lens(archive);
     let mut starts = Vec::with_capacity(lens.len());
     let mut at = 0u64;
@@ -319,7 +328,7 @@ fn resolve_links(
     file: &Arc<dyn ByteSource>,
     archive: &Archive,
     password: &Password,
-    members: &mut [(usize, Member)],
+    members: &mut [Numbered],
     warnings: &mut Vec<String>,
 ) {
     let mut wanted: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
