@@ -168,3 +168,41 @@ fn a_remount_from_the_index_reads_no_byte_of_the_7z() {
         assert!(std::fs::read(m.path(&format!("_archives/idx.7z/{name}"))).unwrap() == *data, "{name}");
     }
 }
+
+#[test]
+fn multi_volume_parts_in_a_folder_join_into_one_7z() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = dir.path().join("pool");
+    std::fs::create_dir(&pool).unwrap();
+    let files = files(3, 200_000, 51);
+    make_7z(&pool, "vol.7z", &files, &["-v150k", "-ms=on"]);
+    assert!(pool.join("vol.7z.003").exists(), "7z wrote several volumes");
+    let m = mount(&[&pool], &dir.path().join("m"), &[]);
+    for (name, data) in &files {
+        assert!(std::fs::read(m.path(&format!("_archives/vol.7z/{name}"))).unwrap() == *data, "{name}");
+    }
+}
+
+#[test]
+fn a_corrupt_byte_in_packed_data_fails_the_read_and_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = files(4, 300_000, 61);
+    let archive = make_7z(dir.path(), "bad.7z", &files, &["-ms=on", "-mx5"]);
+    let mut bytes = std::fs::read(&archive).unwrap();
+    // Inside the packed stream (which starts after the 32-byte signature header).
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&archive, &bytes).unwrap();
+    let m = mount(&[&archive], &dir.path().join("m"), &[]);
+    let mut failed = 0;
+    for (name, data) in &files {
+        match std::fs::read(m.path(&format!("_archives/bad.7z/{name}"))) {
+            Ok(got) => assert!(got == *data, "{name}: wrong bytes served"),
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::EIO), "{name}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed > 0, "the damage went unnoticed");
+}
