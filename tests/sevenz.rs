@@ -63,12 +63,11 @@ fn solid_7z_larger_than_the_cache_reads_byte_exact_in_any_order() {
     let mut names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
     names.sort();
     assert_eq!(listed, names);
-    for pass in 0..2 {
-        for i in shuffled(files.len()) {
-            let (name, data) = &files[i];
-            let got = std::fs::read(root.join(name)).unwrap();
-            assert!(got == *data, "pass {pass}: {name} differs ({} bytes read, {} expected)", got.len(), data.len());
-        }
+    // The folder does not fit: a read behind the folder's cursor decodes again from the start.
+    for i in shuffled(files.len()) {
+        let (name, data) = &files[i];
+        let got = std::fs::read(root.join(name)).unwrap();
+        assert!(got == *data, "{name} differs ({} bytes read, {} expected)", got.len(), data.len());
     }
     // Partial reads in the middle of members, out of order.
     use std::os::unix::fs::FileExt;
