@@ -4,9 +4,9 @@
 //! nothing outside a format's module names it.
 //!
 //! Formats today: `compressed.rs` (a tar or a single file inside gzip, bzip2, xz or zstd),
-//! `tar.rs`, `zip.rs` (listing) with `zip/read.rs` (its reading), `sevenz.rs` (7z), and `loose.rs`, the loose files
-//! of a folder, which is no detected format but an [`OpenArchive`] that `pool.rs` fills with the
-//! files no format claimed.
+//! `tar.rs`, `zip.rs` (listing) with `zip/read.rs` (its reading), `sevenz.rs` (7z), and
+//! `loose.rs`, the loose files of a folder, which is no detected format but an [`OpenArchive`]
+//! that `pool.rs` fills with the files no format claimed.
 //!
 //! # Adding a format (7z, say)
 //!

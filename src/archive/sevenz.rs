@@ -112,7 +112,7 @@ impl Format for SevenZ {
     }
 }
 
-/// Passwords to try, in order: none first, then `--password`s, then `MEDFS_PASSWORD`.
+/// Passwords to try after none, in order (`--password`s, then `MEDFS_PASSWORD`).
 fn candidates(ctx: &ListCtx<'_>) -> Vec<String> {
     ctx.passwords.to_vec()
 }
