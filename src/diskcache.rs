@@ -100,6 +100,7 @@ pub struct Swept {
 }
 
 /// The disk cache of one user, shared by every mount of that user.
+#[derive(Debug)]
 pub struct DiskCache {
     dir: PathBuf,
     capacity: u64,
@@ -304,24 +305,24 @@ impl DiskCache {
             if !folder.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            let stale = match persist::load::<(Identity, Vec<Vec<u8>>)>(&MARKER, &path.join(MARKER_FILE), &marker_seal())
-            {
-                Ok(opened) => {
-                    let (identity, parts) = opened.value;
-                    let now = if parts.is_empty() {
-                        Identity::of(Path::new(std::ffi::OsStr::from_bytes(&identity.path)))
-                    } else {
-                        let parts: Vec<PathBuf> =
-                            parts.iter().map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))).collect();
-                        Identity::of_parts(&parts)
-                    };
-                    now.ok().as_ref() != Some(&identity)
-                }
-                // A writer creates the folder just before its marker: only an old folder without
-                // one is stale.
-                Err(Miss::Absent) => older_than(&path, STALE_TMP),
-                Err(Miss::Invalid(_)) => true,
-            };
+            let stale =
+                match persist::load::<(Identity, Vec<Vec<u8>>)>(&MARKER, &path.join(MARKER_FILE), &marker_seal()) {
+                    Ok(opened) => {
+                        let (identity, parts) = opened.value;
+                        let now = if parts.is_empty() {
+                            Identity::of(Path::new(std::ffi::OsStr::from_bytes(&identity.path)))
+                        } else {
+                            let parts: Vec<PathBuf> =
+                                parts.iter().map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))).collect();
+                            Identity::of_parts(&parts)
+                        };
+                        now.ok().as_ref() != Some(&identity)
+                    }
+                    // A writer creates the folder just before its marker: only an old folder without
+                    // one is stale.
+                    Err(Miss::Absent) => older_than(&path, STALE_TMP),
+                    Err(Miss::Invalid(_)) => true,
+                };
             if stale {
                 if fs::remove_dir_all(&path).is_ok() {
                     swept.folders += 1;
@@ -342,9 +343,7 @@ impl DiskCache {
 }
 
 fn older_than(path: &Path, age: Duration) -> bool {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age))
+    fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age))
 }
 
 /// The disk-cached blocks of one archive: what a format's reader holds.
@@ -505,9 +504,10 @@ mod tests {
         assert!(a.get(0, 0).is_some());
         assert_eq!(blocks_in(cache.dir()).len(), 1);
         assert_eq!(cache.used().unwrap(), disk_bytes(cache.dir()), "the count follows replacements");
-        let leftovers = fs::read_dir(cache.folder_of(&id(1))).unwrap().flatten().filter(|f| {
-            f.file_name().as_bytes().starts_with(TMP_PREFIX.as_bytes())
-        });
+        let leftovers = fs::read_dir(cache.folder_of(&id(1)))
+            .unwrap()
+            .flatten()
+            .filter(|f| f.file_name().as_bytes().starts_with(TMP_PREFIX.as_bytes()));
         assert_eq!(leftovers.count(), 0);
     }
 

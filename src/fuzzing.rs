@@ -396,7 +396,8 @@ pub fn index_reopens(data: &[u8]) -> bool {
     let archive_bytes = mem(&archive_bytes);
     let cache = Arc::new(BlockCache::new(CACHE_BYTES));
     let progress = crate::progress::Progress::new(false);
-    let ctx = ListCtx { path: Path::new("fuzz"), display: "fuzz", id: 0, cache: &cache, progress: &progress };
+    let ctx =
+        ListCtx { path: Path::new("fuzz"), display: "fuzz", id: 0, cache: &cache, progress: &progress, disk: None };
     let bulk = WindowSource::Disk(index_file, windows_at);
     let reopened = format.reopen(saved.format, &archive_bytes, &saved.members, &saved.stream_table, bulk, &ctx);
     let Ok(data) = reopened else { return false };

@@ -18,6 +18,7 @@ use crate::archive::loose::Loose;
 use crate::archive::split::{self, SplitSource};
 use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind};
 use crate::cache::BlockCache;
+use crate::diskcache::DiskCache;
 use crate::index::{Identity, IndexStore, Loaded, Miss, Saved};
 
 /// One listed archive (or the loose files of a source), ready to be read.
@@ -109,6 +110,8 @@ pub struct PoolOptions {
     pub index_dir: Option<PathBuf>,
     /// Neither load nor save persistent indexes.
     pub no_index: bool,
+    /// The disk cache of decoded blocks (`None`: disabled, as in tests unless they ask).
+    pub disk_cache: Option<Arc<DiskCache>>,
 }
 
 /// Everything one mount serves.
@@ -400,7 +403,7 @@ fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOption
         .par_iter()
         .enumerate()
         .with_max_len(1)
-        .map(|(i, cand)| list_one(cand, i as u32, cache, &progress, &store))
+        .map(|(i, cand)| list_one(cand, i as u32, cache, &progress, &store, opts.disk_cache.as_ref()))
         .collect();
     progress.finish();
     listed
@@ -412,6 +415,7 @@ fn list_one(
     cache: &Arc<BlockCache>,
     progress: &crate::progress::Progress,
     store: &IndexStore,
+    disk_cache: Option<&Arc<DiskCache>>,
 ) -> Listed {
     let path = cand.path.as_path();
     let opened: io::Result<Arc<dyn ByteSource>> = if cand.parts.is_empty() {
@@ -424,9 +428,10 @@ fn list_one(
         Err(e) => return Listed::Failed(format!("cannot open: {e}")),
     };
     let display = file.describe();
-    let ctx = ListCtx { path, display: &display, id, cache, progress };
     let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
     let identity = if cand.parts.is_empty() { Identity::of(path).ok() } else { Identity::of_parts(&cand.parts).ok() };
+    let blocks = disk_cache.zip(identity.as_ref()).map(|(d, id)| d.archive(id.clone(), &cand.parts));
+    let ctx = ListCtx { path, display: &display, id, cache, progress, disk: blocks.as_ref() };
     let mut notes = Vec::new();
     if let Some(identity) = &identity {
         match store.load(identity) {
@@ -542,8 +547,14 @@ impl Pool {
         let mut archives = Vec::new();
         let mut warnings = Vec::new();
         for (i, (name, file)) in sources.into_iter().enumerate() {
-            let ctx =
-                ListCtx { path: Path::new(&name), display: &name, id: i as u32, cache: &cache, progress: &progress };
+            let ctx = ListCtx {
+                path: Path::new(&name),
+                display: &name,
+                id: i as u32,
+                cache: &cache,
+                progress: &progress,
+                disk: None,
+            };
             let refuse = |reason: String| PoolError::NotAnArchive { path: name.clone(), reason };
             // No naming rules: a source given here is meant to be opened.
             let (format, tag) = match format::detect(&*file, None).map_err(|e| refuse(format!("cannot read: {e}")))? {

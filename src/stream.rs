@@ -1,5 +1,7 @@
 //! Decoded streams as random-access byte sources: a compressed stream (gzip, bzip2, xz, zstd)
-//! served from its seek points through the shared block cache.
+//! served from its seek points through the shared block cache, and, where its seek points are
+//! too far apart to cache a span in memory (a single-block xz, a single-frame zstd), through the
+//! disk cache in 1 MiB blocks.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -7,9 +9,18 @@ use std::sync::Arc;
 use crate::archive::ByteSource;
 use crate::archive::codec::StreamIndex;
 use crate::cache::{BlockCache, BlockKey};
+use crate::diskcache::ArchiveBlocks;
 
 /// Prefixes of spans are inflated in multiples of this.
 const PREFIX_GRAIN: u64 = 64 << 10;
+
+/// Size of the disk-cached blocks of a long span. Fixed, not derived from `--cache-size`: a
+/// block written by one mount is found by the next whatever its budget.
+pub const DISK_BLOCK: u64 = 1 << 20;
+
+/// Marks a disk-cached block's number in the memory cache's keys (spans use `2 * span` and
+/// `2 * span + 1`, far below it).
+const DISK_BLOCKS: u64 = 1 << 63;
 
 /// The decompressed bytes of a compressed file, readable at any offset.
 ///
@@ -24,6 +35,10 @@ pub struct CompressedStream {
     /// prefix of it.
     owner: u32,
     item: u32,
+    /// Where blocks of spans too long for the memory cache are kept (keyed by `item` and their
+    /// number, offset / [`DISK_BLOCK`]); without it such spans are decoded from their seek point
+    /// at every read.
+    disk: Option<ArchiveBlocks>,
 }
 
 impl CompressedStream {
@@ -36,7 +51,71 @@ impl CompressedStream {
         owner: u32,
         item: u32,
     ) -> CompressedStream {
-        CompressedStream { file, index, cache, owner, item }
+        CompressedStream { file, index, cache, owner, item, disk: None }
+    }
+
+    /// Serves spans too long for the memory cache through `disk` (when given).
+    pub fn with_disk(mut self, disk: Option<ArchiveBlocks>) -> CompressedStream {
+        self.disk = disk;
+        self
+    }
+
+    /// Serves `buf` at `offset` from disk block `offset / DISK_BLOCK`: from memory, else from
+    /// disk, else decoded from the seek point before it (writing every block passed on the way
+    /// to disk, so a later read anywhere before it is a disk read too).
+    fn read_through_disk(&self, disk: &ArchiveBlocks, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let number = offset / DISK_BLOCK;
+        let block_start = number * DISK_BLOCK;
+        let block_len = DISK_BLOCK.min(self.len() - block_start) as usize;
+        let load = || -> io::Result<Vec<u8>> {
+            // A block of another length (another build's decoding of a damaged stream) is not it.
+            if let Some(block) = disk.get(self.item, number).filter(|b| b.len() == block_len) {
+                return Ok(block);
+            }
+            self.decode_to_disk(disk, number, block_len)
+        };
+        let block: Arc<[u8]> = if block_len <= self.cache.max_block() {
+            let key = BlockKey { owner: self.owner, item: self.item, block: DISK_BLOCKS | number };
+            self.cache.get_or_load(key, load)?
+        } else {
+            // A budget too small to hold a block: read it, charged, for this request only.
+            let _working = self.cache.reserve(2 * block_len);
+            Arc::from(load()?)
+        };
+        let at = (offset - block_start) as usize;
+        let n = buf.len().min(block.len().saturating_sub(at));
+        buf[..n].copy_from_slice(&block[at..at + n]);
+        Ok(n)
+    }
+
+    /// Decodes disk block `number` (`len` bytes) from the seek point before it, storing it and
+    /// every whole block decoded before it on disk.
+    fn decode_to_disk(&self, disk: &ArchiveBlocks, number: u64, len: usize) -> io::Result<Vec<u8>> {
+        let block_start = number * DISK_BLOCK;
+        let (_, span_start, _) = self.index.span_of(block_start);
+        let first = span_start.div_ceil(DISK_BLOCK).min(number);
+        let _working = self
+            .cache
+            .reserve(self.index.decoder_bytes(block_start + len as u64 - span_start) + 2 * DISK_BLOCK as usize);
+        let mut reader = self.index.reader_at(self.file.clone(), first * DISK_BLOCK)?;
+        let store = |n: u64, bytes: &[u8]| {
+            // The disk cache only saves work: a full or read-only disk must not fail the read.
+            if let Err(e) = disk.put(self.item, n, bytes) {
+                tracing::warn!("{}: disk cache: {e}", self.describe());
+            }
+        };
+        let mut passing = vec![0u8; DISK_BLOCK as usize];
+        for n in first..number {
+            reader.read_exact(&mut passing)?;
+            if !disk.contains(self.item, n) {
+                store(n, &passing);
+            }
+        }
+        drop(passing);
+        let mut out = vec![0u8; len];
+        reader.read_exact(&mut out)?;
+        store(number, &out);
+        Ok(out)
     }
 
     /// The seek points.
@@ -97,6 +176,9 @@ impl ByteSource for CompressedStream {
                 self.index.read_span(self.file.clone(), span, span_len as usize)
             })?;
             return Ok(serve(&block, buf));
+        }
+        if let Some(disk) = &self.disk {
+            return self.read_through_disk(disk, offset, buf);
         }
         // A span too long to cache: stream from its seek point, charging the decoder meanwhile.
         let want = buf.len().min((end - offset) as usize);

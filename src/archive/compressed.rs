@@ -70,13 +70,8 @@ impl Format for Compressed {
     ) -> Result<Box<dyn OpenArchive>, String> {
         let (codec, _) = untag(tag).ok_or("not a compressed-stream tag")?;
         let index = StreamIndex::from_parts(codec, table, bulk).map_err(|e| e.to_string())?;
-        Ok(Box::new(InStream(Arc::new(CompressedStream::new(
-            file.clone(),
-            index,
-            ctx.cache.clone(),
-            ctx.id,
-            ARCHIVE_STREAM,
-        )))))
+        let stream = CompressedStream::new(file.clone(), index, ctx.cache.clone(), ctx.id, ARCHIVE_STREAM);
+        Ok(Box::new(InStream(Arc::new(stream.with_disk(ctx.disk.cloned())))))
     }
 }
 
@@ -160,7 +155,8 @@ fn list(codec: Codec, is_tar: bool, file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_
         }
     }
     let saved = index.to_parts()?;
-    let stream = CompressedStream::new(file.clone(), index, ctx.cache.clone(), ctx.id, ARCHIVE_STREAM);
+    let stream = CompressedStream::new(file.clone(), index, ctx.cache.clone(), ctx.id, ARCHIVE_STREAM)
+        .with_disk(ctx.disk.cloned());
     Ok(Opened { listing, data: Box::new(InStream(Arc::new(stream))), saved })
 }
 

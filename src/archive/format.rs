@@ -113,6 +113,9 @@ pub struct ListCtx<'a> {
     pub cache: &'a Arc<BlockCache>,
     /// Progress bars of long listing passes.
     pub progress: &'a Progress,
+    /// The archive's blocks in the disk cache (`None` when disabled or the archive has no
+    /// identity): for blocks too costly to decode again (long spans, solid blocks).
+    pub disk: Option<&'a crate::diskcache::ArchiveBlocks>,
 }
 
 /// A listed archive.
