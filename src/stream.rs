@@ -124,6 +124,72 @@ impl CompressedStream {
     }
 }
 
+/// A first pass's decoded bytes, passed through while the [`DISK_BLOCK`]s of them that lie at
+/// least `depth` bytes past the last seek point (which the memory cache cannot hold as a span,
+/// and a read would decode from that point) are stored in the disk cache. Blocks nearer to a
+/// point are not buffered at all, so a stream with close points costs nothing.
+pub struct DiskTee<R, F> {
+    inner: R,
+    disk: Option<ArchiveBlocks>,
+    item: u32,
+    depth: u64,
+    last_point: F,
+    /// Decoded bytes passed so far.
+    pos: u64,
+    /// The block being gathered, when it is to be stored.
+    block: Vec<u8>,
+    gathering: bool,
+}
+
+impl<R: Read, F: Fn(&R) -> Option<u64>> DiskTee<R, F> {
+    /// Passes `inner` through, storing deep blocks as block `offset / DISK_BLOCK` of `item` in
+    /// `disk` (nothing when `None`); `last_point` tells where the last seek point so far starts.
+    pub fn new(inner: R, disk: Option<ArchiveBlocks>, item: u32, depth: u64, last_point: F) -> Self {
+        DiskTee { inner, disk, item, depth, last_point, pos: 0, block: Vec::new(), gathering: false }
+    }
+
+    /// The wrapped reader (a partly gathered last block is not stored: only whole blocks are).
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    fn pass(&mut self, mut bytes: &[u8]) {
+        let Some(disk) = &self.disk else { return };
+        while !bytes.is_empty() {
+            let in_block = (self.pos % DISK_BLOCK) as usize;
+            if in_block == 0 {
+                // Points are recorded before their bytes are decoded: one past `pos` means this
+                // block is near a point, and none can appear before `pos` later.
+                let deep = (self.last_point)(&self.inner).is_some_and(|p| self.pos.saturating_sub(p) >= self.depth);
+                self.gathering = deep && !disk.contains(self.item, self.pos / DISK_BLOCK);
+                self.block.clear();
+            }
+            let take = bytes.len().min(DISK_BLOCK as usize - in_block);
+            if self.gathering {
+                self.block.extend_from_slice(&bytes[..take]);
+                if self.block.len() == DISK_BLOCK as usize {
+                    if let Err(e) = disk.put(self.item, self.pos / DISK_BLOCK, &self.block) {
+                        tracing::warn!("disk cache: {e}");
+                        self.disk = None;
+                        return;
+                    }
+                    self.gathering = false;
+                }
+            }
+            self.pos += take as u64;
+            bytes = &bytes[take..];
+        }
+    }
+}
+
+impl<R: Read, F: Fn(&R) -> Option<u64>> Read for DiskTee<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pass(&buf[..n]);
+        Ok(n)
+    }
+}
+
 impl ByteSource for CompressedStream {
     fn len(&self) -> u64 {
         self.index.uncompressed_len()
@@ -196,5 +262,44 @@ impl ByteSource for CompressedStream {
 
     fn describe(&self) -> String {
         format!("{} (decompressed)", self.file.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diskcache::DiskCache;
+    use crate::persist::Identity;
+
+    #[test]
+    fn a_tee_stores_only_whole_blocks_far_from_the_last_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = DiskCache::open(dir.path().to_path_buf(), 64 << 20).unwrap();
+        let id = Identity { path: b"/x.xz".to_vec(), size: 1, mtime_ns: 1, dev: 1, ino: 1 };
+        let blocks = disk.archive(id, &[]);
+        let data: Vec<u8> = (0..(5 * DISK_BLOCK + 100)).map(|i| (i % 251) as u8).collect();
+        let tee = |last: Option<u64>, item: u32| {
+            let mut t =
+                DiskTee::new(io::Cursor::new(&data), Some(blocks.clone()), item, 2 * DISK_BLOCK, move |_: &_| last);
+            let mut out = Vec::new();
+            // Odd-sized reads cross block boundaries inside one read.
+            let mut buf = vec![0u8; 300_001];
+            loop {
+                match t.read(&mut buf).unwrap() {
+                    0 => break,
+                    n => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            assert!(out == data, "the tee changed the bytes");
+        };
+        tee(Some(0), 1);
+        let stored: Vec<u64> = (0..6).filter(|&b| blocks.contains(1, b)).collect();
+        assert_eq!(stored, vec![2, 3, 4], "deep whole blocks only, not the partial last one");
+        let d = DISK_BLOCK as usize;
+        assert!(blocks.get(1, 3).unwrap() == data[3 * d..4 * d]);
+        // A point recorded further on (the pass is ahead), or no points tracked: nothing.
+        tee(Some(u64::MAX), 2);
+        tee(None, 3);
+        assert!((0..6).all(|b| !blocks.contains(2, b) && !blocks.contains(3, b)));
     }
 }

@@ -77,10 +77,13 @@ fn a_single_block_xz_is_served_through_the_disk_cache_and_a_second_daemon_finds_
     let m = mount(&[&xz], &dir.path().join("mnt"), &opts);
     let file = m.path("_archives/data.bin.xz/data.bin");
     assert_eq!(std::fs::metadata(&file).unwrap().len(), len as u64);
+    // The listing pass stored every block at least a memory block (2 MiB) past the seek point.
+    let listed = blocks(&cache_dir);
+    assert_eq!(listed.len(), (len >> 20) - 2, "{listed:?}");
     check_reads(&file, &data, &offsets);
     drop(m);
     let first = blocks(&cache_dir);
-    // Decoding to the deepest read wrote every block before it on the way.
+    // Reads decoded the first two blocks and stored them too.
     assert_eq!(first.len(), len >> 20, "{first:?}");
 
     // A new daemon: every block is read from disk (its use time moves), none is written again.
