@@ -70,6 +70,8 @@ pub fn default_capacity(dir: &Path) -> u64 {
     }
     match nix::sys::statvfs::statvfs(probe) {
         Ok(s) => {
+            // Both are u64 here but narrower on 32-bit targets.
+            #[allow(clippy::unnecessary_cast)]
             let free = (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64);
             (free / DEFAULT_FREE_FRACTION).min(DEFAULT_MAX)
         }
@@ -597,6 +599,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cap = default_capacity(&dir.path().join("not/yet"));
         let s = nix::sys::statvfs::statvfs(dir.path()).unwrap();
+        #[allow(clippy::unnecessary_cast)]
         let free = s.blocks_available() as u64 * s.fragment_size() as u64;
         assert!(cap > 0 && cap <= DEFAULT_MAX && cap <= free / 10 + (1 << 20), "{cap} of {free}");
     }

@@ -69,9 +69,12 @@ impl CompressedStream {
         let block_len = DISK_BLOCK.min(self.len() - block_start) as usize;
         let load = || -> io::Result<Vec<u8>> {
             // A block of another length (another build's decoding of a damaged stream) is not it.
+            // Reading a block file holds it twice for a moment (file bytes, then the block).
+            let working = self.cache.reserve(2 * block_len);
             if let Some(block) = disk.get(self.item, number).filter(|b| b.len() == block_len) {
                 return Ok(block);
             }
+            drop(working);
             self.decode_to_disk(disk, number, block_len)
         };
         let block: Arc<[u8]> = if block_len <= self.cache.max_block() {
