@@ -151,9 +151,19 @@ impl<R: Read, F: Fn(&R) -> Option<u64>> DiskTee<R, F> {
         DiskTee { inner, disk, item, depth, last_point, pos: 0, block: Vec::new(), gathering: false }
     }
 
-    /// The wrapped reader (a partly gathered last block is not stored: only whole blocks are).
+    /// The wrapped reader.
     pub fn into_inner(self) -> R {
         self.inner
+    }
+
+    /// The stream ended cleanly (a damaged one fails instead): its short last block is whole.
+    fn stream_ended(&mut self) {
+        if let Some(disk) = self.disk.as_ref().filter(|_| self.gathering && !self.block.is_empty()) {
+            if let Err(e) = disk.put(self.item, self.pos / DISK_BLOCK, &self.block) {
+                tracing::warn!("disk cache: {e}");
+            }
+            self.gathering = false;
+        }
     }
 
     fn pass(&mut self, mut bytes: &[u8]) {
@@ -189,6 +199,9 @@ impl<R: Read, F: Fn(&R) -> Option<u64>> Read for DiskTee<R, F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.pass(&buf[..n]);
+        if n == 0 && !buf.is_empty() {
+            self.stream_ended();
+        }
         Ok(n)
     }
 }
@@ -297,12 +310,26 @@ mod tests {
         };
         tee(Some(0), 1);
         let stored: Vec<u64> = (0..6).filter(|&b| blocks.contains(1, b)).collect();
-        assert_eq!(stored, vec![2, 3, 4], "deep whole blocks only, not the partial last one");
+        assert_eq!(stored, vec![2, 3, 4, 5], "deep blocks only, and the short last one at the end");
+        assert_eq!(blocks.get(1, 5).unwrap(), &data[5 * DISK_BLOCK as usize..]);
         let d = DISK_BLOCK as usize;
         assert!(blocks.get(1, 3).unwrap() == data[3 * d..4 * d]);
         // A point recorded further on (the pass is ahead), or no points tracked: nothing.
         tee(Some(u64::MAX), 2);
         tee(None, 3);
         assert!((0..6).all(|b| !blocks.contains(2, b) && !blocks.contains(3, b)));
+        // A stream that fails: its last, partial block is not stored.
+        struct Fails<'a>(io::Cursor<&'a [u8]>);
+        impl Read for Fails<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(io::Error::new(io::ErrorKind::InvalidData, "bad block")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let mut t = DiskTee::new(Fails(io::Cursor::new(&data)), Some(blocks.clone()), 4, 0, |_: &_| Some(0));
+        assert!(io::copy(&mut t, &mut io::sink()).is_err());
+        assert!(blocks.contains(4, 4) && !blocks.contains(4, 5));
     }
 }
