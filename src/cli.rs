@@ -89,6 +89,17 @@ pub struct TreeArgs {
     /// Neither load nor save persistent indexes (list every archive from scratch).
     #[arg(long)]
     pub no_index: bool,
+    /// Disk space for decoded blocks that are costly to decode again (a single-block xz or zstd
+    /// stream), shared by every mount, evicted least-recently-used (e.g. 5G; 0 disables it).
+    /// Default: 10% of the free space of its filesystem, at most 20 GiB.
+    #[arg(long, value_parser = parse_size)]
+    pub disk_cache_size: Option<usize>,
+    /// Where the disk cache lives (default: $XDG_CACHE_HOME/medfs/blocks).
+    #[arg(long)]
+    pub disk_cache_dir: Option<PathBuf>,
+    /// Use no disk cache (same as --disk-cache-size 0).
+    #[arg(long)]
+    pub no_disk_cache: bool,
     /// More dataset profiles (*.toml); one with the slug of a built-in profile replaces it.
     #[arg(long)]
     pub profiles: Option<PathBuf>,

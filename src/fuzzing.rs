@@ -128,6 +128,7 @@ pub fn sevenz(data: &[u8]) {
         cache: &cache,
         progress: &progress,
         passwords: &passwords,
+        disk: None,
     };
     if let Ok(opened) = crate::archive::sevenz::SevenZ.list(2, &src, &ctx) {
         assert_consistent(&opened.listing);
@@ -419,8 +420,15 @@ pub fn index_reopens(data: &[u8]) -> bool {
     let archive_bytes = mem(&archive_bytes);
     let cache = Arc::new(BlockCache::new(CACHE_BYTES));
     let progress = crate::progress::Progress::new(false);
-    let ctx =
-        ListCtx { path: Path::new("fuzz"), display: "fuzz", id: 0, cache: &cache, progress: &progress, passwords: &[] };
+    let ctx = ListCtx {
+        path: Path::new("fuzz"),
+        display: "fuzz",
+        id: 0,
+        cache: &cache,
+        progress: &progress,
+        passwords: &[],
+        disk: None,
+    };
     let bulk = WindowSource::Disk(index_file, windows_at);
     let reopened = format.reopen(saved.format, &archive_bytes, &saved.members, &saved.stream_table, bulk, &ctx);
     let Ok(data) = reopened else { return false };

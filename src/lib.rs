@@ -16,6 +16,7 @@ pub mod demo;
 pub mod dicom;
 pub mod dicomscan;
 pub mod dicomtree;
+pub mod diskcache;
 pub mod error;
 #[doc(hidden)]
 pub mod fixtures;

@@ -18,6 +18,7 @@ use crate::archive::loose::Loose;
 use crate::archive::split::{self, SplitSource};
 use crate::archive::{ByteSource, DataLoc, FileSource, FormatError, Listing, Member, MemberKind};
 use crate::cache::BlockCache;
+use crate::diskcache::DiskCache;
 use crate::index::{Identity, IndexStore, Loaded, Miss, Saved};
 
 /// One listed archive (or the loose files of a source), ready to be read.
@@ -111,6 +112,8 @@ pub struct PoolOptions {
     pub no_index: bool,
     /// Passwords of encrypted archives (7z), tried in order.
     pub passwords: Vec<String>,
+    /// The disk cache of decoded blocks (`None`: disabled, as in tests unless they ask).
+    pub disk_cache: Option<Arc<DiskCache>>,
 }
 
 /// Everything one mount serves.
@@ -402,7 +405,7 @@ fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOption
         .par_iter()
         .enumerate()
         .with_max_len(1)
-        .map(|(i, cand)| list_one(cand, i as u32, cache, &progress, &store, &opts.passwords))
+        .map(|(i, cand)| list_one(cand, i as u32, cache, &progress, &store, &opts.passwords, opts.disk_cache.as_ref()))
         .collect();
     progress.finish();
     listed
@@ -415,6 +418,7 @@ fn list_one(
     progress: &crate::progress::Progress,
     store: &IndexStore,
     passwords: &[String],
+    disk_cache: Option<&Arc<DiskCache>>,
 ) -> Listed {
     let path = cand.path.as_path();
     let opened: io::Result<Arc<dyn ByteSource>> = if cand.parts.is_empty() {
@@ -427,9 +431,10 @@ fn list_one(
         Err(e) => return Listed::Failed(format!("cannot open: {e}")),
     };
     let display = file.describe();
-    let ctx = ListCtx { path, display: &display, id, cache, progress, passwords };
     let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
     let identity = if cand.parts.is_empty() { Identity::of(path).ok() } else { Identity::of_parts(&cand.parts).ok() };
+    let blocks = disk_cache.zip(identity.as_ref()).map(|(d, id)| d.archive(id.clone(), &cand.parts));
+    let ctx = ListCtx { path, display: &display, id, cache, progress, passwords, disk: blocks.as_ref() };
     let mut notes = Vec::new();
     if let Some(identity) = &identity {
         match store.load(identity) {
@@ -552,6 +557,7 @@ impl Pool {
                 cache: &cache,
                 progress: &progress,
                 passwords: &[],
+                disk: None,
             };
             let refuse = |reason: String| PoolError::NotAnArchive { path: name.clone(), reason };
             // No naming rules: a source given here is meant to be opened.

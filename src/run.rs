@@ -16,6 +16,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
 
 use crate::cli::{Cli, Command, MountArgs, TreeArgs};
+use crate::diskcache;
 use crate::fs::{FileKind, MedFs};
 use crate::fuse::{self, MountConfig};
 use crate::pool::{Pool, PoolOptions};
@@ -48,6 +49,27 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_ansi(false).try_init();
 }
 
+/// The disk cache the options ask for; a folder that cannot be made is a warning, not a failure
+/// (the cache only saves work).
+fn open_disk_cache(tree: &TreeArgs) -> Option<std::sync::Arc<diskcache::DiskCache>> {
+    if tree.no_disk_cache || tree.disk_cache_size == Some(0) {
+        return None;
+    }
+    let dir = tree.disk_cache_dir.clone().or_else(diskcache::default_dir)?;
+    let capacity = tree.disk_cache_size.map_or_else(|| diskcache::default_capacity(&dir), |s| s as u64);
+    if capacity == 0 {
+        return None;
+    }
+    // Bounded so that a huge stale cache cannot keep a short-lived `medfs index` busy.
+    match diskcache::DiskCache::open_and_sweep(dir, capacity, std::time::Duration::from_secs(2)) {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            eprintln!("medfs: warning: disk cache disabled: {e}");
+            None
+        }
+    }
+}
+
 /// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
 fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
     // Passwords are tried in order: those given with --password, then $MEDFS_PASSWORD.
@@ -59,6 +81,7 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         index_dir: tree.index_dir.clone(),
         no_index: tree.no_index,
         passwords,
+        disk_cache: open_disk_cache(tree),
     };
     let started = std::time::Instant::now();
     let pool = Pool::open(sources, tree.cache_size, &opts)?;

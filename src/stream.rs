@@ -1,5 +1,7 @@
 //! Decoded streams as random-access byte sources: a compressed stream (gzip, bzip2, xz, zstd)
-//! served from its seek points through the shared block cache.
+//! served from its seek points through the shared block cache, and, where its seek points are
+//! too far apart to cache a span in memory (a single-block xz, a single-frame zstd), through the
+//! disk cache in 1 MiB blocks.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -7,9 +9,18 @@ use std::sync::Arc;
 use crate::archive::ByteSource;
 use crate::archive::codec::StreamIndex;
 use crate::cache::{BlockCache, BlockKey};
+use crate::diskcache::ArchiveBlocks;
 
 /// Prefixes of spans are inflated in multiples of this.
 const PREFIX_GRAIN: u64 = 64 << 10;
+
+/// Size of the disk-cached blocks of a long span. Fixed, not derived from `--cache-size`: a
+/// block written by one mount is found by the next whatever its budget.
+pub const DISK_BLOCK: u64 = 1 << 20;
+
+/// Marks a disk-cached block's number in the memory cache's keys (spans use `2 * span` and
+/// `2 * span + 1`, far below it).
+const DISK_BLOCKS: u64 = 1 << 63;
 
 /// The decompressed bytes of a compressed file, readable at any offset.
 ///
@@ -24,6 +35,10 @@ pub struct CompressedStream {
     /// prefix of it.
     owner: u32,
     item: u32,
+    /// Where blocks of spans too long for the memory cache are kept (keyed by `item` and their
+    /// number, offset / [`DISK_BLOCK`]); without it such spans are decoded from their seek point
+    /// at every read.
+    disk: Option<ArchiveBlocks>,
 }
 
 impl CompressedStream {
@@ -36,12 +51,158 @@ impl CompressedStream {
         owner: u32,
         item: u32,
     ) -> CompressedStream {
-        CompressedStream { file, index, cache, owner, item }
+        CompressedStream { file, index, cache, owner, item, disk: None }
+    }
+
+    /// Serves spans too long for the memory cache through `disk` (when given).
+    pub fn with_disk(mut self, disk: Option<ArchiveBlocks>) -> CompressedStream {
+        self.disk = disk;
+        self
+    }
+
+    /// Serves `buf` at `offset` from disk block `offset / DISK_BLOCK`: from memory, else from
+    /// disk, else decoded from the seek point before it (writing every block passed on the way
+    /// to disk, so a later read anywhere before it is a disk read too).
+    fn read_through_disk(&self, disk: &ArchiveBlocks, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let number = offset / DISK_BLOCK;
+        let block_start = number * DISK_BLOCK;
+        let block_len = DISK_BLOCK.min(self.len() - block_start) as usize;
+        let load = || -> io::Result<Vec<u8>> {
+            // A block of another length (another build's decoding of a damaged stream) is not it.
+            // Reading a block file holds it twice for a moment (file bytes, then the block).
+            let working = self.cache.reserve(2 * block_len);
+            if let Some(block) = disk.get(self.item, number).filter(|b| b.len() == block_len) {
+                return Ok(block);
+            }
+            drop(working);
+            self.decode_to_disk(disk, number, block_len)
+        };
+        let block: Arc<[u8]> = if block_len <= self.cache.max_block() {
+            let key = BlockKey { owner: self.owner, item: self.item, block: DISK_BLOCKS | number };
+            self.cache.get_or_load(key, load)?
+        } else {
+            // A budget too small to hold a block: read it, charged, for this request only.
+            let _working = self.cache.reserve(2 * block_len);
+            Arc::from(load()?)
+        };
+        let at = (offset - block_start) as usize;
+        let n = buf.len().min(block.len().saturating_sub(at));
+        buf[..n].copy_from_slice(&block[at..at + n]);
+        Ok(n)
+    }
+
+    /// Decodes disk block `number` (`len` bytes) from the seek point before it, storing it and
+    /// every whole block decoded before it on disk.
+    fn decode_to_disk(&self, disk: &ArchiveBlocks, number: u64, len: usize) -> io::Result<Vec<u8>> {
+        let block_start = number * DISK_BLOCK;
+        let (_, span_start, _) = self.index.span_of(block_start);
+        let first = span_start.div_ceil(DISK_BLOCK).min(number);
+        let _working = self
+            .cache
+            .reserve(self.index.decoder_bytes(block_start + len as u64 - span_start) + 2 * DISK_BLOCK as usize);
+        let mut reader = self.index.reader_at(self.file.clone(), first * DISK_BLOCK)?;
+        let store = |n: u64, bytes: &[u8]| {
+            // The disk cache only saves work: a full or read-only disk must not fail the read.
+            if let Err(e) = disk.put(self.item, n, bytes) {
+                tracing::warn!("{}: disk cache: {e}", self.describe());
+            }
+        };
+        let mut passing = vec![0u8; DISK_BLOCK as usize];
+        for n in first..number {
+            reader.read_exact(&mut passing)?;
+            if !disk.contains(self.item, n) {
+                store(n, &passing);
+            }
+        }
+        drop(passing);
+        let mut out = vec![0u8; len];
+        reader.read_exact(&mut out)?;
+        store(number, &out);
+        Ok(out)
     }
 
     /// The seek points.
     pub fn index(&self) -> &StreamIndex {
         &self.index
+    }
+}
+
+/// A first pass's decoded bytes, passed through while the [`DISK_BLOCK`]s of them that lie at
+/// least `depth` bytes past the last seek point (which the memory cache cannot hold as a span,
+/// and a read would decode from that point) are stored in the disk cache. Blocks nearer to a
+/// point are not buffered at all, so a stream with close points costs nothing.
+pub struct DiskTee<R, F> {
+    inner: R,
+    disk: Option<ArchiveBlocks>,
+    item: u32,
+    depth: u64,
+    last_point: F,
+    /// Decoded bytes passed so far.
+    pos: u64,
+    /// The block being gathered, when it is to be stored.
+    block: Vec<u8>,
+    gathering: bool,
+}
+
+impl<R: Read, F: Fn(&R) -> Option<u64>> DiskTee<R, F> {
+    /// Passes `inner` through, storing deep blocks as block `offset / DISK_BLOCK` of `item` in
+    /// `disk` (nothing when `None`); `last_point` tells where the last seek point so far starts.
+    pub fn new(inner: R, disk: Option<ArchiveBlocks>, item: u32, depth: u64, last_point: F) -> Self {
+        DiskTee { inner, disk, item, depth, last_point, pos: 0, block: Vec::new(), gathering: false }
+    }
+
+    /// The wrapped reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// The stream ended cleanly (a damaged one fails instead): its short last block is whole.
+    fn stream_ended(&mut self) {
+        if let Some(disk) = self.disk.as_ref().filter(|_| self.gathering && !self.block.is_empty()) {
+            if let Err(e) = disk.put(self.item, self.pos / DISK_BLOCK, &self.block) {
+                tracing::warn!("disk cache: {e}");
+            }
+            self.gathering = false;
+        }
+    }
+
+    fn pass(&mut self, mut bytes: &[u8]) {
+        let Some(disk) = &self.disk else { return };
+        while !bytes.is_empty() {
+            let in_block = (self.pos % DISK_BLOCK) as usize;
+            if in_block == 0 {
+                // Points are recorded before their bytes are decoded: one past `pos` means this
+                // block is near a point, and none can appear before `pos` later.
+                let deep = (self.last_point)(&self.inner).is_some_and(|p| self.pos.saturating_sub(p) >= self.depth);
+                self.gathering = deep && !disk.contains(self.item, self.pos / DISK_BLOCK);
+                self.block.clear();
+            }
+            let take = bytes.len().min(DISK_BLOCK as usize - in_block);
+            if self.gathering {
+                self.block.extend_from_slice(&bytes[..take]);
+                if self.block.len() == DISK_BLOCK as usize {
+                    if let Err(e) = disk.put(self.item, self.pos / DISK_BLOCK, &self.block) {
+                        tracing::warn!("disk cache: {e}");
+                        self.disk = None;
+                        return;
+                    }
+                    self.gathering = false;
+                }
+            }
+            self.pos += take as u64;
+            bytes = &bytes[take..];
+        }
+    }
+}
+
+impl<R: Read, F: Fn(&R) -> Option<u64>> Read for DiskTee<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pass(&buf[..n]);
+        if n == 0 && !buf.is_empty() {
+            self.stream_ended();
+        }
+        Ok(n)
     }
 }
 
@@ -98,6 +259,9 @@ impl ByteSource for CompressedStream {
             })?;
             return Ok(serve(&block, buf));
         }
+        if let Some(disk) = &self.disk {
+            return self.read_through_disk(disk, offset, buf);
+        }
         // A span too long to cache: stream from its seek point, charging the decoder meanwhile.
         let want = buf.len().min((end - offset) as usize);
         let _working = self.cache.reserve(self.index.decoder_bytes(offset + want as u64 - start));
@@ -114,5 +278,58 @@ impl ByteSource for CompressedStream {
 
     fn describe(&self) -> String {
         format!("{} (decompressed)", self.file.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diskcache::DiskCache;
+    use crate::persist::Identity;
+
+    #[test]
+    fn a_tee_stores_only_whole_blocks_far_from_the_last_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = DiskCache::open(dir.path().to_path_buf(), 64 << 20).unwrap();
+        let id = Identity { path: b"/x.xz".to_vec(), size: 1, mtime_ns: 1, dev: 1, ino: 1 };
+        let blocks = disk.archive(id, &[]);
+        let data: Vec<u8> = (0..(5 * DISK_BLOCK + 100)).map(|i| (i % 251) as u8).collect();
+        let tee = |last: Option<u64>, item: u32| {
+            let mut t =
+                DiskTee::new(io::Cursor::new(&data), Some(blocks.clone()), item, 2 * DISK_BLOCK, move |_: &_| last);
+            let mut out = Vec::new();
+            // Odd-sized reads cross block boundaries inside one read.
+            let mut buf = vec![0u8; 300_001];
+            loop {
+                match t.read(&mut buf).unwrap() {
+                    0 => break,
+                    n => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            assert!(out == data, "the tee changed the bytes");
+        };
+        tee(Some(0), 1);
+        let stored: Vec<u64> = (0..6).filter(|&b| blocks.contains(1, b)).collect();
+        assert_eq!(stored, vec![2, 3, 4, 5], "deep blocks only, and the short last one at the end");
+        assert_eq!(blocks.get(1, 5).unwrap(), &data[5 * DISK_BLOCK as usize..]);
+        let d = DISK_BLOCK as usize;
+        assert!(blocks.get(1, 3).unwrap() == data[3 * d..4 * d]);
+        // A point recorded further on (the pass is ahead), or no points tracked: nothing.
+        tee(Some(u64::MAX), 2);
+        tee(None, 3);
+        assert!((0..6).all(|b| !blocks.contains(2, b) && !blocks.contains(3, b)));
+        // A stream that fails: its last, partial block is not stored.
+        struct Fails<'a>(io::Cursor<&'a [u8]>);
+        impl Read for Fails<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(io::Error::new(io::ErrorKind::InvalidData, "bad block")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let mut t = DiskTee::new(Fails(io::Cursor::new(&data)), Some(blocks.clone()), 4, 0, |_: &_| Some(0));
+        assert!(io::copy(&mut t, &mut io::sink()).is_err());
+        assert!(blocks.contains(4, 4) && !blocks.contains(4, 5));
     }
 }

@@ -119,6 +119,11 @@ impl<R: Read> Read for Indexer<R> {
 }
 
 impl<R: Read> Indexer<R> {
+    /// Where the last seek point recorded so far starts (xz and zstd; `None` for the others).
+    pub fn last_point(&self) -> Option<u64> {
+        each!(self, Indexer, i => i.last_point())
+    }
+
     /// The index of what decoded, and the error that stopped the pass, if any.
     pub fn finish_partial(self) -> (StreamIndex, Option<io::Error>) {
         fn wrap<C: SeekCodec>(

@@ -5,10 +5,10 @@
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
-use super::codec::{Codec, StreamIndex, WindowSource};
+use super::codec::{Codec, Indexer, StreamIndex, WindowSource};
 use super::format::{Detection, Format, InStream, ListCtx, OpenArchive, Opened, Probe};
 use super::{ByteSource, DataLoc, FormatError, Listing, Member, MemberKind, SourceReader, tar};
-use crate::stream::CompressedStream;
+use crate::stream::{CompressedStream, DiskTee};
 
 /// Cache item of an archive's own decoded stream (members' items are their indexes).
 pub const ARCHIVE_STREAM: u32 = u32::MAX;
@@ -70,13 +70,8 @@ impl Format for Compressed {
     ) -> Result<Box<dyn OpenArchive>, String> {
         let (codec, _) = untag(tag).ok_or("not a compressed-stream tag")?;
         let index = StreamIndex::from_parts(codec, table, bulk).map_err(|e| e.to_string())?;
-        Ok(Box::new(InStream(Arc::new(CompressedStream::new(
-            file.clone(),
-            index,
-            ctx.cache.clone(),
-            ctx.id,
-            ARCHIVE_STREAM,
-        )))))
+        let stream = CompressedStream::new(file.clone(), index, ctx.cache.clone(), ctx.id, ARCHIVE_STREAM);
+        Ok(Box::new(InStream(Arc::new(stream.with_disk(ctx.disk.cloned())))))
     }
 }
 
@@ -112,12 +107,16 @@ fn list(codec: Codec, is_tar: bool, file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_
     let display = ctx.path.display().to_string();
     let bar = ctx.progress.add(&display, file.len());
     let counted = crate::progress::Counted::new(SourceReader { source: &**file, pos: 0 }, bar.clone());
-    let mut indexer = codec.indexer(BufReader::with_capacity(1 << 20, counted), codec.spacing());
+    let indexer = codec.indexer(BufReader::with_capacity(1 << 20, counted), codec.spacing());
+    // Blocks deep in a long span go to the disk cache as they pass: a later random read there is
+    // a disk read instead of a decode from the span's start.
+    let mut indexer =
+        DiskTee::new(indexer, ctx.disk.cloned(), ARCHIVE_STREAM, ctx.cache.max_block() as u64, Indexer::last_point);
     let mut listing = if is_tar { tar::list(&mut indexer, &display)? } else { Listing::default() };
     // Drain what follows the tar's end (padding, or the whole file for a bare .gz), so that every
     // member's/block's check is verified and the seek points cover the whole stream.
     let drained = io::copy(&mut indexer, &mut io::sink());
-    let (index, stream_error) = indexer.finish_partial();
+    let (index, stream_error) = indexer.into_inner().finish_partial();
     bar.finish();
     listing.warnings.extend(index.warnings().iter().map(|w| format!("{display}: {w}")));
     for e in drained.as_ref().err().into_iter().chain(stream_error.as_ref()) {
@@ -160,7 +159,8 @@ fn list(codec: Codec, is_tar: bool, file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_
         }
     }
     let saved = index.to_parts()?;
-    let stream = CompressedStream::new(file.clone(), index, ctx.cache.clone(), ctx.id, ARCHIVE_STREAM);
+    let stream = CompressedStream::new(file.clone(), index, ctx.cache.clone(), ctx.id, ARCHIVE_STREAM)
+        .with_disk(ctx.disk.cloned());
     Ok(Opened { listing, data: Box::new(InStream(Arc::new(stream))), saved })
 }
 

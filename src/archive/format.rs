@@ -115,6 +115,9 @@ pub struct ListCtx<'a> {
     pub progress: &'a Progress,
     /// Passwords of encrypted archives, tried in order (`--password`s, then `MEDFS_PASSWORD`).
     pub passwords: &'a [String],
+    /// The archive's blocks in the disk cache (`None` when disabled or the archive has no
+    /// identity): for blocks too costly to decode again (long spans, solid blocks).
+    pub disk: Option<&'a crate::diskcache::ArchiveBlocks>,
 }
 
 /// A listed archive.

@@ -551,6 +551,11 @@ pub trait IndexStep {
     fn decode(&mut self, out: &mut [u8]) -> (usize, Option<io::Error>);
     /// How far the pass has come.
     fn progress(&self) -> Progress<'_>;
+    /// Where the last seek point recorded so far starts in the decompressed stream, for codecs
+    /// whose points can lie far apart (xz blocks, zstd frames); `None` when not tracked.
+    fn last_point(&self) -> Option<u64> {
+        None
+    }
     /// The index of what decoded; `failed` when the pass stopped at damage.
     fn into_index(self, failed: bool) -> Index<Self::Codec>;
 }
@@ -600,6 +605,11 @@ impl<S: IndexStep> Pass<S> {
     /// Non-fatal problems so far.
     pub fn warnings(&self) -> &[String] {
         self.step.progress().warnings
+    }
+
+    /// See [`IndexStep::last_point`].
+    pub fn last_point(&self) -> Option<u64> {
+        self.step.last_point()
     }
 
     /// Reads the rest of the stream (the caller may have stopped early, e.g. at the tar

@@ -805,6 +805,10 @@ impl<R: Read> IndexStep for XzStep<R> {
         (made, None)
     }
 
+    fn last_point(&self) -> Option<u64> {
+        self.points.last().map(|p| p.out)
+    }
+
     fn progress(&self) -> Progress<'_> {
         Progress { compressed: self.core.pos(), uncompressed: self.core.out_total, warnings: &self.core.warnings }
     }

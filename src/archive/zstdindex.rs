@@ -416,6 +416,10 @@ impl<R: Read> IndexStep for ZstdStep<R> {
         self.decode_some(out)
     }
 
+    fn last_point(&self) -> Option<u64> {
+        self.points.last().map(|p| p.out)
+    }
+
     fn progress(&self) -> Progress<'_> {
         Progress { compressed: self.input.pos(), uncompressed: self.out_total, warnings: &self.warnings }
     }
