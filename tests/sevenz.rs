@@ -205,3 +205,51 @@ fn a_corrupt_byte_in_packed_data_fails_the_read_and_is_never_served() {
     }
     assert!(failed > 0, "the damage went unnoticed");
 }
+
+/// Block files under a disk cache folder, with their mtimes (set on every hit).
+fn disk_blocks(dir: &Path) -> Vec<(PathBuf, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for folder in std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|f| f.path().is_dir()) {
+        for f in std::fs::read_dir(folder.path()).unwrap().flatten() {
+            if f.path().extension().is_some_and(|e| e == "blk") {
+                let m = f.metadata().unwrap();
+                out.push((f.path(), m.mtime() * 1_000_000_000 + m.mtime_nsec()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_solid_7z_larger_than_the_cache_is_decoded_once_into_the_disk_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = files(12, 2 << 20, 11);
+    let total: usize = files.iter().map(|(_, d)| d.len()).sum();
+    let archive = make_7z(dir.path(), "solid.7z", &files, &["-mx1", "-ms=on"]);
+    let cache_dir = dir.path().join("blocks");
+    let opts = ["--cache-size", "16M", "--disk-cache-dir", cache_dir.to_str().unwrap()];
+    let read_all = |root: &Path| {
+        for i in shuffled(files.len()) {
+            let (name, data) = &files[i];
+            assert!(std::fs::read(root.join(name)).unwrap() == *data, "{name} differs");
+        }
+    };
+    let first = {
+        let m = mount(&[&archive], &dir.path().join("mnt1"), &opts);
+        read_all(&m.path("_archives/solid.7z"));
+        disk_blocks(&cache_dir)
+    };
+    // Every 1 MiB block of the one solid folder was stored as it was decoded.
+    assert_eq!(first.len(), total.div_ceil(1 << 20), "blocks on disk after the first pass");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // A second daemon reads the whole archive from the disk cache: no block is written again,
+    // and the blocks it read are touched (LRU).
+    let m = mount(&[&archive], &dir.path().join("mnt2"), &opts);
+    read_all(&m.path("_archives/solid.7z"));
+    let second = disk_blocks(&cache_dir);
+    assert_eq!(second.iter().map(|(p, _)| p).collect::<Vec<_>>(), first.iter().map(|(p, _)| p).collect::<Vec<_>>());
+    let touched = first.iter().zip(&second).filter(|((_, a), (_, b))| b > a).count();
+    assert!(touched * 2 > first.len(), "{touched} of {} blocks were read from the disk cache", first.len());
+}

@@ -19,6 +19,7 @@ use super::compressed::ARCHIVE_STREAM;
 use super::format::{Detection, Format, ListCtx, OpenArchive, Opened, Probe, read_stored};
 use super::{ByteSource, DataLoc, FormatError, Listing, Member, MemberKind};
 use crate::cache::{BlockCache, BlockKey};
+use crate::diskcache::ArchiveBlocks;
 use crate::reader::ReadCtx;
 
 /// The index tag of a 7z archive.
@@ -423,6 +424,7 @@ fn open(
         starts,
         first_blocks,
         cache: ctx.cache.clone(),
+        disk: ctx.disk.cloned(),
         owner: ctx.id,
         name: ctx.display.to_string(),
     };
@@ -474,6 +476,9 @@ struct FolderStream {
     /// Each folder's first block number in the cache.
     first_blocks: Vec<u64>,
     cache: Arc<BlockCache>,
+    /// The archive's blocks on disk: a solid folder evicted from memory is read back from there
+    /// instead of decoded again from its start (stream = folder number).
+    disk: Option<ArchiveBlocks>,
     owner: u32,
     name: String,
 }
@@ -501,6 +506,17 @@ impl FolderStream {
             return Ok(b);
         }
         let folder_len = self.starts[folder + 1] - self.starts[folder];
+        // Only folders of several blocks are worth the disk: a one-block folder decodes as fast.
+        let disk = self.disk.as_ref().filter(|_| folder_len > BLOCK);
+        if let Some(disk) = disk {
+            let want = (folder_len - block * BLOCK).min(BLOCK) as usize;
+            let _reading = self.cache.reserve(want);
+            if let Some(bytes) = disk.get(folder as u32, block).filter(|b| b.len() == want) {
+                let data: Arc<[u8]> = bytes.into();
+                self.cache.insert(key, data.clone());
+                return Ok(data);
+            }
+        }
         // The decoder, the block it is filling and the one it hands over.
         let weight = decoder_bytes(folder_len) + 2 * BLOCK as usize;
         let state_key = BlockKey { owner: self.owner, item: CURSORS, block: folder as u64 };
@@ -535,6 +551,12 @@ impl FolderStream {
             let data: Arc<[u8]> = got.into();
             let n = c.next;
             c.next += 1;
+            if let Some(disk) = disk
+                && let Err(e) = disk.put(folder as u32, n, &data)
+            {
+                // The disk cache only saves work: a full or read-only disk must not fail the read.
+                tracing::debug!("{}: disk cache: {e}", self.name);
+            }
             self.cache.insert(self.key(folder, n), data.clone());
             if n == block {
                 if c.next * BLOCK >= folder_len {
