@@ -243,7 +243,7 @@ pub(crate) fn long_span_warning(
         format!(
             "{what}: {} decompressed bytes from offset {} have no seek point inside (the format \
              only allows one per {}); reads there decode from offset {}, up to {} bytes of work per \
-             read ({hint})",
+             read, once per 1 MiB block when the disk cache is on ({hint})",
             worst.1, worst.0, what, worst.0, worst.1
         )
     })

@@ -7,7 +7,8 @@
 //! single-threaded `xz` file is a single block, so its only seek point is 0 and a read anywhere
 //! decodes from the start of the stream (a warning in [`XzIndex::warnings`] says so when that
 //! span is long; `read_span` refuses it above the caller's cap, after which the caller streams
-//! with `reader_at`). Seeking inside an LZMA2 block would need the whole dictionary (up to
+//! with `reader_at`, or, with the disk cache on, `stream.rs` keeps the span's decoded 1 MiB
+//! blocks on disk so it is decoded once). Seeking inside an LZMA2 block would need the whole dictionary (up to
 //! 64 MiB at `-9`) saved per point, which this module does not do.
 //!
 //! The container (stream header, block headers, block padding, checks, index, stream footer,
