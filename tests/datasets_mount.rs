@@ -1,4 +1,4 @@
-//! Issue 4 acceptance, through real mounts: for each 2D dataset (shared/datasets/<slug>.md) a
+//! Issue 4 acceptance, through real mounts: for each 2D dataset (the layout its profile's header describes) a
 //! small but faithful look-alike of the real download is written (archive names, member paths,
 //! CSV headers and quirks, junk files), mounted with the medfs binary, and the whole dataset tree
 //! is checked: every patient and study folder, the exact files of each study, `labels.json` and

@@ -5,8 +5,7 @@
 mod common;
 
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -24,20 +23,6 @@ fn single_block_xz(data: &[u8], path: &Path) {
     assert!(status.success());
     std::fs::remove_file(&raw).unwrap();
     assert!(path.exists());
-}
-
-fn blocks(dir: &Path) -> Vec<(PathBuf, i64)> {
-    let mut out = Vec::new();
-    for folder in std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|f| f.path().is_dir()) {
-        for f in std::fs::read_dir(folder.path()).unwrap().flatten() {
-            if f.path().extension().is_some_and(|e| e == "blk") {
-                let m = f.metadata().unwrap();
-                out.push((f.path(), m.mtime() * 1_000_000_000 + m.mtime_nsec()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Reads 64 KiB at each offset through the mount and checks it against `data`.
@@ -78,11 +63,11 @@ fn a_single_block_xz_is_served_through_the_disk_cache_and_a_second_daemon_finds_
     let file = m.path("_archives/data.bin.xz/data.bin");
     assert_eq!(std::fs::metadata(&file).unwrap().len(), len as u64);
     // The listing pass stored every block at least a memory block (2 MiB) past the seek point.
-    let listed = blocks(&cache_dir);
+    let listed = disk_blocks(&cache_dir);
     assert_eq!(listed.len(), (len >> 20) - 2, "{listed:?}");
     check_reads(&file, &data, &offsets);
     drop(m);
-    let first = blocks(&cache_dir);
+    let first = disk_blocks(&cache_dir);
     // Reads decoded the first two blocks and stored them too.
     assert_eq!(first.len(), len >> 20, "{first:?}");
 
@@ -91,7 +76,7 @@ fn a_single_block_xz_is_served_through_the_disk_cache_and_a_second_daemon_finds_
     let m = mount(&[&xz], &dir.path().join("mnt2"), &opts);
     check_reads(&m.path("_archives/data.bin.xz/data.bin"), &data, &offsets);
     drop(m);
-    let second = blocks(&cache_dir);
+    let second = disk_blocks(&cache_dir);
     assert_eq!(second.len(), first.len());
     let used = second.iter().zip(&first).filter(|(now, before)| now.1 > before.1).count();
     let touched: std::collections::BTreeSet<u64> =
@@ -106,6 +91,6 @@ fn a_single_block_xz_is_served_through_the_disk_cache_and_a_second_daemon_finds_
         let m = mount(&[&xz], &dir.path().join("mnt3"), &opts);
         check_reads(&m.path("_archives/data.bin.xz/data.bin"), &data, &offsets[..5]);
         drop(m);
-        assert!(blocks(&off_dir).is_empty(), "{flags:?} wrote blocks");
+        assert!(disk_blocks(&off_dir).is_empty(), "{flags:?} wrote blocks");
     }
 }

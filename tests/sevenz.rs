@@ -206,22 +206,6 @@ fn a_corrupt_byte_in_packed_data_fails_the_read_and_is_never_served() {
     assert!(failed > 0, "the damage went unnoticed");
 }
 
-/// Block files under a disk cache folder, with their mtimes (set on every hit).
-fn disk_blocks(dir: &Path) -> Vec<(PathBuf, i64)> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = Vec::new();
-    for folder in std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|f| f.path().is_dir()) {
-        for f in std::fs::read_dir(folder.path()).unwrap().flatten() {
-            if f.path().extension().is_some_and(|e| e == "blk") {
-                let m = f.metadata().unwrap();
-                out.push((f.path(), m.mtime() * 1_000_000_000 + m.mtime_nsec()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn a_solid_7z_larger_than_the_cache_is_decoded_once_into_the_disk_cache() {
     let dir = tempfile::tempdir().unwrap();

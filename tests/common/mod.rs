@@ -176,3 +176,21 @@ pub fn py(script: &str, args: &[&Path]) -> String {
     );
     stdout.into_owned()
 }
+
+/// The block files under a disk cache folder (`--disk-cache-dir`), sorted, with their mtimes in
+/// ns (a hit sets the mtime: the cache's LRU order).
+#[allow(dead_code)] // not every test crate uses each
+pub fn disk_blocks(dir: &Path) -> Vec<(PathBuf, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for folder in std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|f| f.path().is_dir()) {
+        for f in std::fs::read_dir(folder.path()).unwrap().flatten() {
+            if f.path().extension().is_some_and(|e| e == "blk") {
+                let m = f.metadata().unwrap();
+                out.push((f.path(), m.mtime() * 1_000_000_000 + m.mtime_nsec()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
