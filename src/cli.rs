@@ -106,6 +106,10 @@ pub struct TreeArgs {
     /// Show only the raw view `_archives/` (no dataset folders, no DICOM header scan).
     #[arg(long)]
     pub no_datasets: bool,
+    /// How deep archives inside archives are opened (a bundle zip holding a 7z is depth 1);
+    /// 0 shows nested archives as plain files.
+    #[arg(long, default_value_t = crate::pool::DEFAULT_MAX_DEPTH, value_name = "N")]
+    pub max_depth: u32,
     /// Password of encrypted archives (7z); repeat to try several in order, then
     /// $MEDFS_PASSWORD.
     #[arg(long = "password", value_name = "PW")]

@@ -312,13 +312,14 @@ impl DiskCache {
                     Ok(opened) => {
                         let (identity, parts) = opened.value;
                         let now = if parts.is_empty() {
-                            Identity::of(Path::new(std::ffi::OsStr::from_bytes(&identity.path)))
+                            Identity::of(Path::new(std::ffi::OsStr::from_bytes(&identity.outermost().path)))
                         } else {
                             let parts: Vec<PathBuf> =
                                 parts.iter().map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))).collect();
                             Identity::of_parts(&parts)
                         };
-                        now.ok().as_ref() != Some(&identity)
+                        // A nested archive's folder lives as long as its outermost file.
+                        now.ok().as_ref() != Some(&identity.outermost())
                     }
                     // A writer creates the folder just before its marker: only an old folder without
                     // one is stale.

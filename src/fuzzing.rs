@@ -163,6 +163,7 @@ impl Read for Dribble<'_> {
 fn archive(data: Box<dyn OpenArchive>, listing: Listing) -> Archive {
     Archive {
         id: 0,
+        owner: 0,
         source_index: 0,
         display: "fuzz".into(),
         mount_path: vec![b"fuzz".to_vec()],
@@ -173,7 +174,9 @@ fn archive(data: Box<dyn OpenArchive>, listing: Listing) -> Archive {
         warnings: listing.warnings,
         damaged: listing.damaged,
         file: None,
-        data,
+        data: Arc::from(data),
+        opened: Vec::new(),
+        nest: None,
     }
 }
 

@@ -89,7 +89,7 @@ impl IndexStore {
     /// The index file of an archive: named by a hash of its canonical path, so each archive has
     /// one slot; the identity inside tells whether the slot is still about the same file.
     pub fn file_for(&self, id: &Identity) -> Option<PathBuf> {
-        let name = id.path.rsplit(|&b| b == b'/').next().unwrap_or(b"archive");
+        let name = id.path.rsplit(|&b| b == b'/' || b == 0).next().unwrap_or(b"archive");
         let name: String = String::from_utf8_lossy(name)
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))

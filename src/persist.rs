@@ -94,7 +94,29 @@ impl Identity {
             ino: meta.ino(),
         })
     }
+
+    /// The identity of an archive nested in this one at `member` (a member path, or a split
+    /// archive's first part and `+N`): this archive's size, times and inode, so the check
+    /// before every read stats the outermost file and a change to it invalidates every level,
+    /// and a path of its own (`outer NUL member`; NUL is in no file name), so each nested
+    /// archive has its own index slot and disk-cache folder.
+    pub fn nested(&self, member: &[u8]) -> Identity {
+        let mut path = self.path.clone();
+        path.push(NESTED);
+        path.extend_from_slice(member);
+        Identity { path, ..self.clone() }
+    }
+
+    /// The identity of the outermost file this one lives in: itself unless it is
+    /// [`Identity::nested`].
+    pub fn outermost(&self) -> Identity {
+        let end = self.path.iter().position(|&b| b == NESTED).unwrap_or(self.path.len());
+        Identity { path: self.path[..end].to_vec(), ..self.clone() }
+    }
 }
+
+/// Separates an outer archive's path from a nested member's in a nested identity.
+const NESTED: u8 = 0;
 
 /// Why a saved file was not used (the caller rebuilds, and warns unless it simply did not exist).
 #[derive(Debug)]

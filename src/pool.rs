@@ -21,10 +21,16 @@ use crate::cache::BlockCache;
 use crate::diskcache::DiskCache;
 use crate::index::{Identity, IndexStore, Loaded, Miss, Saved};
 
+mod nested;
+pub use nested::{MemberSource, RAW_SUFFIX};
+
 /// One listed archive (or the loose files of a source), ready to be read.
 pub struct Archive {
-    /// Number of this archive in the pool; also its cache owner id.
+    /// Number of this archive in the pool (its place in `Pool::archives`).
     pub id: u32,
+    /// The owner of its blocks and states in the cache: the `ListCtx::id` it was listed with,
+    /// which formats keep (unique in the pool, and not its place, which is only known later).
+    pub owner: u32,
     /// Index of the command-line SOURCE it came from.
     pub source_index: usize,
     /// Path for messages.
@@ -47,8 +53,25 @@ pub struct Archive {
     /// The archive file the members were listed from; `None` for the loose files of a source,
     /// which are checked one by one as they are read.
     pub file: Option<ArchiveFile>,
-    /// How members' bytes are read: the format's own state.
-    pub data: Box<dyn OpenArchive>,
+    /// How members' bytes are read: the format's own state (shared with the archives nested
+    /// in it, which read their bytes through it).
+    pub data: Arc<dyn OpenArchive>,
+    /// Members opened as nested archives one by one (sorted): the raw view shows each as a
+    /// folder of its contents, and the member itself as `name~raw`.
+    pub opened: Vec<u32>,
+    /// Where this archive lies when it is nested in another one.
+    pub nest: Option<Nest>,
+}
+
+/// Where a nested archive lies.
+#[derive(Clone, Debug)]
+pub struct Nest {
+    /// The archive holding it (its place in `Pool::archives`).
+    pub outer: u32,
+    /// Its member there, or its parts in order for a byte-split archive.
+    pub members: Vec<u32>,
+    /// 1 inside a SOURCE's archive, 2 inside that one, ...
+    pub depth: u32,
 }
 
 /// The file an archive was listed from.
@@ -100,7 +123,7 @@ pub enum PoolError {
 }
 
 /// Options for building a pool.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PoolOptions {
     /// Refuse damaged archives instead of mounting what can be read.
     pub strict: bool,
@@ -114,6 +137,25 @@ pub struct PoolOptions {
     pub passwords: Vec<String>,
     /// The disk cache of decoded blocks (`None`: disabled, as in tests unless they ask).
     pub disk_cache: Option<Arc<DiskCache>>,
+    /// How deep archives inside archives are opened (`--max-depth`; 0: never).
+    pub max_depth: u32,
+}
+
+/// Default of `--max-depth`: a bundle holding a split zip holding a tar is three levels.
+pub const DEFAULT_MAX_DEPTH: u32 = 3;
+
+impl Default for PoolOptions {
+    fn default() -> PoolOptions {
+        PoolOptions {
+            strict: false,
+            progress: false,
+            index_dir: None,
+            no_index: false,
+            passwords: Vec::new(),
+            disk_cache: None,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
 }
 
 /// Everything one mount serves.
@@ -168,6 +210,37 @@ fn named_like_archive(name: &str) -> bool {
         .iter()
         .any(|ext| lower.ends_with(ext))
         || lower.rsplit_once('.').is_some_and(|(_, ext)| ext.len() == 3 && ext.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// For `x.zip.001` named alone on the command line, its later parts `x.zip.002`, ... from its
+/// folder, named as if they had been given too: a split archive is read whole or not at all.
+fn add_sibling_parts(candidates: &mut Vec<Candidate>) {
+    let mut found = Vec::new();
+    for c in candidates.iter().filter(|c| c.named_on_command_line) {
+        let Some(name) = c.path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some((base, 1)) = split::part_number(name) else { continue };
+        if !named_like_archive(base) {
+            continue;
+        }
+        let dir = c.path.parent().unwrap_or(Path::new("."));
+        for n in 2.. {
+            let sibling = dir.join(format!("{base}.{n:0width$}", width = name.len() - base.len() - 1));
+            if !sibling.is_file() {
+                break;
+            }
+            if !candidates.iter().chain(&found).any(|o: &Candidate| o.path == sibling) {
+                let rel = vec![sibling.file_name().map(|n| n.as_encoded_bytes().to_vec()).unwrap_or_default()];
+                found.push(Candidate {
+                    source_index: c.source_index,
+                    path: sibling,
+                    parts: Vec::new(),
+                    rel,
+                    named_on_command_line: true,
+                });
+            }
+        }
+    }
+    candidates.extend(found);
 }
 
 /// A file found while expanding the sources, before listing.
@@ -301,9 +374,21 @@ impl Pool {
                 });
             }
         }
+        add_sibling_parts(&mut candidates);
         let candidates = group_split_parts(candidates, &mut warnings);
         let cache = Arc::new(BlockCache::new(cache_bytes));
-        let listed = list_all(&candidates, &cache, opts);
+        let store = index_store(opts);
+        let progress = crate::progress::Progress::new(opts.progress);
+        let lister = Lister {
+            cache: &cache,
+            store: &store,
+            progress: &progress,
+            passwords: &opts.passwords,
+            disk_cache: opts.disk_cache.as_ref(),
+        };
+        let listed = list_all(&candidates, &lister);
+        // Cache owners: candidate `i` was listed as `i`; loose files and nested archives follow.
+        let loose_owners = candidates.len() as u32;
 
         let mut archives = Vec::new();
         // Loose files are gathered per source into one pseudo-archive, so that an extracted tree
@@ -352,6 +437,7 @@ impl Pool {
                     };
                     let entry = slot.get_or_insert_with(|| Archive {
                         id: 0,
+                        owner: loose_owners + cand.source_index as u32,
                         source_index: cand.source_index,
                         display: sources[cand.source_index].display().to_string(),
                         mount_path: Vec::new(),
@@ -362,7 +448,9 @@ impl Pool {
                         warnings: Vec::new(),
                         damaged: false,
                         file: None,
-                        data: Box::new(Loose::new(root, listed_at)),
+                        data: Arc::new(Loose::new(root, listed_at)),
+                        opened: Vec::new(),
+                        nest: None,
                     });
                     entry.members.push(Member {
                         path: cand.rel.join(&b'/'),
@@ -380,7 +468,11 @@ impl Pool {
         for (i, a) in archives.iter_mut().enumerate() {
             a.id = i as u32;
         }
-        Ok(Pool { archives, cache, warnings, store: index_store(opts) })
+        let next_owner = loose_owners + sources.len() as u32;
+        let mut pool = Pool { archives, cache: cache.clone(), warnings, store: store.clone() };
+        nested::open_nested(&mut pool, &lister, opts, next_owner)?;
+        progress.finish();
+        Ok(pool)
     }
 }
 
@@ -396,100 +488,133 @@ fn index_store(opts: &PoolOptions) -> IndexStore {
     IndexStore::new(if opts.no_index { None } else { opts.index_dir.clone().or_else(IndexStore::default_dir) })
 }
 
+/// One file to detect and list: a file of a SOURCE, byte-split parts joined, or a member of an
+/// archive (nested).
+struct Target<'a> {
+    file: Arc<dyn ByteSource>,
+    /// Its path: names a bare compressed file's member; its last component is the name that
+    /// detection's naming rules see.
+    path: &'a Path,
+    /// Who it is, for its index and disk-cache folder (`None`: neither).
+    identity: Option<Identity>,
+    /// The files on disk it lies in when they are byte-split parts (the disk cache's sweep
+    /// checks them); empty otherwise.
+    disk_parts: &'a [PathBuf],
+    /// Its modification time.
+    mtime: i64,
+}
+
+/// What listing needs besides the file: the shared cache, the index store, passwords, the disk
+/// cache and the progress bars.
+struct Lister<'a> {
+    cache: &'a Arc<BlockCache>,
+    store: &'a IndexStore,
+    progress: &'a crate::progress::Progress,
+    passwords: &'a [String],
+    disk_cache: Option<&'a Arc<DiskCache>>,
+}
+
 /// Lists every candidate, several at once (listing is I/O and inflate bound per archive), each
-/// result in its candidate's place.
-fn list_all(candidates: &[Candidate], cache: &Arc<BlockCache>, opts: &PoolOptions) -> Vec<Listed> {
-    let store = index_store(opts);
-    let progress = crate::progress::Progress::new(opts.progress);
-    let listed = candidates
+/// result in its candidate's place; candidate `i` is listed as cache owner `i`.
+fn list_all(candidates: &[Candidate], lister: &Lister<'_>) -> Vec<Listed> {
+    candidates
         .par_iter()
         .enumerate()
         .with_max_len(1)
-        .map(|(i, cand)| list_one(cand, i as u32, cache, &progress, &store, &opts.passwords, opts.disk_cache.as_ref()))
-        .collect();
-    progress.finish();
-    listed
+        .map(|(i, cand)| {
+            let path = cand.path.as_path();
+            let opened: io::Result<Arc<dyn ByteSource>> = if cand.parts.is_empty() {
+                FileSource::open(path).map(|f| Arc::new(f) as Arc<dyn ByteSource>)
+            } else {
+                SplitSource::open(&cand.parts).map(|f| Arc::new(f) as Arc<dyn ByteSource>)
+            };
+            let file = match opened {
+                Ok(f) => f,
+                Err(e) => return Listed::Failed(format!("cannot open: {e}")),
+            };
+            let identity =
+                if cand.parts.is_empty() { Identity::of(path).ok() } else { Identity::of_parts(&cand.parts).ok() };
+            let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
+            lister.list(Target { file, path, identity, disk_parts: &cand.parts, mtime }, i as u32)
+        })
+        .collect()
 }
 
-fn list_one(
-    cand: &Candidate,
-    id: u32,
-    cache: &Arc<BlockCache>,
-    progress: &crate::progress::Progress,
-    store: &IndexStore,
-    passwords: &[String],
-    disk_cache: Option<&Arc<DiskCache>>,
-) -> Listed {
-    let path = cand.path.as_path();
-    let opened: io::Result<Arc<dyn ByteSource>> = if cand.parts.is_empty() {
-        FileSource::open(path).map(|f| Arc::new(f) as Arc<dyn ByteSource>)
-    } else {
-        SplitSource::open(&cand.parts).map(|f| Arc::new(f) as Arc<dyn ByteSource>)
-    };
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) => return Listed::Failed(format!("cannot open: {e}")),
-    };
-    let display = file.describe();
-    let mtime = std::fs::metadata(path).map(|m| m.mtime()).unwrap_or(0);
-    let identity = if cand.parts.is_empty() { Identity::of(path).ok() } else { Identity::of_parts(&cand.parts).ok() };
-    let blocks = disk_cache.zip(identity.as_ref()).map(|(d, id)| d.archive(id.clone(), &cand.parts));
-    let ctx = ListCtx { path, display: &display, id, cache, progress, passwords, disk: blocks.as_ref() };
-    let mut notes = Vec::new();
-    if let Some(identity) = &identity {
-        match store.load(identity) {
-            Ok(loaded) => match from_saved(loaded, &file, &ctx) {
-                Ok((format, listing, data)) => {
-                    let a = archive(&ctx, format, Some(identity.clone()), &*file, data, listing, mtime, true);
-                    return Listed::Archive(a);
-                }
-                Err(why) => notes.push(format!("{display}: index rebuilt: {why}")),
-            },
-            Err(Miss::Invalid(why)) => notes.push(format!("index rebuilt: {why}")),
-            Err(Miss::Absent) => {}
+impl Lister<'_> {
+    /// Detects and lists `t` as cache owner `owner`: from its index when a valid one is saved,
+    /// else from its bytes (then saving the index).
+    fn list(&self, t: Target<'_>, owner: u32) -> Listed {
+        let Target { file, path, identity, disk_parts, mtime } = t;
+        let display = file.describe();
+        let blocks = self.disk_cache.zip(identity.as_ref()).map(|(d, id)| d.archive(id.clone(), disk_parts));
+        let ctx = ListCtx {
+            path,
+            display: &display,
+            id: owner,
+            cache: self.cache,
+            progress: self.progress,
+            passwords: self.passwords,
+            disk: blocks.as_ref(),
+        };
+        let store = self.store;
+        let mut notes = Vec::new();
+        if let Some(identity) = &identity {
+            match store.load(identity) {
+                Ok(loaded) => match from_saved(loaded, &file, &ctx) {
+                    Ok((format, listing, data)) => {
+                        let a = archive(&ctx, format, Some(identity.clone()), &*file, data, listing, mtime, true);
+                        return Listed::Archive(a);
+                    }
+                    Err(why) => notes.push(format!("{display}: index rebuilt: {why}")),
+                },
+                Err(Miss::Invalid(why)) => notes.push(format!("index rebuilt: {why}")),
+                Err(Miss::Absent) => {}
+            }
         }
-    }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let (format, tag) = match format::detect(&*file, Some(name)) {
-        Ok(Detected::Archive(format, tag)) => (format, tag),
-        Ok(Detected::Unsupported(what)) => return Listed::Failed(format!("{what} archives are not supported yet")),
-        Ok(Detected::NotArchive) => return Listed::NotArchive,
-        Err(e) => return Listed::Failed(format!("cannot read: {e}")),
-    };
-    match format.list(tag, &file, &ctx) {
-        Ok(Opened { mut listing, mut data, saved: (stream_table, stream_windows) }) => {
-            if let Some(identity) = identity.as_ref().filter(|_| store.enabled()) {
-                let saved = Saved {
-                    format: tag,
-                    damaged: listing.damaged,
-                    warnings: listing.warnings.clone(),
-                    members: listing.members.clone(),
-                    stream_table,
-                    stream_windows,
-                };
-                match store.save(identity, &saved) {
-                    // Serve from the saved index, so that what it keeps on disk (seek points'
-                    // windows) leaves memory.
-                    Ok(()) => match store.load(identity).map(|l| from_saved(l, &file, &ctx)) {
-                        Ok(Ok((_, _, from_disk))) => data = from_disk,
-                        _ => notes
-                            .push(format!("{display}: index saved but not readable back; its windows stay in memory")),
-                    },
-                    Err(e) => {
-                        notes.push(format!("{display}: index not saved ({e}); this mount keeps it in memory only"))
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let (format, tag) = match format::detect(&*file, Some(name)) {
+            Ok(Detected::Archive(format, tag)) => (format, tag),
+            Ok(Detected::Unsupported(what)) => return Listed::Failed(format!("{what} archives are not supported yet")),
+            Ok(Detected::NotArchive) => return Listed::NotArchive,
+            Err(e) => return Listed::Failed(format!("cannot read: {e}")),
+        };
+        match format.list(tag, &file, &ctx) {
+            Ok(Opened { mut listing, data, saved: (stream_table, stream_windows) }) => {
+                let mut data: Arc<dyn OpenArchive> = Arc::from(data);
+                if let Some(identity) = identity.as_ref().filter(|_| store.enabled()) {
+                    let saved = Saved {
+                        format: tag,
+                        damaged: listing.damaged,
+                        warnings: listing.warnings.clone(),
+                        members: listing.members.clone(),
+                        stream_table,
+                        stream_windows,
+                    };
+                    match store.save(identity, &saved) {
+                        // Serve from the saved index, so that what it keeps on disk (seek points'
+                        // windows) leaves memory.
+                        Ok(()) => match store.load(identity).map(|l| from_saved(l, &file, &ctx)) {
+                            Ok(Ok((_, _, from_disk))) => data = from_disk,
+                            _ => notes.push(format!(
+                                "{display}: index saved but not readable back; its windows stay in memory"
+                            )),
+                        },
+                        Err(e) => {
+                            notes.push(format!("{display}: index not saved ({e}); this mount keeps it in memory only"))
+                        }
                     }
                 }
+                listing.warnings.extend(notes);
+                Listed::Archive(archive(&ctx, format, identity, &*file, data, listing, mtime, false))
             }
-            listing.warnings.extend(notes);
-            Listed::Archive(archive(&ctx, format, identity, &*file, data, listing, mtime, false))
+            Err(FormatError::NotThisFormat(_)) => Listed::NotArchive,
+            Err(e) => Listed::Failed(e.to_string()),
         }
-        Err(FormatError::NotThisFormat(_)) => Listed::NotArchive,
-        Err(e) => Listed::Failed(e.to_string()),
     }
 }
 
 /// An archive's format, listing and reading state, from its saved index.
-type Reopened = (&'static dyn Format, Listing, Box<dyn OpenArchive>);
+type Reopened = (&'static dyn Format, Listing, Arc<dyn OpenArchive>);
 
 /// Rebuilds a listing and its format's reading state from a saved index.
 fn from_saved(loaded: Loaded, file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> Result<Reopened, String> {
@@ -498,23 +623,24 @@ fn from_saved(loaded: Loaded, file: &Arc<dyn ByteSource>, ctx: &ListCtx<'_>) -> 
     let bulk = WindowSource::Disk(index_file, windows_at);
     let data = format.reopen(saved.format, file, &saved.members, &saved.stream_table, bulk, ctx)?;
     let listing = Listing { members: saved.members, warnings: saved.warnings, damaged: saved.damaged };
-    Ok((format, listing, data))
+    Ok((format, listing, Arc::from(data)))
 }
 
-/// A listed archive, before the pool places it (source, mount path, origin).
+/// A listed archive, before the pool places it (place, source, mount path, origin).
 #[allow(clippy::too_many_arguments)]
 fn archive(
     ctx: &ListCtx<'_>,
     format: &'static dyn Format,
     identity: Option<Identity>,
     file: &dyn ByteSource,
-    data: Box<dyn OpenArchive>,
+    data: Arc<dyn OpenArchive>,
     listing: Listing,
     mtime: i64,
     from_index: bool,
 ) -> Archive {
     Archive {
-        id: ctx.id,
+        id: 0,
+        owner: ctx.id,
         source_index: 0,
         display: ctx.display.to_string(),
         mount_path: Vec::new(),
@@ -526,6 +652,20 @@ fn archive(
         damaged: listing.damaged,
         file: Some(ArchiveFile { format, identity, origin: Vec::new() }),
         data,
+        opened: Vec::new(),
+        nest: None,
+    }
+}
+
+impl Pool {
+    /// Opens the archives nested in this pool's archives, `max_depth` levels deep (see the
+    /// `nested` module): for pools built by [`Pool::from_sources`], which opens none.
+    pub fn open_nested(&mut self, max_depth: u32) -> Result<(), PoolError> {
+        let (cache, store) = (self.cache.clone(), self.store.clone());
+        let progress = crate::progress::Progress::new(false);
+        let lister = Lister { cache: &cache, store: &store, progress: &progress, passwords: &[], disk_cache: None };
+        let next_owner = self.archives.iter().map(|a| a.owner + 1).max().unwrap_or(0);
+        nested::open_nested(self, &lister, &PoolOptions { max_depth, ..PoolOptions::default() }, next_owner)
     }
 }
 
@@ -571,7 +711,8 @@ impl Pool {
                 let reason = listing.warnings.first().cloned().unwrap_or_else(|| "damaged".into());
                 return Err(PoolError::Damaged { path: name, reason });
             }
-            let mut a = archive(&ctx, format, None, &*file, data, listing, 0, false);
+            let mut a = archive(&ctx, format, None, &*file, Arc::from(data), listing, 0, false);
+            a.id = i as u32;
             a.source_index = i;
             a.mount_path = vec![name.into_bytes()];
             warnings.extend(a.warnings.iter().map(|w| format!("warning: {w}")));

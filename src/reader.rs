@@ -33,7 +33,7 @@ const MAX_TRACKED: usize = 1024;
 /// Reads members of a pool.
 pub struct Reader {
     pool: Pool,
-    crc: Mutex<HashMap<(u32, u32), CrcTrack>>,
+    crc: CrcTracks,
     /// Members found corrupt after some of their bytes were served (CRC of a positioned-read
     /// pass, end of a stream): every later read fails. The kernel drops errors of readahead
     /// requests and retries the pages synchronously, so failing only one read is not enough.
@@ -62,16 +62,33 @@ pub struct ReadCtx<'a> {
     pub display: &'a str,
     /// Who the archive file is, for its companion files (`None`: not from a path).
     pub identity: Option<&'a Identity>,
-    crc: &'a Mutex<HashMap<(u32, u32), CrcTrack>>,
+    crc: &'a CrcTracks,
 }
 
-impl ReadCtx<'_> {
+/// The CRC-32s being followed across reads, per (cache owner, member).
+#[derive(Default)]
+pub struct CrcTracks(Mutex<HashMap<(u32, u32), CrcTrack>>);
+
+impl<'a> ReadCtx<'a> {
+    /// The context of reads of archive `display`, cache owner `id`, for readers other than
+    /// [`Reader`] (a nested archive reads its outer archive's member through one).
+    pub fn new(
+        cache: &'a Arc<BlockCache>,
+        store: &'a IndexStore,
+        id: u32,
+        display: &'a str,
+        identity: Option<&'a Identity>,
+        crc: &'a CrcTracks,
+    ) -> ReadCtx<'a> {
+        ReadCtx { cache, store, id, display, identity, crc }
+    }
+
     /// Follows the CRC of member `member` served by positioned reads; the read that completes
     /// the member fails if the CRC does not match, so a sequential reader (cp, sha256sum) sees
     /// an error instead of silently wrong bytes.
     pub fn track_crc(&self, member: u32, size: u64, expected: u32, offset: u64, data: &[u8]) -> io::Result<()> {
         let key = (self.id, member);
-        let mut all = self.crc.lock();
+        let mut all = self.crc.0.lock();
         if all.len() >= MAX_TRACKED && !all.contains_key(&key) {
             // Forgetting is safe: it only means that member's current pass is not verified.
             if let Some(&victim) = all.keys().next() {
@@ -96,7 +113,7 @@ impl Reader {
         let n = pool.archives.len();
         Reader {
             pool,
-            crc: Mutex::new(HashMap::new()),
+            crc: CrcTracks::default(),
             corrupt: Mutex::new(HashMap::new()),
             changed: (0..n).map(|_| AtomicBool::new(false)).collect(),
         }
@@ -153,7 +170,7 @@ impl Reader {
         ReadCtx {
             cache: &self.pool.cache,
             store: &self.pool.store,
-            id: a.id,
+            id: a.owner,
             display: &a.display,
             identity: a.file.as_ref().and_then(|f| f.identity.as_ref()),
             crc: &self.crc,

@@ -82,6 +82,7 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         no_index: tree.no_index,
         passwords,
         disk_cache: open_disk_cache(tree),
+        max_depth: tree.max_depth,
     };
     let started = std::time::Instant::now();
     let pool = Pool::open(sources, tree.cache_size, &opts)?;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
-use crate::pool::Archive;
+use crate::pool::{Archive, RAW_SUFFIX};
 
 /// Index of a node; its inode number is `id + 1`.
 pub type NodeId = u32;
@@ -374,6 +374,15 @@ impl TreeBuilder {
                     let parent = self.ensure_dir(base_dir, dirs, archive.mtime, &context);
                     let kind =
                         NodeKind::File { archive: archive_index, member: member_index as u32, size: member.size };
+                    // Opened as a nested archive: its folder takes the name (added with that
+                    // archive), the member's own bytes stay reachable beside it.
+                    let raw;
+                    let name = if archive.opened.binary_search(&(member_index as u32)).is_ok() {
+                        raw = [name, RAW_SUFFIX.as_bytes()].concat();
+                        &raw
+                    } else {
+                        name
+                    };
                     self.put_member(parent, dirs, name, member.mtime, kind, &context);
                 }
                 MemberKind::Symlink { target } => {
@@ -510,6 +519,7 @@ mod tests {
     fn archive(members: &[(&str, MemberKind, u64)]) -> Archive {
         Archive {
             id: 0,
+            owner: 0,
             source_index: 0,
             display: "a.tar".into(),
             mount_path: vec![b"a.tar".to_vec()],
@@ -530,7 +540,11 @@ mod tests {
             warnings: vec![],
             damaged: false,
             file: None,
-            data: Box::new(crate::archive::format::InStream(std::sync::Arc::new(crate::fuzzing::Mem(Vec::new())))),
+            data: std::sync::Arc::new(crate::archive::format::InStream(std::sync::Arc::new(crate::fuzzing::Mem(
+                Vec::new(),
+            )))),
+            opened: Vec::new(),
+            nest: None,
         }
     }
 

@@ -3,21 +3,31 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{ByteSource, FileSource};
 
-/// The concatenation of several files, readable at any offset.
+/// The concatenation of several sources (files, or members of a bundle), readable at any offset.
 pub struct SplitSource {
-    parts: Vec<FileSource>,
+    parts: Vec<Arc<dyn ByteSource>>,
     /// Offset of each part in the whole, plus the total length at the end.
     starts: Vec<u64>,
     name: String,
 }
 
 impl SplitSource {
-    /// Opens the parts, in order.
+    /// Opens the files `paths`, in order.
     pub fn open(paths: &[PathBuf]) -> io::Result<SplitSource> {
-        let parts = paths.iter().map(|p| FileSource::open(p)).collect::<io::Result<Vec<_>>>()?;
+        let parts = paths
+            .iter()
+            .map(|p| FileSource::open(p).map(|f| Arc::new(f) as Arc<dyn ByteSource>))
+            .collect::<io::Result<Vec<_>>>()?;
+        let first = paths.first().map(|p| p.display().to_string()).unwrap_or_default();
+        Ok(SplitSource::new(parts, first))
+    }
+
+    /// The parts `parts`, in order, named after `first` (the first part's name).
+    pub fn new(parts: Vec<Arc<dyn ByteSource>>, first: String) -> SplitSource {
         let mut starts = Vec::with_capacity(parts.len() + 1);
         let mut at = 0u64;
         for p in &parts {
@@ -25,8 +35,8 @@ impl SplitSource {
             at += p.len();
         }
         starts.push(at);
-        let first = paths.first().map(|p| p.display().to_string()).unwrap_or_default();
-        Ok(SplitSource { parts, starts, name: format!("{first} (+{} parts)", paths.len().saturating_sub(1)) })
+        let name = format!("{first} (+{} parts)", parts.len().saturating_sub(1));
+        SplitSource { parts, starts, name }
     }
 }
 
