@@ -8,6 +8,7 @@ mod common;
 mod corrupt;
 mod errors;
 mod faults;
+mod nested;
 mod readdir;
 mod slow;
 
