@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("zip", zip),
     ("tar", tar),
     ("sevenz", sevenz),
+    ("nested", nested),
     ("codecs", codecs),
     ("index", index),
     ("dicom", dicom),
@@ -136,6 +137,18 @@ pub fn sevenz(data: &[u8]) {
     }
 }
 
+/// `nested`: opens the input as any archive with the archives inside it, two levels deep, and
+/// reads every member of every level through [`Reader`].
+pub fn nested(data: &[u8]) {
+    let Ok(mut pool) = Pool::from_sources(vec![("fuzz".into(), mem(data))], CACHE_BYTES, false) else { return };
+    if pool.open_nested(2).is_ok() {
+        for a in &pool.archives {
+            assert_consistent(&Listing { members: a.members.clone(), warnings: Vec::new(), damaged: a.damaged });
+        }
+        let _ = read_pool(pool);
+    }
+}
+
 /// What a lister returns must load back from the persistent index, which checks this.
 fn assert_consistent(listing: &Listing) {
     for m in &listing.members {
@@ -186,25 +199,34 @@ fn archive(data: Box<dyn OpenArchive>, listing: Listing) -> Archive {
 /// Returns the pool's cache, weakly: it must be gone once the reader is (see
 /// [`zip_cache_outlives_reader`]).
 fn read_all_members(data: Box<dyn OpenArchive>, listing: Listing) -> std::sync::Weak<BlockCache> {
-    let a = archive(data, listing);
-    let sizes: Vec<u64> = a.members.iter().map(|m| m.size).collect();
-    let members_data: Vec<DataLoc> = a.members.iter().map(|m| m.data.clone()).collect();
     let pool = Pool {
-        archives: vec![a],
+        archives: vec![archive(data, listing)],
         cache: Arc::new(BlockCache::new(CACHE_BYTES)),
         warnings: Vec::new(),
         store: IndexStore::new(None),
     };
+    read_pool(pool)
+}
+
+/// [`read_all_members`] over every archive of `pool`, within one [`READ_BUDGET`].
+fn read_pool(pool: Pool) -> std::sync::Weak<BlockCache> {
+    let members: Vec<(u32, u32, u64, DataLoc)> = pool
+        .archives
+        .iter()
+        .enumerate()
+        .flat_map(|(a, arch)| {
+            arch.members.iter().enumerate().map(move |(i, m)| (a as u32, i as u32, m.size, m.data.clone()))
+        })
+        .collect();
     let cache = Arc::downgrade(&pool.cache);
     let reader = Reader::new(pool);
     let mut budget = READ_BUDGET;
     let mut out = Vec::new();
-    for (i, &size) in sizes.iter().enumerate() {
-        let i = i as u32;
+    for (a, i, size, data) in members {
         let mut offset = 0u64;
         while offset < size && budget > 0 {
             let len = CHUNK.min(budget as usize);
-            match reader.read(0, i, offset, len, &mut out) {
+            match reader.read(a, i, offset, len, &mut out) {
                 Ok(()) => {
                     assert!(out.len() <= len, "read returned more than asked");
                     assert_eq!(out.len() as u64, len.min((size - offset) as usize) as u64, "short read without error");
@@ -217,20 +239,20 @@ fn read_all_members(data: Box<dyn OpenArchive>, listing: Listing) -> std::sync::
         // Random reads as the kernel makes them (readahead, a seek): the tail, the middle, the
         // head again. A compressed zip member is decoded up to the offset read, so those are
         // probed only when the whole member fits in the budget; other data costs no decoding.
-        let decoded = matches!(members_data[i as usize], DataLoc::Zip(zd) if zd.method != 0);
+        let decoded = matches!(data, DataLoc::Zip(zd) if zd.method != 0);
         if size > 0 && (!decoded || size <= budget) {
             for at in [size.saturating_sub(4096), size / 2, size - 1, 0] {
                 let want = 4096.min(budget) as usize;
-                if reader.read(0, i, at, want, &mut out).is_ok() {
+                if reader.read(a, i, at, want, &mut out).is_ok() {
                     assert_eq!(out.len() as u64, (size - at).min(want as u64), "short read at {at} without error");
                 }
                 budget -= want as u64;
             }
         }
-        let _ = reader.read_head(0, i, 1024, &mut out);
+        let _ = reader.read_head(a, i, 1024, &mut out);
         // Reading at or past the end is an empty answer (or the member's error), never a panic.
-        let _ = reader.read(0, i, size, 10, &mut out);
-        let _ = reader.read(0, i, u64::MAX - 1, 10, &mut out);
+        let _ = reader.read(a, i, size, 10, &mut out);
+        let _ = reader.read(a, i, u64::MAX - 1, 10, &mut out);
     }
     cache
 }

@@ -12,7 +12,9 @@ use common::*;
 
 /// The files every inner archive holds: noise and text, a few hundred KiB each.
 fn inner_files() -> Vec<Entry> {
-    (0..6).map(|i| entry(&format!("inner/d{}/f{i}.bin", i % 2), bytes(150_000 + i * 7919, 40 + i as u64, i % 2 == 0))).collect()
+    (0..6)
+        .map(|i| entry(&format!("inner/d{}/f{i}.bin", i % 2), bytes(150_000 + i * 7919, 40 + i as u64, i % 2 == 0)))
+        .collect()
 }
 
 /// Writes `entries` under `dir/src` and packs them with `7z a` (solid).
@@ -80,7 +82,8 @@ fn archives_nested_in_archives_mount_byte_exact_at_every_level() {
     let inner_roots = ["bundle.zip/inner.7z", "bundle.zip/parts.zip", "holder.zip/deflated.zip", "inner.tar.gz"];
     for root in inner_roots {
         for e in inner_files() {
-            let got = std::fs::read(top.join(root).join(&e.path)).unwrap_or_else(|err| panic!("{root}/{}: {err}", e.path));
+            let got =
+                std::fs::read(top.join(root).join(&e.path)).unwrap_or_else(|err| panic!("{root}/{}: {err}", e.path));
             assert!(got == e.data, "{root}/{} differs", e.path);
         }
     }

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use super::{Lister, Listed, Nest, Pool, PoolError, PoolOptions, Target};
+use super::{Listed, Lister, Nest, Pool, PoolError, PoolOptions, Target};
 use crate::archive::format::OpenArchive;
 use crate::archive::split::{self, SplitSource};
 use crate::archive::{ByteSource, DataLoc, Member, MemberKind, path};
@@ -94,14 +94,8 @@ impl ByteSource for MemberSource {
             buf[..len].fill(0);
             return Ok(len);
         }
-        let ctx = ReadCtx::new(
-            &self.cache,
-            &self.store,
-            self.owner,
-            &self.outer_display,
-            self.identity.as_ref(),
-            &self.crc,
-        );
+        let ctx =
+            ReadCtx::new(&self.cache, &self.store, self.owner, &self.outer_display, self.identity.as_ref(), &self.crc);
         let mut out = Vec::with_capacity(len);
         self.outer.read(&ctx, self.index, &self.member, offset, len, &mut out)?;
         if out.len() != len {
@@ -185,8 +179,7 @@ pub(super) fn open_nested(
     opts: &PoolOptions,
     mut next_owner: u32,
 ) -> Result<(), PoolError> {
-    let mut frontier: Vec<u32> =
-        pool.archives.iter().filter(|a| a.file.is_some()).map(|a| a.id).collect();
+    let mut frontier: Vec<u32> = pool.archives.iter().filter(|a| a.file.is_some()).map(|a| a.id).collect();
     let mut depth = 0;
     loop {
         let mut found = Vec::new();
@@ -228,7 +221,10 @@ pub(super) fn open_nested(
                     1 => (parts[0].clone(), first.clone()),
                     n => {
                         let name = parts[0].describe();
-                        (Arc::new(SplitSource::new(parts, name)), [&first[..], format!("+{}", n - 1).as_bytes()].concat())
+                        (
+                            Arc::new(SplitSource::new(parts, name)),
+                            [&first[..], format!("+{}", n - 1).as_bytes()].concat(),
+                        )
                     }
                 };
                 let origin = outer.file.as_ref().map(|f| f.origin.as_slice()).unwrap_or_default();
@@ -269,12 +265,12 @@ pub(super) fn open_nested(
                     frontier.push(a.id);
                     pool.archives.push(a);
                 }
-                Listed::Failed(reason) => {
-                    pool.warnings.push(format!("warning: {shown}: not opened as an archive ({reason}); shown as a file"))
-                }
-                Listed::NotArchive => pool
+                Listed::Failed(reason) => pool
                     .warnings
-                    .push(format!("warning: {shown}: named like an archive but is none; shown as a file")),
+                    .push(format!("warning: {shown}: not opened as an archive ({reason}); shown as a file")),
+                Listed::NotArchive => {
+                    pool.warnings.push(format!("warning: {shown}: named like an archive but is none; shown as a file"))
+                }
             }
         }
         for a in &mut pool.archives {
