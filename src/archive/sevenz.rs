@@ -35,11 +35,32 @@ const BLOCK: u64 = 1 << 20;
 /// [`ARCHIVE_STREAM`], member indexes never come this high.
 const CURSORS: u32 = ARCHIVE_STREAM - 1;
 
-/// Memory charged for a running decoder besides its output block: the dictionary, which 7z
-/// never makes larger than the data it covers, capped at what common settings use (64 MiB,
-/// `-mx9`), plus buffers.
-fn decoder_bytes(folder_len: u64) -> usize {
-    (folder_len.min(64 << 20) as usize) + (2 << 20)
+/// Memory charged for a running decoder of `block` (a folder of `folder_len` decoded bytes)
+/// besides its output blocks: what each coder allocates as its properties declare it (an LZMA
+/// or LZMA2 dictionary, which is never filled past the data it covers; PPMd's model memory,
+/// allocated whole; BZip2's 900 KB blocks), plus 1 MiB of buffers.
+fn decoder_bytes(block: &sevenz_rust2::Block, folder_len: u64) -> usize {
+    let coder_bytes = |c: &sevenz_rust2::Coder| -> u64 {
+        let p = c.properties();
+        let le32 = |at: usize| p.get(at..at + 4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        match c.encoder_method_id() {
+            // LZMA2: one byte, dictionary (2 | bit 0) << (bits / 2 + 11), 40 meaning 4 GiB - 1.
+            [0x21] => match p.first() {
+                Some(&b) if b < 40 => (2 | (b as u64 & 1)) << (b / 2 + 11),
+                _ => u32::MAX as u64,
+            }
+            .min(folder_len),
+            // LZMA: lc/lp/pb, then the dictionary size.
+            [0x03, 0x01, 0x01] => (le32(1) as u64).min(folder_len),
+            // PPMd: order, then the model's memory, allocated whole.
+            [0x03, 0x04, 0x01] => le32(1) as u64,
+            // BZip2: up to 900 KB blocks, a few arrays of them.
+            [0x04, 0x02, 0x02] => 4 << 20,
+            _ => 64 << 10,
+        }
+    };
+    let coders: u64 = block.coders.iter().map(coder_bytes).sum();
+    coders.min(usize::MAX as u64 / 2) as usize + (1 << 20)
 }
 
 /// The 7z format.
@@ -417,7 +438,9 @@ fn open(
     if members.iter().any(|m| matches!(m.data, DataLoc::Raw { offset } if offset.saturating_add(m.size) > at)) {
         return Err("7z member past the end of its folders".into());
     }
+    let decoders = lens.iter().zip(&archive.blocks).map(|(&len, block)| decoder_bytes(block, len)).collect();
     let stream = FolderStream {
+        decoders,
         file: file.clone(),
         archive: Arc::new(archive),
         password,
@@ -475,6 +498,8 @@ struct FolderStream {
     starts: Vec<u64>,
     /// Each folder's first block number in the cache.
     first_blocks: Vec<u64>,
+    /// Each folder's decoder memory ([`decoder_bytes`]).
+    decoders: Vec<usize>,
     cache: Arc<BlockCache>,
     /// The archive's blocks on disk: a solid folder evicted from memory is read back from there
     /// instead of decoded again from its start (stream = folder number).
@@ -518,7 +543,7 @@ impl FolderStream {
             }
         }
         // The decoder, the block it is filling and the one it hands over.
-        let weight = decoder_bytes(folder_len) + 2 * BLOCK as usize;
+        let weight = self.decoders[folder] + 2 * BLOCK as usize;
         let state_key = BlockKey { owner: self.owner, item: CURSORS, block: folder as u64 };
         let slot: Arc<CursorSlot> = self.cache.state(state_key, || (Mutex::new(None), 0));
         let mut cursor = slot.lock();
@@ -626,6 +651,9 @@ fn decode_folder(
     let _ = match result {
         Ok(_) if !chunk.is_empty() => tx.send(Ok(chunk)),
         Ok(_) => Ok(()),
+        // An OS error under the archive keeps its errno and is not the data's fault (the next
+        // read tries again); anything else is corrupt data.
+        Err(sevenz_rust2::Error::Io(e, _)) if e.raw_os_error().is_some() => tx.send(Err(e)),
         Err(e) => tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, format!("{name}: 7z folder {folder}: {e}")))),
     };
 }

@@ -10,6 +10,7 @@ mod errors;
 mod faults;
 mod nested;
 mod readdir;
+mod sevenz;
 mod slow;
 
 use std::sync::Arc;
