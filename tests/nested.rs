@@ -220,3 +220,31 @@ fn split_parts_named_alone_on_the_command_line_are_joined() {
         assert_eq!(std::fs::read(m.path("_archives/x.zip").join(&e.path)).unwrap(), e.data, "{}", e.path);
     }
 }
+
+#[test]
+fn two_thousand_tars_inside_a_tar_bz2_all_open() {
+    // From ratarmount's test suite: `mimi/00001.tar` ... `mimi/02000.tar`, each holding `foo`.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ratarmount/2k-recursive-tars.tar.bz2");
+    let dir = tempfile::tempdir().unwrap();
+    let m = mount(&[&corpus], &dir.path().join("mnt"), &["--no-index"]);
+    let mimi = m.path("_archives/2k-recursive-tars.tar.bz2/mimi");
+    let folders =
+        std::fs::read_dir(&mimi).unwrap().filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir()).count();
+    assert_eq!(folders, 2000);
+    for n in [1, 777, 2000] {
+        let tar = format!("mimi/{n:05}.tar");
+        let inner = Command::new("tar").arg("xjOf").arg(&corpus).arg(&tar).output().unwrap().stdout;
+        let mut child = Command::new("tar")
+            .args(["xOf", "-", "foo"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&inner).unwrap();
+        let want = child.wait_with_output().unwrap().stdout;
+        assert!(!want.is_empty());
+        assert_eq!(std::fs::read(mimi.join(format!("{n:05}.tar/foo"))).unwrap(), want, "{tar}/foo");
+        assert_eq!(std::fs::read(mimi.join(format!("{n:05}.tar~raw"))).unwrap(), inner, "{tar} itself");
+    }
+}
