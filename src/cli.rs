@@ -107,7 +107,7 @@ pub struct TreeArgs {
     #[arg(long)]
     pub no_datasets: bool,
     /// Password of encrypted archives (7z); repeat to try several in order, then
-    /// $MEDFS_PASSWORD.
+    /// $MEDFS_PASSWORD, then the passwords dataset profiles publish.
     #[arg(long = "password", value_name = "PW")]
     pub passwords: Vec<String>,
 }
