@@ -3050,8 +3050,11 @@ fn cx_bundle(tmp: &Path, stage2: bool) -> Download {
     d
 }
 
+/// Where an image of (set, type folder, number) sits in a form: (archive, member path, loose).
+type CxPlace<'a> = &'a dyn Fn(&str, &str, &str) -> (String, String, bool);
+
 /// The expected dataset: `place` gives each image's (archive, member path, loose) in the form.
-fn cx_expected(place: &dyn Fn(&str, &str, &str) -> (String, String, bool), stage2: bool, archives: &[&str]) -> Exp {
+fn cx_expected(place: CxPlace, stage2: bool, archives: &[&str]) -> Exp {
     let studies = cx_images()
         .into_iter()
         .filter(|i| stage2 || i.0 != "test_stg2")
