@@ -7,7 +7,9 @@
 //! file and of the junk no profile places.
 //!
 //! The ways users hold downloads (issue 4 item 5) are covered: archives named one by one on the
-//! command line, a folder holding everything, and an already extracted download tree.
+//! command line, a folder holding everything, and an already extracted download tree; and (issue
+//! 10) the cervical screening 7z set with its encrypted stage-2 archive, and the bundles that hold
+//! archives inside an archive (Kaggle's cervix and DR bundles, DRIVE.zip of zips).
 
 mod common;
 
