@@ -111,7 +111,7 @@ pub struct TreeArgs {
     #[arg(long, default_value_t = crate::pool::DEFAULT_MAX_DEPTH, value_name = "N")]
     pub max_depth: u32,
     /// Password of encrypted archives (7z); repeat to try several in order, then
-    /// $MEDFS_PASSWORD.
+    /// $MEDFS_PASSWORD, then the passwords dataset profiles publish.
     #[arg(long = "password", value_name = "PW")]
     pub passwords: Vec<String>,
 }

@@ -129,7 +129,8 @@ fn bad_file_name(s: &str) -> bool {
     s.split('/').any(bad_component) || STUDY_RESERVED.contains(&s)
 }
 
-/// Splits a member path into the per-file builtin captures (archive, path, dir, file, stem, ext).
+/// Splits a member path into the per-file builtin captures (archive, path, dir, file, stem, ext),
+/// and gives the file's size.
 fn file_builtins(f: &PoolFile, caps: &mut [Option<String>]) {
     let (dir, file) = match f.path.rfind('/') {
         Some(i) => (&f.path[..i], &f.path[i + 1..]),
@@ -139,7 +140,8 @@ fn file_builtins(f: &PoolFile, caps: &mut [Option<String>]) {
         Some(i) if i > 0 => (&file[..i], &file[i + 1..]),
         _ => (file, ""),
     };
-    let vals = [f.archive.as_str(), f.path.as_str(), dir, file, stem, ext];
+    let size = f.size.to_string();
+    let vals = [f.archive.as_str(), f.path.as_str(), dir, file, stem, ext, size.as_str()];
     for (slot, v) in vals.iter().enumerate().take(FILE_BUILTINS) {
         caps[slot] = Some(v.to_string());
     }
@@ -542,4 +544,130 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
         tracing::warn!(dataset = profile.slug(), "{w}");
     }
     Some(Dataset { slug: profile.slug().to_string(), files, generated, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files with their bytes, all in one archive.
+    struct Mem(Vec<(PoolFile, Vec<u8>)>);
+
+    impl Mem {
+        fn new(files: &[(&str, &[u8])]) -> Mem {
+            Mem(files
+                .iter()
+                .enumerate()
+                .map(|(i, (path, bytes))| {
+                    let f = PoolFile {
+                        id: (0, i as u32),
+                        archive: "a.zip".into(),
+                        path: path.to_string(),
+                        size: bytes.len() as u64,
+                        mtime: 0,
+                        dicom: None,
+                    };
+                    (f, bytes.to_vec())
+                })
+                .collect())
+        }
+        fn organize(&self, toml: &str) -> Dataset {
+            let p = crate::profile::parse("toy.toml", toml).unwrap();
+            let pool: Vec<PoolFile> = self.0.iter().map(|(f, _)| f.clone()).collect();
+            organize(&[p], &pool, self).pop().expect("recognized")
+        }
+    }
+
+    impl ContentSource for Mem {
+        fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>> {
+            Ok(self.0[id.1 as usize].1.clone())
+        }
+    }
+
+    fn labels(ds: &Dataset, study: &str) -> Value {
+        let g = ds.generated.iter().find(|g| g.rel_path == format!("{study}/labels.json")).unwrap();
+        serde_json::from_slice(&g.bytes).unwrap()
+    }
+
+    #[test]
+    fn size_is_a_per_file_builtin() {
+        let mem = Mem::new(&[("p/s1/x.jpg", b""), ("p/s2/x.jpg", b"12345"), ("p/s3/x.jpg", b"123")]);
+        let ds = mem.organize(
+            r#"title = "t"
+[[files]]
+role = "i"
+path = '^(?P<p>\w+)/(?P<s>\w+)/[^/]+$'
+patient = "{p}"
+study = "{s}"
+name = "{size}-{file}"
+[[labels]]
+[labels.fields]
+bytes = { capture = "size", type = "int" }
+empty = { value = true, when = { capture = "size", equals = "0" }, default = false }
+"#,
+        );
+        assert_eq!(labels(&ds, "p/s1"), json!({"bytes": 0, "empty": true}));
+        assert_eq!(labels(&ds, "p/s2"), json!({"bytes": 5, "empty": false}));
+        let names: Vec<&str> = ds.files.iter().map(|f| f.rel_path.as_str()).collect();
+        assert_eq!(names, ["p/s1/0-x.jpg", "p/s2/5-x.jpg", "p/s3/3-x.jpg"]);
+        // A capture of its own may not take the name.
+        let e = crate::profile::parse(
+            "toy.toml",
+            "title = \"t\"\n[[files]]\nrole = \"i\"\npath = '(?P<size>x)'\npatient = \"p\"\nstudy = \"s\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`size` is reserved"), "{e}");
+    }
+
+    #[test]
+    fn key_rewrite_makes_keys_written_several_ways_one() {
+        let csv = b"filename\nType_1\\12.jpg\nadditional/Type_2/12.jpg\n/Type_3/7.jpg\n20.jpg\n";
+        let mem = Mem::new(&[
+            ("Type_1/12.jpg", b"a"),
+            ("Type_2/12.jpg", b"b"),
+            ("Type_3/12.jpg", b"c"),
+            ("Type_3/7.jpg", b"d"),
+            ("Type_3/20.jpg", b"e"),
+            ("removed.csv", csv),
+        ]);
+        let ds = mem.organize(
+            r#"title = "t"
+[[files]]
+role = "i"
+path = '^Type_(?P<t>\d)/(?P<n>\d+)\.jpg$'
+patient = "T{t}"
+study = "{n}"
+[tables.removed]
+files = ['removed\.csv$']
+key = "filename"
+key_pattern = '(?:^|[\\/])(?P<folder>Type_\d)[\\/](?P<name>[^\\/]+)$'
+key_rewrite = '${folder}/${name}'
+join = "Type_{t}/{n}.jpg"
+[[labels]]
+[labels.fields]
+removed = { exists = "removed" }
+"#,
+        );
+        for (study, removed) in [("T1/12", true), ("T2/12", true), ("T3/12", false), ("T3/7", true), ("T3/20", false)] {
+            assert_eq!(labels(&ds, study), json!({ "removed": removed }), "{study}");
+        }
+        // `key_rewrite` needs `key_pattern`; with it, the pattern needs no `key` group.
+        let base = "title = \"t\"\n[[files]]\nrole = \"i\"\npath = 'x'\npatient = \"p\"\nstudy = \"s\"\n[tables.t]\nfiles = ['x']\nkey = 0\njoin = \"{file}\"\n";
+        let e = crate::profile::parse("toy.toml", &format!("{base}key_rewrite = '$1'\n")).unwrap_err().to_string();
+        assert!(e.contains("tables.t.key_rewrite") && e.contains("only goes with `key_pattern`"), "{e}");
+        let e = crate::profile::parse("toy.toml", &format!("{base}key_pattern = '(x)'\n")).unwrap_err().to_string();
+        assert!(e.contains("no group named `key` (or give `key_rewrite`)"), "{e}");
+        crate::profile::parse("toy.toml", &format!("{base}key_pattern = '(x)'\nkey_rewrite = 'y$1'\n")).unwrap();
+    }
+
+    #[test]
+    fn passwords_are_published_and_checked() {
+        let base = "title = \"t\"\n[[files]]\nrole = \"i\"\npath = 'x'\npatient = \"p\"\nstudy = \"s\"\n";
+        let p = crate::profile::parse("toy.toml", &format!("passwords = [\"pw 1\", \"pw2\"]\n{base}")).unwrap();
+        assert_eq!(p.passwords(), ["pw 1", "pw2"]);
+        assert!(crate::profile::parse("toy.toml", base).unwrap().passwords().is_empty());
+        let e = crate::profile::parse("toy.toml", &format!("passwords = [\"\"]\n{base}")).unwrap_err().to_string();
+        assert!(e.contains("key `passwords[0]`: must not be empty"), "{e}");
+    }
 }

@@ -152,6 +152,10 @@ pub struct Table {
     /// Applied to the key cell: the group `key` becomes the key; rows that do not match are
     /// dropped.
     pub key_pattern: Option<Regex>,
+    /// With `key_pattern`: the key is this replacement (`$1`, `${name}`) expanded from the match
+    /// instead of the group `key`, so keys written several ways (`Type_1\x.jpg`, `Type_1/x.jpg`)
+    /// become one.
+    pub key_rewrite: Option<String>,
     /// More key columns (`key_also`): the key is the cells joined with `|`.
     pub key_also: Vec<Vec<ColumnAlt>>,
     /// Study-level template giving the key to look up.
@@ -195,6 +199,7 @@ pub struct Profile {
     pub(crate) metadata_merge: Vec<Field>,
     pub(crate) split: Option<Field>,
     pub(crate) patient: Vec<(String, Field)>,
+    pub(crate) passwords: Vec<String>,
 }
 
 impl Profile {
@@ -218,6 +223,23 @@ impl Profile {
     pub fn file(&self) -> &str {
         &self.file
     }
+    /// Passwords the dataset publishes for its encrypted archives (`passwords`), in order.
+    pub fn passwords(&self) -> &[String] {
+        &self.passwords
+    }
+}
+
+/// Every password the profiles publish, in profile order, each once: medfs tries them after the
+/// user's own (`--password`, `MEDFS_PASSWORD`), so a dataset whose password is public (the
+/// cervical screening `test_stg2.7z`) mounts with none given.
+pub fn published_passwords(profiles: &[Profile]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in profiles.iter().flat_map(|p| &p.passwords) {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
 }
 
 macro_rules! builtin_profile {
@@ -249,6 +271,7 @@ const BUILTIN: &[(&str, &str)] = &[
     builtin_profile!("cbis-ddsm"),
     builtin_profile!("i2cvb"),
     builtin_profile!("adni"),
+    builtin_profile!("cervix"),
 ];
 
 /// The built-in profiles, in a fixed order.
@@ -324,6 +347,9 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
     }
     if raw.title.trim().is_empty() {
         return Err(inv("title", "must not be empty".into()));
+    }
+    if let Some(i) = raw.passwords.iter().position(|p| p.is_empty()) {
+        return Err(inv(&format!("passwords[{i}]"), "must not be empty".into()));
     }
 
     let exclude = if raw.exclude.is_empty() {
@@ -510,13 +536,19 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         let key_pattern = match &t.key_pattern {
             Some(p) => {
                 let re = pattern::regex(p).map_err(|e| inv(&key("key_pattern"), e))?;
-                if !re.capture_names().any(|c| c == Some("key")) {
-                    return Err(inv(&key("key_pattern"), format!("`{p}` has no group named `key`")));
+                if t.key_rewrite.is_none() && !re.capture_names().any(|c| c == Some("key")) {
+                    return Err(inv(
+                        &key("key_pattern"),
+                        format!("`{p}` has no group named `key` (or give `key_rewrite`)"),
+                    ));
                 }
                 Some(re)
             }
             None => None,
         };
+        if t.key_rewrite.is_some() && key_pattern.is_none() {
+            return Err(inv(&key("key_rewrite"), "`key_rewrite` only goes with `key_pattern`".into()));
+        }
         let join = Template::parse(&t.join, &|x| names.get(x)).map_err(|p| inv(&key("join"), p))?;
         tables.push(Table {
             name: n.clone(),
@@ -526,6 +558,7 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             header,
             key: key_alts,
             key_pattern,
+            key_rewrite: t.key_rewrite.clone(),
             key_also: t
                 .key_also
                 .iter()
@@ -616,6 +649,7 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         metadata_merge,
         split,
         patient,
+        passwords: raw.passwords,
     })
 }
 
@@ -657,7 +691,8 @@ mod tests {
                 "lidc-idri",
                 "cbis-ddsm",
                 "i2cvb",
-                "adni"
+                "adni",
+                "cervix"
             ]
         );
     }

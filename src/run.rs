@@ -72,9 +72,10 @@ fn open_disk_cache(tree: &TreeArgs) -> Option<std::sync::Arc<diskcache::DiskCach
 
 /// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
 fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
-    // Passwords are tried in order: those given with --password, then $MEDFS_PASSWORD.
-    let mut passwords = tree.passwords.clone();
-    passwords.extend(std::env::var("MEDFS_PASSWORD").ok().filter(|p| !p.is_empty()));
+    // Profiles first: the passwords they publish are tried when archives are listed, even with
+    // --no-datasets (the raw view of an encrypted download is still worth reading).
+    let profiles = load_profiles(tree.profiles.as_deref())?;
+    let passwords = passwords(&tree.passwords, std::env::var("MEDFS_PASSWORD").ok(), &profiles);
     let opts = PoolOptions {
         strict: tree.strict,
         progress,
@@ -99,7 +100,7 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         [one] => eprintln!("medfs: {one}"),
         [first, rest @ ..] => eprintln!("medfs: {first} (and {} more archives not saved either)", rest.len()),
     }
-    let profiles = if tree.no_datasets { Vec::new() } else { load_profiles(tree.profiles.as_deref())? };
+    let profiles = if tree.no_datasets { Vec::new() } else { profiles };
     let opts = TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks, datasets: !tree.no_datasets };
     let (tree, reader) = crate::build::parts(pool, opts, &profiles);
     let fs = MedFs::from_parts(tree, reader);
@@ -119,6 +120,19 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         eprintln!("medfs: warning: ... and {} more (see -v)", fs.tree().warnings.len() - 20);
     }
     Ok(fs)
+}
+
+/// Passwords in the order they are tried: those given with `--password`, then
+/// `$MEDFS_PASSWORD`, then those the loaded profiles publish (`passwords` in a profile), each once.
+fn passwords(given: &[String], env: Option<String>, profiles: &[crate::profile::Profile]) -> Vec<String> {
+    let mut out = given.to_vec();
+    out.extend(env.filter(|p| !p.is_empty()));
+    for p in crate::profile::published_passwords(profiles) {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// The built-in profiles, plus (replacing same-slug built-ins) those of `dir`.
@@ -494,5 +508,29 @@ impl Stop {
         let mut session = fuse::mount(Arc::new(fs), mnt, config).map_err(|e| mount_error(mnt, e))?;
         *state = Some((session.unmounter(), mnt.to_path_buf()));
         Ok(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_passwords_come_after_the_users_each_once() {
+        let pub_ = |slug: &str, pw: &[&str]| {
+            let list: Vec<String> = pw.iter().map(|p| format!("{p:?}")).collect();
+            let text = format!(
+                "title = \"t\"\npasswords = [{}]\n[[files]]\nrole = \"i\"\npath = 'x'\npatient = \"p\"\nstudy = \"s\"\n",
+                list.join(", ")
+            );
+            crate::profile::parse(&format!("{slug}.toml"), &text).unwrap()
+        };
+        let profiles = [pub_("a", &["open sesame", "mine"]), pub_("b", &[]), pub_("c", &["open sesame", "late"])];
+        let given = vec!["mine".to_string(), "first".to_string()];
+        assert_eq!(passwords(&given, Some("env".into()), &profiles), ["mine", "first", "env", "open sesame", "late"]);
+        // An empty MEDFS_PASSWORD is no password; no profile publishes any: only the user's.
+        assert_eq!(passwords(&given, Some(String::new()), &profiles[1..2]), ["mine", "first"]);
+        // The built-in cervix profile publishes the stage-2 password.
+        assert!(passwords(&[], None, &crate::profile::builtin()).contains(&"byecervicalcancer".to_string()));
     }
 }

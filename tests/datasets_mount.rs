@@ -7,7 +7,9 @@
 //! file and of the junk no profile places.
 //!
 //! The ways users hold downloads (issue 4 item 5) are covered: archives named one by one on the
-//! command line, a folder holding everything, and an already extracted download tree.
+//! command line, a folder holding everything, and an already extracted download tree; and (issue
+//! 10) the cervical screening 7z set with its encrypted stage-2 archive, and the bundles that hold
+//! archives inside an archive (Kaggle's cervix and DR bundles, DRIVE.zip of zips).
 
 mod common;
 
@@ -38,6 +40,8 @@ struct Item {
 #[derive(Clone, Default)]
 struct Download {
     items: Vec<Item>,
+    /// Extra `7z a` switches of a 7z container (`-p<password>`, `-mhe=on`).
+    sevenz_flags: BTreeMap<String, Vec<String>>,
 }
 
 impl Download {
@@ -74,6 +78,8 @@ impl Download {
                         make_tar_gz(&target, &entries);
                     } else if c.ends_with(".tar") {
                         make_tar(&target, &entries);
+                    } else if c.ends_with(".7z") {
+                        make_7z(&target, &members, self.sevenz_flags.get(&c).map_or(&[][..], Vec::as_slice));
                     } else {
                         panic!("unknown archive kind {c}");
                     }
@@ -97,6 +103,29 @@ impl Download {
             std::fs::write(p, &it.data).unwrap();
         }
     }
+}
+
+/// Writes a 7z of `items` at `target` with the `7z` tool (as the competition's archives were
+/// made), plus `flags`: the members are written to a staging folder and packed from there, so the
+/// archive holds their folders too.
+fn make_7z(target: &Path, items: &[&Item], flags: &[String]) {
+    let staging = target.with_extension("7z.staging");
+    for it in items {
+        let p = staging.join(&it.path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, &it.data).unwrap();
+    }
+    let status = std::process::Command::new("7z")
+        .args(["a", "-bd", "-mx1"])
+        .args(flags)
+        .arg(target)
+        .arg(".")
+        .current_dir(&staging)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("the 7z tool (p7zip-full) is installed");
+    assert!(status.success(), "7z a {} failed", target.display());
+    std::fs::remove_dir_all(&staging).unwrap();
 }
 
 /// Archive entries with an explicit entry for every folder, before its first member.
@@ -2912,4 +2941,346 @@ fn adni_collection_parts_csv_and_adnimerge() {
     .map(|s| s.to_string())
     .collect();
     check(&m, &Exp { slug: "adni", label_columns: &["group", "dx", "dx_bl"], studies, archives });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Intel & MobileODT cervical cancer screening (mounts/cervix.toml): the competition's 7z set with
+// the AES-encrypted test_stg2.7z (mounted with no password: the profile publishes it), the Kaggle
+// API bundle (pre-extracted folders, test_stg2.7z nested in the zip), the loaders' extracted tree.
+
+const CX_BUNDLE: &str = "intel-mobileodt-cervical-cancer-screening.zip";
+const CX_PASSWORD: &str = "byecervicalcancer";
+
+/// (set, type folder or "", image number, bytes): the same name in two sets (80, 7, 12), an
+/// empty and a truncated JPEG in the additional sets, corrected and removed images.
+fn cx_images() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
+    let j = |seed: u64, w: u16| jpeg(w, w * 3 / 4, 6000 + seed, seed.is_multiple_of(4));
+    let mut cut = j(9, 96);
+    cut.truncate(cut.len() / 2);
+    vec![
+        ("train", "1", "80", j(1, 64)),
+        ("train", "1", "1339", j(2, 64)),
+        ("train", "2", "7", j(3, 80)),
+        ("train", "2", "10", j(4, 64)),
+        ("train", "3", "968", j(5, 64)),
+        ("train", "3", "1120", j(6, 96)),
+        ("test", "", "0", j(7, 64)),
+        ("test", "", "1", j(8, 64)),
+        ("test", "", "15", j(17, 64)),
+        ("additional_Type_1_v2", "1", "80", j(10, 64)),
+        ("additional_Type_1_v2", "1", "12", j(11, 64)),
+        ("additional_Type_1_v2", "1", "5893", Vec::new()),
+        ("additional_Type_1_v2", "1", "3068", cut.clone()),
+        ("additional_Type_2_v2", "2", "7", cut),
+        ("additional_Type_2_v2", "2", "12", j(12, 64)),
+        ("additional_Type_2_v2", "2", "20", j(13, 64)),
+        ("additional_Type_2_v2", "2", "2845", Vec::new()),
+        ("additional_Type_3_v2", "3", "31", j(14, 64)),
+        ("additional_Type_3_v2", "3", "32", j(15, 64)),
+        ("test_stg2", "", "00528", j(16, 64)),
+        ("test_stg2", "", "00529", j(18, 80)),
+    ]
+}
+
+/// The five CSVs: corrections with and without a `Type_N\` folder and a numeric label, removed
+/// files named three ways (and one naming a train image, which marks nothing), the one-hot
+/// stage-1 solution, and two submissions that hold no labels.
+const CX_CSVS: [(&str, &str); 5] = [
+    (
+        "fixed_labels_v2.csv",
+        "filename,old_label,new_label\r\n80.jpg,Type_1,Type_3\r\n968.jpg,Type_3,Type_1\r\nType_3\\1120.jpg,Type_3,1\r\n",
+    ),
+    ("removed_files.csv", "filename\nType_1/12.jpg\n20.jpg\nadditional\\Type_3\\32.jpg\ntrain/Type_2/10.jpg\n"),
+    ("solution_stg1_release.csv", "image_name,Type_1,Type_2,Type_3\n0.jpg,0,1,0\n1.jpg,0,0,1\n15.jpg,1,0,0\n"),
+    ("sample_submission.csv", "image_name,Type_1,Type_2,Type_3\n0.jpg,0.168805,0.527346,0.303849\n"),
+    ("sample_submission_stg2.csv", "image_name,Type_1,Type_2,Type_3\n00528.jpg,0.3,0.3,0.4\n"),
+];
+
+/// Where an image sits in the competition's 7z set: (archive, member path).
+fn cx_in_7z(set: &str, folder: &str, n: &str) -> (String, String) {
+    match set {
+        "train" => ("train.7z".into(), format!("train/Type_{folder}/{n}.jpg")),
+        "test" | "test_stg2" => (format!("{set}.7z"), format!("{set}/{n}.jpg")),
+        _ => (format!("{set}.7z"), format!("Type_{folder}/{n}.jpg")),
+    }
+}
+
+/// The competition's files: train.7z, test.7z, the three additional 7z, test_stg2.7z encrypted
+/// (`hidden_names`: its headers too), the CSVs loose.
+fn cx_7z_set(hidden_names: bool) -> Download {
+    let mut d = Download::default();
+    for (set, folder, n, data) in cx_images() {
+        let (archive, path) = cx_in_7z(set, folder, n);
+        d.add(Some(&archive), &path, data);
+    }
+    for (name, text) in CX_CSVS {
+        d.add(None, name, text);
+    }
+    let mut flags = vec![format!("-p{CX_PASSWORD}")];
+    if hidden_names {
+        flags.push("-mhe=on".into());
+    }
+    d.sevenz_flags.insert("test_stg2.7z".into(), flags);
+    d
+}
+
+/// The Kaggle API bundle: the first five 7z pre-extracted into folders named after them, the
+/// CSVs, and (unless `stage2` is false) test_stg2.7z as written by the competition, nested.
+fn cx_bundle(tmp: &Path, stage2: bool) -> Download {
+    let mut d = Download::default();
+    let b = Some(CX_BUNDLE);
+    for (set, folder, n, data) in cx_images() {
+        match set {
+            "train" => d.add(b, &format!("train/train/Type_{folder}/{n}.jpg"), data),
+            "test" => d.add(b, &format!("test/test/{n}.jpg"), data),
+            "test_stg2" => continue,
+            _ => d.add(b, &format!("{set}/Type_{folder}/{n}.jpg"), data),
+        };
+    }
+    if stage2 {
+        let mut inner = Download::default();
+        for (set, _, n, data) in cx_images().into_iter().filter(|i| i.0 == "test_stg2") {
+            inner.add(Some("test_stg2.7z"), &format!("{set}/{n}.jpg"), data);
+        }
+        inner.sevenz_flags.insert("test_stg2.7z".into(), vec![format!("-p{CX_PASSWORD}")]);
+        let written = inner.write_archives(&tmp.join("stage2"));
+        d.add(b, "test_stg2.7z", std::fs::read(&written[0]).unwrap());
+    }
+    for (name, text) in CX_CSVS {
+        d.add(b, name, text);
+    }
+    d
+}
+
+/// Where an image of (set, type folder, number) sits in a form: (archive, member path, loose).
+type CxPlace<'a> = &'a dyn Fn(&str, &str, &str) -> (String, String, bool);
+
+/// The expected dataset: `place` gives each image's (archive, member path, loose) in the form.
+fn cx_expected(place: CxPlace, stage2: bool, archives: &[&str]) -> Exp {
+    let studies = cx_images()
+        .into_iter()
+        .filter(|i| stage2 || i.0 != "test_stg2")
+        .map(|(set, folder, n, data)| {
+            let labels = match set {
+                "test_stg2" => json!({}),
+                "test" => {
+                    let t = match n {
+                        "0" => "Type_2",
+                        "1" => "Type_3",
+                        _ => "Type_1",
+                    };
+                    json!({"cervix_type": t, "folder_type": null, "removed": false})
+                }
+                _ => {
+                    let cervix_type = match (set, n) {
+                        ("train", "80") => "Type_3".to_string(),
+                        ("train", "968" | "1120") => "Type_1".to_string(),
+                        _ => format!("Type_{folder}"),
+                    };
+                    let removed = matches!(
+                        (set, n),
+                        ("additional_Type_1_v2", "12") | ("additional_Type_2_v2", "20") | ("additional_Type_3_v2", "32")
+                    );
+                    json!({"cervix_type": cervix_type, "folder_type": format!("Type_{folder}"), "removed": removed})
+                }
+            };
+            let truncated = match (set, n) {
+                ("additional_Type_1_v2", "3068") | ("additional_Type_2_v2", "7") => json!(true),
+                _ if data.is_empty() => Value::Null,
+                _ => json!(false),
+            };
+            let (archive, path, loose) = place(set, folder, n);
+            S {
+                patient: set.into(),
+                study: n.into(),
+                files: vec![file(&format!("{n}.jpg"), &data, (archive.clone(), path.clone(), loose))],
+                labels,
+                meta: json!({"source_archive": archive, "source_path": path, "bytes": data.len(), "truncated": truncated}),
+                split: Some(if set.starts_with("test") { "test" } else { "train" }),
+            }
+        })
+        .collect();
+    Exp {
+        slug: "cervix",
+        label_columns: &["cervix_type", "folder_type", "removed"],
+        studies,
+        archives: archives.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+const CX_7Z_SOURCES: [&str; 9] = [
+    "additional_Type_1_v2.7z",
+    "additional_Type_2_v2.7z",
+    "additional_Type_3_v2.7z",
+    "fixed_labels_v2.csv",
+    "removed_files.csv",
+    "solution_stg1_release.csv",
+    "test.7z",
+    "test_stg2.7z",
+    "train.7z",
+];
+
+fn cx_7z_place(set: &str, folder: &str, n: &str) -> (String, String, bool) {
+    let (a, p) = cx_in_7z(set, folder, n);
+    (a, p, false)
+}
+
+#[test]
+fn cervix_7z_set_mounts_with_the_published_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    // (1) The competition folder, no password given: the profile's opens test_stg2.7z (its
+    // headers encrypted too); an empty and a truncated JPEG are study files of their size.
+    let d = cx_7z_set(true);
+    let files = d.write_archives(&tmp.path().join("comp"));
+    {
+        let m = mount_at(tmp.path(), "mnt1", &[tmp.path().join("comp")]);
+        check(&m, &cx_expected(&cx_7z_place, true, &CX_7Z_SOURCES));
+        assert_eq!(std::fs::metadata(m.path("cervix/additional_Type_1_v2/5893/5893.jpg")).unwrap().len(), 0);
+        check_raw(
+            &m,
+            &[
+                ("_archives/sample_submission.csv", CX_CSVS[3].1.as_bytes()),
+                ("_archives/test_stg2.7z/test_stg2/00529.jpg", &cx_images()[20].3),
+            ],
+        );
+    }
+    // (2) Every file named one by one, with a wrong password of the user's own tried first and
+    // stage 2's names in the clear: the published password still opens it.
+    let d = cx_7z_set(false);
+    let files2 = d.write_archives(&tmp.path().join("named"));
+    assert_eq!(files.len(), files2.len());
+    {
+        let srcs: Vec<&Path> = files2.iter().map(PathBuf::as_path).collect();
+        let m = mount(&srcs, &tmp.path().join("mnt2"), &["--password", "not it"]);
+        check(&m, &cx_expected(&cx_7z_place, true, &CX_7Z_SOURCES));
+    }
+    // (3) The same profile without `passwords` (--profiles replaces the built-in): test_stg2.7z
+    // is refused with one line naming it, and everything else mounts.
+    let profiles = tmp.path().join("profiles");
+    std::fs::create_dir(&profiles).unwrap();
+    let builtin = include_str!("../mounts/cervix.toml");
+    assert!(builtin.contains("\npasswords = [\"byecervicalcancer\"]\n"));
+    std::fs::write(profiles.join("cervix.toml"), builtin.replace("\npasswords = [\"byecervicalcancer\"]\n", "\n"))
+        .unwrap();
+    {
+        let m =
+            mount(&[&tmp.path().join("comp")], &tmp.path().join("mnt3"), &["--profiles", profiles.to_str().unwrap()]);
+        let line = m.stderr.lines().find(|l| l.contains("test_stg2.7z")).unwrap_or_else(|| panic!("{}", m.stderr));
+        assert!(line.contains("no password"), "{line}");
+        let archives: Vec<&str> = CX_7Z_SOURCES.iter().copied().filter(|a| *a != "test_stg2.7z").collect();
+        check(&m, &cx_expected(&cx_7z_place, false, &archives));
+    }
+}
+
+#[test]
+fn cervix_loaders_extracted_tree() {
+    // train/Type_K/, test/, test_stg2/ and the three additional sets merged in additional/Type_K/.
+    let tmp = tempfile::tempdir().unwrap();
+    let ex = tmp.path().join("ex");
+    let path_of = |set: &str, folder: &str, n: &str| match set {
+        "train" => format!("train/Type_{folder}/{n}.jpg"),
+        "test" | "test_stg2" => format!("{set}/{n}.jpg"),
+        _ => format!("additional/Type_{folder}/{n}.jpg"),
+    };
+    let mut d = Download::default();
+    for (set, folder, n, data) in cx_images() {
+        d.add(None, &path_of(set, folder, n), data);
+    }
+    for (name, text) in CX_CSVS {
+        d.add(None, name, text);
+    }
+    d.write_extracted(&ex);
+    let m = mount_at(tmp.path(), "mnt", &[ex]);
+    let place = |set: &str, folder: &str, n: &str| loc(Form::Extracted, None, &path_of(set, folder, n));
+    let sources = [
+        "additional",
+        "fixed_labels_v2.csv",
+        "removed_files.csv",
+        "solution_stg1_release.csv",
+        "test",
+        "test_stg2",
+        "train",
+    ];
+    check(&m, &cx_expected(&place, true, &sources));
+}
+
+fn cx_bundle_place(set: &str, folder: &str, n: &str) -> (String, String, bool) {
+    let path = match set {
+        "train" => format!("train/train/Type_{folder}/{n}.jpg"),
+        "test" => format!("test/test/{n}.jpg"),
+        "test_stg2" => return (format!("{CX_BUNDLE}/test_stg2.7z"), format!("test_stg2/{n}.jpg"), false),
+        _ => format!("{set}/Type_{folder}/{n}.jpg"),
+    };
+    (CX_BUNDLE.into(), path, false)
+}
+
+#[test]
+fn cervix_kaggle_bundle_without_stage2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cx_bundle(tmp.path(), false);
+    let srcs = d.write_archives(&tmp.path().join("dl"));
+    assert_eq!(srcs.len(), 1);
+    let m = mount_at(tmp.path(), "mnt", &srcs);
+    check(&m, &cx_expected(&cx_bundle_place, false, &[CX_BUNDLE]));
+}
+
+/// Needs nested archives (issue 10 item 3): test_stg2.7z inside the bundle zip joins the pool as
+/// `<bundle>/test_stg2.7z`, opened with the password the profile publishes.
+#[test]
+fn cervix_kaggle_bundle_with_nested_encrypted_stage2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cx_bundle(tmp.path(), true);
+    let srcs = d.write_archives(&tmp.path().join("dl"));
+    let m = mount_at(tmp.path(), "mnt", &srcs);
+    let nested = format!("{CX_BUNDLE}/test_stg2.7z");
+    check(&m, &cx_expected(&cx_bundle_place, true, &[CX_BUNDLE, &nested]));
+    check_raw(&m, &[(&format!("_archives/{CX_BUNDLE}/removed_files.csv"), CX_CSVS[1].1.as_bytes())]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Bundles of nested archives (issue 10 item 3): Kaggle DR's diabetic-retinopathy-detection.zip
+// holding the byte-split zips, DRIVE.zip holding training.zip and test.zip. A nested archive is
+// named `<outer>/<member>` (split parts joined), its members relative to it.
+
+/// Zips `files` (flat, by file name) into `dir/name`: a bundle as Kaggle's API or a mirror makes it.
+fn bundle_of(dir: &Path, name: &str, files: &[PathBuf]) -> PathBuf {
+    let entries: Vec<Entry> =
+        files.iter().map(|p| entry(&p.file_name().unwrap().to_string_lossy(), std::fs::read(p).unwrap())).collect();
+    let out = dir.join(name);
+    make_zip(&out, &entries, ZipMethod::Deflated);
+    out
+}
+
+/// The expectation for archives that now sit inside `outer`.
+fn nested_in(mut e: Exp, outer: &str) -> Exp {
+    for s in &mut e.studies {
+        for f in &mut s.files {
+            assert!(!f.loose, "test bug: a loose file in a bundle");
+            f.archive = format!("{outer}/{}", f.archive);
+        }
+    }
+    e.archives = e.archives.iter().map(|a| format!("{outer}/{a}")).collect();
+    e
+}
+
+#[test]
+fn kaggle_dr_api_bundle_of_split_zips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parts = kdr_write(&tmp.path().join("parts"), false);
+    let b = bundle_of(tmp.path(), "diabetic-retinopathy-detection.zip", &parts);
+    let m = mount_at(tmp.path(), "mnt", &[b]);
+    check(&m, &nested_in(kdr_expected(false, Form::Archives), "diabetic-retinopathy-detection.zip"));
+    check_raw(&m, &[("_archives/diabetic-retinopathy-detection.zip/sample.zip/sample/10_left.jpeg", &kdr_jpeg(0))]);
+}
+
+#[test]
+fn drive_zip_holding_training_and_test_zips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = drive_download(true, "", None);
+    let zips = d.write_archives(&tmp.path().join("inner"));
+    let b = bundle_of(tmp.path(), "DRIVE.zip", &zips);
+    let m = mount_at(tmp.path(), "mnt", &[b]);
+    let e = nested_in(drive_expected(&d, Form::Archives), "DRIVE.zip");
+    assert_eq!(e.archives, ["DRIVE.zip/test.zip", "DRIVE.zip/training.zip"]);
+    check(&m, &e);
 }

@@ -116,12 +116,20 @@ pub fn load(
         let Some(cell) = rec.get(key_col) else {
             continue;
         };
-        let mut key = match &table.key_pattern {
-            Some(re) => match re.captures(cell.trim()).and_then(|c| c.name("key")) {
+        let mut key = match (&table.key_pattern, &table.key_rewrite) {
+            (Some(re), Some(rewrite)) => match re.captures(cell.trim()) {
+                Some(c) => {
+                    let mut k = String::new();
+                    c.expand(rewrite, &mut k);
+                    k
+                }
+                None => continue,
+            },
+            (Some(re), None) => match re.captures(cell.trim()).and_then(|c| c.name("key")) {
                 Some(m) => m.as_str().to_string(),
                 None => continue,
             },
-            None => cell.trim().to_string(),
+            (None, _) => cell.trim().to_string(),
         };
         for (alts, col) in table.key_also.iter().zip(&also) {
             let _ = alts;

@@ -8,14 +8,15 @@ use regex::Regex;
 
 /// Names that exist for every placed file without being captured: where the file comes from
 /// (`archive`, member `path`, its `dir`, basename `file`, `stem` before the last dot, `ext`
-/// after it) and, at study level, the ids the rules computed (`patient`, `study`).
-pub const BUILTINS: [&str; 8] = ["archive", "path", "dir", "file", "stem", "ext", "patient", "study"];
+/// after it), its `size` in bytes (decimal text, so an empty or damaged file can be told from
+/// the listing alone) and, at study level, the ids the rules computed (`patient`, `study`).
+pub const BUILTINS: [&str; 9] = ["archive", "path", "dir", "file", "stem", "ext", "size", "patient", "study"];
 /// Slot of `patient` (study level only).
-pub const SLOT_PATIENT: usize = 6;
+pub const SLOT_PATIENT: usize = 7;
 /// Slot of `study` (study level only).
-pub const SLOT_STUDY: usize = 7;
+pub const SLOT_STUDY: usize = 8;
 /// Number of builtin slots that exist for a single file (all but patient and study).
-pub const FILE_BUILTINS: usize = 6;
+pub const FILE_BUILTINS: usize = 7;
 
 /// The slot table of one profile: builtins first, then named captures in order of appearance.
 #[derive(Debug, Clone)]

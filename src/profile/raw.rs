@@ -50,6 +50,8 @@ pub struct RawProfile {
     pub title: String,
     pub homepage: Option<String>,
     #[serde(default)]
+    pub passwords: Vec<String>,
+    #[serde(default)]
     pub recognize: RawRecognize,
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -126,6 +128,7 @@ pub struct RawTable {
     pub header: Option<bool>,
     pub key: RawColumn,
     pub key_pattern: Option<String>,
+    pub key_rewrite: Option<String>,
     #[serde(default)]
     pub key_also: Vec<RawColumnOne>,
     pub join: String,

@@ -2,6 +2,7 @@
 //! or withheld, DR-sign ids, sizes read from the (reduced) images.
 
 use crate::common::*;
+use medfs::organize::ContentSource;
 use serde_json::json;
 
 fn pool(withheld_test_manuals: bool, wrapper: Option<&str>) -> MemPool {
@@ -114,4 +115,27 @@ fn drive_withheld_manuals_in_wrapper() {
         json!({"vessel_manual1": null, "vessel_manual2": null, "fov_mask": "01_test_mask.gif", "dr_signs": false})
     );
     assert_eq!(json(&ds, "dataset.json")["source_archives"], json!(["DRIVE.zip"]));
+}
+
+/// DRIVE.zip holding training.zip and test.zip: each inner zip is an archive of the pool named
+/// `DRIVE.zip/<inner>`, its members relative to it; the inner zips as members of the outer one
+/// are no study files.
+#[test]
+fn drive_bundle_of_nested_zips() {
+    let mut p = MemPool::new();
+    let plain = pool(false, None);
+    for f in &plain.files {
+        let bytes = plain.read_all(f.id).unwrap();
+        p.add(&format!("DRIVE.zip/{}", f.archive), &f.path, bytes);
+    }
+    p.touch("DRIVE.zip", "training.zip").touch("DRIVE.zip", "test.zip");
+    let ds = p.organize_with("drive").unwrap();
+    check_invariants(&ds, &p.organize_with("drive").unwrap());
+    assert_eq!(tree(&ds), tree(&plain.organize_with("drive").unwrap()));
+    assert_eq!(json(&ds, "dataset.json")["source_archives"], json!(["DRIVE.zip/test.zip", "DRIVE.zip/training.zip"]));
+    assert_eq!(
+        json(&ds, "03/03_test/metadata.json")["source"]["03_test.tif"],
+        json!({"archive": "DRIVE.zip/test.zip", "path": "test/images/03_test.tif"})
+    );
+    assert_eq!(json(&ds, "25/25_training/labels.json")["dr_signs"], json!(true));
 }

@@ -2,6 +2,7 @@
 //! byte-split zips, trainLabels.csv from trainLabels.csv.zip, sample/ copies, the solution file.
 
 use crate::common::*;
+use medfs::organize::ContentSource;
 use serde_json::json;
 
 fn pool(with_solution: bool) -> MemPool {
@@ -82,4 +83,33 @@ fn kaggle_dr_without_solution_test_is_empty() {
     assert_eq!(json(&ds, "1/1_left/labels.json"), json!({}));
     assert_eq!(json(&ds, "10/10_right/labels.json"), json!({"level": 0, "level_name": "No DR"}));
     assert!(labels_csv(&ds).contains("\n1/1_left/1_left.jpeg,1,1_left,test,,,\n"));
+}
+
+/// The Kaggle API bundle diabetic-retinopathy-detection.zip: the byte-split zips inside it are
+/// joined into `<bundle>/train.zip` and `<bundle>/test.zip`, the CSV zips are nested archives
+/// too; the parts themselves, members of the bundle, are no study files.
+#[test]
+fn kaggle_dr_bundle_of_nested_zips() {
+    const B: &str = "diabetic-retinopathy-detection.zip";
+    let plain = pool(false);
+    let mut p = MemPool::new();
+    for f in &plain.files {
+        let inner = f.archive.strip_suffix(".001").unwrap_or(&f.archive);
+        p.add(&format!("{B}/{inner}"), &f.path, plain.read_all(f.id).unwrap());
+    }
+    for part in ["train.zip.001", "train.zip.002", "test.zip.001", "trainLabels.csv.zip", "sample.zip"] {
+        p.touch(B, part);
+    }
+    let ds = p.organize_with("kaggle-dr").unwrap();
+    check_invariants(&ds, &p.organize_with("kaggle-dr").unwrap());
+    assert_eq!(tree(&ds), tree(&plain.organize_with("kaggle-dr").unwrap()));
+    assert_eq!(
+        json(&ds, "dataset.json")["source_archives"],
+        json!([format!("{B}/test.zip"), format!("{B}/train.zip"), format!("{B}/trainLabels.csv.zip")])
+    );
+    assert_eq!(json(&ds, "15/15_right/labels.json"), json!({"level": 2, "level_name": "Moderate"}));
+    assert_eq!(
+        json(&ds, "10/10_left/metadata.json")["source"],
+        json!({"10_left.jpeg": {"archive": format!("{B}/train.zip"), "path": "train/10_left.jpeg"}})
+    );
 }

@@ -6,6 +6,7 @@ mod abide;
 mod adni;
 mod brats;
 mod cbis;
+mod cervix;
 mod chestxray14;
 mod common;
 mod ddsm;
