@@ -27,6 +27,7 @@ import hashlib
 import math
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -251,9 +252,11 @@ class Medfs:
     def __enter__(self):
         drop_caches()
         t = time.monotonic()
+        # The 7z reader logs each decoder it starts at debug level: counted per pass.
+        env = dict(os.environ, MEDFS_LOG="medfs=info,medfs::archive::sevenz=debug")
         subprocess.run([self.medfs, "mount", "--cache-size", self.cache, "--index-dir", self.index_dir,
                         "--disk-cache-dir", self.disk_dir, "--no-datasets", "--log-file", self.log,
-                        self.archive, self.mnt], check=True)
+                        self.archive, self.mnt], check=True, env=env)
         self.mount_s = time.monotonic() - t
         self.pid = daemon_pid(self.mnt)
         assert self.pid, "daemon pid not found"
@@ -269,17 +272,27 @@ class Medfs:
         """One pass of the reads after dropping the page cache: a result row."""
         drop_caches()
         cpu0 = cpu_seconds(self.pid)
+        log0 = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         t0 = time.monotonic()
         el, got = read_files(self.root, names)
         t1 = time.monotonic()
         cpu = cpu_seconds(self.pid) - cpu0
         time.sleep(0.3)  # one more disk sample after the pass
+        with open(self.log, "rb") as f:
+            f.seek(log0)
+            starts = [line for line in f.read().decode(errors="replace").splitlines() if "decoding from its start" in line]
+        folders = {}
+        for line in starts:
+            k = line.split("7z folder ", 1)[1].split(":", 1)[0]
+            folders[k] = folders.get(k, 0) + 1
         row = {"label": label, "s": el, "n": len(names), "bad": check(label, names, got, ref),
                "rss": self.sampler.peak_rss(t0, t1), "hwm": self.hwm(), "cpu": cpu,
                "disk": self.sampler.peak_disk(t0, time.monotonic()), "disk_end": tree_bytes(self.disk_dir),
-               "cache": self.cache}
+               "cache": self.cache, "starts": len(starts), "folders": folders}
         print(f"  {label:<34} {el:7.2f} s  {len(names) / el:7.1f} files/s  daemon CPU {cpu:6.2f} s"
-              f"  VmHWM {row['hwm'] / MiB:6.1f} MiB  disk cache {row['disk'] / MiB:6.1f} MiB", file=sys.stderr)
+              f"  VmHWM {row['hwm'] / MiB:6.1f} MiB  disk cache {row['disk'] / MiB:6.1f} MiB"
+              f"  decoder starts {len(starts)} (by folder {dict(sorted(folders.items(), key=lambda kv: int(kv[0])))})",
+              file=sys.stderr)
         return row
 
     def __exit__(self, *exc):
@@ -295,17 +308,24 @@ def ratarmount(data, archive, names, ref, timeout):
     (rows, note); rows empty and note saying why when it cannot."""
     venv = os.path.join(data, "venv-ratarmount")
     exe = os.path.join(venv, "bin", "ratarmount")
-    if not os.path.exists(exe):
-        print("  installing ratarmount in a venv ...", file=sys.stderr)
+    py = os.path.join(venv, "bin", "python")
+    # ratarmount reads 7z through py7zr (or libarchive, which needs the system's libarchive.so):
+    # the `7z` extra brings both bindings, but its py7zr pin (~=1.0) lets pip take 1.1, which
+    # ratarmountcore 0.11 refuses ("Wrong version found!", then "unrecognized format"): pin 1.0.
+    ok = "import py7zr; assert py7zr.__version__.startswith('1.0')"
+    if not os.path.exists(exe) or subprocess.run([py, "-c", ok], capture_output=True).returncode:
+        print("  installing ratarmount[7z] in a venv ...", file=sys.stderr)
         r = subprocess.run([sys.executable, "-m", "venv", venv], capture_output=True, text=True)
         if r.returncode != 0:
             return [], f"python3 -m venv failed: {r.stderr.strip().splitlines()[-1:]}"
-        r = subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "ratarmount"],
+        r = subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "ratarmount[7z]", "py7zr~=1.0.0"],
                            capture_output=True, text=True)
         if r.returncode != 0 or not os.path.exists(exe):
             shutil.rmtree(venv, ignore_errors=True)
             return [], f"pip install ratarmount failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
     version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+    py7zr = subprocess.run([py, "-c", "import py7zr; print(py7zr.__version__)"], capture_output=True, text=True)
+    version += f" (py7zr {py7zr.stdout.strip() or 'missing'})"
     mnt = tempfile.mkdtemp(prefix="ratarmount-7z-")
     idx = tempfile.mkdtemp(prefix="ratarmount-idx-")
     rows = []
@@ -371,7 +391,7 @@ def main():
     ap.add_argument("--medfs", default=MEDFS, help="medfs binary (default: target/release/medfs)")
     ap.add_argument("--jobs", type=int, default=2, help="processes generating the scans")
     ap.add_argument("--no-ratarmount", action="store_true")
-    ap.add_argument("--ratarmount-timeout", type=int, default=600, help="seconds for its mount and each pass")
+    ap.add_argument("--ratarmount-timeout", type=int, default=300, help="seconds for its mount and each pass")
     ap.add_argument("--generate-only", action="store_true")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -421,10 +441,13 @@ def main():
         # -- baselines
         extracted = os.path.join(scratch, "extracted")
         drop_caches()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.monotonic()
         subprocess.run(["7z", "x", "-bd", "-y", f"-o{extracted}", archive], check=True, stdout=subprocess.DEVNULL)
         x_s = time.monotonic() - t
-        print(f"  {'7z x (whole archive)':<34} {x_s:7.2f} s", file=sys.stderr)
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        x_cpu = ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime
+        print(f"  {'7z x (whole archive)':<34} {x_s:7.2f} s  CPU {x_cpu:6.2f} s", file=sys.stderr)
         drop_caches()
         ext_s, ref = read_files(extracted, names)
         print(f"  {'extracted tree':<34} {ext_s:7.2f} s  {len(names) / ext_s:7.1f} files/s", file=sys.stderr)
@@ -470,18 +493,20 @@ def main():
           f" {len(blocks)} solid block(s) of {', '.join(f'{v / MiB:.0f} MiB' for v in blocks.values())});"
           f" the reads: {ext_bytes / 1e6:.1f} MB. Page cache dropped before every row; one reader thread."
           f" Ratios: time of the baseline / time of the row (> 1: the row is faster).\n")
-    print("| what | time | files/s | vs `7z x` | vs extracted | medfs daemon CPU | peak RSS (VmHWM) | disk cache peak / end |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| `7z x` whole archive | {x_s:.2f} s | {len(files) / x_s:.0f} (all {len(files)}) | 1 | | | | |")
-    print(f"| extracted tree | {ext_s:.2f} s | {len(names) / ext_s:.0f} | {x_s / ext_s:.3g}x | 1 | | | |")
+    print("| what | time | files/s | vs `7z x` | vs extracted | CPU | decoder starts | peak RSS (VmHWM) | disk cache peak / end |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| `7z x` whole archive | {x_s:.2f} s | {len(files) / x_s:.0f} (all {len(files)}) | 1 | | {x_cpu:.2f} s"
+          f" | {len(blocks)} | | |")
+    print(f"| extracted tree | {ext_s:.2f} s | {len(names) / ext_s:.0f} | {x_s / ext_s:.3g}x | 1 | | | | |")
     for r in rows:
         mnt = f" (+{r['mount_s']:.2f} s mount)" if "mount_s" in r else ""
         print(f"| {r['label']}{mnt} | {r['s']:.2f} s | {r['n'] / r['s']:.1f} | {x_s / r['s']:.3g}x | {ext_s / r['s']:.3g}x"
-              f" | {r['cpu']:.2f} s | {r['hwm'] / MiB:.0f} MiB | {r['disk'] / MiB:.0f} / {r['disk_end'] / MiB:.0f} MiB |")
+              f" | {r['cpu']:.2f} s | {r['starts']} | {r['hwm'] / MiB:.0f} MiB"
+              f" | {r['disk'] / MiB:.0f} / {r['disk_end'] / MiB:.0f} MiB |")
     for r in rat_rows:
         part = "" if r["n"] == len(names) else f" ({r['n']} of {len(names)} files)"
         print(f"| {r['label']}{part} | {r['s']:.2f} s | {r['n'] / r['s']:.1f} | {x_s * r['n'] / len(names) / r['s']:.3g}x"
-              f" | {ext_s * r['n'] / len(names) / r['s']:.3g}x | | | |")
+              f" | {ext_s * r['n'] / len(names) / r['s']:.3g}x | | | | |")
     print(f"\nratarmount: {rat_note}.")
     print(f"\nByte-exact against the extraction: {'all files of every pass' if bad == 0 else f'{bad} files DIFFER'};"
           f" measurement time {time.monotonic() - started:.0f} s.")
