@@ -253,7 +253,7 @@ class Medfs:
         drop_caches()
         t = time.monotonic()
         # The 7z reader logs each decoder it starts at debug level: counted per pass.
-        env = dict(os.environ, MEDFS_LOG="medfs=info,medfs::archive::sevenz=debug")
+        env = dict(os.environ, MEDFS_LOG="medfs=warn,medfs::archive::sevenz=debug")
         subprocess.run([self.medfs, "mount", "--cache-size", self.cache, "--index-dir", self.index_dir,
                         "--disk-cache-dir", self.disk_dir, "--no-datasets", "--log-file", self.log,
                         self.archive, self.mnt], check=True, env=env)

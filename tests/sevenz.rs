@@ -221,12 +221,17 @@ fn a_solid_7z_larger_than_the_cache_is_decoded_once_into_the_disk_cache() {
         }
     };
     let first = {
-        let m = mount(&[&archive], &dir.path().join("mnt1"), &opts);
+        let m = mount(&[&archive], &dir.path().join("mnt1"), &[&opts[..], &["-vv"]].concat());
         read_all(&m.path("_archives/solid.7z"));
         disk_blocks(&cache_dir)
     };
     // Every 1 MiB block of the one solid folder was stored as it was decoded.
     assert_eq!(first.len(), total.div_ceil(1 << 20), "blocks on disk after the first pass");
+    // And the folder was decoded once: its cursor (a 256 KiB dictionary at -mx1) stayed in the
+    // 16 MiB budget while the reads jumped back and forth, the blocks it passed went to the disk.
+    let log = std::fs::read_to_string(dir.path().join("mnt1.log")).unwrap();
+    let starts = log.lines().filter(|l| l.contains("decoding from its start")).count();
+    assert_eq!(starts, 1, "decoders started for the one folder:\n{log}");
     std::thread::sleep(std::time::Duration::from_millis(20));
     // A second daemon reads the whole archive from the disk cache: no block is written again,
     // and the blocks it read are touched (LRU).

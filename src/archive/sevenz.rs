@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use sevenz_rust2::{Archive, BlockDecoder, Password};
+use sevenz_rust2::{Archive, BlockDecoder, EncoderMethod, Password};
 use sha2::{Digest, Sha256};
 
 use super::codec::WindowSource;
@@ -35,11 +35,48 @@ const BLOCK: u64 = 1 << 20;
 /// [`ARCHIVE_STREAM`], member indexes never come this high.
 const CURSORS: u32 = ARCHIVE_STREAM - 1;
 
-/// Memory charged for a running decoder besides its output block: the dictionary, which 7z
-/// never makes larger than the data it covers, capped at what common settings use (64 MiB,
-/// `-mx9`), plus buffers.
-fn decoder_bytes(folder_len: u64) -> usize {
-    (folder_len.min(64 << 20) as usize) + (2 << 20)
+/// Memory charged for a running decoder besides its output block: its dictionary as the
+/// folder's coders declare it ([`dictionary`]), else what common settings use at most (64 MiB,
+/// `-mx9`), never more than the data it covers; plus buffers. Charging 64 MiB for the 256 KiB
+/// dictionary of `-mx1` made each cursor of a 64 MiB folder weigh more than a 64 MiB budget,
+/// so it was evicted at once and every read past it decoded the folder again from its start.
+fn decoder_bytes(folder_len: u64, dictionary: Option<u64>) -> usize {
+    (dictionary.unwrap_or(64 << 20).min(folder_len) as usize) + (2 << 20)
+}
+
+/// The largest dictionary (or PPMd model) the coders of `folder` declare; `None` when one of
+/// them is a method whose memory is not known from its properties (the caller then assumes the
+/// most). Filters and AES keep only small buffers.
+fn dictionary(archive: &Archive, folder: usize) -> Option<u64> {
+    let mut most = 0u64;
+    for c in &archive.blocks.get(folder)?.coders {
+        let p = c.properties();
+        let size = match c.encoder_method_id() {
+            EncoderMethod::ID_LZMA2 => match *p.first()? as u32 {
+                b @ 0..40 => u64::from(2 | (b & 1)) << (b / 2 + 11),
+                40 => u64::from(u32::MAX),
+                _ => return None,
+            },
+            EncoderMethod::ID_LZMA | EncoderMethod::ID_PPMD => {
+                u64::from(u32::from_le_bytes(p.get(1..5)?.try_into().ok()?))
+            }
+            EncoderMethod::ID_COPY
+            | EncoderMethod::ID_AES256_SHA256
+            | EncoderMethod::ID_DELTA
+            | EncoderMethod::ID_BCJ_X86
+            | EncoderMethod::ID_BCJ2
+            | EncoderMethod::ID_BCJ_PPC
+            | EncoderMethod::ID_BCJ_IA64
+            | EncoderMethod::ID_BCJ_ARM
+            | EncoderMethod::ID_BCJ_ARM64
+            | EncoderMethod::ID_BCJ_ARM_THUMB
+            | EncoderMethod::ID_BCJ_SPARC
+            | EncoderMethod::ID_BCJ_RISCV => 0,
+            _ => return None,
+        };
+        most = most.max(size);
+    }
+    Some(most)
 }
 
 /// The 7z format.
@@ -417,8 +454,10 @@ fn open(
     if members.iter().any(|m| matches!(m.data, DataLoc::Raw { offset } if offset.saturating_add(m.size) > at)) {
         return Err("7z member past the end of its folders".into());
     }
+    let dictionaries = (0..lens.len()).map(|f| dictionary(&archive, f)).collect();
     let stream = FolderStream {
         file: file.clone(),
+        dictionaries,
         archive: Arc::new(archive),
         password,
         starts,
@@ -475,6 +514,8 @@ struct FolderStream {
     starts: Vec<u64>,
     /// Each folder's first block number in the cache.
     first_blocks: Vec<u64>,
+    /// Each folder's dictionary where its coders declare it ([`dictionary`]).
+    dictionaries: Vec<Option<u64>>,
     cache: Arc<BlockCache>,
     /// The archive's blocks on disk: a solid folder evicted from memory is read back from there
     /// instead of decoded again from its start (stream = folder number).
@@ -500,6 +541,11 @@ impl FolderStream {
 
     /// Block `block` of folder `folder`, decoding up to it (from the folder's cursor when it is
     /// not past it, else from the folder's start).
+    ///
+    /// With a disk cache, the blocks a cursor passes on its way to the one asked for go to the
+    /// disk only: in memory they would push out, least recently used, the cursors of the other
+    /// folders, and an evicted cursor costs its folder's decoding again from the start, where a
+    /// block passed over costs one read from the disk cache.
     fn block(&self, folder: usize, block: u64) -> io::Result<Arc<[u8]>> {
         let key = self.key(folder, block);
         if let Some(b) = self.cache.get(&key) {
@@ -508,17 +554,11 @@ impl FolderStream {
         let folder_len = self.starts[folder + 1] - self.starts[folder];
         // Only folders of several blocks are worth the disk: a one-block folder decodes as fast.
         let disk = self.disk.as_ref().filter(|_| folder_len > BLOCK);
-        if let Some(disk) = disk {
-            let want = (folder_len - block * BLOCK).min(BLOCK) as usize;
-            let _reading = self.cache.reserve(want);
-            if let Some(bytes) = disk.get(folder as u32, block).filter(|b| b.len() == want) {
-                let data: Arc<[u8]> = bytes.into();
-                self.cache.insert(key, data.clone());
-                return Ok(data);
-            }
+        if let Some(b) = self.from_disk(disk, folder, block, folder_len) {
+            return Ok(b);
         }
         // The decoder, the block it is filling and the one it hands over.
-        let weight = decoder_bytes(folder_len) + 2 * BLOCK as usize;
+        let weight = decoder_bytes(folder_len, self.dictionaries[folder]) + 2 * BLOCK as usize;
         let state_key = BlockKey { owner: self.owner, item: CURSORS, block: folder as u64 };
         let slot: Arc<CursorSlot> = self.cache.state(state_key, || (Mutex::new(None), 0));
         let mut cursor = slot.lock();
@@ -527,6 +567,10 @@ impl FolderStream {
             return Ok(b);
         }
         if cursor.as_ref().is_none_or(|c| c.next > block) {
+            // That reader may have passed it to the disk only.
+            if let Some(b) = self.from_disk(disk, folder, block, folder_len) {
+                return Ok(b);
+            }
             // Counted by bench/sevenz_solid.py (MEDFS_LOG=medfs::archive::sevenz=debug): more
             // starts than folders means a folder was decoded again.
             tracing::debug!("{}: 7z folder {folder}: decoding from its start, block {block} wanted", self.name);
@@ -554,13 +598,18 @@ impl FolderStream {
             let data: Arc<[u8]> = got.into();
             let n = c.next;
             c.next += 1;
-            if let Some(disk) = disk
-                && let Err(e) = disk.put(folder as u32, n, &data)
-            {
-                // The disk cache only saves work: a full or read-only disk must not fail the read.
-                tracing::debug!("{}: disk cache: {e}", self.name);
+            let on_disk = match disk.map(|d| d.put(folder as u32, n, &data)) {
+                Some(Ok(())) => true,
+                Some(Err(e)) => {
+                    // The disk cache only saves work: a full or read-only disk must not fail the read.
+                    tracing::debug!("{}: disk cache: {e}", self.name);
+                    false
+                }
+                None => false,
+            };
+            if n == block || !on_disk {
+                self.cache.insert(self.key(folder, n), data.clone());
             }
-            self.cache.insert(self.key(folder, n), data.clone());
             if n == block {
                 if c.next * BLOCK >= folder_len {
                     // The folder is done: its decoder's memory goes back to the budget.
@@ -570,6 +619,16 @@ impl FolderStream {
                 return Ok(data);
             }
         }
+    }
+
+    /// Block `block` of `folder` from the disk cache (then cached in memory), if there.
+    fn from_disk(&self, disk: Option<&ArchiveBlocks>, folder: usize, block: u64, folder_len: u64) -> Option<Arc<[u8]>> {
+        let disk = disk?;
+        let want = (folder_len - block * BLOCK).min(BLOCK) as usize;
+        let _reading = self.cache.reserve(want);
+        let data: Arc<[u8]> = disk.get(folder as u32, block).filter(|b| b.len() == want)?.into();
+        self.cache.insert(self.key(folder, block), data.clone());
+        Some(data)
     }
 
     fn start(&self, folder: usize) -> io::Result<Cursor> {
