@@ -505,6 +505,7 @@ def main():
               f" | {r['disk'] / MiB:.0f} / {r['disk_end'] / MiB:.0f} MiB |")
     for r in rat_rows:
         part = "" if r["n"] == len(names) else f" ({r['n']} of {len(names)} files)"
+        part += f" (+{r['mount_s']:.2f} s mount)" if r is rat_rows[0] else ""
         print(f"| {r['label']}{part} | {r['s']:.2f} s | {r['n'] / r['s']:.1f} | {x_s * r['n'] / len(names) / r['s']:.3g}x"
               f" | {ext_s * r['n'] / len(names) / r['s']:.3g}x | | | | |")
     print(f"\nratarmount: {rat_note}.")

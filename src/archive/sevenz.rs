@@ -554,13 +554,16 @@ impl FolderStream {
         let folder_len = self.starts[folder + 1] - self.starts[folder];
         // Only folders of several blocks are worth the disk: a one-block folder decodes as fast.
         let disk = self.disk.as_ref().filter(|_| folder_len > BLOCK);
+        // Taken (so made recently used) before the disk is asked: reads behind the cursor, served
+        // from the disk, would otherwise age it out of the budget while the walk of its folder
+        // goes on, and the next read ahead of it would decode the folder again.
+        let state_key = BlockKey { owner: self.owner, item: CURSORS, block: folder as u64 };
+        let slot: Arc<CursorSlot> = self.cache.state(state_key, || (Mutex::new(None), 0));
         if let Some(b) = self.from_disk(disk, folder, block, folder_len) {
             return Ok(b);
         }
         // The decoder, the block it is filling and the one it hands over.
         let weight = decoder_bytes(folder_len, self.dictionaries[folder]) + 2 * BLOCK as usize;
-        let state_key = BlockKey { owner: self.owner, item: CURSORS, block: folder as u64 };
-        let slot: Arc<CursorSlot> = self.cache.state(state_key, || (Mutex::new(None), 0));
         let mut cursor = slot.lock();
         // Another reader may have decoded it while this one waited for the cursor.
         if let Some(b) = self.cache.get(&key) {
