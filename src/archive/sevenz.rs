@@ -559,7 +559,7 @@ impl FolderStream {
         // goes on, and the next read ahead of it would decode the folder again.
         let state_key = BlockKey { owner: self.owner, item: CURSORS, block: folder as u64 };
         let slot: Arc<CursorSlot> = self.cache.state(state_key, || (Mutex::new(None), 0));
-        if let Some(b) = self.from_disk(disk, folder, block, folder_len) {
+        if let Some(b) = self.disk_block(disk, folder, block, folder_len) {
             return Ok(b);
         }
         // The decoder, the block it is filling and the one it hands over.
@@ -571,7 +571,7 @@ impl FolderStream {
         }
         if cursor.as_ref().is_none_or(|c| c.next > block) {
             // That reader may have passed it to the disk only.
-            if let Some(b) = self.from_disk(disk, folder, block, folder_len) {
+            if let Some(b) = self.disk_block(disk, folder, block, folder_len) {
                 return Ok(b);
             }
             // Counted by bench/sevenz_solid.py (MEDFS_LOG=medfs::archive::sevenz=debug): more
@@ -625,7 +625,13 @@ impl FolderStream {
     }
 
     /// Block `block` of `folder` from the disk cache (then cached in memory), if there.
-    fn from_disk(&self, disk: Option<&ArchiveBlocks>, folder: usize, block: u64, folder_len: u64) -> Option<Arc<[u8]>> {
+    fn disk_block(
+        &self,
+        disk: Option<&ArchiveBlocks>,
+        folder: usize,
+        block: u64,
+        folder_len: u64,
+    ) -> Option<Arc<[u8]>> {
         let disk = disk?;
         let want = (folder_len - block * BLOCK).min(BLOCK) as usize;
         let _reading = self.cache.reserve(want);
