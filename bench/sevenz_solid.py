@@ -14,11 +14,12 @@ every timed phase:
   - medfs at --small-cache (default 64M, below the solid block), cold and second pass;
   - ratarmount in a venv under --data, if it installs and mounts (else the reason is printed).
 Every file read through a mount is checked byte-exact against the extracted tree. The daemon's
-VmHWM and VmRSS are sampled every 0.1 s, the disk cache's size (bytes of its files) every 0.25 s,
-and the daemon's CPU time per pass (user + system) tells whether a folder was decoded again.
+VmHWM and VmRSS are sampled every 0.1 s, the disk cache's size (bytes of its files) every 0.25 s;
+per pass the daemon's CPU time (user + system) and the folder decoders it started (logged at
+debug level, MEDFS_LOG=medfs::archive::sevenz=debug) tell whether a folder was decoded again.
 
-Usage (root: drops the page cache and mounts; ~1 min to generate on 2 busy cores; builds
-target/release/medfs when missing):
+Usage (root: drops the page cache and mounts; about 2 min to generate on 2 busy cores, 7 min a
+run with ratarmount's 300 s; builds target/release/medfs when missing):
     python3 bench/sevenz_solid.py [--size-mb 520] [--files 2600] [--reads 500] [--seed 10]
         [--cache-size 512M] [--small-cache 64M] [--data /tmp/medfs-bench/sevenz] [--no-ratarmount]
 """
