@@ -64,7 +64,7 @@ fn solid_7z_larger_than_the_cache_reads_byte_exact_in_any_order() {
     let mut names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
     names.sort();
     assert_eq!(listed, names);
-    // The folder does not fit: a read behind the folder's cursor decodes again from the start.
+    // The folder does not fit the cache: a read behind its cursor comes from the disk cache.
     for i in shuffled(files.len()) {
         let (name, data) = &files[i];
         let got = std::fs::read(root.join(name)).unwrap();
