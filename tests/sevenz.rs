@@ -1,7 +1,8 @@
 //! 7z archives through a real mount, written by the `7z` tool: a solid archive larger than the
 //! cache read byte-exact in random order, AES with encrypted headers and `--password` /
-//! `MEDFS_PASSWORD`, a wrong password refusing only that archive, and encrypted data under
-//! clear names listed but never served.
+//! `MEDFS_PASSWORD`, a wrong password refusing only that archive, encrypted data under clear
+//! names listed but never served, and a solid folder decoded once into the disk cache whatever
+//! the read order (decoder starts counted in the `-vv` log).
 
 mod common;
 
@@ -63,7 +64,7 @@ fn solid_7z_larger_than_the_cache_reads_byte_exact_in_any_order() {
     let mut names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
     names.sort();
     assert_eq!(listed, names);
-    // The folder does not fit: a read behind the folder's cursor decodes again from the start.
+    // The folder does not fit the cache: a read behind its cursor comes from the disk cache.
     for i in shuffled(files.len()) {
         let (name, data) = &files[i];
         let got = std::fs::read(root.join(name)).unwrap();
@@ -221,12 +222,17 @@ fn a_solid_7z_larger_than_the_cache_is_decoded_once_into_the_disk_cache() {
         }
     };
     let first = {
-        let m = mount(&[&archive], &dir.path().join("mnt1"), &opts);
+        let m = mount(&[&archive], &dir.path().join("mnt1"), &[&opts[..], &["-vv"]].concat());
         read_all(&m.path("_archives/solid.7z"));
         disk_blocks(&cache_dir)
     };
     // Every 1 MiB block of the one solid folder was stored as it was decoded.
     assert_eq!(first.len(), total.div_ceil(1 << 20), "blocks on disk after the first pass");
+    // And the folder was decoded once: its cursor (a 256 KiB dictionary at -mx1) stayed in the
+    // 16 MiB budget while the reads jumped back and forth, the blocks it passed went to the disk.
+    let log = std::fs::read_to_string(dir.path().join("mnt1.log")).unwrap();
+    let starts = log.lines().filter(|l| l.contains("decoding from its start")).count();
+    assert_eq!(starts, 1, "decoders started for the one folder:\n{log}");
     std::thread::sleep(std::time::Duration::from_millis(20));
     // A second daemon reads the whole archive from the disk cache: no block is written again,
     // and the blocks it read are touched (LRU).
@@ -236,4 +242,29 @@ fn a_solid_7z_larger_than_the_cache_is_decoded_once_into_the_disk_cache() {
     assert_eq!(second.iter().map(|(p, _)| p).collect::<Vec<_>>(), first.iter().map(|(p, _)| p).collect::<Vec<_>>());
     let touched = first.iter().zip(&second).filter(|((_, a), (_, b))| b > a).count();
     assert!(touched * 2 > first.len(), "{touched} of {} blocks were read from the disk cache", first.len());
+}
+
+#[test]
+fn reads_behind_a_solid_folders_cursor_do_not_make_it_decode_the_folder_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // One folder, names in the order 7z packs them: f00 first, f11 last.
+    let files: Vec<(String, Vec<u8>)> =
+        files(12, 2 << 20, 13).into_iter().enumerate().map(|(i, (_, d))| (format!("f{i:02}.bin"), d)).collect();
+    let archive = make_7z(dir.path(), "solid.7z", &files, &["-mx1", "-ms=on"]);
+    let cache_dir = dir.path().join("blocks");
+    let opts = ["-vv", "--cache-size", "16M", "--disk-cache-dir", cache_dir.to_str().unwrap()];
+    {
+        let m = mount(&[&archive], &dir.path().join("mnt"), &opts);
+        let root = m.path("_archives/solid.7z");
+        // Most of the folder is decoded (the blocks passed go to the disk), then 14 MiB are read
+        // behind the cursor from the disk cache, more blocks than the 16 MiB budget holds beside
+        // the cursor; then a read ahead of it must continue it, not start the folder again.
+        for i in [9, 0, 1, 2, 3, 4, 5, 6, 11] {
+            let (name, data) = &files[i];
+            assert!(std::fs::read(root.join(name)).unwrap() == *data, "{name} differs");
+        }
+    }
+    let log = std::fs::read_to_string(dir.path().join("mnt.log")).unwrap();
+    let starts = log.lines().filter(|l| l.contains("decoding from its start")).count();
+    assert_eq!(starts, 1, "decoders started for the one folder:\n{log}");
 }

@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use sevenz_rust2::{Archive, BlockDecoder, Password};
+use sevenz_rust2::{Archive, BlockDecoder, EncoderMethod, Password};
 use sha2::{Digest, Sha256};
 
 use super::codec::WindowSource;
@@ -35,32 +35,48 @@ const BLOCK: u64 = 1 << 20;
 /// [`ARCHIVE_STREAM`], member indexes never come this high.
 const CURSORS: u32 = ARCHIVE_STREAM - 1;
 
-/// Memory charged for a running decoder of `block` (a folder of `folder_len` decoded bytes)
-/// besides its output blocks: what each coder allocates as its properties declare it (an LZMA
-/// or LZMA2 dictionary, which is never filled past the data it covers; PPMd's model memory,
-/// allocated whole; BZip2's 900 KB blocks), plus 1 MiB of buffers.
-fn decoder_bytes(block: &sevenz_rust2::Block, folder_len: u64) -> usize {
-    let coder_bytes = |c: &sevenz_rust2::Coder| -> u64 {
+/// Memory charged for a running decoder besides its output block: its dictionary as the
+/// folder's coders declare it ([`dictionary`]), else what common settings use at most (64 MiB,
+/// `-mx9`), never more than the data it covers; plus buffers. Charging 64 MiB for the 256 KiB
+/// dictionary of `-mx1` made each cursor of a 64 MiB folder weigh more than a 64 MiB budget,
+/// so it was evicted at once and every read past it decoded the folder again from its start.
+fn decoder_bytes(folder_len: u64, dictionary: Option<u64>) -> usize {
+    (dictionary.unwrap_or(64 << 20).min(folder_len) as usize) + (2 << 20)
+}
+
+/// The largest dictionary (or PPMd model) the coders of `folder` declare; `None` when one of
+/// them is a method whose memory is not known from its properties (the caller then assumes the
+/// most). Filters and AES keep only small buffers.
+fn dictionary(archive: &Archive, folder: usize) -> Option<u64> {
+    let mut most = 0u64;
+    for c in &archive.blocks.get(folder)?.coders {
         let p = c.properties();
-        let le32 = |at: usize| p.get(at..at + 4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-        match c.encoder_method_id() {
-            // LZMA2: one byte, dictionary (2 | bit 0) << (bits / 2 + 11), 40 meaning 4 GiB - 1.
-            [0x21] => match p.first() {
-                Some(&b) if b < 40 => (2 | (b as u64 & 1)) << (b / 2 + 11),
-                _ => u32::MAX as u64,
+        let size = match c.encoder_method_id() {
+            EncoderMethod::ID_LZMA2 => match *p.first()? as u32 {
+                b @ 0..40 => u64::from(2 | (b & 1)) << (b / 2 + 11),
+                40 => u64::from(u32::MAX),
+                _ => return None,
+            },
+            EncoderMethod::ID_LZMA | EncoderMethod::ID_PPMD => {
+                u64::from(u32::from_le_bytes(p.get(1..5)?.try_into().ok()?))
             }
-            .min(folder_len),
-            // LZMA: lc/lp/pb, then the dictionary size.
-            [0x03, 0x01, 0x01] => (le32(1) as u64).min(folder_len),
-            // PPMd: order, then the model's memory, allocated whole.
-            [0x03, 0x04, 0x01] => le32(1) as u64,
-            // BZip2: up to 900 KB blocks, a few arrays of them.
-            [0x04, 0x02, 0x02] => 4 << 20,
-            _ => 64 << 10,
-        }
-    };
-    let coders: u64 = block.coders.iter().map(coder_bytes).sum();
-    coders.min(usize::MAX as u64 / 2) as usize + (1 << 20)
+            EncoderMethod::ID_COPY
+            | EncoderMethod::ID_AES256_SHA256
+            | EncoderMethod::ID_DELTA
+            | EncoderMethod::ID_BCJ_X86
+            | EncoderMethod::ID_BCJ2
+            | EncoderMethod::ID_BCJ_PPC
+            | EncoderMethod::ID_BCJ_IA64
+            | EncoderMethod::ID_BCJ_ARM
+            | EncoderMethod::ID_BCJ_ARM64
+            | EncoderMethod::ID_BCJ_ARM_THUMB
+            | EncoderMethod::ID_BCJ_SPARC
+            | EncoderMethod::ID_BCJ_RISCV => 0,
+            _ => return None,
+        };
+        most = most.max(size);
+    }
+    Some(most)
 }
 
 /// The 7z format.
@@ -438,10 +454,10 @@ fn open(
     if members.iter().any(|m| matches!(m.data, DataLoc::Raw { offset } if offset.saturating_add(m.size) > at)) {
         return Err("7z member past the end of its folders".into());
     }
-    let decoders = lens.iter().zip(&archive.blocks).map(|(&len, block)| decoder_bytes(block, len)).collect();
+    let dictionaries = (0..lens.len()).map(|f| dictionary(&archive, f)).collect();
     let stream = FolderStream {
-        decoders,
         file: file.clone(),
+        dictionaries,
         archive: Arc::new(archive),
         password,
         starts,
@@ -498,8 +514,8 @@ struct FolderStream {
     starts: Vec<u64>,
     /// Each folder's first block number in the cache.
     first_blocks: Vec<u64>,
-    /// Each folder's decoder memory ([`decoder_bytes`]).
-    decoders: Vec<usize>,
+    /// Each folder's dictionary where its coders declare it ([`dictionary`]).
+    dictionaries: Vec<Option<u64>>,
     cache: Arc<BlockCache>,
     /// The archive's blocks on disk: a solid folder evicted from memory is read back from there
     /// instead of decoded again from its start (stream = folder number).
@@ -525,6 +541,11 @@ impl FolderStream {
 
     /// Block `block` of folder `folder`, decoding up to it (from the folder's cursor when it is
     /// not past it, else from the folder's start).
+    ///
+    /// With a disk cache, the blocks a cursor passes on its way to the one asked for go to the
+    /// disk only: in memory they would push out, least recently used, the cursors of the other
+    /// folders, and an evicted cursor costs its folder's decoding again from the start, where a
+    /// block passed over costs one read from the disk cache.
     fn block(&self, folder: usize, block: u64) -> io::Result<Arc<[u8]>> {
         let key = self.key(folder, block);
         if let Some(b) = self.cache.get(&key) {
@@ -533,25 +554,29 @@ impl FolderStream {
         let folder_len = self.starts[folder + 1] - self.starts[folder];
         // Only folders of several blocks are worth the disk: a one-block folder decodes as fast.
         let disk = self.disk.as_ref().filter(|_| folder_len > BLOCK);
-        if let Some(disk) = disk {
-            let want = (folder_len - block * BLOCK).min(BLOCK) as usize;
-            let _reading = self.cache.reserve(want);
-            if let Some(bytes) = disk.get(folder as u32, block).filter(|b| b.len() == want) {
-                let data: Arc<[u8]> = bytes.into();
-                self.cache.insert(key, data.clone());
-                return Ok(data);
-            }
-        }
-        // The decoder, the block it is filling and the one it hands over.
-        let weight = self.decoders[folder] + 2 * BLOCK as usize;
+        // Taken (so made recently used) before the disk is asked: reads behind the cursor, served
+        // from the disk, would otherwise age it out of the budget while the walk of its folder
+        // goes on, and the next read ahead of it would decode the folder again.
         let state_key = BlockKey { owner: self.owner, item: CURSORS, block: folder as u64 };
         let slot: Arc<CursorSlot> = self.cache.state(state_key, || (Mutex::new(None), 0));
+        if let Some(b) = self.disk_block(disk, folder, block, folder_len) {
+            return Ok(b);
+        }
+        // The decoder, the block it is filling and the one it hands over.
+        let weight = decoder_bytes(folder_len, self.dictionaries[folder]) + 2 * BLOCK as usize;
         let mut cursor = slot.lock();
         // Another reader may have decoded it while this one waited for the cursor.
         if let Some(b) = self.cache.get(&key) {
             return Ok(b);
         }
         if cursor.as_ref().is_none_or(|c| c.next > block) {
+            // That reader may have passed it to the disk only.
+            if let Some(b) = self.disk_block(disk, folder, block, folder_len) {
+                return Ok(b);
+            }
+            // Counted by bench/sevenz_solid.py (MEDFS_LOG=medfs::archive::sevenz=debug): more
+            // starts than folders means a folder was decoded again.
+            tracing::debug!("{}: 7z folder {folder}: decoding from its start, block {block} wanted", self.name);
             *cursor = Some(self.start(folder)?);
             self.cache.reweigh(&state_key, weight);
         }
@@ -576,13 +601,18 @@ impl FolderStream {
             let data: Arc<[u8]> = got.into();
             let n = c.next;
             c.next += 1;
-            if let Some(disk) = disk
-                && let Err(e) = disk.put(folder as u32, n, &data)
-            {
-                // The disk cache only saves work: a full or read-only disk must not fail the read.
-                tracing::debug!("{}: disk cache: {e}", self.name);
+            let on_disk = match disk.map(|d| d.put(folder as u32, n, &data)) {
+                Some(Ok(())) => true,
+                Some(Err(e)) => {
+                    // The disk cache only saves work: a full or read-only disk must not fail the read.
+                    tracing::debug!("{}: disk cache: {e}", self.name);
+                    false
+                }
+                None => false,
+            };
+            if n == block || !on_disk {
+                self.cache.insert(self.key(folder, n), data.clone());
             }
-            self.cache.insert(self.key(folder, n), data.clone());
             if n == block {
                 if c.next * BLOCK >= folder_len {
                     // The folder is done: its decoder's memory goes back to the budget.
@@ -592,6 +622,22 @@ impl FolderStream {
                 return Ok(data);
             }
         }
+    }
+
+    /// Block `block` of `folder` from the disk cache (then cached in memory), if there.
+    fn disk_block(
+        &self,
+        disk: Option<&ArchiveBlocks>,
+        folder: usize,
+        block: u64,
+        folder_len: u64,
+    ) -> Option<Arc<[u8]>> {
+        let disk = disk?;
+        let want = (folder_len - block * BLOCK).min(BLOCK) as usize;
+        let _reading = self.cache.reserve(want);
+        let data: Arc<[u8]> = disk.get(folder as u32, block).filter(|b| b.len() == want)?.into();
+        self.cache.insert(self.key(folder, block), data.clone());
+        Some(data)
     }
 
     fn start(&self, folder: usize) -> io::Result<Cursor> {
