@@ -129,6 +129,7 @@ pub fn sevenz(data: &[u8]) {
         cache: &cache,
         progress: &progress,
         passwords: &passwords,
+        passwords_given: 1,
         disk: None,
     };
     if let Ok(opened) = crate::archive::sevenz::SevenZ.list(2, &src, &ctx) {
@@ -452,6 +453,7 @@ pub fn index_reopens(data: &[u8]) -> bool {
         cache: &cache,
         progress: &progress,
         passwords: &[],
+        passwords_given: 0,
         disk: None,
     };
     let bulk = WindowSource::Disk(index_file, windows_at);

@@ -135,6 +135,8 @@ pub struct PoolOptions {
     pub no_index: bool,
     /// Passwords of encrypted archives (7z), tried in order.
     pub passwords: Vec<String>,
+    /// How many of `passwords` the user gave (the rest are published by dataset profiles).
+    pub passwords_given: usize,
     /// The disk cache of decoded blocks (`None`: disabled, as in tests unless they ask).
     pub disk_cache: Option<Arc<DiskCache>>,
     /// How deep archives inside archives are opened (`--max-depth`; 0: never).
@@ -152,6 +154,7 @@ impl Default for PoolOptions {
             index_dir: None,
             no_index: false,
             passwords: Vec::new(),
+            passwords_given: 0,
             disk_cache: None,
             max_depth: DEFAULT_MAX_DEPTH,
         }
@@ -384,6 +387,7 @@ impl Pool {
             store: &store,
             progress: &progress,
             passwords: &opts.passwords,
+            passwords_given: opts.passwords_given,
             disk_cache: opts.disk_cache.as_ref(),
         };
         let listed = list_all(&candidates, &lister);
@@ -511,6 +515,7 @@ struct Lister<'a> {
     store: &'a IndexStore,
     progress: &'a crate::progress::Progress,
     passwords: &'a [String],
+    passwords_given: usize,
     disk_cache: Option<&'a Arc<DiskCache>>,
 }
 
@@ -554,6 +559,7 @@ impl Lister<'_> {
             cache: self.cache,
             progress: self.progress,
             passwords: self.passwords,
+            passwords_given: self.passwords_given,
             disk: blocks.as_ref(),
         };
         let store = self.store;
@@ -663,7 +669,14 @@ impl Pool {
     pub fn open_nested(&mut self, max_depth: u32) -> Result<(), PoolError> {
         let (cache, store) = (self.cache.clone(), self.store.clone());
         let progress = crate::progress::Progress::new(false);
-        let lister = Lister { cache: &cache, store: &store, progress: &progress, passwords: &[], disk_cache: None };
+        let lister = Lister {
+            cache: &cache,
+            store: &store,
+            progress: &progress,
+            passwords: &[],
+            passwords_given: 0,
+            disk_cache: None,
+        };
         let next_owner = self.archives.iter().map(|a| a.owner + 1).max().unwrap_or(0);
         nested::open_nested(self, &lister, &PoolOptions { max_depth, ..PoolOptions::default() }, next_owner)
     }
@@ -697,6 +710,7 @@ impl Pool {
                 cache: &cache,
                 progress: &progress,
                 passwords: &[],
+                passwords_given: 0,
                 disk: None,
             };
             let refuse = |reason: String| PoolError::NotAnArchive { path: name.clone(), reason };

@@ -75,13 +75,16 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
     // Profiles first: the passwords they publish are tried when archives are listed, even with
     // --no-datasets (the raw view of an encrypted download is still worth reading).
     let profiles = load_profiles(tree.profiles.as_deref())?;
-    let passwords = passwords(&tree.passwords, std::env::var("MEDFS_PASSWORD").ok(), &profiles);
+    let env = std::env::var("MEDFS_PASSWORD").ok().filter(|p| !p.is_empty());
+    let passwords_given = tree.passwords.len() + env.is_some() as usize;
+    let passwords = passwords(&tree.passwords, env, &profiles);
     let opts = PoolOptions {
         strict: tree.strict,
         progress,
         index_dir: tree.index_dir.clone(),
         no_index: tree.no_index,
         passwords,
+        passwords_given,
         disk_cache: open_disk_cache(tree),
         max_depth: tree.max_depth,
     };

@@ -115,6 +115,9 @@ pub struct ListCtx<'a> {
     pub progress: &'a Progress,
     /// Passwords of encrypted archives, tried in order (`--password`s, then `MEDFS_PASSWORD`).
     pub passwords: &'a [String],
+    /// How many of `passwords` the user gave (`--password`, `MEDFS_PASSWORD`); the rest are
+    /// published by dataset profiles.
+    pub passwords_given: usize,
     /// The archive's blocks in the disk cache (`None` when disabled or the archive has no
     /// identity): for blocks too costly to decode again (long spans, solid blocks).
     pub disk: Option<&'a crate::diskcache::ArchiveBlocks>,

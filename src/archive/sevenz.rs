@@ -177,9 +177,18 @@ fn key_check(password: &str, len: u64) -> [u8; 32] {
 
 /// Why an encrypted archive cannot be read (the caller names the archive).
 fn no_password(ctx: &ListCtx<'_>) -> String {
-    match ctx.passwords.len() {
-        0 => "encrypted 7z, no password given (--password or MEDFS_PASSWORD)".into(),
-        n => format!("encrypted 7z, wrong password (none of the {n} given opens it)"),
+    let published = ctx.passwords.len().saturating_sub(ctx.passwords_given);
+    match (ctx.passwords_given, published) {
+        (0, 0) => "encrypted 7z, no password given (--password or MEDFS_PASSWORD)".into(),
+        (0, n) => format!(
+            "encrypted 7z, no password given (--password or MEDFS_PASSWORD) and none of the {n} \
+             published by dataset profiles opens it"
+        ),
+        (k, 0) => format!("encrypted 7z, wrong password (none of the {k} given opens it)"),
+        (k, n) => format!(
+            "encrypted 7z, wrong password (none of the {k} given, nor of the {n} published by dataset profiles, \
+             opens it)"
+        ),
     }
 }
 
