@@ -316,16 +316,10 @@ fn group_split_parts(candidates: Vec<Candidate>, warnings: &mut Vec<String>) -> 
     let mut merged: Vec<(usize, Candidate)> = Vec::new();
     for ((_, base), mut parts) in groups {
         parts.sort();
-        let run = parts.iter().enumerate().take_while(|(k, (n, _))| *n == *k as u32 + 1).count();
+        let (run, warning) = split::leading_run(&parts, &candidates[parts[0].1].path.display().to_string());
+        warnings.extend(warning);
         if run == 0 {
             continue;
-        }
-        if run < parts.len() {
-            warnings.push(format!(
-                "warning: {}: parts after .{:03} are missing; the archive is read from .001 to .{run:03} only",
-                candidates[parts[0].1].path.display(),
-                run
-            ));
         }
         let first = &candidates[parts[0].1];
         let mut rel = first.rel.clone();

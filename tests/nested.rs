@@ -17,33 +17,13 @@ fn inner_files() -> Vec<Entry> {
         .collect()
 }
 
-/// Writes `entries` under `dir/src` and packs them with `7z a` (solid).
-fn make_7z(dir: &Path, out: &Path, entries: &[Entry]) {
-    let src = dir.join("7z.src");
-    for e in entries {
-        let p = src.join(&e.path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, &e.data).unwrap();
-    }
-    let status = Command::new("7z")
-        .args(["a", "-mx1", "-ms=on"])
-        .arg(out)
-        .arg(".")
-        .current_dir(&src)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("the 7z tool (p7zip-full) is installed");
-    assert!(status.success());
-    std::fs::remove_dir_all(&src).unwrap();
-}
-
 /// `outer.tar` = { `bundle.zip` (stored) = { `inner.7z`, `deflated.zip` (deflated member),
 /// `parts.zip.001..003` (a zip cut in three) }, `inner.tar.gz` }. Returns the tar's path and
 /// the inner archives' own bytes by name.
 fn bundle(dir: &Path) -> (PathBuf, Vec<(String, Vec<u8>)>) {
     let files = inner_files();
     let sevenz = dir.join("inner.7z");
-    make_7z(dir, &sevenz, &files);
+    make_7z(&sevenz, &files, &["-mx1", "-ms=on"]);
     let zip = dir.join("inner.zip");
     make_zip(&zip, &files, ZipMethod::Deflated);
     let tgz = dir.join("inner.tar.gz");

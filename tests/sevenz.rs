@@ -7,30 +7,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 
-/// Writes `files` (name, bytes) under a fresh folder and packs them with `7z a` plus `flags`.
+/// Packs `files` (name, bytes) into `dir/name` with `7z a` plus `flags`.
 fn make_7z(dir: &Path, name: &str, files: &[(String, Vec<u8>)], flags: &[&str]) -> PathBuf {
-    let src = dir.join(format!("{name}.src"));
-    for (rel, data) in files {
-        let p = src.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, data).unwrap();
-    }
     let out = dir.join(name);
-    let status = Command::new("7z")
-        .arg("a")
-        .args(flags)
-        .arg(&out)
-        .arg(".")
-        .current_dir(&src)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("the 7z tool (p7zip-full) is installed");
-    assert!(status.success(), "7z a {name} failed");
-    std::fs::remove_dir_all(&src).unwrap();
+    let entries: Vec<Entry> = files.iter().map(|(n, d)| entry(n, d.clone())).collect();
+    common::make_7z(&out, &entries, flags);
     out
 }
 

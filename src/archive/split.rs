@@ -63,6 +63,17 @@ impl ByteSource for SplitSource {
     }
 }
 
+/// Of parts sorted by number, how many run from `.001` without a gap (those are read; parts
+/// after a gap are not), and the warning to give when some are left out. `shown` names the
+/// archive.
+pub fn leading_run<T>(sorted: &[(u32, T)], shown: &str) -> (usize, Option<String>) {
+    let run = sorted.iter().enumerate().take_while(|(k, (n, _))| *n == *k as u32 + 1).count();
+    let warning = (run > 0 && run < sorted.len()).then(|| {
+        format!("warning: {shown}: parts after .{run:03} are missing; the archive is read from .001 to .{run:03} only")
+    });
+    (run, warning)
+}
+
 /// `train.zip.001` → `("train.zip", 1)`: a numbered part of an archive-looking name.
 pub fn part_number(name: &str) -> Option<(&str, u32)> {
     let (base, num) = name.rsplit_once('.')?;

@@ -156,15 +156,11 @@ fn find(outer: u32, members: &[Member], display: &str, warnings: &mut Vec<String
     }
     for (components, mut parts) in groups {
         parts.sort();
-        let run = parts.iter().enumerate().take_while(|(k, (n, _))| *n == *k as u32 + 1).count();
+        let shown = format!("{display}: {}", String::from_utf8_lossy(&path::join(&components)));
+        let (run, warning) = split::leading_run(&parts, &shown);
+        warnings.extend(warning);
         if run == 0 {
             continue;
-        }
-        if run < parts.len() {
-            warnings.push(format!(
-                "warning: {display}: {}: parts after .{run:03} are missing; the archive is read from .001 to .{run:03} only",
-                String::from_utf8_lossy(&path::join(&components)),
-            ));
         }
         out.push(Found { outer, members: parts[..run].iter().map(|&(_, m)| m).collect(), components });
     }

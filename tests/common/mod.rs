@@ -32,6 +32,28 @@ pub fn make_tar(path: &Path, entries: &[Entry]) {
     medfs::fixtures::write_tar(path, entries).unwrap();
 }
 
+/// Writes the 7z archive `out` of `entries` with the `7z` tool (`7z a` plus `flags`), staged in
+/// a folder beside it that is removed afterwards.
+pub fn make_7z(out: &Path, entries: &[Entry], flags: &[&str]) {
+    let staging = out.with_extension("7z.staging");
+    for e in entries {
+        let p = staging.join(&e.path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, &e.data).unwrap();
+    }
+    let status = Command::new("7z")
+        .args(["a", "-bd"])
+        .args(flags)
+        .arg(out)
+        .arg(".")
+        .current_dir(&staging)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("the 7z tool (p7zip-full) is installed");
+    assert!(status.success(), "7z a {} failed", out.display());
+    std::fs::remove_dir_all(&staging).unwrap();
+}
+
 /// Writes a tar.gz.
 pub fn make_tar_gz(path: &Path, entries: &[Entry]) {
     medfs::fixtures::write_tar_gz(path, entries).unwrap();

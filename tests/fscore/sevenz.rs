@@ -2,8 +2,6 @@
 //! give exact bytes within the budget, an OS error under a read keeps its errno and is not
 //! remembered, and a corrupt byte in the packed data is never served as good bytes.
 
-use std::process::Command;
-
 use medfs::error::FsError;
 
 use super::*;
@@ -11,22 +9,8 @@ use super::*;
 /// A solid 7z of `entries`, as bytes (`7z a -mx1 -ms=on`).
 fn sevenz_bytes(entries: &[Entry]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    for e in entries {
-        let p = src.join(&e.path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, &e.data).unwrap();
-    }
     let out = dir.path().join("x.7z");
-    let status = Command::new("7z")
-        .args(["a", "-mx1", "-ms=on"])
-        .arg(&out)
-        .arg(".")
-        .current_dir(&src)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("the 7z tool (p7zip-full) is installed");
-    assert!(status.success());
+    make_7z(&out, entries, &["-mx1", "-ms=on"]);
     std::fs::read(out).unwrap()
 }
 
