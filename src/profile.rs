@@ -195,9 +195,16 @@ pub struct Profile {
     pub(crate) metadata_merge: Vec<Field>,
     pub(crate) split: Option<Field>,
     pub(crate) patient: Vec<(String, Field)>,
+    /// SHA-256 of the file name and text the profile was parsed from: keys the persisted tree.
+    pub(crate) digest: [u8; 32],
 }
 
 impl Profile {
+    /// SHA-256 of the profile's file name and text (a persisted tree is valid only for the
+    /// same profiles).
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
     /// The dataset folder name, e.g. `mura`.
     pub fn slug(&self) -> &str {
         &self.slug
@@ -298,7 +305,10 @@ pub fn merge(builtin: Vec<Profile>, user: Vec<Profile>) -> Vec<Profile> {
 pub fn parse(name: &str, toml_text: &str) -> Result<Profile, ProfileError> {
     let raw: RawProfile = toml::from_str(toml_text)
         .map_err(|e| ProfileError::Syntax { file: name.to_string(), message: e.to_string().trim_end().to_string() })?;
-    compile(name, raw)
+    let mut profile = compile(name, raw)?;
+    use sha2::Digest;
+    profile.digest = sha2::Sha256::new().chain_update(name).chain_update([0]).chain_update(toml_text).finalize().into();
+    Ok(profile)
 }
 
 fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
@@ -616,6 +626,7 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         metadata_merge,
         split,
         patient,
+        digest: [0; 32],
     })
 }
 

@@ -1,0 +1,214 @@
+//! The persisted tree: the finished tree of a pool (raw view, datasets, sidecars) saved beside
+//! the indexes, so that a warm mount loads it instead of scanning DICOM headers, organizing
+//! datasets and rendering sidecars.
+//!
+//! One file per set of sources and tree options (its slot), in the envelope of
+//! [`crate::persist`] (kind [`TREE`]: magic, version, CRC-32, atomic write). The payload holds
+//! the key and the checksums; the tree's own bytes are the envelope's tail:
+//!
+//! ```text
+//! envelope | payload: Stored (key, counts, CRC-32 of core, CRC-32 per data block, warnings)
+//!          | core: node records and strings (read whole and checked at load)
+//!          | data: generated files (left in the file, each 64 KiB block checked when read)
+//! ```
+//!
+//! The key is a SHA-256 of everything the tree is made of: every archive's identity (nested
+//! ones included: `Identity::nested`), its place, name and member counts; the loose files'
+//! paths, sizes and mtimes; each profile's file name and text; the tree options; the medfs
+//! version. Another key is a stale file, rebuilt silently; a file that fails any check
+//! (envelope, lengths, checksums, structure, a node pointing past the pool) is rebuilt with a
+//! warning. A pool with no identities (`Pool::from_sources`) or no index folder is never
+//! persisted.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sha2::Digest;
+
+use crate::archive::{ByteSource, DataLoc, FileSource, MemberKind};
+use crate::index::{Identity, Miss};
+use crate::persist::{self, Kind};
+use crate::pool::Pool;
+use crate::profile::Profile;
+use crate::tree::{self, Data, Tree, TreeOptions};
+
+/// The persisted tree file. Bumped whenever the node layout (tree.rs) or the payload changes.
+pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 1 };
+
+/// The payload: what is needed to check the tail and whether it is about these sources.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    /// SHA-256 of the sources, profiles, options and version ([`Slot::key`]).
+    key: [u8; 32],
+    /// Number of node records.
+    nodes: u32,
+    /// Bytes of node records and strings.
+    core_len: u64,
+    /// CRC-32 of them.
+    core_crc: u32,
+    /// Bytes of generated files.
+    data_len: u64,
+    /// CRC-32 of each 64 KiB block of them.
+    data_crcs: Vec<u32>,
+    /// The build's warnings, shown again at every mount.
+    warnings: Vec<String>,
+}
+
+/// Where the tree of one pool is saved, and what it must be about.
+pub struct Slot {
+    /// The file.
+    pub path: PathBuf,
+    /// The envelope's identity: the sources' paths and the options (stable while their
+    /// contents change, so a rebuild replaces the file).
+    identity: Identity,
+    /// Everything the tree is made of.
+    key: [u8; 32],
+}
+
+/// Why no persisted tree was used.
+pub enum Missed {
+    /// None saved yet.
+    Absent,
+    /// Saved for other contents of the same sources, other profiles or another medfs.
+    Stale,
+    /// Damaged or inconsistent: the reason.
+    Invalid(String),
+}
+
+fn put(h: &mut sha2::Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// The slot of `pool`'s tree, or `None` when it must not be persisted: indexes are off, or a
+/// source has no identity (in-process pools, a file that could not be stat'ed).
+pub fn slot(pool: &Pool, opts: TreeOptions, profiles: &[Profile]) -> Option<Slot> {
+    if !pool.store.enabled() {
+        return None;
+    }
+    let mut h = sha2::Sha256::new();
+    put(&mut h, b"medfs tree");
+    put(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(TREE.version.to_le_bytes());
+    h.update([opts.keep_outside_symlinks as u8, opts.datasets as u8]);
+    h.update((profiles.len() as u64).to_le_bytes());
+    for p in profiles {
+        h.update(p.digest());
+    }
+    // The slot is named by where the sources are, not by what they hold.
+    let mut place: Vec<u8> = Vec::new();
+    h.update((pool.archives.len() as u64).to_le_bytes());
+    for a in &pool.archives {
+        h.update((a.source_index as u64).to_le_bytes());
+        put(&mut h, a.display.as_bytes());
+        h.update((a.mount_path.len() as u64).to_le_bytes());
+        for c in &a.mount_path {
+            put(&mut h, c);
+        }
+        h.update((a.opened.len() as u64).to_le_bytes());
+        for m in &a.opened {
+            h.update(m.to_le_bytes());
+        }
+        // What a password or a newer lister may change without the file changing.
+        let bad = a.members.iter().filter(|m| matches!(m.data, DataLoc::Bad { .. })).count();
+        h.update([a.members.len() as u64, bad as u64, a.damaged as u64].map(u64::to_le_bytes).concat());
+        match (&a.file, a.loose_root()) {
+            (Some(file), _) => {
+                let id = file.identity.as_ref()?;
+                put(&mut h, &persist::encode(id));
+                if a.nest.is_none() {
+                    place.extend_from_slice(&id.path);
+                    place.push(0);
+                }
+            }
+            (None, Some(root)) => {
+                let root = std::os::unix::ffi::OsStrExt::as_bytes(root.as_os_str());
+                put(&mut h, root);
+                place.extend_from_slice(root);
+                place.push(0);
+                for m in &a.members {
+                    put(&mut h, &m.path);
+                    h.update(m.size.to_le_bytes());
+                    h.update(m.mtime.to_le_bytes());
+                    match &m.kind {
+                        MemberKind::File => h.update([1]),
+                        MemberKind::Dir => h.update([2]),
+                        MemberKind::Symlink { target } => {
+                            h.update([3]);
+                            put(&mut h, target);
+                        }
+                    }
+                }
+            }
+            (None, None) => return None,
+        }
+    }
+    place.extend_from_slice(format!("tree-k{}d{}", opts.keep_outside_symlinks as u8, opts.datasets as u8).as_bytes());
+    let identity = Identity { path: place, size: 0, mtime_ns: 0, dev: 0, ino: 0 };
+    let path = pool.store.file_for(&identity)?.with_extension("tree");
+    Some(Slot { path, identity, key: h.finalize().into() })
+}
+
+/// The tree saved in `slot`, checked whole (except the generated files' bytes, checked block by
+/// block when read) and against `pool` (every file node names a member of it).
+pub fn load(slot: &Slot, pool: &Pool) -> Result<Tree, Missed> {
+    let opened = match persist::load::<Stored>(&TREE, &slot.path, &slot.identity) {
+        Ok(o) => o,
+        Err(Miss::Absent) => return Err(Missed::Absent),
+        Err(Miss::Invalid(why)) => return Err(Missed::Invalid(why)),
+    };
+    let stored = opened.value;
+    if stored.key != slot.key {
+        return Err(Missed::Stale);
+    }
+    let invalid = |why: &str| Missed::Invalid(format!("{}: {why}", slot.path.display()));
+    let file = opened.file;
+    let at = opened.tail_at;
+    if at.checked_add(stored.core_len).and_then(|e| e.checked_add(stored.data_len)) != Some(file.len()) {
+        return Err(invalid("truncated or extended"));
+    }
+    let mut core = vec![0u8; stored.core_len as usize];
+    file.read_exact_at(at, &mut core).map_err(|e| invalid(&e.to_string()))?;
+    if crc32fast::hash(&core) != stored.core_crc {
+        return Err(invalid("checksum mismatch (corrupt)"));
+    }
+    let data = Data::File { file, at: at + stored.core_len, len: stored.data_len, crcs: stored.data_crcs };
+    let tree = Tree::from_parts(core, stored.nodes, data, stored.warnings).map_err(|e| invalid(&e))?;
+    for id in 0..tree.len() as u32 {
+        if let Some(tree::Node { kind: tree::Kind::File { archive, member, size }, .. }) = tree.node(id) {
+            let m = pool.archives.get(archive as usize).and_then(|a| a.members.get(member as usize));
+            if m.is_none_or(|m| m.size != size) {
+                return Err(invalid(&format!("node {id} names no member of the pool")));
+            }
+        }
+    }
+    Ok(tree)
+}
+
+/// Saves `tree` in `slot` atomically, then serves its generated files from the saved file, so
+/// that they leave memory.
+pub fn save(slot: &Slot, tree: &mut Tree) -> io::Result<()> {
+    let (core, Some(data)) = tree.parts() else { return Ok(()) };
+    let stored = Stored {
+        key: slot.key,
+        nodes: tree.len() as u32,
+        core_len: core.len() as u64,
+        core_crc: crc32fast::hash(core),
+        data_len: data.len() as u64,
+        data_crcs: tree::block_crcs(data),
+        warnings: tree.warnings.clone(),
+    };
+    let head = persist::seal(&TREE, &slot.identity, &persist::encode(&stored));
+    persist::write_atomically(&slot.path, &[&head, core, data])?;
+    // Another mount may have renamed its own file over ours meanwhile: the blocks' checksums
+    // would then refuse its bytes, so check what was opened is what was written.
+    let file = Arc::new(FileSource::open(&slot.path)?);
+    let mut again = vec![0u8; head.len()];
+    file.read_exact_at(0, &mut again)?;
+    if again == head && file.len() == (head.len() + core.len() + data.len()) as u64 {
+        let at = (head.len() + core.len()) as u64;
+        tree.set_data(Data::File { file, at, len: stored.data_len, crcs: stored.data_crcs });
+    }
+    Ok(())
+}
