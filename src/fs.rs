@@ -81,7 +81,7 @@ impl MedFs {
     /// `build::parts` (datasets and raw view over a pool), or a tree a test built by hand, so
     /// that every operation can be driven without a kernel, a DICOM scan or a profile.
     pub fn from_parts(tree: Tree, reader: Reader) -> MedFs {
-        let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
+        let total_bytes = tree.total_bytes();
         let panic_on = std::env::var_os(PANIC_HOOK_ENV).map(|n| Box::from(n.as_encoded_bytes()));
         MedFs { tree, reader, total_bytes, panic_on }
     }

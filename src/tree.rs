@@ -147,25 +147,54 @@ impl Node<'_> {
 pub enum Data {
     /// In memory (a tree built in this process).
     Mem(Vec<u8>),
-    /// Left in a persisted file (kept open: a rebuild renames a new file over it, which leaves
-    /// this one intact), from `at`, checked per [`DATA_BLOCK`] against `crcs` on every read.
-    File {
-        /// The open file.
-        file: Arc<FileSource>,
-        /// Where the arena starts in it.
-        at: u64,
-        /// Arena length.
-        len: u64,
-        /// CRC-32 of each block.
-        crcs: Vec<u32>,
-    },
+    /// Left in a persisted file.
+    File(DataFile),
+}
+
+/// Generated files left in a persisted file (kept open: a rebuild renames a new file over it,
+/// which leaves this one intact), checked per [`DATA_BLOCK`] against their CRC-32 on every read.
+pub struct DataFile {
+    /// The open file.
+    pub file: Arc<FileSource>,
+    /// Where the arena starts in it.
+    pub at: u64,
+    /// Arena length.
+    pub len: u64,
+    /// CRC-32 of each block.
+    pub crcs: Vec<u32>,
+    /// The file's path and (device, inode) when it was opened: a damaged file is removed, if it
+    /// is still this one, so that the next mount builds the tree again.
+    pub path: std::path::PathBuf,
+    /// (device, inode) of the file opened.
+    pub inode: (u64, u64),
+    /// The damage was reported.
+    pub reported: std::sync::atomic::AtomicBool,
+}
+
+impl DataFile {
+    /// A damaged block was read: say so once, and remove the file if it is still the one open.
+    fn damaged(&self) {
+        use std::os::unix::fs::MetadataExt;
+        if self.reported.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let same = std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.inode);
+        if same {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        tracing::warn!(
+            "{}: persisted tree damaged on disk (a generated file fails its checksum); {}",
+            self.path.display(),
+            if same { "removed: the next mount builds it again" } else { "already replaced" }
+        );
+    }
 }
 
 impl Data {
     fn len(&self) -> u64 {
         match self {
             Data::Mem(v) => v.len() as u64,
-            Data::File { len, .. } => *len,
+            Data::File(f) => f.len,
         }
     }
 }
@@ -236,6 +265,10 @@ impl Tree {
             if !name_ok || !parent_ok {
                 return Err(format!("node {id}: bad name or parent"));
             }
+        }
+        // Then what needs other nodes' names and parents.
+        for id in 0..nodes {
+            let r = tree.raw(id);
             let ok = match r.kind {
                 KIND_DIR => {
                     let (first, count) = ((r.a & 0xffff_ffff) as u32, (r.a >> 32) as u32);
@@ -264,8 +297,8 @@ impl Tree {
                 }
             }
         }
-        if let Data::File { len, crcs, .. } = &tree.data
-            && crcs.len() as u64 != len.div_ceil(DATA_BLOCK)
+        if let Data::File(f) = &tree.data
+            && f.crcs.len() as u64 != f.len.div_ceil(DATA_BLOCK)
         {
             return Err("data block checksums do not cover the data".into());
         }
@@ -328,6 +361,29 @@ impl Tree {
         Some(Node { name: self.name_of(id), parent: r.parent, mtime: r.mtime, kind })
     }
 
+    /// Every file node: (id, archive, member, size), without decoding the others.
+    pub fn files(&self) -> impl Iterator<Item = (NodeId, u32, u32, u64)> + '_ {
+        (0..self.nodes).filter_map(|id| {
+            let r = self.raw(id);
+            (r.kind == KIND_FILE).then_some((id, r.b, r.c, r.a))
+        })
+    }
+
+    /// Total bytes of all files (members and generated), for `statfs`.
+    pub fn total_bytes(&self) -> u64 {
+        (0..self.nodes)
+            .map(|id| {
+                let r = self.raw(id);
+                match r.kind {
+                    KIND_FILE => r.a,
+                    KIND_GENERATED => r.b as u64 | (r.c as u64) << 32,
+                    KIND_SYMLINK => r.b as u64,
+                    _ => 0,
+                }
+            })
+            .sum()
+    }
+
     /// Number of nodes.
     pub fn len(&self) -> usize {
         self.nodes as usize
@@ -344,7 +400,7 @@ impl Tree {
         self.core.capacity()
             + match &self.data {
                 Data::Mem(d) => d.capacity(),
-                Data::File { crcs, .. } => crcs.capacity() * 4,
+                Data::File(f) => f.crcs.capacity() * 4,
             }
     }
 
@@ -407,14 +463,15 @@ impl Tree {
         let (from, to) = (r.a + start, r.a + end);
         match &self.data {
             Data::Mem(d) => out.extend_from_slice(&d[from as usize..to as usize]),
-            Data::File { file, at, len, crcs } => {
+            Data::File(f) => {
                 let first = from / DATA_BLOCK;
                 let block_start = first * DATA_BLOCK;
-                let block_end = (to.div_ceil(DATA_BLOCK) * DATA_BLOCK).min(*len);
+                let block_end = (to.div_ceil(DATA_BLOCK) * DATA_BLOCK).min(f.len);
                 let mut blocks = vec![0u8; (block_end - block_start) as usize];
-                file.read_exact_at(at + block_start, &mut blocks).map_err(|e| e.to_string())?;
+                f.file.read_exact_at(f.at + block_start, &mut blocks).map_err(|e| e.to_string())?;
                 for (i, block) in blocks.chunks(DATA_BLOCK as usize).enumerate() {
-                    if crcs.get(first as usize + i) != Some(&crc32fast::hash(block)) {
+                    if f.crcs.get(first as usize + i) != Some(&crc32fast::hash(block)) {
+                        f.damaged();
                         return Err("checksum mismatch in the persisted tree (damaged on disk)".into());
                     }
                 }
@@ -977,5 +1034,148 @@ mod tests {
         assert!(tree.children(tree.resolve(b"_archives/a.tar/d").unwrap()).is_some());
         assert!(tree.resolve(b"_archives/a.tar/d~2").is_none(), "folder collisions are not renamed");
         assert_eq!(tree.warnings.len(), 1);
+    }
+
+    /// A small tree of every kind: folders at several depths, files, a link, sidecars (two the
+    /// same, so stored once), names repeated across folders (stored once).
+    fn sample() -> Tree {
+        let mut t = TreeBuilder::new(7, TreeOptions::default());
+        let a = t.ensure_dir(ROOT, &[b"b".to_vec(), b"a".to_vec()], 5, "x");
+        let c = t.ensure_dir(ROOT, &[b"c".to_vec()], 6, "x");
+        t.put(a, b"z.png", 9, NodeKind::File { archive: 1, member: 2, size: 1 << 40 }, "x");
+        t.put(a, b"labels.json", 3, NodeKind::Generated { bytes: Box::from(&b"{}"[..]) }, "x");
+        t.put(c, b"labels.json", 3, NodeKind::Generated { bytes: Box::from(&b"{}"[..]) }, "x");
+        t.put(c, b"big.csv", 4, NodeKind::Generated { bytes: vec![b'x'; 200_000].into() }, "x");
+        t.put(c, b"l", -2, NodeKind::Symlink { target: Box::from(&b"big.csv"[..]) }, "x");
+        t.put(ROOT, b"a", 1, NodeKind::File { archive: 0, member: 0, size: 0 }, "x");
+        t.finish()
+    }
+
+    /// Every node reached from the root, checked against what its parent says.
+    fn walk(tree: &Tree) -> Vec<(Vec<u8>, Node<'_>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![ROOT];
+        while let Some(id) = stack.pop() {
+            let n = tree.node(id).unwrap();
+            if let Kind::Dir { children, .. } = &n.kind {
+                for c in children.clone() {
+                    assert_eq!(tree.node(c).unwrap().parent, id);
+                    assert_eq!(tree.lookup(id, tree.node(c).unwrap().name), Some(c));
+                }
+                stack.extend(children.clone().rev());
+            }
+            out.push((tree.path_of(id), n));
+        }
+        out
+    }
+
+    #[test]
+    fn the_compact_tree_keeps_every_name_kind_and_order() {
+        let tree = sample();
+        let paths: Vec<String> = walk(&tree).iter().map(|(p, _)| String::from_utf8_lossy(p).into_owned()).collect();
+        assert_eq!(
+            paths,
+            ["", "a", "b", "b/a", "b/a/labels.json", "b/a/z.png", "c", "c/big.csv", "c/l", "c/labels.json"]
+        );
+        // Breadth first, children consecutive and sorted: the root's children are 1, 2, 3.
+        assert_eq!(tree.children(ROOT), Some(1..4));
+        assert_eq!(tree.resolve(b"b/a/z.png").map(|id| tree.node(id).unwrap().size()), Some(1 << 40));
+        let z = tree.node(tree.resolve(b"b/a/z.png").unwrap()).unwrap();
+        assert_eq!((z.kind, z.mtime), (Kind::File { archive: 1, member: 2, size: 1 << 40 }, 9));
+        let l = tree.node(tree.resolve(b"c/l").unwrap()).unwrap();
+        assert_eq!((l.kind, l.mtime), (Kind::Symlink { target: b"big.csv" }, -2));
+        let b = tree.node(tree.resolve(b"b").unwrap()).unwrap();
+        assert!(matches!(b.kind, Kind::Dir { subdirs: 1, .. }));
+        assert_eq!(tree.resolve(b"b/nope"), None);
+        assert_eq!(tree.lookup(tree.resolve(b"a").unwrap(), b"x"), None, "a file has no children");
+        let mut out = Vec::new();
+        let big = tree.resolve(b"c/big.csv").unwrap();
+        tree.read_generated(big, 199_990, 100, &mut out).unwrap();
+        assert_eq!(out, vec![b'x'; 10]);
+        tree.read_generated(big, 300_000, 100, &mut out).unwrap();
+        assert!(out.is_empty());
+        assert!(tree.read_generated(ROOT, 0, 1, &mut out).is_err());
+        // Stored once: the repeated name and the two equal sidecars.
+        let (core, data) = tree.parts();
+        let strings = core.len() - tree.len() * NODE_BYTES;
+        // "", a, b, c, labels.json, z.png, big.csv, l with their length bytes, and the target.
+        assert_eq!(strings, 1 + 2 + 2 + 2 + 12 + 6 + 8 + 2 + 7);
+        assert_eq!(data.unwrap().len(), 2 + 200_000);
+        assert_eq!(tree.total_bytes(), (1 << 40) + 2 + 2 + 200_000 + 7);
+        assert_eq!(tree.files().map(|f| f.0).collect::<Vec<_>>().len(), 2);
+    }
+
+    #[test]
+    fn stored_parts_load_back_and_damage_is_refused_or_harmless() {
+        let tree = sample();
+        let (core, data) = tree.parts();
+        let data = data.unwrap().to_vec();
+        let back = Tree::from_parts(core.to_vec(), tree.len() as u32, Data::Mem(data.clone()), vec![]).unwrap();
+        assert_eq!(walk(&back), walk(&tree));
+        assert!(Tree::from_parts(core.to_vec(), tree.len() as u32 + 1, Data::Mem(data.clone()), vec![]).is_err());
+        assert!(Tree::from_parts(core[..core.len() - 1].to_vec(), tree.len() as u32, Data::Mem(data.clone()), vec![]).is_err());
+        assert!(Tree::from_parts(core.to_vec(), tree.len() as u32, Data::Mem(data[1..].to_vec()), vec![]).is_err());
+        // Any flipped bit: refused, or a tree whose every access still works (an mtime, a size).
+        let mut refused = 0;
+        for i in 0..core.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut bad = core.to_vec();
+                bad[i] ^= bit;
+                match Tree::from_parts(bad, tree.len() as u32, Data::Mem(data.clone()), vec![]) {
+                    Err(_) => refused += 1,
+                    Ok(t) => {
+                        let mut out = Vec::new();
+                        for (_, n) in walk(&t) {
+                            let _ = n.size();
+                        }
+                        for id in 0..t.len() as u32 {
+                            let _ = t.read_generated(id, 0, 1 << 20, &mut out);
+                            let _ = t.path_of(id);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(refused > core.len() / 2, "{refused} of {} flips refused", core.len() * 2);
+    }
+
+    #[test]
+    fn generated_bytes_in_a_file_are_checked_per_block() {
+        let tree = sample();
+        let (_, data) = tree.parts();
+        let data = data.unwrap().to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.tree");
+        let mut bytes = b"head".to_vec();
+        bytes.extend_from_slice(&data);
+        std::fs::write(&path, &bytes).unwrap();
+        let file = |path: &std::path::Path| {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(path).unwrap();
+            Data::File(DataFile {
+                file: Arc::new(FileSource::open(path).unwrap()),
+                at: 4,
+                len: data.len() as u64,
+                crcs: block_crcs(&data),
+                path: path.to_path_buf(),
+                inode: (m.dev(), m.ino()),
+                reported: Default::default(),
+            })
+        };
+        let mut t = sample();
+        t.set_data(file(&path));
+        let big = t.resolve(b"c/big.csv").unwrap();
+        let mut out = Vec::new();
+        t.read_generated(big, 100_000, 70_000, &mut out).unwrap();
+        assert_eq!(out, vec![b'x'; 70_000]);
+        // A byte damaged on disk after loading: that block fails, the others still read, and the
+        // file is removed so that the next mount builds the tree again.
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        std::os::unix::fs::FileExt::write_at(&f, b"y", 4 + 150_000).unwrap();
+        assert!(t.read_generated(big, 140_000, 10, &mut out).unwrap_err().contains("checksum"));
+        assert!(out.is_empty(), "no byte of a damaged block is given");
+        t.read_generated(big, 0, 10, &mut out).unwrap();
+        assert_eq!(out, b"xxxxxxxxxx");
+        assert!(!path.exists());
     }
 }

@@ -31,7 +31,7 @@ use crate::index::{Identity, Miss};
 use crate::persist::{self, Kind};
 use crate::pool::Pool;
 use crate::profile::Profile;
-use crate::tree::{self, Data, Tree, TreeOptions};
+use crate::tree::{self, Data, DataFile, Tree, TreeOptions};
 
 /// The persisted tree file. Bumped whenever the node layout (tree.rs) or the payload changes.
 pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 1 };
@@ -173,17 +173,23 @@ pub fn load(slot: &Slot, pool: &Pool) -> Result<Tree, Missed> {
     if crc32fast::hash(&core) != stored.core_crc {
         return Err(invalid("checksum mismatch (corrupt)"));
     }
-    let data = Data::File { file, at: at + stored.core_len, len: stored.data_len, crcs: stored.data_crcs };
+    let data = data_file(slot, file, at + stored.core_len, stored.data_len, stored.data_crcs);
     let tree = Tree::from_parts(core, stored.nodes, data, stored.warnings).map_err(|e| invalid(&e))?;
-    for id in 0..tree.len() as u32 {
-        if let Some(tree::Node { kind: tree::Kind::File { archive, member, size }, .. }) = tree.node(id) {
-            let m = pool.archives.get(archive as usize).and_then(|a| a.members.get(member as usize));
-            if m.is_none_or(|m| m.size != size) {
-                return Err(invalid(&format!("node {id} names no member of the pool")));
-            }
+    for (id, archive, member, size) in tree.files() {
+        let m = pool.archives.get(archive as usize).and_then(|a| a.members.get(member as usize));
+        if m.is_none_or(|m| m.size != size) {
+            return Err(invalid(&format!("node {id} names no member of the pool")));
         }
     }
     Ok(tree)
+}
+
+fn data_file(slot: &Slot, file: Arc<FileSource>, at: u64, len: u64, crcs: Vec<u32>) -> Data {
+    use std::os::unix::fs::MetadataExt;
+    // Taken after the open: a file renamed over it in between only makes a damaged block remove
+    // a good file (and the next mount build the tree again).
+    let inode = std::fs::metadata(&slot.path).map_or((0, 0), |m| (m.dev(), m.ino()));
+    Data::File(DataFile { file, at, len, crcs, path: slot.path.clone(), inode, reported: Default::default() })
 }
 
 /// Saves `tree` in `slot` atomically, then serves its generated files from the saved file, so
@@ -208,7 +214,7 @@ pub fn save(slot: &Slot, tree: &mut Tree) -> io::Result<()> {
     file.read_exact_at(0, &mut again)?;
     if again == head && file.len() == (head.len() + core.len() + data.len()) as u64 {
         let at = (head.len() + core.len()) as u64;
-        tree.set_data(Data::File { file, at, len: stored.data_len, crcs: stored.data_crcs });
+        tree.set_data(data_file(slot, file, at, stored.data_len, stored.data_crcs));
     }
     Ok(())
 }
