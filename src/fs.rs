@@ -144,13 +144,13 @@ impl MedFs {
         }
         match node.kind {
             Kind::File { archive, member, .. } => self.reader.read(archive, member, offset, size, out),
-            Kind::Generated { .. } => self.tree.read_generated(id, offset, size, out).map_err(|reason| {
-                FsError::Unreadable {
+            Kind::Generated { .. } => {
+                self.tree.read_generated(id, offset, size, out).map_err(|reason| FsError::Unreadable {
                     archive: "persisted tree".into(),
                     member: String::from_utf8_lossy(&self.tree.path_of(id)).into_owned(),
                     reason,
-                }
-            }),
+                })
+            }
             Kind::Dir { .. } => Err(FsError::IsADirectory),
             Kind::Symlink { .. } => Err(FsError::NotFound),
         }

@@ -276,10 +276,7 @@ impl Tree {
                     (count == 0 || (first > id && kids.end <= nodes as u64))
                         && kids.clone().all(|k| tree.raw(k as u32).parent == id)
                         && r.b as u64 <= count as u64
-                        && kids
-                            .clone()
-                            .skip(1)
-                            .all(|k| tree.name_of((k - 1) as u32) < tree.name_of(k as u32))
+                        && kids.clone().skip(1).all(|k| tree.name_of((k - 1) as u32) < tree.name_of(k as u32))
                 }
                 KIND_FILE => true,
                 KIND_SYMLINK => within(r.a, r.b as u64, strings as u64),
@@ -814,8 +811,10 @@ impl TreeBuilder {
                 let (kind, a, b, c) = match &n.kind {
                     NodeKind::Dir { .. } => {
                         let kids = &children[old as usize];
-                        let subdirs =
-                            kids.iter().filter(|&&k| matches!(self.nodes[k as usize].kind, NodeKind::Dir { .. })).count();
+                        let subdirs = kids
+                            .iter()
+                            .filter(|&&k| matches!(self.nodes[k as usize].kind, NodeKind::Dir { .. }))
+                            .count();
                         (KIND_DIR, first_child[old as usize] as u64 | (kids.len() as u64) << 32, subdirs as u32, 0)
                     }
                     NodeKind::File { archive, member, size } => (KIND_FILE, *size, *archive, *member),
@@ -1020,8 +1019,7 @@ mod tests {
         assert_eq!(member_at(&tree, "_archives/a.tar/x~2"), Some(1));
         assert_eq!(member_at(&tree, "_archives/a.tar/x~3"), Some(2));
         let dir = tree.resolve(b"_archives/a.tar").unwrap();
-        let names: Vec<Vec<u8>> =
-            tree.children(dir).unwrap().map(|c| tree.node(c).unwrap().name.to_vec()).collect();
+        let names: Vec<Vec<u8>> = tree.children(dir).unwrap().map(|c| tree.node(c).unwrap().name.to_vec()).collect();
         assert!(names.iter().all(|n| n.len() <= NAME_MAX), "every name fits a directory entry");
         assert_eq!(names.len(), 7, "all seven members are shown");
         let l2 = tree.resolve(b"_archives/a.tar/l~2").unwrap();
@@ -1113,7 +1111,10 @@ mod tests {
         let back = Tree::from_parts(core.to_vec(), tree.len() as u32, Data::Mem(data.clone()), vec![]).unwrap();
         assert_eq!(walk(&back), walk(&tree));
         assert!(Tree::from_parts(core.to_vec(), tree.len() as u32 + 1, Data::Mem(data.clone()), vec![]).is_err());
-        assert!(Tree::from_parts(core[..core.len() - 1].to_vec(), tree.len() as u32, Data::Mem(data.clone()), vec![]).is_err());
+        assert!(
+            Tree::from_parts(core[..core.len() - 1].to_vec(), tree.len() as u32, Data::Mem(data.clone()), vec![])
+                .is_err()
+        );
         assert!(Tree::from_parts(core.to_vec(), tree.len() as u32, Data::Mem(data[1..].to_vec()), vec![]).is_err());
         // Any flipped bit: refused, or a tree whose every access still works (an mtime, a size).
         let mut refused = 0;

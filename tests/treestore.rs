@@ -103,7 +103,9 @@ fn loaded(m: &Mounted) -> bool {
 
 /// Every generated file of the datasets (JSON and CSV sidecars) with its bytes, and every path
 /// with its inode number.
-fn datasets(m: &Mounted) -> (BTreeMap<String, Vec<u8>>, Vec<(String, u64)>) {
+type Shown = (BTreeMap<String, Vec<u8>>, Vec<(String, u64)>);
+
+fn datasets(m: &Mounted) -> Shown {
     use std::os::unix::fs::MetadataExt;
     let all: Vec<(String, u64)> =
         walk(&m.mnt).into_iter().map(|p| (p.clone(), std::fs::symlink_metadata(m.path(&p)).unwrap().ino())).collect();
@@ -127,7 +129,10 @@ fn garble_keeping_identity(path: &Path) {
     drop(f);
     let after = std::fs::metadata(path).unwrap();
     use std::os::unix::fs::MetadataExt;
-    assert_eq!((after.len(), after.mtime(), after.mtime_nsec(), after.ino()), (meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ino()));
+    assert_eq!(
+        (after.len(), after.mtime(), after.mtime_nsec(), after.ino()),
+        (meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ino())
+    );
 }
 
 #[test]
