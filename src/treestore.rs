@@ -218,3 +218,51 @@ pub fn save(slot: &Slot, tree: &mut Tree) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{ZipMethod, entry, write_zip};
+    use crate::pool::PoolOptions;
+
+    fn pool(dir: &std::path::Path) -> Pool {
+        let opts = PoolOptions { index_dir: Some(dir.join("idx")), ..Default::default() };
+        Pool::open(&[dir.join("src")], 1 << 20, &opts).unwrap()
+    }
+
+    #[test]
+    fn the_key_follows_profiles_options_and_sources_and_in_process_pools_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        write_zip(&dir.path().join("src/a.zip"), &[entry("x.dcm", b"x".repeat(200))], ZipMethod::Deflated).unwrap();
+        std::fs::write(dir.path().join("src/labels.csv"), "a\n").unwrap();
+        let on = TreeOptions { datasets: true, ..Default::default() };
+        let builtin = crate::profile::builtin();
+        let p = pool(dir.path());
+        let a = slot(&p, on, &builtin).unwrap();
+        let again = slot(&pool(dir.path()), on, &builtin).unwrap();
+        assert_eq!((&a.path, a.key), (&again.path, again.key), "the same sources give the same slot and key");
+        // Profiles: same slot (a rebuild replaces the file), another key.
+        let fewer = slot(&p, on, &builtin[1..]).unwrap();
+        assert_eq!(fewer.path, a.path);
+        assert_ne!(fewer.key, a.key);
+        let mut edited = builtin.clone();
+        edited[0] =
+            crate::profile::parse("mounts/mura.toml", &format!("{}\n# edited\n", include_str!("../mounts/mura.toml")))
+                .unwrap();
+        assert_ne!(slot(&p, on, &edited).unwrap().key, a.key, "a profile's text counts, not only its slug");
+        // Options: a slot of their own.
+        let off = slot(&p, TreeOptions::default(), &builtin).unwrap();
+        assert_ne!(off.path, a.path);
+        // A loose file changed: same slot, another key.
+        std::fs::write(dir.path().join("src/labels.csv"), "ab\n").unwrap();
+        let changed = slot(&pool(dir.path()), on, &builtin).unwrap();
+        assert_eq!(changed.path, a.path);
+        assert_ne!(changed.key, a.key);
+        // In-process pools (no identities, no index folder) are never persisted.
+        let bytes = std::fs::read(dir.path().join("src/a.zip")).unwrap();
+        let mem: Arc<dyn ByteSource> = Arc::new(crate::fuzzing::Mem(bytes));
+        let in_process = Pool::from_sources(vec![("a.zip".into(), mem)], 1 << 20, false).unwrap();
+        assert!(slot(&in_process, on, &builtin).is_none());
+    }
+}
