@@ -7,7 +7,9 @@ Pools (generated once under --work, deterministic, tiny member bytes):
   nih    NIH ChestX-ray14 look-alike: 112,120 PNG members in 12 tar.gz, the label CSV and the
          split lists (as bench/nih_scale.py), times --scale;
   dicom  generic DICOM: 300,000 small DICOM files in 30 deflated zips, no profile claims them
-         (organized by tags), times --scale.
+         (organized by tags), times --scale;
+  mura   (only when asked: --pools nih,dicom,mura) a MURA look-alike zip of 10,000 members and
+         its label CSVs, times --scale.
 
 Per binary and pool: one cold mount (lists, indexes, scans, organizes and saves), unmounted,
 then --runs warm mounts, each after dropping the page cache: `medfs mount` ready time, and the
@@ -80,6 +82,22 @@ def gen_dicom(work, n, zips=30):
     return n
 
 
+def gen_mura(work, n):
+    """A MURA look-alike zip of `n` tiny PNG members (4 images a study) with its label CSVs."""
+    with zipfile.ZipFile(os.path.join(work, "MURA-v1.1.zip"), "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        labeled = {"train": [], "valid": []}
+        for i in range(n // 4):
+            split = "valid" if i % 10 == 0 else "train"
+            label = "positive" if i % 3 == 0 else "negative"
+            study = f"MURA-v1.1/{split}/XR_WRIST/patient{i // 2:05d}/study{i % 2 + 1}_{label}/"
+            labeled[split].append(f"{study},{int(label == 'positive')}\n")
+            for k in range(4):
+                z.writestr(f"{study}image{k + 1}.png", b"\x89PNG\r\n\x1a\n" + study.encode())
+        for split, rows in labeled.items():
+            z.writestr(f"MURA-v1.1/{split}_labeled_studies.csv", "".join(rows))
+    return n
+
+
 def drop():
     subprocess.run(["sync"])
     with open("/proc/sys/vm/drop_caches", "w") as f:
@@ -132,16 +150,16 @@ def main():
     binaries = [m.split("=", 1) for m in a.medfs] or [["medfs", os.path.join(ROOT, "target", "release", "medfs")]]
     pools = []
     for pool in a.pools.split(","):
-        n = int((112_120 if pool == "nih" else 300_000) * a.scale)
+        n = int({"nih": 112_120, "dicom": 300_000, "mura": 10_000}[pool] * a.scale)
         work = os.path.join(a.work, f"{pool}-{n}")
         if not os.path.exists(os.path.join(work, ".done")):
             shutil.rmtree(work, ignore_errors=True)
             os.makedirs(work)
             print(f"generating {pool} pool of {n} members in {work}", file=sys.stderr)
-            (gen_nih if pool == "nih" else gen_dicom)(work, n)
+            {"nih": gen_nih, "dicom": gen_dicom, "mura": gen_mura}[pool](work, n)
             open(os.path.join(work, ".done"), "w").close()
         # The marker is not a source: mount a folder that holds only the pool.
-        pools.append((pool, n, work, "chestxray14" if pool == "nih" else "collection_01"))
+        pools.append((pool, n, work, {"nih": "chestxray14", "dicom": "collection_01", "mura": "mura"}[pool]))
     for pool, n, work, dataset in pools:
         src = os.path.join(work, "pool")
         if not os.path.isdir(src):

@@ -25,11 +25,33 @@ use crate::treestore::{self, Missed};
 /// and saved; a persisted tree that was damaged is replaced with a warning, a stale one
 /// silently.
 pub fn parts(pool: Pool, opts: TreeOptions, profiles: &[Profile]) -> (Tree, Reader) {
+    let digest = treestore::profiles_digest(profiles);
+    assemble(pool, opts, &digest, || Ok(std::borrow::Cow::Borrowed(profiles))).expect("profiles are parsed already")
+}
+
+/// [`parts`] with profiles parsed only if the tree must be built: `digest` is
+/// `profile::texts_digest` of the texts `load` parses. A warm mount parses no profile (compiling
+/// their patterns is most of its work); a profile that fails to parse fails here.
+pub fn parts_lazy(
+    pool: Pool,
+    opts: TreeOptions,
+    digest: &[u8; 32],
+    load: impl FnOnce() -> anyhow::Result<Vec<Profile>>,
+) -> anyhow::Result<(Tree, Reader)> {
+    assemble(pool, opts, digest, || load().map(std::borrow::Cow::Owned))
+}
+
+fn assemble<'p>(
+    pool: Pool,
+    opts: TreeOptions,
+    digest: &[u8; 32],
+    load: impl FnOnce() -> anyhow::Result<std::borrow::Cow<'p, [Profile]>>,
+) -> anyhow::Result<(Tree, Reader)> {
     let reader = Reader::new(pool);
     let started = std::time::Instant::now();
-    let Some(slot) = treestore::slot(reader.pool(), opts, profiles) else {
-        let tree = tree(&reader, opts, profiles);
-        return (tree, reader);
+    let Some(slot) = treestore::slot(reader.pool(), opts, digest) else {
+        let tree = tree(&reader, opts, &load()?);
+        return Ok((tree, reader));
     };
     let why = match treestore::load(&slot, reader.pool()) {
         Ok(tree) => {
@@ -40,12 +62,12 @@ pub fn parts(pool: Pool, opts: TreeOptions, profiles: &[Profile]) -> (Tree, Read
                 slot.path.display(),
                 started.elapsed().as_secs_f64()
             );
-            return (tree, reader);
+            return Ok((tree, reader));
         }
         Err(Missed::Absent) | Err(Missed::Stale) => None,
         Err(Missed::Invalid(why)) => Some(why),
     };
-    let mut tree = tree(&reader, opts, profiles);
+    let mut tree = tree(&reader, opts, &load()?);
     match treestore::save(&slot, &mut tree) {
         Ok(()) => tracing::info!("tree saved to {}", slot.path.display()),
         Err(e) => tree.warnings.push(format!("tree not saved ({e}); the next mount organizes the datasets again")),
@@ -54,7 +76,7 @@ pub fn parts(pool: Pool, opts: TreeOptions, profiles: &[Profile]) -> (Tree, Read
     if let Some(why) = why {
         tree.warnings.push(format!("persisted tree invalid ({why}); built again"));
     }
-    (tree, reader)
+    Ok((tree, reader))
 }
 
 /// The tree shown over the reader's pool: DICOM headers scanned (when datasets are on),

@@ -81,9 +81,20 @@ fn put(h: &mut sha2::Sha256, bytes: &[u8]) {
     h.update(bytes);
 }
 
-/// The slot of `pool`'s tree, or `None` when it must not be persisted: indexes are off, or a
+/// A digest of parsed profiles (each one's file name and text, in order).
+pub fn profiles_digest(profiles: &[Profile]) -> [u8; 32] {
+    let mut h = sha2::Sha256::new();
+    h.update((profiles.len() as u64).to_le_bytes());
+    for p in profiles {
+        h.update(p.digest());
+    }
+    h.finalize().into()
+}
+
+/// The slot of `pool`'s tree for the profiles of digest `profiles` (from [`profiles_digest`] or
+/// `profile::texts_digest`), or `None` when it must not be persisted: indexes are off, or a
 /// source has no identity (in-process pools, a file that could not be stat'ed).
-pub fn slot(pool: &Pool, opts: TreeOptions, profiles: &[Profile]) -> Option<Slot> {
+pub fn slot(pool: &Pool, opts: TreeOptions, profiles: &[u8; 32]) -> Option<Slot> {
     if !pool.store.enabled() {
         return None;
     }
@@ -92,10 +103,7 @@ pub fn slot(pool: &Pool, opts: TreeOptions, profiles: &[Profile]) -> Option<Slot
     put(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
     h.update(TREE.version.to_le_bytes());
     h.update([opts.keep_outside_symlinks as u8, opts.datasets as u8]);
-    h.update((profiles.len() as u64).to_le_bytes());
-    for p in profiles {
-        h.update(p.digest());
-    }
+    h.update(profiles);
     // The slot is named by where the sources are, not by what they hold.
     let mut place: Vec<u8> = Vec::new();
     h.update((pool.archives.len() as u64).to_le_bytes());
@@ -238,6 +246,7 @@ mod tests {
         std::fs::write(dir.path().join("src/labels.csv"), "a\n").unwrap();
         let on = TreeOptions { datasets: true, ..Default::default() };
         let builtin = crate::profile::builtin();
+        let slot = |p: &Pool, opts, profiles: &[Profile]| slot(p, opts, &profiles_digest(profiles));
         let p = pool(dir.path());
         let a = slot(&p, on, &builtin).unwrap();
         let again = slot(&pool(dir.path()), on, &builtin).unwrap();
@@ -264,5 +273,15 @@ mod tests {
         let mem: Arc<dyn ByteSource> = Arc::new(crate::fuzzing::Mem(bytes));
         let in_process = Pool::from_sources(vec![("a.zip".into(), mem)], 1 << 20, false).unwrap();
         assert!(slot(&in_process, on, &builtin).is_none());
+        // The digest of the texts, before parsing: another profile folder, another digest.
+        let plain = crate::profile::texts_digest(None).unwrap();
+        assert_eq!(plain, crate::profile::texts_digest(None).unwrap());
+        let user = dir.path().join("profiles");
+        std::fs::create_dir(&user).unwrap();
+        std::fs::write(user.join("x.toml"), "title = \"x\"\n").unwrap();
+        let with_user = crate::profile::texts_digest(Some(&user)).unwrap();
+        assert_ne!(with_user, plain);
+        std::fs::write(user.join("x.toml"), "title = \"y\"\n").unwrap();
+        assert_ne!(crate::profile::texts_digest(Some(&user)).unwrap(), with_user);
     }
 }

@@ -221,6 +221,15 @@ fn a_changed_profile_or_source_rebuilds_the_tree_silently() {
         assert!(loaded(&m), "{}", m.stderr);
         assert_eq!(walk(&m.path("ct")).iter().filter(|p| p.ends_with(".dcm")).count(), 5);
     }
+    // Profiles are parsed only when the tree is built, but a broken one still fails the mount:
+    // its text is in the key, so no persisted tree matches.
+    std::fs::write(s.profiles.join("broken.toml"), "title = [").unwrap();
+    let mnt = s.root.join("m8");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let (idx, profiles) = (s.idx.to_str().unwrap(), s.profiles.to_str().unwrap());
+    let out = try_mount(&[&s.src], &mnt, &["--index-dir", idx, "--profiles", profiles]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("broken.toml"), "{stderr}");
 }
 
 #[test]
