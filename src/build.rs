@@ -1,7 +1,9 @@
 //! Build, then serve: makes the tree and the reader that `MedFs::from_parts` serves, from a
 //! listed pool, the dataset profiles and the tree options. Everything that runs once before the
 //! first request lives here (DICOM header scan, dataset organizing, raw view, names), so the core
-//! in `fs.rs` imports only what serving needs and tests can build a core from a small tree.
+//! in `fs.rs` imports only what serving needs and tests can build a core from a small tree. A
+//! pool with identities gets its tree from the persisted one when it is still valid
+//! (`treestore.rs`), and saves the tree it builds.
 
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
@@ -11,14 +13,70 @@ use crate::pool::Pool;
 use crate::profile::Profile;
 use crate::reader::Reader;
 use crate::tree::{self, NodeId, NodeKind, ROOT, Tree, TreeBuilder, TreeOptions};
+use crate::treestore::{self, Missed};
 
 /// The parts of a core over a listed pool: the tree (raw view of every archive, and a folder per
 /// dataset that `profiles` recognize in the pool) and the reader its file nodes point into.
 /// `MedFs::from_parts(tree, reader)` serves them.
+///
+/// When the pool's sources all have identities and indexes are on, the tree persisted for the
+/// same sources, profiles, options and medfs version is loaded instead of built: no archive
+/// byte is read, nothing is organized and no sidecar is rendered. Otherwise the tree is built
+/// and saved; a persisted tree that was damaged is replaced with a warning, a stale one
+/// silently.
 pub fn parts(pool: Pool, opts: TreeOptions, profiles: &[Profile]) -> (Tree, Reader) {
+    let digest = treestore::profiles_digest(profiles);
+    assemble(pool, opts, &digest, || Ok(std::borrow::Cow::Borrowed(profiles))).expect("profiles are parsed already")
+}
+
+/// [`parts`] with profiles parsed only if the tree must be built: `digest` is
+/// `profile::texts_digest` of the texts `load` parses. A warm mount parses no profile (compiling
+/// their patterns is most of its work); a profile that fails to parse fails here.
+pub fn parts_lazy(
+    pool: Pool,
+    opts: TreeOptions,
+    digest: &[u8; 32],
+    load: impl FnOnce() -> anyhow::Result<Vec<Profile>>,
+) -> anyhow::Result<(Tree, Reader)> {
+    assemble(pool, opts, digest, || load().map(std::borrow::Cow::Owned))
+}
+
+fn assemble<'p>(
+    pool: Pool,
+    opts: TreeOptions,
+    digest: &[u8; 32],
+    load: impl FnOnce() -> anyhow::Result<std::borrow::Cow<'p, [Profile]>>,
+) -> anyhow::Result<(Tree, Reader)> {
     let reader = Reader::new(pool);
-    let tree = tree(&reader, opts, profiles);
-    (tree, reader)
+    let started = std::time::Instant::now();
+    let Some(slot) = treestore::slot(reader.pool(), opts, digest) else {
+        let tree = tree(&reader, opts, &load()?);
+        return Ok((tree, reader));
+    };
+    let why = match treestore::load(&slot, reader.pool()) {
+        Ok(tree) => {
+            tracing::info!(
+                "tree of {} names loaded from {} in {:.3} s: no archive read, no DICOM scan, no organizing, \
+                 0 sidecars rendered",
+                tree.len(),
+                slot.path.display(),
+                started.elapsed().as_secs_f64()
+            );
+            return Ok((tree, reader));
+        }
+        Err(Missed::Absent) | Err(Missed::Stale) => None,
+        Err(Missed::Invalid(why)) => Some(why),
+    };
+    let mut tree = tree(&reader, opts, &load()?);
+    match treestore::save(&slot, &mut tree) {
+        Ok(()) => tracing::info!("tree saved to {}", slot.path.display()),
+        Err(e) => tree.warnings.push(format!("tree not saved ({e}); the next mount organizes the datasets again")),
+    }
+    // Not saved with the tree: said once, at the mount that replaced it.
+    if let Some(why) = why {
+        tree.warnings.push(format!("persisted tree invalid ({why}); built again"));
+    }
+    Ok((tree, reader))
 }
 
 /// The tree shown over the reader's pool: DICOM headers scanned (when datasets are on),
@@ -77,8 +135,13 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
         add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
     }
     tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
+    let sidecars = builder.generated();
     let tree = builder.finish();
-    tracing::info!("tree of {} names built in {:.3} s", tree.len(), started.elapsed().as_secs_f64());
+    tracing::info!(
+        "tree of {} names built in {:.3} s: {sidecars} sidecars rendered",
+        tree.len(),
+        started.elapsed().as_secs_f64()
+    );
     tree
 }
 

@@ -5,7 +5,7 @@
 use crate::error::FsError;
 use crate::pool::Pool;
 use crate::reader::Reader;
-use crate::tree::{self, NodeId, NodeKind, Tree};
+use crate::tree::{self, Kind, NodeId, Tree};
 
 /// Inode number of a node.
 pub type Ino = u64;
@@ -81,7 +81,7 @@ impl MedFs {
     /// `build::parts` (datasets and raw view over a pool), or a tree a test built by hand, so
     /// that every operation can be driven without a kernel, a DICOM scan or a profile.
     pub fn from_parts(tree: Tree, reader: Reader) -> MedFs {
-        let total_bytes = (0..tree.len() as NodeId).filter_map(|i| tree.node(i)).map(|n| n.size()).sum();
+        let total_bytes = tree.total_bytes();
         let panic_on = std::env::var_os(PANIC_HOOK_ENV).map(|n| Box::from(n.as_encoded_bytes()));
         MedFs { tree, reader, total_bytes, panic_on }
     }
@@ -103,9 +103,9 @@ impl MedFs {
     fn attr_of(&self, id: NodeId) -> Result<Attr, FsError> {
         let node = self.tree.node(id).ok_or(FsError::NotFound)?;
         let (kind, perm, nlink) = match &node.kind {
-            NodeKind::Dir { subdirs, .. } => (FileKind::Dir, 0o555, 2 + subdirs),
-            NodeKind::File { .. } | NodeKind::Generated { .. } => (FileKind::File, 0o444, 1),
-            NodeKind::Symlink { .. } => (FileKind::Symlink, 0o777, 1),
+            Kind::Dir { subdirs, .. } => (FileKind::Dir, 0o555, 2 + subdirs),
+            Kind::File { .. } | Kind::Generated { .. } => (FileKind::File, 0o444, 1),
+            Kind::Symlink { .. } => (FileKind::Symlink, 0o777, 1),
         };
         Ok(Attr { ino: id as Ino + 1, kind, size: node.size(), mtime: node.mtime, perm, nlink })
     }
@@ -129,29 +129,30 @@ impl MedFs {
 
     /// Target of a symlink.
     pub fn readlink(&self, ino: Ino) -> Result<&[u8], FsError> {
-        match &self.tree.node(Self::node_id(ino)?).ok_or(FsError::NotFound)?.kind {
-            NodeKind::Symlink { target } => Ok(target),
+        match self.tree.node(Self::node_id(ino)?).ok_or(FsError::NotFound)?.kind {
+            Kind::Symlink { target } => Ok(target),
             _ => Err(FsError::NotASymlink),
         }
     }
 
     /// Reads up to `size` bytes at `offset` into `out`.
     pub fn read(&self, ino: Ino, offset: u64, size: usize, out: &mut Vec<u8>) -> Result<(), FsError> {
-        let node = self.tree.node(Self::node_id(ino)?).ok_or(FsError::NotFound)?;
-        if self.panic_on.as_deref().is_some_and(|name| name == &*node.name) {
-            panic!("{PANIC_HOOK_ENV} test hook: read of {}", String::from_utf8_lossy(&node.name));
+        let id = Self::node_id(ino)?;
+        let node = self.tree.node(id).ok_or(FsError::NotFound)?;
+        if self.panic_on.as_deref().is_some_and(|name| name == node.name) {
+            panic!("{PANIC_HOOK_ENV} test hook: read of {}", String::from_utf8_lossy(node.name));
         }
-        match &node.kind {
-            NodeKind::File { archive, member, .. } => self.reader.read(*archive, *member, offset, size, out),
-            NodeKind::Generated { bytes } => {
-                out.clear();
-                let start = (offset.min(bytes.len() as u64)) as usize;
-                let end = start.saturating_add(size).min(bytes.len());
-                out.extend_from_slice(&bytes[start..end]);
-                Ok(())
+        match node.kind {
+            Kind::File { archive, member, .. } => self.reader.read(archive, member, offset, size, out),
+            Kind::Generated { .. } => {
+                self.tree.read_generated(id, offset, size, out).map_err(|reason| FsError::Unreadable {
+                    archive: "persisted tree".into(),
+                    member: String::from_utf8_lossy(&self.tree.path_of(id)).into_owned(),
+                    reason,
+                })
             }
-            NodeKind::Dir { .. } => Err(FsError::IsADirectory),
-            NodeKind::Symlink { .. } => Err(FsError::NotFound),
+            Kind::Dir { .. } => Err(FsError::IsADirectory),
+            Kind::Symlink { .. } => Err(FsError::NotFound),
         }
     }
 
@@ -167,8 +168,8 @@ impl MedFs {
                 0 => (b".", id),
                 1 => (b"..", node.parent),
                 n => {
-                    let child = children[(n - 2) as usize];
-                    (&self.tree.node(child).expect("child exists").name, child)
+                    let child = children.start + (n - 2) as NodeId;
+                    (self.tree.node(child).expect("child exists").name, child)
                 }
             };
             if add(DirEntry { name, attr: self.attr_of(target)?, next_offset: cookie + 1 }) {
@@ -191,7 +192,7 @@ impl MedFs {
         while let Some(id) = stack.pop() {
             out.push((self.tree.path_of(id), self.attr_of(id)?));
             if let Some(children) = self.tree.children(id) {
-                stack.extend(children.iter().rev());
+                stack.extend(children.rev());
             }
         }
         Ok(out)
@@ -211,21 +212,19 @@ impl MedFs {
 #[cfg(test)]
 mod tests {
     use crate::archive::Member;
-    use crate::tree::Node;
 
     /// Issue 3: the in-memory index of a 1,000,000-member archive stays under 200 bytes per
-    /// member plus the names. Per member we hold its `Member`, its tree `Node`, its place in its
-    /// folder's child list and (zip) its lazily resolved data offset.
+    /// member plus the names. Per member we hold its `Member`, its tree node record (its place
+    /// in its folder is its id) and (zip) its lazily resolved data offset.
     #[test]
     fn per_member_memory_stays_under_200_bytes_plus_names() {
         let per_member = std::mem::size_of::<Member>()
-            + std::mem::size_of::<Node>()
-            + std::mem::size_of::<crate::tree::NodeId>()
+            + crate::tree::NODE_BYTES
             + std::mem::size_of::<std::sync::atomic::AtomicU64>();
         eprintln!(
-            "Member {} + Node {} + child id + data offset = {per_member} bytes",
+            "Member {} + node {} + data offset = {per_member} bytes",
             std::mem::size_of::<Member>(),
-            std::mem::size_of::<Node>()
+            crate::tree::NODE_BYTES
         );
         assert!(per_member < 200, "{per_member} bytes per member");
     }

@@ -34,3 +34,4 @@ pub mod reader;
 pub mod run;
 pub mod stream;
 pub mod tree;
+pub mod treestore;

@@ -200,9 +200,16 @@ pub struct Profile {
     pub(crate) split: Option<Field>,
     pub(crate) patient: Vec<(String, Field)>,
     pub(crate) passwords: Vec<String>,
+    /// SHA-256 of the file name and text the profile was parsed from: keys the persisted tree.
+    pub(crate) digest: [u8; 32],
 }
 
 impl Profile {
+    /// SHA-256 of the profile's file name and text (a persisted tree is valid only for the
+    /// same profiles).
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
     /// The dataset folder name, e.g. `mura`.
     pub fn slug(&self) -> &str {
         &self.slug
@@ -286,6 +293,19 @@ pub fn builtin() -> Vec<Profile> {
 
 /// Loads every `*.toml` in `dir` (for `--profiles DIR`), sorted by file name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
+    let mut out: Vec<Profile> = Vec::new();
+    for (file, text) in dir_texts(dir)? {
+        let prof = parse(&file, &text)?;
+        if let Some(other) = out.iter().find(|o| o.slug == prof.slug) {
+            return Err(ProfileError::DuplicateSlug { file, slug: prof.slug, other: other.file.clone() });
+        }
+        out.push(prof);
+    }
+    Ok(out)
+}
+
+/// The `*.toml` files of `dir` as (file name, text), sorted by file name.
+fn dir_texts(dir: &Path) -> Result<Vec<(String, String)>, ProfileError> {
     let io = |e| ProfileError::Io { file: dir.display().to_string(), source: e };
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(io)?
@@ -296,17 +316,36 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
         .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
         .collect();
     paths.sort();
-    let mut out: Vec<Profile> = Vec::new();
-    for p in paths {
-        let file = p.display().to_string();
-        let text = std::fs::read_to_string(&p).map_err(|e| ProfileError::Io { file: file.clone(), source: e })?;
-        let prof = parse(&file, &text)?;
-        if let Some(other) = out.iter().find(|o| o.slug == prof.slug) {
-            return Err(ProfileError::DuplicateSlug { file, slug: prof.slug, other: other.file.clone() });
-        }
-        out.push(prof);
+    paths
+        .into_iter()
+        .map(|p| {
+            let file = p.display().to_string();
+            let text = std::fs::read_to_string(&p).map_err(|e| ProfileError::Io { file: file.clone(), source: e })?;
+            Ok((file, text))
+        })
+        .collect()
+}
+
+/// A digest of the texts the built-in profiles and those of `dir` are parsed from, without
+/// parsing them (compiling their patterns is most of a warm mount's work): it keys the persisted
+/// tree, and the profiles are parsed only when the tree must be built.
+pub fn texts_digest(dir: Option<&Path>) -> Result<[u8; 32], ProfileError> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let user = match dir {
+        Some(dir) => dir_texts(dir)?,
+        None => Vec::new(),
+    };
+    for (name, text) in BUILTIN.iter().map(|(n, t)| (*n, *t)).chain(user.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+    {
+        h.update(digest(name, text));
     }
-    Ok(out)
+    Ok(h.finalize().into())
+}
+
+fn digest(name: &str, text: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::new().chain_update(name).chain_update([0]).chain_update(text).finalize().into()
 }
 
 /// Merges user profiles over built-ins: a user profile with a built-in's slug replaces it.
@@ -321,7 +360,9 @@ pub fn merge(builtin: Vec<Profile>, user: Vec<Profile>) -> Vec<Profile> {
 pub fn parse(name: &str, toml_text: &str) -> Result<Profile, ProfileError> {
     let raw: RawProfile = toml::from_str(toml_text)
         .map_err(|e| ProfileError::Syntax { file: name.to_string(), message: e.to_string().trim_end().to_string() })?;
-    compile(name, raw)
+    let mut profile = compile(name, raw)?;
+    profile.digest = digest(name, toml_text);
+    Ok(profile)
 }
 
 fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
@@ -650,6 +691,7 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         split,
         patient,
         passwords: raw.passwords,
+        digest: [0; 32],
     })
 }
 

@@ -103,9 +103,15 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         [one] => eprintln!("medfs: {one}"),
         [first, rest @ ..] => eprintln!("medfs: {first} (and {} more archives not saved either)", rest.len()),
     }
-    let profiles = if tree.no_datasets { Vec::new() } else { profiles };
     let opts = TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks, datasets: !tree.no_datasets };
-    let (tree, reader) = crate::build::parts(pool, opts, &profiles);
+    // The profiles were parsed above for their passwords; the persisted tree is keyed by
+    // their texts (build.rs).
+    let (tree, reader) = if tree.no_datasets {
+        crate::build::parts(pool, opts, &[])
+    } else {
+        let digest = crate::profile::texts_digest(tree.profiles.as_deref())?;
+        crate::build::parts_lazy(pool, opts, &digest, || Ok(profiles))?
+    };
     let fs = MedFs::from_parts(tree, reader);
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     tracing::info!(
