@@ -8,14 +8,14 @@ Usage (root: drops the page cache, writes the mount's bdi read_ahead_kb):
 
 Data (generated once under /tmp/medfs-bench/decode/, about 1 min):
 - vol.zip: one 256 MiB member of 4-bit noise, deflated level 6 (ratio ~1.8, like CT volumes);
-  vol.nii.gz the same bytes through gzip -6; vol.nii extracted;
+  vol.raw.gz the same bytes through gzip -6; vol.nii extracted;
 - small.zip: 2,000 deflated members of 60-260 KB (random whole-file reads), extracted to small/;
 - dicom.zip: 1,200 DICOM members of 0.5 MB (header + 4-bit-noise pixel data), deflated.
 
 Rows (each the median of --reps runs, page cache dropped before each):
 - sequential 256 MiB member: first read of a fresh mount (the indexing pass), second read after
   a remount (seek points from the index, nothing cached), third read in the same mount; with
-  `--cache-size 64M` too, where the first pass's blocks cannot stay; the same for vol.nii.gz;
+  `--cache-size 64M` too, where the first pass's blocks cannot stay; the same for vol.raw.gz;
 - random whole-file reads of small.zip's members (1 and 8 threads), files/s;
 - the DICOM zip's first mount with datasets on and off: seconds to ready, daemon RSS after it;
 - the kernel's bdi readahead 128 KiB (default) against 1 MiB (`--ra-kb`), sequential and random.
@@ -47,13 +47,13 @@ def make_data():
     rng = random.Random(11)
     vol = os.path.join(WORK, "vol.nii")
     if not os.path.exists(os.path.join(WORK, "vol.zip")):
-        print("generating vol.nii / vol.zip / vol.nii.gz ...", file=sys.stderr)
+        print("generating vol.nii / vol.zip / vol.raw.gz ...", file=sys.stderr)
         with open(vol, "wb") as f:
             for _ in range(256):
                 f.write(noise(MIB, rng))
         with zipfile.ZipFile(os.path.join(WORK, "vol.zip.tmp"), "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
             z.write(vol, "vol.nii")
-        subprocess.run(f"gzip -6 -c {vol} > {WORK}/vol.nii.gz", shell=True, check=True)
+        subprocess.run(f"gzip -6 -c {vol} > {WORK}/vol.raw.gz", shell=True, check=True)
         os.rename(os.path.join(WORK, "vol.zip.tmp"), os.path.join(WORK, "vol.zip"))
     if not os.path.exists(os.path.join(WORK, "small.zip")):
         print("generating small.zip ...", file=sys.stderr)
@@ -109,7 +109,7 @@ class Mount:
                     cmd = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0")
                 except OSError:
                     continue
-                if self.mnt.encode() in cmd and cmd[0].endswith(b"medfs"):
+                if self.mnt.encode() in cmd and b"medfs" in os.path.basename(cmd[0]):
                     self.pid = int(d)
         self.rss_ready = status(self.pid, "VmRSS")
         if ra_kb:
@@ -198,7 +198,7 @@ def main():
     a = ap.parse_args()
     only = a.only.split(",")
     make_data()
-    vol_zip, vol_gz = os.path.join(WORK, "vol.zip"), os.path.join(WORK, "vol.nii.gz")
+    vol_zip, vol_gz = os.path.join(WORK, "vol.zip"), os.path.join(WORK, "vol.raw.gz")
     size = 256 * MIB
     bins = [("before", a.before), ("after", a.after)]
     rows = []  # (row, baseline name, baseline value, {bin: (value, rss)})
@@ -257,7 +257,7 @@ def main():
             r = seq_rows(vol_zip, ("vol.zip", "vol.nii"), cache, f"zip {cache}")
             add_seq(f"256 MiB deflated zip member, MB/s, cache {cache}", r, ["extracted", "unzip -p", "python zlib"])
     if "gz" in only:
-        r = seq_rows(vol_gz, ("vol.nii.gz", "vol.nii"), "512M", "gz")
+        r = seq_rows(vol_gz, ("vol.raw.gz", "vol.raw"), "512M", "gz")
         add_seq("256 MiB .gz stream, MB/s, cache 512M", r, ["extracted", "zcat"])
     if "ra" in only:
         for ra in [1024]:

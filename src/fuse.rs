@@ -69,7 +69,12 @@ impl ReadSizes {
             .map(|(kib, n)| format!("<={kib}K: {n}"))
             .collect();
         let total: u64 = self.classes.iter().map(|n| n.load(Ordering::Relaxed)).sum();
-        format!("{total} read requests, {} bytes asked; {}", self.bytes.load(Ordering::Relaxed), counts.join(", "))
+        format!(
+            "{total} read requests, {} bytes asked; {}; {} spans decoded ahead of sequential readers",
+            self.bytes.load(Ordering::Relaxed),
+            counts.join(", "),
+            crate::stream::AHEAD_DECODED.load(Ordering::Relaxed)
+        )
     }
 }
 

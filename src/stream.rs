@@ -58,14 +58,22 @@ pub struct CompressedStream {
     /// number, offset / [`DISK_BLOCK`]); without it such spans are decoded from their seek point
     /// at every read.
     disk: Option<ArchiveBlocks>,
-    /// The last span read and how many boundaries readers have crossed in order up to it.
-    walk: Mutex<Walk>,
+    /// The readers walking this stream, as the kernel tracks readahead per open file: FUSE
+    /// does not say which reader asks, so a read continues the walk it is next to.
+    walks: Mutex<[Walk; WALKS]>,
 }
 
+/// Walks followed per stream: a few sequential readers and random readers at once, the random
+/// ones taking the least recently moved slot instead of breaking a sequential reader's streak.
+const WALKS: usize = 4;
+
+/// One reader's walk: the last span it read, how many boundaries it crossed in order to get
+/// there, and when it last moved (for replacing the stalest).
 #[derive(Clone, Copy)]
 struct Walk {
     span: usize,
     streak: u32,
+    moved: u64,
 }
 
 /// The read-ahead workers: their own pool, not rayon's global one, whose threads (the DICOM scan,
@@ -100,8 +108,8 @@ impl CompressedStream {
         owner: u32,
         item: u32,
     ) -> CompressedStream {
-        let walk = Mutex::new(Walk { span: usize::MAX, streak: 0 });
-        CompressedStream { file, index: Arc::new(index), cache, owner, item, disk: None, walk }
+        let walks = Mutex::new([Walk { span: usize::MAX, streak: 0, moved: 0 }; WALKS]);
+        CompressedStream { file, index: Arc::new(index), cache, owner, item, disk: None, walks }
     }
 
     /// Serves spans too long for the memory cache through `disk` (when given).
@@ -181,16 +189,28 @@ impl CompressedStream {
         BlockKey { owner: self.owner, item: self.item, block: 2 * span as u64 }
     }
 
-    /// Notes a read in `span`; returns how many span boundaries readers crossed in order to
-    /// reach it (0: a jump, or still in the span of the read before).
+    /// Notes a read in `span`; returns how many span boundaries its reader crossed in order to
+    /// reach it (0: a jump, a reader new to this stream). A read in the span of a walk, or
+    /// slightly behind it (the kernel's concurrent requests arrive out of order), continues it;
+    /// one in the span after a walk's extends it; anything else starts a walk in the stalest
+    /// slot.
     fn walked_to(&self, span: usize) -> u32 {
-        let mut walk = self.walk.lock();
-        if walk.span == span {
-            return 0;
+        let mut walks = self.walks.lock();
+        let now = walks.iter().map(|w| w.moved).max().unwrap_or(0) + 1;
+        if let Some(w) = walks.iter_mut().find(|w| w.span != usize::MAX && w.span >= span && w.span - span <= 2) {
+            w.moved = now;
+            return w.streak;
         }
-        walk.streak = if walk.span.wrapping_add(1) == span { walk.streak.saturating_add(1) } else { 0 };
-        walk.span = span;
-        walk.streak
+        // A stream's first read at its start counts as coming from before it.
+        if let Some(w) = walks.iter_mut().find(|w| w.span.wrapping_add(1) == span) {
+            w.span = span;
+            w.streak = w.streak.saturating_add(1);
+            w.moved = now;
+            return w.streak;
+        }
+        let stalest = walks.iter_mut().min_by_key(|w| w.moved).expect("WALKS > 0");
+        *stalest = Walk { span, streak: 0, moved: now };
+        0
     }
 
     /// Queues the decoding of the [`READ_AHEAD`] spans from offset `from` on that are neither cached nor
