@@ -65,8 +65,8 @@ struct Flight {
 pub struct BlockCache {
     lru: Mutex<lru::LruCache<BlockKey, Slot>>,
     capacity: usize,
-    /// Bytes charged: entries' weights plus reservations in flight. Changed only under `lru`'s
-    /// lock (read without it), so a charge and the eviction it calls for are one step.
+    /// Bytes charged: entries' weights plus reservations in flight. Raised only under `lru`'s
+    /// lock, with the evictions it calls for (lowered anywhere), so the peak is exact.
     used: AtomicUsize,
     /// Bytes of reservations in flight (part of `used`), with a condition to wait for room.
     reserved: Mutex<usize>,
@@ -96,7 +96,7 @@ impl Drop for Reservation<'_> {
         HELD.with(|h| h.set(h.get() - 1));
         let mut reserved = self.cache.reserved.lock();
         *reserved -= self.bytes;
-        self.cache.release(self.bytes);
+        self.cache.used.fetch_sub(self.bytes, Ordering::Relaxed);
         self.cache.room.notify_all();
     }
 }
@@ -158,15 +158,17 @@ impl BlockCache {
     /// workers) cannot together push the total past the budget between a charge and its
     /// eviction. Returns the evicted entries, to be dropped once the lock is released.
     fn settle(&self, lru: &mut lru::LruCache<BlockKey, Slot>, add: usize, remove: usize) -> Vec<Slot> {
-        let mut used = self.used.load(Ordering::Relaxed) + add - remove;
+        // Releases (reservations ending) may lower `used` meanwhile, without the lock: every
+        // change is one atomic step, and only lowers what this loop sees.
+        self.used.fetch_add(add, Ordering::Relaxed);
+        self.used.fetch_sub(remove, Ordering::Relaxed);
         let mut evicted = Vec::new();
-        while used > self.capacity {
+        while self.used.load(Ordering::Relaxed) > self.capacity {
             let Some((_, slot)) = lru.pop_lru() else { break };
-            used -= slot.weight;
+            self.used.fetch_sub(slot.weight, Ordering::Relaxed);
             evicted.push(slot);
         }
-        self.used.store(used, Ordering::Relaxed);
-        self.peak.fetch_max(used, Ordering::Relaxed);
+        self.peak.fetch_max(self.used.load(Ordering::Relaxed), Ordering::Relaxed);
         evicted
     }
 
@@ -177,12 +179,6 @@ impl BlockCache {
             self.settle(&mut lru, add, 0)
         };
         drop(evicted);
-    }
-
-    /// Releases `bytes` charged outside any entry (a reservation ends, a state was removed).
-    fn release(&self, bytes: usize) {
-        let _lru = self.lru.lock();
-        self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// The per-member state under `key`, or a new one from `init` (value and weight in bytes),

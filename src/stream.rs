@@ -201,8 +201,7 @@ impl CompressedStream {
             w.moved = now;
             return w.streak;
         }
-        // A stream's first read at its start counts as coming from before it.
-        if let Some(w) = walks.iter_mut().find(|w| w.span.wrapping_add(1) == span) {
+        if let Some(w) = walks.iter_mut().find(|w| w.span != usize::MAX && w.span + 1 == span) {
             w.span = span;
             w.streak = w.streak.saturating_add(1);
             w.moved = now;
