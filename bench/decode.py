@@ -8,7 +8,8 @@ Usage (root: drops the page cache, writes the mount's bdi read_ahead_kb):
 
 Data (generated once under /tmp/medfs-bench/decode/, about 1 min):
 - vol.zip: one 256 MiB member of 4-bit noise, deflated level 6 (ratio ~1.8, like CT volumes);
-  vol.raw.gz the same bytes through gzip -6; vol.nii extracted;
+  vol.raw.gz the same bytes through gzip -6 (not .nii.gz: medfs shows those as they are);
+  vol.nii extracted;
 - small.zip: 2,000 deflated members of 60-260 KB (random whole-file reads), extracted to small/;
 - dicom.zip: 1,200 DICOM members of 0.5 MB (header + 4-bit-noise pixel data), deflated.
 
