@@ -65,7 +65,8 @@ struct Flight {
 pub struct BlockCache {
     lru: Mutex<lru::LruCache<BlockKey, Slot>>,
     capacity: usize,
-    /// Bytes charged: entries' weights plus reservations in flight.
+    /// Bytes charged: entries' weights plus reservations in flight. Raised only under `lru`'s
+    /// lock, with the evictions it calls for (lowered anywhere), so the peak is exact.
     used: AtomicUsize,
     /// Bytes of reservations in flight (part of `used`), with a condition to wait for room.
     reserved: Mutex<usize>,
@@ -144,30 +145,39 @@ impl BlockCache {
 
     fn put(&self, key: BlockKey, slot: Slot) {
         let weight = slot.weight;
-        let old = self.lru.lock().put(key, slot);
-        self.charge(weight, old.as_ref().map_or(0, |o| o.weight));
-        drop(old);
-        self.shrink();
-    }
-
-    fn charge(&self, add: usize, remove: usize) {
-        let now = self.used.fetch_add(add, Ordering::Relaxed) + add;
-        self.used.fetch_sub(remove, Ordering::Relaxed);
-        self.peak.fetch_max(now - remove.min(now), Ordering::Relaxed);
-    }
-
-    /// Evicts least recently used entries until the total fits.
-    fn shrink(&self) {
-        let mut evicted = Vec::new();
-        {
-            let mut lru = self.lru.lock();
-            while self.used.load(Ordering::Relaxed) > self.capacity {
-                let Some((_, slot)) = lru.pop_lru() else { break };
-                self.used.fetch_sub(slot.weight, Ordering::Relaxed);
-                evicted.push(slot);
-            }
-        }
+        let mut lru = self.lru.lock();
+        let old = lru.put(key, slot);
+        let evicted = self.settle(&mut lru, weight, old.as_ref().map_or(0, |o| o.weight));
+        drop(lru);
         // Dropped outside the lock: a state may own a decoder that takes a while to free.
+        drop((old, evicted));
+    }
+
+    /// Charges `add` and releases `remove` bytes, then evicts least recently used entries until
+    /// the total fits, all under the list's lock: concurrent inserters (readers and read-ahead
+    /// workers) cannot together push the total past the budget between a charge and its
+    /// eviction. Returns the evicted entries, to be dropped once the lock is released.
+    fn settle(&self, lru: &mut lru::LruCache<BlockKey, Slot>, add: usize, remove: usize) -> Vec<Slot> {
+        // Releases (reservations ending) may lower `used` meanwhile, without the lock: every
+        // change is one atomic step, and only lowers what this loop sees.
+        self.used.fetch_add(add, Ordering::Relaxed);
+        self.used.fetch_sub(remove, Ordering::Relaxed);
+        let mut evicted = Vec::new();
+        while self.used.load(Ordering::Relaxed) > self.capacity {
+            let Some((_, slot)) = lru.pop_lru() else { break };
+            self.used.fetch_sub(slot.weight, Ordering::Relaxed);
+            evicted.push(slot);
+        }
+        self.peak.fetch_max(self.used.load(Ordering::Relaxed), Ordering::Relaxed);
+        evicted
+    }
+
+    /// Charges `add` bytes outside any entry (a reservation), evicting to make room.
+    fn charge(&self, add: usize) {
+        let evicted = {
+            let mut lru = self.lru.lock();
+            self.settle(&mut lru, add, 0)
+        };
         drop(evicted);
     }
 
@@ -185,34 +195,37 @@ impl BlockCache {
             let state = Arc::new(value);
             let weight = weight + ENTRY_OVERHEAD;
             let old = lru.put(key, Slot { value: Value::State(state.clone()), weight });
-            (state, (weight, old))
+            let evicted = self.settle(&mut lru, weight, old.as_ref().map_or(0, |o| o.weight));
+            (state, (old, evicted))
         };
-        let (weight, old) = added;
-        self.charge(weight, old.as_ref().map_or(0, |o| o.weight));
-        drop(old);
-        self.shrink();
+        drop(added);
         state
     }
 
     /// Declares the new weight of the state under `key` (it grew or shrank). Nothing happens if
     /// the state was evicted meanwhile: its holder's copy is dropped when the holder is done.
     pub fn reweigh(&self, key: &BlockKey, weight: usize) {
-        let old = {
+        let evicted = {
             let mut lru = self.lru.lock();
             let Some(slot) = lru.peek_mut(key) else { return };
             let weight = weight + ENTRY_OVERHEAD;
-            std::mem::replace(&mut slot.weight, weight)
+            let old = std::mem::replace(&mut slot.weight, weight);
+            self.settle(&mut lru, weight, old)
         };
-        self.charge(weight + ENTRY_OVERHEAD, old);
-        self.shrink();
+        drop(evicted);
     }
 
     /// Forgets the entry under `key` (a state that is finished or broken).
     pub fn remove(&self, key: &BlockKey) {
-        let old = self.lru.lock().pop(key);
-        if let Some(slot) = &old {
-            self.used.fetch_sub(slot.weight, Ordering::Relaxed);
-        }
+        let old = {
+            let mut lru = self.lru.lock();
+            let old = lru.pop(key);
+            if let Some(slot) = &old {
+                self.used.fetch_sub(slot.weight, Ordering::Relaxed);
+            }
+            old
+        };
+        drop(old);
     }
 
     /// Charges `bytes` of decoder working memory until the reservation is dropped. Waits while
@@ -231,9 +244,53 @@ impl BlockCache {
         *reserved += bytes;
         drop(reserved);
         HELD.with(|h| h.set(h.get() + 1));
-        self.charge(bytes, 0);
-        self.shrink();
+        self.charge(bytes);
         Reservation { cache: self, bytes }
+    }
+
+    /// Charges `bytes` like [`reserve`](Self::reserve), but only if that needs no waiting: for
+    /// work nobody waits for yet (read-ahead), which is skipped rather than queued when the
+    /// budget is busy with decoders in flight.
+    pub fn try_reserve(&self, bytes: usize) -> Option<Reservation<'_>> {
+        if bytes == 0 {
+            return Some(Reservation { cache: self, bytes });
+        }
+        let mut reserved = self.reserved.lock();
+        if *reserved + bytes > self.capacity / 2 {
+            return None;
+        }
+        *reserved += bytes;
+        drop(reserved);
+        HELD.with(|h| h.set(h.get() + 1));
+        self.charge(bytes);
+        Some(Reservation { cache: self, bytes })
+    }
+
+    /// Whether `key` is cached or being loaded (a read-ahead for it would be wasted).
+    pub fn has_or_loading(&self, key: &BlockKey) -> bool {
+        self.lru.lock().contains(key) || self.flights.lock().contains_key(key)
+    }
+
+    /// Loads `key` with `load` unless it is cached or already being loaded, without ever
+    /// waiting for another load: read-ahead on a worker pool must not block on a job that may
+    /// be queued behind it. Readers asking for `key` meanwhile wait for this load
+    /// ([`get_or_load`](Self::get_or_load)). Returns whether `load` ran.
+    pub fn prefetch(&self, key: BlockKey, load: impl FnOnce() -> io::Result<Vec<u8>>) -> bool {
+        if self.lru.lock().contains(&key) {
+            return false;
+        }
+        let flight = {
+            let mut flights = self.flights.lock();
+            if flights.contains_key(&key) {
+                return false;
+            }
+            let f = Arc::new(Flight { done: Mutex::new(None), cond: Condvar::new() });
+            flights.insert(key, f.clone());
+            f
+        };
+        // The outcome reaches waiters; an error is theirs to retry, not this worker's to report.
+        let _ = self.lead(key, &flight, load);
+        true
     }
 
     /// The cached block, or the result of `load` run exactly once however many threads ask
@@ -263,6 +320,12 @@ impl BlockCache {
                 Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
             };
         }
+        self.lead(key, &flight, load)
+    }
+
+    /// Runs `load` as the leader of `flight` (registered under `key`), caches its block and
+    /// answers the waiters.
+    fn lead(&self, key: BlockKey, flight: &Flight, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Block> {
         // A cached copy may have landed between our miss and taking the flight. A panic in
         // `load` must not leave waiters stuck: the guard answers them with an error.
         struct Land<'a> {
@@ -280,7 +343,7 @@ impl BlockCache {
                 self.cache.flights.lock().remove(&self.key);
             }
         }
-        let mut land = Land { cache: self, key, flight: &flight, result: None };
+        let mut land = Land { cache: self, key, flight, result: None };
         let result = match self.get(&key) {
             Some(b) => Ok(b),
             None => load().map(|v| Block::from(v.into_boxed_slice())),
@@ -307,11 +370,12 @@ impl BlockCache {
     pub fn clear(&self) {
         let entries: Vec<_> = {
             let mut lru = self.lru.lock();
-            std::iter::from_fn(|| lru.pop_lru()).collect()
+            let entries: Vec<_> = std::iter::from_fn(|| lru.pop_lru()).collect();
+            for (_, slot) in &entries {
+                self.used.fetch_sub(slot.weight, Ordering::Relaxed);
+            }
+            entries
         };
-        for (_, slot) in &entries {
-            self.used.fetch_sub(slot.weight, Ordering::Relaxed);
-        }
         drop(entries);
     }
 

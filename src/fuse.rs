@@ -9,6 +9,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use fuser::{
@@ -39,12 +40,53 @@ pub struct MedFuse {
     fs: Arc<MedFs>,
     uid: u32,
     gid: u32,
+    reads: ReadSizes,
+}
+
+/// What read sizes the kernel sends: requests by size class (powers of two up to 1 MiB, the
+/// largest `max_pages_limit` allows here), logged at debug level when the mount ends.
+#[derive(Default)]
+struct ReadSizes {
+    /// Requests of at most `4 KiB << i` bytes (the last class takes everything bigger).
+    classes: [AtomicU64; 9],
+    bytes: AtomicU64,
+}
+
+impl ReadSizes {
+    fn count(&self, size: u32) {
+        let class = (size.max(1).div_ceil(4096).next_power_of_two().trailing_zeros() as usize).min(8);
+        self.classes[class].fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(u64::from(size), Ordering::Relaxed);
+    }
+
+    fn summary(&self) -> String {
+        let counts: Vec<String> = self
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (4u64 << i, n.load(Ordering::Relaxed)))
+            .filter(|&(_, n)| n > 0)
+            .map(|(kib, n)| format!("<={kib}K: {n}"))
+            .collect();
+        let total: u64 = self.classes.iter().map(|n| n.load(Ordering::Relaxed)).sum();
+        format!(
+            "{total} read requests, {} bytes asked; {}; {} spans decoded ahead of sequential readers",
+            self.bytes.load(Ordering::Relaxed),
+            counts.join(", "),
+            crate::stream::AHEAD_DECODED.load(Ordering::Relaxed)
+        )
+    }
 }
 
 impl MedFuse {
     /// Serves `fs` as the mounting user.
     pub fn new(fs: Arc<MedFs>) -> MedFuse {
-        MedFuse { fs, uid: nix::unistd::getuid().as_raw(), gid: nix::unistd::getgid().as_raw() }
+        MedFuse {
+            fs,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            reads: ReadSizes::default(),
+        }
     }
 
     fn file_attr(&self, a: &Attr) -> FileAttr {
@@ -118,10 +160,21 @@ impl Filesystem for MedFuse {
             | InitFlags::FUSE_NO_OPENDIR_SUPPORT;
         let supported = config.capabilities() & wanted;
         let _ = config.add_capabilities(supported);
-        let _ = config.set_max_readahead(1 << 20);
+        // The kernel offers its bdi's readahead (128 KiB by default) and only accepts less.
+        match config.set_max_readahead(1 << 20) {
+            Ok(_) => debug!("max_readahead 1 MiB accepted"),
+            Err(max) => {
+                debug!("max_readahead: the kernel offers at most {max} bytes");
+                let _ = config.set_max_readahead(max);
+            }
+        }
         let _ = config.set_max_background(64);
         let _ = config.set_congestion_threshold(48);
         Ok(())
+    }
+
+    fn destroy(&mut self) {
+        debug!("{}", self.reads.summary());
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
@@ -165,6 +218,8 @@ impl Filesystem for MedFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        self.reads.count(size);
+        tracing::trace!("read inode {} at {offset}: {size} bytes", ino.0);
         let mut buf = Vec::with_capacity(size as usize);
         match guard("read", ino.0, || self.fs.read(ino.0, offset, size as usize, &mut buf)) {
             Ok(()) => reply.data(&buf),

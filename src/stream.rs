@@ -2,9 +2,17 @@
 //! served from its seek points through the shared block cache, and, where its seek points are
 //! too far apart to cache a span in memory (a single-block xz, a single-frame zstd), through the
 //! disk cache in 1 MiB blocks.
+//!
+//! A reader walking a stream front to back (it has crossed [`STREAK`] span boundaries in order)
+//! gets the next [`READ_AHEAD`] spans decoded ahead of it on the read-ahead workers (one per
+//! core), each charged to the budget while it decodes and cached like any span; readers of other
+//! spans never wait for each other (no lock is held while decoding, only single-flight per span).
 
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use crate::archive::ByteSource;
 use crate::archive::codec::StreamIndex;
@@ -18,6 +26,16 @@ const PREFIX_GRAIN: u64 = 64 << 10;
 /// block written by one mount is found by the next whatever its budget.
 pub const DISK_BLOCK: u64 = 1 << 20;
 
+/// Spans decoded ahead of a sequential reader. Two keep both cores of a 2-core machine busy
+/// (the reader's request then copies from a decoded span); more only evict sooner under a small
+/// budget.
+pub const READ_AHEAD: usize = 2;
+
+/// Span boundaries a reader must cross in order before read-ahead starts: a random reader of
+/// small members that happens to read across one boundary (a tar.gz member straddling two
+/// spans) must not make the cores decode spans nobody reads.
+const STREAK: u32 = 2;
+
 /// Marks a disk-cached block's number in the memory cache's keys (spans use `2 * span` and
 /// `2 * span + 1`, far below it).
 const DISK_BLOCKS: u64 = 1 << 63;
@@ -29,7 +47,8 @@ const DISK_BLOCKS: u64 = 1 << 63;
 /// cache (a hostile or unusual stream) are streamed from their seek point instead.
 pub struct CompressedStream {
     file: Arc<dyn ByteSource>,
-    index: StreamIndex,
+    /// Shared with read-ahead jobs.
+    index: Arc<StreamIndex>,
     cache: Arc<BlockCache>,
     /// Cache key of this stream's blocks: block `2 * span` is a whole span, `2 * span + 1` a
     /// prefix of it.
@@ -39,7 +58,45 @@ pub struct CompressedStream {
     /// number, offset / [`DISK_BLOCK`]); without it such spans are decoded from their seek point
     /// at every read.
     disk: Option<ArchiveBlocks>,
+    /// The readers walking this stream, as the kernel tracks readahead per open file: FUSE
+    /// does not say which reader asks, so a read continues the walk it is next to.
+    walks: Mutex<[Walk; WALKS]>,
 }
+
+/// Walks followed per stream: a few sequential readers and random readers at once, the random
+/// ones taking the least recently moved slot instead of breaking a sequential reader's streak.
+const WALKS: usize = 4;
+
+/// One reader's walk: the last span it read, how many boundaries it crossed in order to get
+/// there, and when it last moved (for replacing the stalest).
+#[derive(Clone, Copy)]
+struct Walk {
+    span: usize,
+    streak: u32,
+    moved: u64,
+}
+
+/// The read-ahead workers: their own pool, not rayon's global one, whose threads (the DICOM scan,
+/// listing) may themselves be readers waiting for a span. A job only starts a decode that nobody
+/// has started yet and never waits for another, so queued jobs cannot deadlock the readers.
+fn workers() -> &'static rayon::ThreadPool {
+    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("medfs-ahead-{i}"))
+            .build()
+            .expect("read-ahead threads")
+    })
+}
+
+/// Read-ahead jobs queued or running, over all streams: bounded so that a reader faster than the
+/// cores does not pile up work it will have to wait behind.
+static AHEAD_JOBS: AtomicUsize = AtomicUsize::new(0);
+
+/// Read-ahead jobs that decoded a span (for tests and the benchmark's report).
+pub static AHEAD_DECODED: AtomicUsize = AtomicUsize::new(0);
 
 impl CompressedStream {
     /// Wraps a compressed `file` whose seek points are `index`; `(owner, item)` keys its blocks
@@ -51,7 +108,8 @@ impl CompressedStream {
         owner: u32,
         item: u32,
     ) -> CompressedStream {
-        CompressedStream { file, index, cache, owner, item, disk: None }
+        let walks = Mutex::new([Walk { span: usize::MAX, streak: 0, moved: 0 }; WALKS]);
+        CompressedStream { file, index: Arc::new(index), cache, owner, item, disk: None, walks }
     }
 
     /// Serves spans too long for the memory cache through `disk` (when given).
@@ -124,6 +182,73 @@ impl CompressedStream {
     /// The seek points.
     pub fn index(&self) -> &StreamIndex {
         &self.index
+    }
+
+    /// The memory cache's key of span `span` decoded whole.
+    fn span_key(&self, span: usize) -> BlockKey {
+        BlockKey { owner: self.owner, item: self.item, block: 2 * span as u64 }
+    }
+
+    /// Notes a read in `span`; returns how many span boundaries its reader crossed in order to
+    /// reach it (0: a jump, a reader new to this stream). A read in the span of a walk, or
+    /// slightly behind it (the kernel's concurrent requests arrive out of order), continues it;
+    /// one in the span after a walk's extends it; anything else starts a walk in the stalest
+    /// slot.
+    fn walked_to(&self, span: usize) -> u32 {
+        let mut walks = self.walks.lock();
+        let now = walks.iter().map(|w| w.moved).max().unwrap_or(0) + 1;
+        if let Some(w) = walks.iter_mut().find(|w| w.span != usize::MAX && w.span >= span && w.span - span <= 2) {
+            w.moved = now;
+            return w.streak;
+        }
+        if let Some(w) = walks.iter_mut().find(|w| w.span != usize::MAX && w.span + 1 == span) {
+            w.span = span;
+            w.streak = w.streak.saturating_add(1);
+            w.moved = now;
+            return w.streak;
+        }
+        let stalest = walks.iter_mut().min_by_key(|w| w.moved).expect("WALKS > 0");
+        *stalest = Walk { span, streak: 0, moved: now };
+        0
+    }
+
+    /// Queues the decoding of the [`READ_AHEAD`] spans from offset `from` on that are neither cached nor
+    /// being decoded, on the read-ahead workers. Each job charges its decoder and span to the
+    /// budget, and is dropped instead when that would mean waiting for room.
+    fn read_ahead(&self, from: u64) {
+        let mut at = from;
+        for _ in 0..READ_AHEAD {
+            if at >= self.len() {
+                return;
+            }
+            let (next, start, end) = self.index.span_of(at);
+            at = end;
+            let key = self.span_key(next);
+            let len = (end - start) as usize;
+            if len > self.cache.max_block() || self.cache.has_or_loading(&key) {
+                continue;
+            }
+            if AHEAD_JOBS.fetch_add(1, Ordering::AcqRel) >= 2 * READ_AHEAD * workers().current_num_threads() {
+                AHEAD_JOBS.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+            let (file, index, cache) = (self.file.clone(), self.index.clone(), self.cache.clone());
+            workers().spawn(move || {
+                // Charged before the span is claimed: a job that finds no room leaves it to
+                // the reader, whom it never answers with an error of its own.
+                // The charge ends with the decoding, before the span is cached (and charged as
+                // a block), as in a reader's own decoding.
+                if let Some(working) = cache.try_reserve(index.decoder_bytes(len as u64) + len)
+                    && cache.prefetch(key, move || {
+                        let _working = working;
+                        index.read_span(file, next, len)
+                    })
+                {
+                    AHEAD_DECODED.fetch_add(1, Ordering::Relaxed);
+                }
+                AHEAD_JOBS.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
     }
 }
 
@@ -225,8 +350,12 @@ impl ByteSource for CompressedStream {
             n
         };
         if span_len as usize <= self.cache.max_block() {
-            let full_key = BlockKey { owner: self.owner, item: self.item, block: 2 * span as u64 };
+            let full_key = self.span_key(span);
             let prefix_key = BlockKey { owner: self.owner, item: self.item, block: 2 * span as u64 + 1 };
+            let streak = self.walked_to(span);
+            if streak >= STREAK {
+                self.read_ahead(end);
+            }
             if let Some(block) = self.cache.get(&full_key) {
                 return Ok(serve(&block, buf));
             }
@@ -240,8 +369,9 @@ impl ByteSource for CompressedStream {
             // (rounded up, so the next members in archive order come along); the second time a
             // span is touched beyond that, it is inflated whole, so a sequential walk costs about
             // one pass and a random one about half a span.
+            // A reader coming from the span before reads this one whole anyway.
             let target = need.div_ceil(PREFIX_GRAIN) * PREFIX_GRAIN;
-            if prefix.is_none() && target < span_len * 3 / 4 {
+            if prefix.is_none() && streak == 0 && target < span_len * 3 / 4 {
                 let block = self.cache.get_or_load(prefix_key, || {
                     let _working = self.cache.reserve(self.index.decoder_bytes(target) + target as usize);
                     let mut reader = self.index.reader_at(self.file.clone(), start)?;

@@ -9,6 +9,7 @@ mod corrupt;
 mod errors;
 mod faults;
 mod nested;
+mod readahead;
 mod readdir;
 mod sevenz;
 mod slow;
