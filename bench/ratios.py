@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Prints each tool's numbers next to the extracted-on-disk baseline of the same run, as ratios.
+"""Prints each tool's numbers next to the extracted-on-disk baseline of the same run, as ratios,
+then one line per (archive, metric): extracted, medfs, the best peer, medfs/extracted and
+medfs/best-peer.
 
 Usage: python3 ratios.py RESULTS.jsonl   (rows written by bench.py; medians when --reps > 1)
 """
@@ -26,6 +28,52 @@ def get(row, path):
     return v
 
 
+# (name, op whose failed check keeps a tool out of "best peer", value of a row, higher is better)
+SUMMARY = [
+    ("random 1 thread, files/s", "random", lambda r: get(r, ("random", "files_s")), True),
+    ("random 8 threads, files/s", "parallel", lambda r: get(r, ("parallel", "files_s")), True),
+    ("big member sequential, MB/s", "seq", lambda r: get(r, ("seq", "MB_s")), True),
+    ("walk (find), s", "walk", lambda r: get(r, ("walk", "elapsed")), False),
+    ("stat all, s", "stat", lambda r: get(r, ("stat", "elapsed")), False),
+    ("peak RSS, MiB", None, lambda r: r.get("rss_peak_MiB"), False),
+]
+
+
+def fmt(v):
+    return "-" if v is None else f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def ratio(a, b, higher):
+    if a is None or b is None or not a or not b:
+        return "-"
+    return f"{(a / b if higher else b / a):.2f}x"
+
+
+def summary(rows):
+    print("\n### medfs against the extracted tree and the best peer (same run; x > 1: medfs better)\n")
+    print("| archive | metric | extracted | medfs | best peer | medfs/extracted | medfs/best peer |")
+    print("|---|---|---|---|---|---|---|")
+    probs = []
+    for archive in sorted({r["archive"] for r in rows}):
+        mine = [r for r in rows if r["archive"] == archive]
+        base = next((r for r in mine if r["label"] == "extracted"), None)
+        med = next((r for r in mine if r["label"] == "medfs"), None)
+        peers = [r for r in mine if r["label"] not in ("extracted", "medfs")]
+        for r in mine:
+            for p in r.get("problems") or []:
+                probs.append(f"{r['label']} on {archive}: {p}")
+        for name, op, val, higher in SUMMARY:
+            cands = [(val(r), r["label"]) for r in peers if val(r) is not None
+                     and not (op and any(p.startswith(op) for p in r.get("problems") or []))]
+            best = (max if higher else min)(cands) if cands else (None, None)
+            b, m = val(base) if base else None, val(med) if med else None
+            peer = f"{best[1]} {fmt(best[0])}" if best[1] else "-"
+            print(f"| {archive} | {name} | {fmt(b)} | {fmt(m)} | {peer} | "
+                  f"{ratio(m, b, higher) if name != 'peak RSS, MiB' else '-'} | {ratio(m, best[0], higher)} |")
+    for p in probs:
+        print(f"- check failed: {p}")
+
+
 def main():
     rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
     for archive in sorted({r["archive"] for r in rows}):
@@ -50,6 +98,7 @@ def main():
                     cells.append(f"{v:.3g}")
             print(f"| {r['label']} | " + " | ".join(cells) + " |")
         print("\n(x = tool relative to extracted; > 1 means faster than the files on disk)")
+    summary(rows)
 
 
 if __name__ == "__main__":
