@@ -40,8 +40,10 @@ done
 
 # Peers: each one found is measured; a missing one is skipped with how to install it.
 RATARMOUNT=${RATARMOUNT:-$(command -v ratarmount || echo "$W/venv-ratarmount/bin/ratarmount")}
+SKIPPED=" "
 have() {
   [ "${PEERS:-1}" = 1 ] || return 1
+  case "$SKIPPED" in *" $1 "*) return 1 ;; esac  # said once, not per archive
   case "$1" in
     ratarmount) [ -x "$RATARMOUNT" ] && return 0
       echo "skipped ratarmount: not installed (python3 -m venv $W/venv-ratarmount && $W/venv-ratarmount/bin/pip install ratarmount)" >&2 ;;
@@ -50,6 +52,7 @@ have() {
     archivemount) command -v archivemount >/dev/null && return 0
       echo "skipped archivemount: not installed (apt-get install archivemount)" >&2 ;;
   esac
+  SKIPPED="$SKIPPED$1 "
   return 1
 }
 # fuse-zip and archivemount are libfuse2 tools: their own fusermount when there is one.
