@@ -79,7 +79,10 @@ impl Download {
                     } else if c.ends_with(".tar") {
                         make_tar(&target, &entries);
                     } else if c.ends_with(".7z") {
-                        make_7z(&target, &members, self.sevenz_flags.get(&c).map_or(&[][..], Vec::as_slice));
+                        let extra = self.sevenz_flags.get(&c).map_or(&[][..], Vec::as_slice);
+                        let flags: Vec<&str> = ["-mx1"].into_iter().chain(extra.iter().map(String::as_str)).collect();
+                        let files: Vec<Entry> = members.iter().map(|i| entry(&i.path, i.data.clone())).collect();
+                        make_7z(&target, &files, &flags);
                     } else {
                         panic!("unknown archive kind {c}");
                     }
@@ -103,29 +106,6 @@ impl Download {
             std::fs::write(p, &it.data).unwrap();
         }
     }
-}
-
-/// Writes a 7z of `items` at `target` with the `7z` tool (as the competition's archives were
-/// made), plus `flags`: the members are written to a staging folder and packed from there, so the
-/// archive holds their folders too.
-fn make_7z(target: &Path, items: &[&Item], flags: &[String]) {
-    let staging = target.with_extension("7z.staging");
-    for it in items {
-        let p = staging.join(&it.path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, &it.data).unwrap();
-    }
-    let status = std::process::Command::new("7z")
-        .args(["a", "-bd", "-mx1"])
-        .args(flags)
-        .arg(target)
-        .arg(".")
-        .current_dir(&staging)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("the 7z tool (p7zip-full) is installed");
-    assert!(status.success(), "7z a {} failed", target.display());
-    std::fs::remove_dir_all(&staging).unwrap();
 }
 
 /// Archive entries with an explicit entry for every folder, before its first member.
