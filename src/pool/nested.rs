@@ -117,10 +117,14 @@ impl ByteSource for MemberSource {
 
 /// Member names that promise an archive worth opening in place.
 fn nestable(name: &[u8]) -> bool {
-    let lower = name.to_ascii_lowercase();
     [".zip", ".7z", ".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst", ".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst"]
         .iter()
-        .any(|ext| lower.ends_with(ext.as_bytes()))
+        .any(|ext| name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes()))
+}
+
+/// `train.zip.003` → `("train.zip", 3)`: a numbered part of a name [`nestable`] accepts.
+fn part_of_nestable(name: &[u8]) -> Option<(&str, u32)> {
+    std::str::from_utf8(name).ok().and_then(split::part_number).filter(|(base, _)| nestable(base.as_bytes()))
 }
 
 /// A member (or a run of split parts) to open.
@@ -142,11 +146,16 @@ fn find(outer: u32, members: &[Member], display: &str, warnings: &mut Vec<String
         if m.kind != MemberKind::File || m.size == 0 || matches!(m.data, DataLoc::Bad { .. }) {
             continue;
         }
+        // Cheap test first, no allocation: the sanitized name is one of the stored name's
+        // `/`-separated pieces, so a member none of whose pieces could be an archive is passed
+        // over without sanitizing (nearly every member of an image collection).
+        let stored = m.path.split(|&b| b == 0).next().unwrap_or_default();
+        if !stored.split(|&b| b == b'/').any(|piece| nestable(piece) || part_of_nestable(piece).is_some()) {
+            continue;
+        }
         let Some(clean) = path::normalize(&m.path) else { continue };
         let name = clean.components.last().expect("normalize never returns empty");
-        if let Some((base, n)) = std::str::from_utf8(name).ok().and_then(split::part_number)
-            && nestable(base.as_bytes())
-        {
+        if let Some((base, n)) = part_of_nestable(name) {
             let mut joined = clean.components.clone();
             *joined.last_mut().expect("non-empty") = base.as_bytes().to_vec();
             groups.entry(joined).or_default().push((n, i as u32));
