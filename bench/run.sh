@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Benchmarks medfs against the same files extracted on local disk and against every peer that is
-# installed (ratarmount with and without `-gs 1`, fuse-zip, archivemount), in one run, on the
-# deterministic data of make_data.py; prints the tables, then medfs/extracted and
-# medfs/best-peer per row (ratios.py). Must run as root (drops the page cache between
+# installed (ratarmount with and without `-gs 1`, fuse-zip, archivemount), and the bounds (the
+# extracted tree through a FUSE passthrough, bindfs; the members inflated on every core without
+# FUSE, bounds.py), in one run, on the deterministic data of make_data.py; prints the tables,
+# then medfs/extracted, medfs/best-peer and medfs/bound per row (ratios.py). Must run as root (drops the page cache between
 # measurements). Every read through every tool is checked against the archive's manifest (size
 # and CRC32 of each file read, file count and byte total of the walk).
 #
 #   bash bench/run.sh [ARCHIVE...]      default: mura_like.zip nih_like.tar.gz dicom_like.zip
 #
-# Also: random 4 KiB reads inside a 512 MiB deflated zip member (bigmember.py; BIGMEMBER=0 skips).
+# Also: random 4 KiB reads inside a 512 MiB deflated zip member (bigmember.py; BIGMEMBER=0 skips),
+# and the collection-scale warm mounts (warm_mount.py; COLLECTION=0 skips).
 #
 # Env: MEDFS_BENCH_DIR (default /tmp/medfs-bench), SCALE (make_data.py's entry-count factor,
 #      default 1.0; data of another scale goes to its own folder), REPS (default 3), CAP (seconds
@@ -51,6 +53,8 @@ have() {
       echo "skipped fuse-zip: not installed (apt-get install fuse-zip)" >&2 ;;
     archivemount) command -v archivemount >/dev/null && return 0
       echo "skipped archivemount: not installed (apt-get install archivemount)" >&2 ;;
+    bindfs) command -v bindfs >/dev/null && return 0
+      echo "skipped the FUSE passthrough bound: bindfs not installed (apt-get install bindfs)" >&2 ;;
   esac
   SKIPPED="$SKIPPED$1 "
   return 1
@@ -64,6 +68,15 @@ P=(--cap "$CAP" --reps "${PEER_REPS:-$REPS}" --nrandom "$NRANDOM" --out "$OUT")
 for a in $ARCHIVES; do
   name=$(basename "$a")
   "${B[@]}" baseline --label extracted --archive "$DATA/$a" --dir "$W/extracted/${name%%.*}" --extract "${C[@]}"
+  # The bounds: the extracted tree through a FUSE passthrough (bindfs, multithreaded; what any
+  # FUSE filesystem pays per request on this machine), and, for compressed archives, the same
+  # members inflated on every core without FUSE (bounds.py: what decoding alone costs).
+  if have bindfs; then
+    "${B[@]}" run --label "bound: FUSE passthrough" --archive "$DATA/$a" \
+        --mount "bindfs -f -r --multithreaded $W/extracted/${name%%.*} {mnt}" \
+        --unmount "$FUSERMOUNT2 -u {mnt}" "${C[@]}"
+  fi
+  python3 "$HERE/bounds.py" --archive "$DATA/$a" "${C[@]}"
   # The raw view only (--no-datasets), as the peers show it; cold: no persistent index; warm
   # (--remount): from the index the cold mount wrote.
   "${B[@]}" run --label medfs --archive "$DATA/$a" --subdir "_archives/$name" \
@@ -101,4 +114,8 @@ done
 "${B[@]}" table "$OUT"
 python3 "$HERE/ratios.py" "$OUT"
 [ "${BIGMEMBER:-1}" = 0 ] || python3 "$HERE/bigmember.py" --mib 512
+# Collection scale: warm mounts (persisted indexes and tree) of an NIH look-alike of 112,120
+# images in 12 tar.gz and of 300,000 generic DICOM files in 30 zips, with datasets on: ready time
+# and idle RSS against the goals (warm_mount.py; SCALE applies).
+[ "${COLLECTION:-1}" = 0 ] || python3 "$HERE/warm_mount.py" --scale "$SCALE" --runs "$REPS" --medfs "medfs=$MEDFS"
 echo "raw results: $OUT" >&2
