@@ -7,6 +7,7 @@
 
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
+use crate::collection::{Origin, collections};
 use crate::dicomtree::{DicomFile, organize_dicom};
 use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::Pool;
@@ -81,7 +82,8 @@ fn assemble<'p>(
 
 /// The tree shown over the reader's pool: DICOM headers scanned (when datasets are on),
 /// datasets organized by `profiles`, the raw view of every archive, and one DICOM dataset per
-/// archive that no profile claims.
+/// collection (`collection.rs`: a source folder, or the archives given alone as parts of one)
+/// for the DICOM files no profile claims.
 pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     let newest = reader.pool().archives.iter().map(|a| a.mtime).max().unwrap_or(0);
     let started = std::time::Instant::now();
@@ -105,33 +107,20 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
         organizing.join().expect("organizing datasets panicked")
     });
     tracing::info!("raw view built and datasets organized in {:.3} s", started.elapsed().as_secs_f64());
-    let mut claimed = vec![false; reader.pool().archives.len()];
+    let mut claimed: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
+    let any_dicom = headers.iter().any(|h| !h.is_empty());
     let mut slugs: Vec<String> = Vec::new();
     for dataset in datasets {
-        for f in &dataset.files {
-            claimed[f.source.0 as usize] = true;
+        if any_dicom {
+            claimed.extend(dataset.files.iter().map(|f| f.source));
         }
         slugs.push(dataset.slug.clone());
         add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
-    // DICOM that no profile claims is organized by its tags, one dataset per archive.
-    for (ai, found) in headers.iter().enumerate().filter(|(ai, h)| !h.is_empty() && !claimed[*ai]) {
-        let a = &reader.pool().archives[ai];
-        // Annotation XMLs carry only the series they name: not DICOM files to organize.
-        let files: Vec<DicomFile> = found
-            .iter()
-            .filter(|(_, info)| !info.is_series_reference())
-            .map(|(&m, info)| DicomFile {
-                id: (ai as u32, m),
-                archive: String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned(),
-                path: String::from_utf8_lossy(&a.members[m as usize].path).into_owned(),
-                info: (**info).clone(),
-            })
-            .collect();
-        if files.is_empty() {
-            continue;
-        }
-        let slug = unique_slug(&dataset_stem(a), &mut slugs);
+    // DICOM that no profile claims is organized by its tags, one dataset per collection.
+    for (name, files) in unclaimed_dicom(reader.pool(), &headers, &claimed) {
+        let stem = if name.is_empty() || name.starts_with('_') { format!("dicom-{name}") } else { name };
+        let slug = unique_slug(&stem, &mut slugs);
         add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
     }
     tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
@@ -145,20 +134,67 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     tree
 }
 
-/// The name a generic DICOM dataset takes: its archive's file stem, or its folder's name.
-fn dataset_stem(a: &crate::pool::Archive) -> String {
-    let name = match (a.loose_root(), a.mount_path.last()) {
-        (Some(root), _) => root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dicom".into()),
-        (None, Some(last)) => String::from_utf8_lossy(last).into_owned(),
-        (None, None) => "dicom".into(),
-    };
-    let lower = name.to_ascii_lowercase();
-    let cut = [".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tgz", ".zip", ".tar", ".gz", ".7z"]
+/// Where each archive of the pool came from, for grouping generic collections.
+fn origins(pool: &Pool) -> Vec<Origin<'_>> {
+    pool.archives
         .iter()
-        .find(|ext| lower.ends_with(*ext))
-        .map_or(name.len(), |ext| name.len() - ext.len());
-    let stem = &name[..cut];
-    if stem.is_empty() || stem.starts_with('_') { format!("dicom-{stem}") } else { stem.to_string() }
+        .map(|a| match pool.sources.get(a.source_index) {
+            Some(s) => Origin { source: a.source_index, folder: s.folder, name: &s.name },
+            // A pool built by hand: each archive is named alone.
+            None => Origin {
+                source: a.source_index,
+                folder: false,
+                name: a.mount_path.first().and_then(|n| std::str::from_utf8(n).ok()).unwrap_or("dicom"),
+            },
+        })
+        .collect()
+}
+
+/// The DICOM files no profile claims, grouped into collections (`collection.rs`), each with
+/// the collection's name. A file is claimed when a profile placed it, or placed another file of
+/// its series (a profile's series is never split between it and a generic dataset). Annotation
+/// XMLs carry only the series they name: not DICOM files to organize.
+fn unclaimed_dicom(
+    pool: &Pool,
+    headers: &[crate::dicomscan::Headers],
+    claimed: &std::collections::HashSet<(u32, u32)>,
+) -> Vec<(String, Vec<DicomFile>)> {
+    if headers.iter().all(|h| h.is_empty()) {
+        return Vec::new();
+    }
+    let claimed_series: std::collections::HashSet<&str> =
+        claimed.iter().filter_map(|(a, m)| headers.get(*a as usize)?.get(m)?.series_uid.as_deref()).collect();
+    let mut out = Vec::new();
+    for c in collections(&origins(pool)) {
+        let mut files = Vec::new();
+        for &ai in &c.members {
+            let Some(found) = headers.get(ai) else { continue };
+            let a = &pool.archives[ai];
+            let archive = String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned();
+            let mut members: Vec<(&u32, &std::sync::Arc<crate::dicom::DicomInfo>)> = found.iter().collect();
+            members.sort_unstable_by_key(|(m, _)| **m);
+            for (&m, info) in members {
+                if info.is_series_reference()
+                    || claimed.contains(&(ai as u32, m))
+                    || info.series_uid.as_deref().is_some_and(|s| claimed_series.contains(s))
+                {
+                    continue;
+                }
+                let path = String::from_utf8_lossy(&a.members[m as usize].path).into_owned();
+                // Loose files count their first path component as their archive, as for the
+                // profiles (`pool_files`).
+                let archive = match (a.loose_root(), path.split_once('/')) {
+                    (Some(_), Some((first, _))) => first.to_string(),
+                    _ => archive.clone(),
+                };
+                files.push(DicomFile { id: (ai as u32, m), archive, path, info: (**info).clone() });
+            }
+        }
+        if !files.is_empty() {
+            out.push((c.name, files));
+        }
+    }
+    out
 }
 
 /// `slug`, or `slug~2`, `~3`... when a dataset of that name exists already.

@@ -12,6 +12,7 @@ pub mod archive;
 pub mod build;
 pub mod cache;
 pub mod cli;
+pub mod collection;
 pub mod demo;
 pub mod dicom;
 pub mod dicomscan;
