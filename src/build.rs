@@ -7,8 +7,9 @@
 
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
-use crate::collection::{Origin, collections};
+use crate::collection::{Collection, Origin, collections};
 use crate::dicomtree::{DicomFile, organize_dicom};
+use crate::niftitree;
 use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::Pool;
 use crate::profile::Profile;
@@ -92,13 +93,20 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     let headers = if opts.datasets { crate::dicomscan::scan(reader, &reader.pool().store) } else { Vec::new() };
     // Recognizing datasets reads label tables and renders sidecars; the raw view needs none
     // of that: build both at once.
-    let datasets = std::thread::scope(|s| {
+    let (datasets, volumes) = std::thread::scope(|s| {
         let organizing = s.spawn(|| {
-            if profiles.is_empty() {
-                return Vec::new();
+            if profiles.is_empty() && !opts.datasets {
+                return (Vec::new(), Vec::new());
             }
             let files = pool_files(reader.pool(), &headers);
-            organize::organize(profiles, &files, reader)
+            let datasets = if profiles.is_empty() { Vec::new() } else { organize::organize(profiles, &files, reader) };
+            // Volumes a profile may leave to the generic NIfTI dataset.
+            let volumes: Vec<PoolFile> = if opts.datasets {
+                files.into_iter().filter(|f| niftitree::is_volume(&f.path)).collect()
+            } else {
+                Vec::new()
+            };
+            (datasets, volumes)
         });
         builder.archives_dir(newest);
         for (i, archive) in reader.pool().archives.iter().enumerate() {
@@ -108,20 +116,48 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     });
     tracing::info!("raw view built and datasets organized in {:.3} s", started.elapsed().as_secs_f64());
     let mut claimed: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
-    let any_dicom = headers.iter().any(|h| !h.is_empty());
+    let any_generic = headers.iter().any(|h| !h.is_empty()) || !volumes.is_empty();
     let mut slugs: Vec<String> = Vec::new();
     for dataset in datasets {
-        if any_dicom {
+        if any_generic {
             claimed.extend(dataset.files.iter().map(|f| f.source));
         }
         slugs.push(dataset.slug.clone());
         add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
-    // DICOM that no profile claims is organized by its tags, one dataset per collection.
-    for (name, files) in unclaimed_dicom(reader.pool(), &headers, &claimed) {
-        let stem = if name.is_empty() || name.starts_with('_') { format!("dicom-{name}") } else { name };
-        let slug = unique_slug(&stem, &mut slugs);
+    // DICOM and NIfTI that no profile claims are organized generically, one dataset per
+    // collection (a collection with both: `<name>` for its DICOM, `<name>-nifti` for its volumes).
+    let cols = if any_generic { collections(&origins(reader.pool())) } else { Vec::new() };
+    let mut with_dicom = vec![false; cols.len()];
+    for (ci, name, files) in unclaimed_dicom(reader.pool(), &cols, &headers, &claimed) {
+        with_dicom[ci] = true;
+        let slug = unique_slug(&generic_stem(&name, "dicom"), &mut slugs);
         add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
+    }
+    if !volumes.is_empty() {
+        let mut of_archive = vec![usize::MAX; reader.pool().archives.len()];
+        for (ci, c) in cols.iter().enumerate() {
+            for &ai in &c.members {
+                of_archive[ai] = ci;
+            }
+        }
+        let mut by_collection: Vec<Vec<PoolFile>> = vec![Vec::new(); cols.len()];
+        for f in volumes.into_iter().filter(|f| !claimed.contains(&f.id)) {
+            if let Some(v) = by_collection.get_mut(of_archive[f.id.0 as usize]) {
+                v.push(f);
+            }
+        }
+        for (ci, files) in by_collection.into_iter().enumerate().filter(|(_, f)| !f.is_empty()) {
+            let name = &cols[ci].name;
+            let stem = generic_stem(name, "nifti");
+            let stem = if with_dicom[ci] { format!("{stem}-nifti") } else { stem };
+            let slug = unique_slug(&stem, &mut slugs);
+            if let Some(d) = niftitree::organize_nifti(&slug, name, &files, reader) {
+                add_dataset(&mut builder, reader.pool(), d, newest);
+            } else {
+                slugs.pop();
+            }
+        }
     }
     tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
     let sidecars = builder.generated();
@@ -150,22 +186,23 @@ fn origins(pool: &Pool) -> Vec<Origin<'_>> {
         .collect()
 }
 
-/// The DICOM files no profile claims, grouped into collections (`collection.rs`), each with
-/// the collection's name. A file is claimed when a profile placed it, or placed another file of
+/// The DICOM files no profile claims, grouped by collection (`collection.rs`), each with the
+/// collection's number and name. A file is claimed when a profile placed it, or placed another file of
 /// its series (a profile's series is never split between it and a generic dataset). Annotation
 /// XMLs carry only the series they name: not DICOM files to organize.
 fn unclaimed_dicom(
     pool: &Pool,
+    cols: &[Collection],
     headers: &[crate::dicomscan::Headers],
     claimed: &std::collections::HashSet<(u32, u32)>,
-) -> Vec<(String, Vec<DicomFile>)> {
+) -> Vec<(usize, String, Vec<DicomFile>)> {
     if headers.iter().all(|h| h.is_empty()) {
         return Vec::new();
     }
     let claimed_series: std::collections::HashSet<&str> =
         claimed.iter().filter_map(|(a, m)| headers.get(*a as usize)?.get(m)?.series_uid.as_deref()).collect();
     let mut out = Vec::new();
-    for c in collections(&origins(pool)) {
+    for (ci, c) in cols.iter().enumerate() {
         let mut files = Vec::new();
         for &ai in &c.members {
             let Some(found) = headers.get(ai) else { continue };
@@ -191,10 +228,16 @@ fn unclaimed_dicom(
             }
         }
         if !files.is_empty() {
-            out.push((c.name, files));
+            out.push((ci, c.name.clone(), files));
         }
     }
     out
+}
+
+/// A generic dataset's folder name for the collection `name`: the name, or `<kind>-<name>` when
+/// it is empty or starts with `_` (which would read as medfs's own `_archives`).
+fn generic_stem(name: &str, kind: &str) -> String {
+    if name.is_empty() || name.starts_with('_') { format!("{kind}-{name}") } else { name.to_string() }
 }
 
 /// `slug`, or `slug~2`, `~3`... when a dataset of that name exists already.

@@ -26,6 +26,7 @@ pub mod fuse;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod index;
+pub mod niftitree;
 pub mod organize;
 pub mod persist;
 pub mod pool;

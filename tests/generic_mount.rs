@@ -230,3 +230,48 @@ fn parts_given_alone_are_one_collection() {
     let placed = m.path("scan_7/OTHER-1/12-05-1998-S1-BRAIN-4.5.6/1.000000-T1-5.6.7/IM0001");
     assert_eq!(std::fs::read(&placed).unwrap(), dicom(&other));
 }
+
+/// Unclaimed NIfTI volumes of a folder form its generic NIfTI dataset (BIDS subjects and
+/// sessions, else folder and stem), beside its generic DICOM one (`<folder>-nifti`); a BraTS
+/// case in the same folder stays its profile's.
+#[test]
+fn unclaimed_volumes_form_a_generic_nifti_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("study");
+    std::fs::create_dir_all(&src).unwrap();
+    let vol = |seed: u64| medfs::fixtures::nifti(&[6, 5, 4], &[0.9, 0.9, 3.0], seed, true);
+    let bids = [
+        ("ds/sub-01/ses-pre/anat/sub-01_ses-pre_T1w.nii.gz", "sub-01/ses-pre/anat/sub-01_ses-pre_T1w.nii.gz"),
+        ("ds/sub-01/ses-post/anat/sub-01_ses-post_T1w.nii.gz", "sub-01/ses-post/anat/sub-01_ses-post_T1w.nii.gz"),
+        ("ds/sub-02/anat/sub-02_T1w.nii.gz", "sub-02/sub-02_T1w/sub-02_T1w.nii.gz"),
+    ];
+    let mut entries: Vec<Entry> = bids.iter().enumerate().map(|(i, (p, _))| entry(p, vol(i as u64))).collect();
+    // A BraTS 2021 case: the brats2021 profile claims it.
+    for m in ["flair", "t1", "t1ce", "t2", "seg"] {
+        entries.push(entry(&format!("BraTS2021_00000/BraTS2021_00000_{m}.nii.gz"), vol(9)));
+    }
+    make_zip(&src.join("volumes.zip"), &entries, ZipMethod::Stored);
+    // Loose: a volume in a folder, and DICOM (so the folder also has a generic DICOM dataset).
+    std::fs::create_dir_all(src.join("extra/case7")).unwrap();
+    std::fs::write(src.join("extra/case7/flair.nii.gz"), vol(7)).unwrap();
+    let (_, path, i) = &collection()[0];
+    std::fs::create_dir_all(src.join("dicom")).unwrap();
+    std::fs::write(src.join("dicom/1.dcm"), dicom(i)).unwrap();
+
+    let m = mount(&[&src], &tmp.path().join("mnt"), &[]);
+    let want: BTreeSet<String> = ["brats2021", "study", "study-nifti"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(datasets(&m.mnt), want);
+    assert!(m.path(&format!("study/{}", shown(i, path)).replace("1-1.dcm", "1.dcm")).is_file());
+    for (k, (_, shown)) in bids.iter().enumerate() {
+        assert_eq!(std::fs::read(m.path(&format!("study-nifti/{shown}"))).unwrap(), vol(k as u64), "{shown}");
+    }
+    assert_eq!(std::fs::read(m.path("study-nifti/case7/flair/flair.nii.gz")).unwrap(), vol(7));
+    let vols: Vec<String> = walk(&m.path("study-nifti")).into_iter().filter(|p| p.ends_with(".nii.gz")).collect();
+    assert_eq!(vols.len(), 4, "the BraTS case is not generic: {vols:?}");
+    let meta = read_json(&m.path("study-nifti/sub-01/ses-pre/metadata.json"));
+    assert_eq!(meta["shape"], json!([6, 5, 4]));
+    assert_eq!(meta["source"]["anat/sub-01_ses-pre_T1w.nii.gz"]["archive"], "volumes.zip");
+    let ds = read_json(&m.path("study-nifti/dataset.json"));
+    assert_eq!(ds["title"], "NIfTI volumes of study");
+    assert_eq!(ds["counts"], json!({"patients": 3, "studies": 4, "files": 4}));
+}
