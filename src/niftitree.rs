@@ -15,18 +15,32 @@ pub fn is_volume(path: &str) -> bool {
     lower.ends_with(".nii") || lower.ends_with(".nii.gz")
 }
 
-/// Organizes `files` (one collection's unclaimed volumes) as the dataset `slug`, titled after
-/// the collection `name`; `None` when none of them is placed.
+/// Organizes `files` (one collection's unclaimed `.nii`/`.nii.gz` files) as the dataset `slug`,
+/// titled after the collection `name`; `None` when none of them is placed. Only files whose
+/// header reads as NIfTI-1, NIfTI-2 (or the Analyze layout) count: anything else named `.nii`
+/// stays in `_archives/` only.
 pub fn organize_nifti(
     slug: &str,
     name: &str,
     files: &[PoolFile],
     content: &(dyn ContentSource + Sync),
 ) -> Option<Dataset> {
+    use rayon::prelude::*;
+    let files: Vec<PoolFile> = files
+        .par_iter()
+        .filter(|f| {
+            let head = content.read_head(f.id, crate::organize::transform::VOLUME_HEAD);
+            head.ok().and_then(|h| crate::organize::transform::volume_header(&h)).is_some()
+        })
+        .cloned()
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
     let mut p = crate::profile::parse("src/niftitree.toml", PROFILE).expect("the generic NIfTI profile is valid");
     p.slug = slug.to_string();
     p.title = format!("NIfTI volumes of {name}");
-    organize(&[p], files, content).pop()
+    organize(&[p], &files, content).pop()
 }
 
 #[cfg(test)]
@@ -47,7 +61,11 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let bytes = crate::fixtures::nifti(&[4, 3, 2], &[1.0, 1.0, 2.5], i as u64, p.ends_with(".gz"));
+                let bytes = if p.contains("fake") {
+                    b"not a volume, just named like one".repeat(20)
+                } else {
+                    crate::fixtures::nifti(&[4, 3, 2], &[1.0, 1.0, 2.5], i as u64, p.ends_with(".gz"))
+                };
                 let f = PoolFile {
                     id: (0, i as u32),
                     archive: "vols.zip".into(),
@@ -69,6 +87,7 @@ mod tests {
             "ds001/sub-02/anat/sub-02_T1w.nii",
             "cases/case7/flair.nii.gz",
             "lone.NII",
+            "cases/case8/fake.nii",
         ]);
         let files: Vec<PoolFile> = mem.0.iter().map(|(f, _)| f.clone()).collect();
         assert!(files.iter().all(|f| is_volume(&f.path)));
