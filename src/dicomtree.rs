@@ -6,7 +6,8 @@
 //! ```text
 //! <slug>/
 //! ├── dataset.json        slug, title, homepage (null), source_archives, counts
-//! ├── labels.csv          path,patient,study,split (no label columns; split empty)
+//! ├── labels.csv          path,patient,study,split: one row per series, its folder as path
+//! │                       (no label columns; split empty)
 //! └── <PatientID>/
 //!     ├── patient.json    PatientSex / PatientAge / PatientBirthDate when present, else {}
 //!     └── 12-05-1998-NA-RT SIMULATION-43582/          <- the study
@@ -301,7 +302,7 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
 
     let mut out_files: Vec<DatasetFile> = Vec::with_capacity(files.len());
     let mut generated: Vec<GeneratedFile> = Vec::new();
-    let mut rows: Vec<[String; 3]> = Vec::with_capacity(files.len());
+    let mut rows: Vec<[String; 3]> = Vec::new();
     let mut archives: BTreeSet<&str> = BTreeSet::new();
     let (mut n_studies, mut n_series) = (0usize, 0usize);
 
@@ -371,13 +372,14 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
                 n_series += 1;
                 let folder = &series_names[series_raw];
                 let names = file_names(files, idx, &mut warnings, &dir, folder);
+                // labels.csv: one row per image unit, here the series (its folder as path).
+                rows.push([format!("{dir}/{folder}"), patient.to_string(), study.clone()]);
                 for (&i, name) in idx.iter().zip(&names) {
                     let f = &files[i];
                     let rel = format!("{folder}/{name}");
                     source.insert(rel.clone(), json!({"archive": f.archive, "path": f.path}));
                     archives.insert(f.archive.as_str());
                     let rel_path = format!("{dir}/{rel}");
-                    rows.push([rel_path.clone(), patient.to_string(), study.clone()]);
                     out_files.push(DatasetFile { rel_path, source: f.id });
                     if let Some(m) = &f.info.modality {
                         modalities.insert(m.clone());
@@ -604,8 +606,8 @@ mod tests {
         let csv = get(&d, "labels.csv");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "path,patient,study,split");
-        assert_eq!(lines.len(), 14);
-        assert!(lines.contains(&format!("{p}/{st}/{se}/1-01.dcm,{p},{st},").as_str()));
+        assert_eq!(lines.len(), 1 + 5, "one row per series: {csv}");
+        assert!(lines.contains(&format!("{p}/{st}/{se},{p},{st},").as_str()), "{csv}");
     }
 
     #[test]

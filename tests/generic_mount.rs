@@ -136,6 +136,17 @@ fn check_collection(m: &Mounted, slug: &str, slices: &[(&str, String, Img)]) {
     let sources: BTreeSet<&str> =
         meta["source"].as_object().unwrap().values().map(|v| v["archive"].as_str().unwrap()).collect();
     assert_eq!(sources.len(), 2, "study A comes from two archives: {sources:?}");
+    // labels.csv: one row per series, its folder as path, each folder there.
+    let csv = std::fs::read_to_string(m.path(&format!("{slug}/labels.csv"))).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    let row =
+        "HNSCC-01-0001/12-05-1998-NA-RT SIMULATION-43582/NA-28768,HNSCC-01-0001,12-05-1998-NA-RT SIMULATION-43582,";
+    assert!(rows.contains(&row), "{csv}");
+    for r in &rows {
+        let path = r.split(',').next().unwrap();
+        assert!(m.path(&format!("{slug}/{path}")).is_dir(), "{path}");
+    }
     let ds = read_json(&m.path(&format!("{slug}/dataset.json")));
     assert_eq!(ds["slug"], slug);
     assert_eq!(ds["counts"], json!({"patients": 2, "studies": 3, "series": 4, "files": slices.len()}));
