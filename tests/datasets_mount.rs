@@ -3272,6 +3272,24 @@ fn slice_dcm(patient: &str, study: &str, series: &str, instance: i64, modality: 
     dicom_file_by(&Slice { patient, study, series, series_number: 1, instance, modality, description: None }, "SIEMENS")
 }
 
+/// labels.csv columns of belarus-tb: the X-ray keys, then the CT keys (the md_* columns last).
+const BELARUS_LABELS: [&str; 14] = [
+    "tb_location",
+    "projection",
+    "mask",
+    "severity",
+    "md_Disability",
+    "md_Relapse",
+    "md_SymptomsOfTB",
+    "md_Comorbidity",
+    "md_Bacillary",
+    "md_DrugResistance",
+    "md_HigherEducation",
+    "md_ExPrisoner",
+    "md_Alcoholic",
+    "md_Smoking",
+];
+
 /// Belarus TB: the TB Portals X-ray zip beside its table (named one by one), then the
 /// ImageCLEF CT zips, masks zip and md_* CSV in one folder.
 #[test]
@@ -3312,22 +3330,7 @@ fn belarus_tb_xray_dicom_with_table_and_imageclef_ct_folder() {
             }
         })
         .collect();
-    let label_columns = &[
-        "tb_location",
-        "projection",
-        "mask",
-        "severity",
-        "md_Disability",
-        "md_Relapse",
-        "md_SymptomsOfTB",
-        "md_Comorbidity",
-        "md_Bacillary",
-        "md_DrugResistance",
-        "md_HigherEducation",
-        "md_ExPrisoner",
-        "md_Alcoholic",
-        "md_Smoking",
-    ];
+    let label_columns = &BELARUS_LABELS[..];
     let mut archives = archives_of(&studies);
     archives.push("tbportals_metadata.csv".into());
     check(&m, &Exp { slug: "belarus-tb", label_columns, studies, archives });
@@ -3348,18 +3351,7 @@ fn belarus_tb_xray_dicom_with_table_and_imageclef_ct_folder() {
         ("TRN_000", ["0", "1", "1", "0", "1", "0", "0", "0", "1", "1"], "HIGH"),
         ("TRN_001", ["1", "0", "0", "0", "0", "1", "1", "0", "0", "0"], "LOW"),
     ];
-    let keys = [
-        "md_Disability",
-        "md_Relapse",
-        "md_SymptomsOfTB",
-        "md_Comorbidity",
-        "md_Bacillary",
-        "md_DrugResistance",
-        "md_HigherEducation",
-        "md_ExPrisoner",
-        "md_Alcoholic",
-        "md_Smoking",
-    ];
+    let keys = &BELARUS_LABELS[4..];
     let studies: Vec<S> = md
         .iter()
         .map(|(id, vals, sev)| {
