@@ -307,6 +307,10 @@ const BUILTIN: &[(&str, &str)] = &[
     builtin_profile!("i2cvb"),
     builtin_profile!("adni"),
     builtin_profile!("cervix"),
+    builtin_profile!("belarus-tb"),
+    builtin_profile!("i-elcap"),
+    builtin_profile!("scmr"),
+    builtin_profile!("medpix"),
 ];
 
 /// The built-in profiles, in a fixed order.
@@ -762,7 +766,11 @@ mod tests {
                 "cbis-ddsm",
                 "i2cvb",
                 "adni",
-                "cervix"
+                "cervix",
+                "belarus-tb",
+                "i-elcap",
+                "scmr",
+                "medpix"
             ]
         );
     }
