@@ -96,7 +96,7 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
                 return Vec::new();
             }
             let files = pool_files(reader.pool(), &headers);
-            organize::organize(profiles, &files, reader)
+            organize::organize_with(profiles, &files, reader, opts.derived)
         });
         builder.archives_dir(newest);
         for (i, archive) in reader.pool().archives.iter().enumerate() {
@@ -222,6 +222,13 @@ fn add_dataset(builder: &mut TreeBuilder, pool: &Pool, dataset: organize::Datase
     for g in dataset.generated {
         let dir = dir_of(builder, &g.rel_path);
         builder.add_generated(dir, &name_of(&g.rel_path), mtime, g.bytes.into_boxed_slice());
+    }
+    for d in dataset.derived {
+        let dir = dir_of(builder, &d.rel_path);
+        // Its inputs' newest mtime: a derived file is as new as what it is made from.
+        let newest = d.spec.inputs.iter().map(|&(a, m)| pool.archives[a as usize].members[m as usize].mtime).max();
+        let spec = crate::derive::encode(&d.spec).into_boxed_slice();
+        builder.add_derived(dir, &name_of(&d.rel_path), newest.unwrap_or(mtime), spec, d.size);
     }
     for w in &dataset.warnings {
         builder.warn(format!("{}: {w}", dataset.slug));

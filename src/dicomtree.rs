@@ -326,7 +326,7 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
         "counts": {"patients": by_patient.len(), "studies": n_studies, "series": n_series, "files": out_files.len()},
     });
     sidecar::finish_dataset(&mut out_files, &mut generated, &dataset_json, csv);
-    Dataset { slug: slug.to_string(), files: out_files, generated, warnings }
+    Dataset { slug: slug.to_string(), files: out_files, generated, derived: Vec::new(), warnings }
 }
 
 /// Names of the files `idx` (source order) in one series folder: basenames, with colliding
