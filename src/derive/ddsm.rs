@@ -2,8 +2,8 @@
 //!
 //! `ddsm_png`: a 16-bit grayscale PNG of each `.LJPEG` (`A_1509_1.LEFT_CC.LJPEG` ->
 //! `A_1509_1.LEFT_CC.png`), values kept as they are (12 or 16 bits). An LJPEG is a lossless JPEG
-//! (ITU-T T.81 process 14, SOF3); it is decoded with `jpeg-decoder`, whole (lossless JPEG has no
-//! restart points in these files, so rows cannot be decoded apart), once per image: the decoded
+//! (ITU-T T.81 process 14, SOF3); it is decoded with `jpeg-decoder`, whole (the crate decodes
+//! whole images only), once per image: the decoded
 //! samples are a memo charged to the cache, and every row part is cut from it. The PNG's width
 //! and height are the `.ics` line of the view (`PIXELS_PER_LINE`, `LINES`), planned from the
 //! `.ics` and the JPEG frame header alone. Some headers give width and height the other way
