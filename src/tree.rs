@@ -1184,6 +1184,29 @@ mod tests {
     }
 
     #[test]
+    fn derived_records_keep_their_spec_and_a_size_past_4_gib() {
+        let mut t = TreeBuilder::new(0, TreeOptions::default());
+        let d = t.ensure_dir(ROOT, &[b"s".to_vec()], 0, "x");
+        let size = (5u64 << 32) + 7;
+        t.add_derived(d, b"x.png", 3, Box::from(&b"spec bytes"[..]), size);
+        t.add_generated(d, b"labels.json", 3, Box::from(&b"{}"[..]));
+        let tree = t.finish();
+        let id = tree.resolve(b"s/x.png").unwrap();
+        assert_eq!(tree.node(id).unwrap().kind, Kind::Derived { size });
+        assert_eq!(tree.derived_spec(id).unwrap(), b"spec bytes");
+        assert!(tree.derived_spec(tree.resolve(b"s/labels.json").unwrap()).is_err());
+        assert!(tree.derived_spec(u32::MAX).is_err());
+        let mut out = Vec::new();
+        assert!(tree.read_generated(id, 0, 4, &mut out).is_err(), "not a sidecar");
+        assert_eq!(tree.total_bytes(), size + 2);
+        let (core, data) = tree.parts();
+        let back =
+            Tree::from_parts(core.to_vec(), tree.len() as u32, Data::Mem(data.unwrap().to_vec()), vec![]).unwrap();
+        assert_eq!(back.derived_spec(id).unwrap(), b"spec bytes");
+        assert_eq!(back.node(id).unwrap().size(), size);
+    }
+
+    #[test]
     fn stored_parts_load_back_and_damage_is_refused_or_harmless() {
         let tree = sample();
         let (core, data) = tree.parts();

@@ -189,10 +189,20 @@ impl Kind for DdsmPng {
 /// The whole LJPEG decoded: big-endian 16-bit samples in stream order.
 fn decode(cx: &RenderCx<'_>, p: &PngParams) -> io::Result<Vec<u8>> {
     let pixels = p.shape.width as usize * p.shape.height as usize;
+    // The decoded image stays in the cache; while decoding, the decoder's planes and its output
+    // are about two more copies. Beyond the budget: refused, never taken.
+    if pixels.saturating_mul(4) > cx.budget() {
+        return Err(bad(format!(
+            "decoding {}x{} pixels needs {} MiB, more than the cache budget (--cache-size)",
+            p.shape.width,
+            p.shape.height,
+            pixels.saturating_mul(4) >> 20
+        )));
+    }
     let bytes = cx.read_all(0)?;
-    // The decoder's planes and its output: about two copies of the image.
     let _working = cx.reserve(pixels * 4);
     let mut decoder = jpeg_decoder::Decoder::new(&bytes[..]);
+    decoder.set_max_decoding_buffer_size(pixels);
     let samples = decoder.decode().map_err(|e| bad(format!("lossless JPEG: {e}")))?;
     let info = decoder.info().ok_or_else(|| bad("lossless JPEG: no frame"))?;
     if info.width as usize * info.height as usize != pixels {
@@ -294,9 +304,10 @@ pub fn mask_rows(outline: &Outline, width: u32, rows: Range<u32>) -> Vec<u8> {
             out[(y - rows.start as i64) as usize * w + x as usize] = 255;
         }
     };
-    // Inside: even-odd crossings of each row with the closed outline.
+    // Inside: even-odd crossings of each row with the closed outline (rows it spans only).
+    let (top, bottom) = pts.iter().fold((i64::MAX, i64::MIN), |(t, b), p| (t.min(p.1), b.max(p.1)));
     let mut xs: Vec<f64> = Vec::new();
-    for row in rows.clone() {
+    for row in rows.clone().filter(|&r| (top..=bottom).contains(&(r as i64))) {
         let yr = row as i64;
         xs.clear();
         for i in 0..pts.len() {

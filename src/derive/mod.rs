@@ -270,6 +270,12 @@ impl RenderCx<'_> {
         })
     }
 
+    /// The memory budget (`--cache-size`): a memo or a decoder's working memory beyond it is
+    /// refused rather than taken.
+    pub fn budget(&self) -> usize {
+        self.reader.pool().cache.capacity()
+    }
+
     /// Charges `bytes` of working memory to the budget while the reservation lives.
     pub fn reserve(&self, bytes: usize) -> crate::cache::Reservation<'_> {
         self.reader.pool().cache.reserve(bytes)

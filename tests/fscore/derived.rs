@@ -199,3 +199,16 @@ fn no_derived_hides_them_and_a_broken_input_fails_without_bytes() {
     assert_eq!(err.errno(), libc::EIO);
     assert!(err.to_string().contains("lossless JPEG"), "{err}");
 }
+
+#[test]
+fn an_image_too_big_for_the_budget_is_refused_not_taken() {
+    // 900x700 needs 2.5 MB to decode; a budget of 2 MiB refuses it with a clear error, while the
+    // JSRT PNG (read row by row, nothing decoded) still reads.
+    let (fs, _, _, img) = core(2 << 20, true);
+    let err = read_all(&fs, &format!("{DIR}/A_1509_1.LEFT_CC.png"), 1 << 20).unwrap_err();
+    assert_eq!(err.errno(), libc::EIO);
+    assert!(err.to_string().contains("more than the cache budget (--cache-size)"), "{err}");
+    let jsrt = read_all(&fs, "scr/JPCLN001/JPCLN001/JPCLN001.png", 128 << 10).unwrap();
+    assert_eq!(decode(&jsrt).3, img);
+    assert!(fs.pool().cache.peak_bytes() <= 2 << 20);
+}
