@@ -208,22 +208,22 @@ fn decode(cx: &RenderCx<'_>, p: &PngParams) -> io::Result<Vec<u8>> {
     if info.width as usize * info.height as usize != pixels {
         return Err(bad(format!("lossless JPEG decoded to {}x{}, not as planned", info.width, info.height)));
     }
-    let mut out = Vec::with_capacity(pixels * 2);
     match info.pixel_format {
         jpeg_decoder::PixelFormat::L16 if samples.len() == pixels * 2 => {
-            // jpeg-decoder gives native-endian samples; PNG wants big-endian.
-            for s in samples.chunks_exact(2) {
-                out.extend_from_slice(&u16::from_ne_bytes([s[0], s[1]]).to_be_bytes());
+            // jpeg-decoder gives native-endian samples; PNG wants big-endian: swapped in place.
+            let mut samples = samples;
+            if cfg!(target_endian = "little") {
+                for s in samples.chunks_exact_mut(2) {
+                    s.swap(0, 1);
+                }
             }
+            Ok(samples)
         }
         jpeg_decoder::PixelFormat::L8 if samples.len() == pixels => {
-            for &s in &samples {
-                out.extend_from_slice(&(s as u16).to_be_bytes());
-            }
+            Ok(samples.iter().flat_map(|&s| (s as u16).to_be_bytes()).collect())
         }
-        f => return Err(bad(format!("lossless JPEG decoded as {f:?}, not one gray channel"))),
+        f => Err(bad(format!("lossless JPEG decoded as {f:?}, not one gray channel"))),
     }
-    Ok(out)
 }
 
 impl Image for DdsmPng {
