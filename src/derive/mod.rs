@@ -242,7 +242,11 @@ impl RenderCx<'_> {
     /// `len` bytes of input `i` at `offset` into `out` (cleared first; fewer only at its end).
     pub fn read(&self, i: usize, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
         let (a, m) = self.input(i)?;
-        self.reader.read(a, m, offset, len, out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        self.reader.read(a, m, offset, len, out).map_err(|e| {
+            // An OS error may pass; anything else (a corrupt or changed input) stays.
+            let kind = if matches!(e, FsError::Io { .. }) { io::ErrorKind::Other } else { io::ErrorKind::InvalidData };
+            io::Error::new(kind, e.to_string())
+        })
     }
 
     /// All of input `i`.
@@ -300,6 +304,9 @@ struct Loaded {
     kind: &'static dyn Kind,
     /// Start of each part, then the size.
     starts: Vec<u64>,
+    /// Why the file cannot be made (bad input data): every later read fails at once instead of
+    /// decoding again (the kernel retries failed readahead pages one by one).
+    failed: parking_lot::Mutex<Option<String>>,
 }
 
 /// Counts of work done, for logs and tests.
@@ -370,10 +377,16 @@ pub fn read(
     }
     // The parts covering [offset, end).
     let first = file.starts.partition_point(|&s| s <= offset) - 1;
+    if let Some(why) = file.failed.lock().clone() {
+        return Err(failed(why));
+    }
     let mut part = first;
     while part + 1 < file.starts.len() && file.starts[part] < end {
         let bytes = part_of(reader, &file.spec, node, file, served, part, &path).map_err(|e| {
             tracing::warn!("derived {}: {e}", path());
+            if e.kind() == io::ErrorKind::InvalidData {
+                *file.failed.lock() = Some(e.to_string());
+            }
             failed(e.to_string())
         })?;
         let s = file.starts[part];
@@ -400,7 +413,7 @@ fn load(tree: &Tree, node: NodeId, size: u64) -> Result<Loaded, String> {
     if at != size {
         return Err(format!("{} parts make {at} bytes, the tree says {size}", kind.name()));
     }
-    Ok(Loaded { spec, kind, starts })
+    Ok(Loaded { spec, kind, starts, failed: Default::default() })
 }
 
 /// A spec's bytes as the tree stores them.

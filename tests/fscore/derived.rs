@@ -198,6 +198,10 @@ fn no_derived_hides_them_and_a_broken_input_fails_without_bytes() {
     assert!(matches!(err, FsError::Unreadable { .. }), "{err:?}");
     assert_eq!(err.errno(), libc::EIO);
     assert!(err.to_string().contains("lossless JPEG"), "{err}");
+    // Failed for good: later reads fail at once, without decoding again.
+    let memos = fs.derived_work().1;
+    assert!(fs.read(id, 300_000, 4096, &mut out).unwrap_err().to_string().contains("lossless JPEG"));
+    assert_eq!(fs.derived_work().1, memos, "no second decode");
 }
 
 #[test]
