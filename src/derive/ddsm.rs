@@ -272,8 +272,10 @@ pub fn overlay_outlines(text: &str) -> Vec<(u32, Vec<Outline>)> {
                         _ => ok = false,
                     }
                 }
-                if let (Ok(x), Ok(y), true, Some(last)) = (x.parse(), y.parse(), ok, out.last_mut()) {
-                    last.1.push((x, y, dirs));
+                // Coordinates as i32, walked as i64: no chain (one step per byte of the file)
+                // can overflow.
+                if let (Ok(x), Ok(y), true, Some(last)) = (x.parse::<i32>(), y.parse::<i32>(), ok, out.last_mut()) {
+                    last.1.push((x as i64, y as i64, dirs));
                 }
             }
             _ => {}
@@ -421,6 +423,10 @@ mod tests {
         assert_eq!(o.len(), 2);
         assert_eq!(o[0], (1, vec![(10, 20, vec![2, 2, 4, 4]), (11, 21, vec![2])]));
         assert!(o[1].1.is_empty(), "a direction out of 0-7 drops the outline");
+        // Coordinates past i32 drop the outline; a far-away outline makes an empty mask.
+        assert!(overlay_outlines("ABNORMALITY 1\nBOUNDARY\n9223372036854775807 0 2 2 #\n")[0].1.is_empty());
+        let far = overlay_outlines("ABNORMALITY 1\nBOUNDARY\n2147483647 -2147483648 2 2 4 4 6 6 0 0 #\n");
+        assert!(mask_rows(&far[0].1[0], 10, 0..10).iter().all(|&v| v == 0));
     }
 
     #[test]
