@@ -133,6 +133,11 @@ pub trait Kind: Send + Sync {
     fn image(&self) -> Option<&dyn Image> {
         None
     }
+    /// Whether the kind is also planned per series folder of the DICOM datasets no profile
+    /// claims (`dicomtree.rs`; each series a [`Study`] of its files, role `""`).
+    fn dicom_series(&self) -> bool {
+        false
+    }
 }
 
 /// A kind whose output is a 2D grayscale image.
