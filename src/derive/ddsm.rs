@@ -66,6 +66,32 @@ fn ics_views(study: &Study<'_>, content: &dyn ContentSource, warn: &mut Vec<Stri
     }
 }
 
+/// The study's files of `role` with their view's (width, height) from the study's `.ics`, and
+/// their `dir/name` for messages; those without are left out with a warning (`no {what}`).
+fn sized(
+    study: &Study<'_>,
+    role: &str,
+    content: &dyn ContentSource,
+    warn: &mut Vec<String>,
+    what: &str,
+) -> Vec<(usize, String, u32, u32)> {
+    let files: Vec<usize> = (0..study.files.len()).filter(|&i| study.files[i].role == role).collect();
+    if files.is_empty() {
+        return Vec::new();
+    }
+    let Some(views) = ics_views(study, content, warn) else { return Vec::new() };
+    let mut out = Vec::new();
+    for i in files {
+        let f = &study.files[i];
+        let at = format!("{}/{}", study.dir, f.name);
+        match ddsm_view(f.name).and_then(|v| view_dims(&views, v)) {
+            Some((w, h)) => out.push((i, at, w, h)),
+            None => warn.push(format!("{at}: no LINES and PIXELS_PER_LINE for its view in the .ics; no {what}")),
+        }
+    }
+    out
+}
+
 /// The view's (width, height) from the `.ics` views.
 fn view_dims(views: &Value, view: &str) -> Option<(u32, u32)> {
     let v = views.get(view)?;
@@ -114,19 +140,9 @@ impl Kind for DdsmPng {
     }
 
     fn plan(&self, study: &Study<'_>, content: &dyn ContentSource, warn: &mut Vec<String>) -> Vec<Planned> {
-        let ljpegs: Vec<usize> = (0..study.files.len()).filter(|&i| study.files[i].role == "ljpeg").collect();
-        if ljpegs.is_empty() {
-            return Vec::new();
-        }
-        let Some(views) = ics_views(study, content, warn) else { return Vec::new() };
         let mut out = Vec::new();
-        for i in ljpegs {
+        for (i, at, w, h) in sized(study, "ljpeg", content, warn, "PNG") {
             let f = &study.files[i];
-            let at = format!("{}/{}", study.dir, f.name);
-            let Some((w, h)) = ddsm_view(f.name).and_then(|v| view_dims(&views, v)) else {
-                warn.push(format!("{at}: no LINES and PIXELS_PER_LINE for its view in the .ics; no PNG"));
-                continue;
-            };
             let head = match content.read_head(f.id, 64 << 10) {
                 Ok(h) => h,
                 Err(e) => {
@@ -348,19 +364,9 @@ impl Kind for DdsmMask {
     }
 
     fn plan(&self, study: &Study<'_>, content: &dyn ContentSource, warn: &mut Vec<String>) -> Vec<Planned> {
-        let overlays: Vec<usize> = (0..study.files.len()).filter(|&i| study.files[i].role == "overlay").collect();
-        if overlays.is_empty() {
-            return Vec::new();
-        }
-        let Some(views) = ics_views(study, content, warn) else { return Vec::new() };
         let mut out = Vec::new();
-        for i in overlays {
+        for (i, at, w, h) in sized(study, "overlay", content, warn, "masks") {
             let f = &study.files[i];
-            let at = format!("{}/{}", study.dir, f.name);
-            let Some((w, h)) = ddsm_view(f.name).and_then(|v| view_dims(&views, v)) else {
-                warn.push(format!("{at}: no LINES and PIXELS_PER_LINE for its view in the .ics; no masks"));
-                continue;
-            };
             let text = match content.read_all(f.id) {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                 Err(e) => {
