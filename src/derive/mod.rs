@@ -370,10 +370,12 @@ pub fn read(
         return Err(failed("not a derived file".into()));
     };
     let key = BlockKey { owner: PARTS_OWNER, item: node, block: SPEC_BLOCK };
-    let loaded: Arc<Result<Loaded, String>> = reader.pool().cache.state(key, || {
+    // Loaded outside the cache's lock (the spec may be read from the persisted tree's file).
+    let cache = &reader.pool().cache;
+    let loaded: Arc<Result<Loaded, String>> = cache.get_state(&key).unwrap_or_else(|| {
         let loaded = load(tree, node, size);
         let weight = loaded.as_ref().map_or(64, |l| l.starts.len() * 8 + l.spec.params.len() + 64);
-        (loaded, weight)
+        cache.state(key, || (loaded, weight))
     });
     let file = loaded.as_ref().as_ref().map_err(|e| failed(e.clone()))?;
     let end = offset.saturating_add(len as u64).min(size);
