@@ -8,7 +8,7 @@
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
 use crate::collection::{Collection, Origin, collections};
-use crate::dicomtree::{DicomFile, organize_dicom};
+use crate::dicomtree::{DicomFile, organize_dicom_with};
 use crate::niftitree;
 use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::Pool;
@@ -99,7 +99,11 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
                 return (Vec::new(), Vec::new());
             }
             let files = pool_files(reader.pool(), &headers);
-            let datasets = if profiles.is_empty() { Vec::new() } else { organize::organize(profiles, &files, reader) };
+            let datasets = if profiles.is_empty() {
+                Vec::new()
+            } else {
+                organize::organize_with(profiles, &files, reader, opts.derived)
+            };
             // Volumes a profile may leave to the generic NIfTI dataset.
             let volumes: Vec<PoolFile> = if opts.datasets {
                 files.into_iter().filter(|f| niftitree::is_volume(&f.path)).collect()
@@ -126,13 +130,24 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
         add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
     // DICOM and NIfTI that no profile claims are organized generically, one dataset per
-    // collection (a collection with both: `<name>` for its DICOM, `<name>-nifti` for its volumes).
+    // collection (a collection with both: `<name>` for its DICOM, `<name>-nifti` for its volumes),
+    // with the derived files of the kinds made per DICOM series.
+    let dicom_kinds: Vec<&'static dyn crate::derive::Kind> = if opts.derived {
+        crate::derive::KINDS.iter().copied().filter(|k| k.dicom_series()).collect()
+    } else {
+        Vec::new()
+    };
     let cols = if any_generic { collections(&origins(reader.pool())) } else { Vec::new() };
     let mut with_dicom = vec![false; cols.len()];
     for (ci, name, files) in unclaimed_dicom(reader.pool(), &cols, &headers, &claimed) {
         with_dicom[ci] = true;
         let slug = unique_slug(&generic_stem(&name, "dicom"), &mut slugs);
-        add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
+        add_dataset(
+            &mut builder,
+            reader.pool(),
+            organize_dicom_with(&slug, &files, &dicom_kinds, Some(reader)),
+            newest,
+        );
     }
     if !volumes.is_empty() {
         let mut of_archive = vec![usize::MAX; reader.pool().archives.len()];
@@ -224,7 +239,13 @@ fn unclaimed_dicom(
                     (Some(_), Some((first, _))) => first.to_string(),
                     _ => archive.clone(),
                 };
-                files.push(DicomFile { id: (ai as u32, m), archive, path, info: (**info).clone() });
+                files.push(DicomFile {
+                    id: (ai as u32, m),
+                    archive,
+                    path,
+                    size: a.members[m as usize].size,
+                    info: (**info).clone(),
+                });
             }
         }
         if !files.is_empty() {
@@ -301,6 +322,13 @@ fn add_dataset(builder: &mut TreeBuilder, pool: &Pool, dataset: organize::Datase
     for g in dataset.generated {
         let dir = dir_of(builder, &g.rel_path);
         builder.add_generated(dir, &name_of(&g.rel_path), mtime, g.bytes.into_boxed_slice());
+    }
+    for d in dataset.derived {
+        let dir = dir_of(builder, &d.rel_path);
+        // Its inputs' newest mtime: a derived file is as new as what it is made from.
+        let newest = d.spec.inputs.iter().map(|&(a, m)| pool.archives[a as usize].members[m as usize].mtime).max();
+        let spec = crate::derive::encode(&d.spec).into_boxed_slice();
+        builder.add_derived(dir, &name_of(&d.rel_path), newest.unwrap_or(mtime), spec, d.size);
     }
     for w in &dataset.warnings {
         builder.warn(format!("{}: {w}", dataset.slug));

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod cli;
 pub mod collection;
 pub mod demo;
+pub mod derive;
 pub mod dicom;
 pub mod dicomscan;
 pub mod dicomtree;
