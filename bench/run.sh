@@ -4,8 +4,9 @@
 # extracted tree served through FUSE by medfs as loose files; the members inflated on every core
 # without FUSE, bounds.py), in one run, on the deterministic data of make_data.py; prints the
 # tables, then medfs/extracted, medfs/best-peer and medfs/bound per row (ratios.py). Must run as
-# root (drops the page cache between measurements). Every read through every tool is checked against the archive's manifest (size
-# and CRC32 of each file read, file count and byte total of the walk).
+# root (drops the page cache between measurements). Every read through every tool is checked
+# against the archive's manifest (size and CRC32 of each file read, file count and byte total of
+# the walk).
 #
 #   bash bench/run.sh [ARCHIVE...]      default: mura_like.zip nih_like.tar.gz dicom_like.zip
 #
