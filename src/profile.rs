@@ -249,39 +249,11 @@ pub fn published_passwords(profiles: &[Profile]) -> Vec<String> {
     out
 }
 
-macro_rules! builtin_profile {
-    ($name:literal) => {
-        (
-            concat!("mounts/", $name, ".toml"),
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts/", $name, ".toml")),
-        )
-    };
-}
+/// The profiles compiled into medfs: every `mounts/*.toml`, sorted by file name, found by the
+/// build script (`build.rs`), so a new profile file is built in with no edit here.
+const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
 
-/// The profiles compiled into medfs, from `mounts/*.toml`.
-const BUILTIN: &[(&str, &str)] = &[
-    builtin_profile!("mura"),
-    builtin_profile!("chestxray14"),
-    builtin_profile!("drive"),
-    builtin_profile!("kaggle-dr"),
-    builtin_profile!("ddsm"),
-    builtin_profile!("scr"),
-    builtin_profile!("usc-sipi"),
-    builtin_profile!("brats2020"),
-    builtin_profile!("brats2021"),
-    builtin_profile!("brats2023"),
-    builtin_profile!("oasis1"),
-    builtin_profile!("oasis2"),
-    builtin_profile!("abide"),
-    builtin_profile!("visceral"),
-    builtin_profile!("lidc-idri"),
-    builtin_profile!("cbis-ddsm"),
-    builtin_profile!("i2cvb"),
-    builtin_profile!("adni"),
-    builtin_profile!("cervix"),
-];
-
-/// The built-in profiles, in a fixed order.
+/// The built-in profiles, in file-name order.
 ///
 /// They are checked by the test suite, so a failure here is a build defect, not a user error.
 pub fn builtin() -> Vec<Profile> {
@@ -712,30 +684,15 @@ mod tests {
                 panic!("{e}");
             }
         }
-        let slugs: Vec<String> = builtin().iter().map(|p| p.slug().to_string()).collect();
-        assert_eq!(
-            slugs,
-            [
-                "mura",
-                "chestxray14",
-                "drive",
-                "kaggle-dr",
-                "ddsm",
-                "scr",
-                "usc-sipi",
-                "brats2020",
-                "brats2021",
-                "brats2023",
-                "oasis1",
-                "oasis2",
-                "abide",
-                "visceral",
-                "lidc-idri",
-                "cbis-ddsm",
-                "i2cvb",
-                "adni",
-                "cervix"
-            ]
-        );
+        // Every profile file is built in, by its name, with none listed anywhere.
+        let mut stems: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+            .collect();
+        stems.sort();
+        let files: Vec<String> = builtin().iter().map(|p| p.file().to_string()).collect();
+        assert_eq!(files, stems.iter().map(|s| format!("mounts/{s}.toml")).collect::<Vec<_>>());
+        assert!(files.len() >= 19, "{files:?}");
     }
 }
