@@ -5,6 +5,8 @@
 //! pool with identities gets its tree from the persisted one when it is still valid
 //! (`treestore.rs`), and saves the tree it builds.
 
+use std::collections::HashSet;
+
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
 use crate::dicomtree::{DicomFile, organize_dicom};
@@ -12,6 +14,7 @@ use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::Pool;
 use crate::profile::Profile;
 use crate::reader::Reader;
+use crate::recognized::{Found, Report};
 use crate::tree::{self, NodeId, NodeKind, ROOT, Tree, TreeBuilder, TreeOptions};
 use crate::treestore::{self, Missed};
 
@@ -90,12 +93,12 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     let headers = if opts.datasets { crate::dicomscan::scan(reader, &reader.pool().store) } else { Vec::new() };
     // Recognizing datasets reads label tables and renders sidecars; the raw view needs none
     // of that: build both at once.
+    let files = if opts.datasets { pool_files(reader.pool(), &headers) } else { Vec::new() };
     let datasets = std::thread::scope(|s| {
         let organizing = s.spawn(|| {
             if profiles.is_empty() {
                 return Vec::new();
             }
-            let files = pool_files(reader.pool(), &headers);
             organize::organize(profiles, &files, reader)
         });
         builder.archives_dir(newest);
@@ -107,10 +110,18 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     tracing::info!("raw view built and datasets organized in {:.3} s", started.elapsed().as_secs_f64());
     let mut claimed = vec![false; reader.pool().archives.len()];
     let mut slugs: Vec<String> = Vec::new();
+    let mut report = Report::default();
+    // Pool files some dataset shows, or reads as a label table.
+    let mut taken: HashSet<(u32, u32)> = HashSet::new();
     for dataset in datasets {
         for f in &dataset.files {
             claimed[f.source.0 as usize] = true;
         }
+        if let Some(p) = profiles.iter().find(|p| p.slug() == dataset.slug) {
+            report.datasets.push(Found::of(&dataset, &format!("profile {}", p.file())));
+            taken.extend(files.iter().filter(|f| p.reads_as_table(&f.path)).map(|f| f.id));
+        }
+        taken.extend(dataset.files.iter().map(|f| f.source));
         slugs.push(dataset.slug.clone());
         add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
@@ -132,11 +143,18 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
             continue;
         }
         let slug = unique_slug(&dataset_stem(a), &mut slugs);
-        add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
+        let dataset = organize_dicom(&slug, &files);
+        report.datasets.push(Found::of(&dataset, "DICOM tags"));
+        taken.extend(dataset.files.iter().map(|f| f.source));
+        add_dataset(&mut builder, reader.pool(), dataset, newest);
+    }
+    if opts.datasets {
+        report.unclaimed = crate::recognized::unclaimed(&files, &taken, profiles, reader);
     }
     tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
     let sidecars = builder.generated();
-    let tree = builder.finish();
+    let mut tree = builder.finish();
+    tree.report = report;
     tracing::info!(
         "tree of {} names built in {:.3} s: {sidecars} sidecars rendered",
         tree.len(),

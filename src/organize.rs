@@ -546,6 +546,61 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
     Some(Dataset { slug: profile.slug().to_string(), files, generated, warnings })
 }
 
+/// How close a profile came to recognizing some files: why a download shows only under
+/// `_archives/` (`crate::recognized`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NearMiss {
+    /// Files whose path matches one of its `[[files]]` patterns.
+    pub matched: usize,
+    /// Files its rules placed (patient, study and name rendered).
+    pub placed: usize,
+    /// Files matching one of its table patterns.
+    pub tables: usize,
+    /// Why the matched files were not a dataset, in words.
+    pub reason: String,
+}
+
+/// Tries `profile` on `files` as [`organize`] would, without rendering anything, and says how
+/// far it got. Tables are read only for a profile that looks captures up in them (ADNI).
+pub fn near_miss(profile: &Profile, files: &[PoolFile], content: &dyn ContentSource) -> NearMiss {
+    let kept = |f: &&PoolFile| !profile.exclude.as_ref().is_some_and(|x| x.is_match(&f.path));
+    let matched = files.iter().filter(kept).filter(|f| profile.rule_set.is_match(&f.path)).count();
+    let tables = files.iter().filter(kept).filter(|f| profile.table_set.is_match(&f.path)).count();
+    let mut warnings = Vec::new();
+    let loaded: Vec<table::LoadedTable> = if matched > 0 && profile.rules.iter().any(|r| !r.lookups.is_empty()) {
+        let hits = table_hits(profile, files);
+        profile
+            .tables
+            .iter()
+            .zip(&hits)
+            .map(|(t, h)| table::load(t, &table_files(h, files), files, content, &mut warnings))
+            .collect()
+    } else {
+        profile.tables.iter().map(|_| table::LoadedTable::default()).collect()
+    };
+    let placed = if matched > 0 { place(profile, files, &loaded, &mut warnings).len() } else { 0 };
+    let skipped = warnings.iter().find(|w| w.contains(": skipped, "));
+    let reason = if placed > 0 {
+        format!("{placed} file(s) placed, but the profile needs `recognize.min_files` = {}", profile.min_files)
+    } else if let Some(w) = skipped {
+        format!("{matched} path(s) match its [[files]] patterns, but their names are unusable (e.g. {w})")
+    } else if matched > 0 {
+        let dicom = profile.rules.iter().any(|r| !r.dicom.is_empty());
+        let archive = profile.rules.iter().any(|r| r.archive.is_some());
+        let what = match (dicom, archive) {
+            (true, true) => "the archive name its rules require, or the DICOM header they read",
+            (true, false) => "the DICOM header its rules read",
+            (false, _) => "the archive name its rules require",
+        };
+        format!("{matched} path(s) match its [[files]] patterns, but none has {what}")
+    } else if tables > 0 {
+        format!("only its label table(s) are here ({tables} file(s)), none of its study files")
+    } else {
+        "no profile matches".to_string()
+    };
+    NearMiss { matched, placed, tables, reason }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

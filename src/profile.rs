@@ -230,6 +230,11 @@ impl Profile {
     pub fn file(&self) -> &str {
         &self.file
     }
+    /// Whether the profile reads the member at `path` as one of its label tables (a table file
+    /// pattern matches and no `exclude` does).
+    pub fn reads_as_table(&self, path: &str) -> bool {
+        self.table_set.is_match(path) && !self.exclude.as_ref().is_some_and(|x| x.is_match(path))
+    }
     /// Passwords the dataset publishes for its encrypted archives (`passwords`), in order.
     pub fn passwords(&self) -> &[String] {
         &self.passwords

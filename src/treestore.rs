@@ -34,7 +34,7 @@ use crate::profile::Profile;
 use crate::tree::{self, Data, DataFile, Tree, TreeOptions};
 
 /// The persisted tree file. Bumped whenever the node layout (tree.rs) or the payload changes.
-pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 1 };
+pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 2 };
 
 /// The payload: what is needed to check the tail and whether it is about these sources.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -53,6 +53,8 @@ struct Stored {
     data_crcs: Vec<u32>,
     /// The build's warnings, shown again at every mount.
     warnings: Vec<String>,
+    /// What the build recognized, said again at every mount (version 2).
+    report: crate::recognized::Report,
 }
 
 /// Where the tree of one pool is saved, and what it must be about.
@@ -182,7 +184,8 @@ pub fn load(slot: &Slot, pool: &Pool) -> Result<Tree, Missed> {
         return Err(invalid("checksum mismatch (corrupt)"));
     }
     let data = data_file(slot, file, at + stored.core_len, stored.data_len, stored.data_crcs);
-    let tree = Tree::from_parts(core, stored.nodes, data, stored.warnings).map_err(|e| invalid(&e))?;
+    let mut tree = Tree::from_parts(core, stored.nodes, data, stored.warnings).map_err(|e| invalid(&e))?;
+    tree.report = stored.report;
     for (id, archive, member, size) in tree.files() {
         let m = pool.archives.get(archive as usize).and_then(|a| a.members.get(member as usize));
         if m.is_none_or(|m| m.size != size) {
@@ -212,6 +215,7 @@ pub fn save(slot: &Slot, tree: &mut Tree) -> io::Result<()> {
         data_len: data.len() as u64,
         data_crcs: tree::block_crcs(data),
         warnings: tree.warnings.clone(),
+        report: tree.report.clone(),
     };
     let head = persist::seal(&TREE, &slot.identity, &persist::encode(&stored));
     persist::write_atomically(&slot.path, &[&head, core, data])?;

@@ -270,6 +270,17 @@ fn check(m: &Mounted, e: &Exp) {
 fn check_dataset(m: &Mounted, e: &Exp) {
     let root = m.path(e.slug);
 
+    // The mount said it recognized the dataset, with its counts.
+    let patients: BTreeSet<&str> = e.studies.iter().map(|s| s.patient.as_str()).collect();
+    let files: usize = e.studies.iter().map(|s| s.files.len()).sum();
+    let said = format!(
+        "medfs: dataset {}: {} patients, {} studies, {files} files (recognized by ",
+        e.slug,
+        patients.len(),
+        e.studies.len()
+    );
+    assert!(m.stderr.contains(&said), "the mount did not say `{said}`; stderr: {}", m.stderr);
+
     // The tree: exactly the documented folders and files.
     let mut want = BTreeSet::new();
     want.insert("dataset.json".to_string());
@@ -1639,6 +1650,62 @@ fn all_seven_downloads_in_one_folder() {
             ("_archives/drive/test.zip/test/images/01_test.tif", &drive_tif(3)),
             ("_archives/kaggle/test.zip/test/2_right.jpeg", &kdr_jpeg(11)),
         ],
+    );
+}
+
+/// Issue 13 item 5: the mount says what it recognized and, with `-v`, why the rest was not: a
+/// source no profile matches, and a label table without its images (nearest profile named).
+/// A warm mount (the persisted tree) says the same.
+#[test]
+fn mount_says_what_it_recognized_and_why_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let all = tmp.path().join("all");
+    let studies = mura_studies();
+    mura_download(&studies).write_archives(&all);
+    make_zip(
+        &all.join("notes.zip"),
+        &[entry("notes/readme.txt", b"not a dataset\n".to_vec()), entry("notes/todo.txt", b"x\n".to_vec())],
+        ZipMethod::Deflated,
+    );
+    std::fs::write(all.join("Data_Entry_2017.csv"), CXR_V2017).unwrap();
+    let said = |m: &Mounted| -> Vec<String> {
+        m.stderr.lines().filter(|l| l.starts_with("medfs: ") && !l.contains(" INFO ")).map(str::to_string).collect()
+    };
+    let cold = {
+        let m = mount(&[all.as_path()], &tmp.path().join("mnt1"), &["-v"]);
+        check_top(&m, &["mura"]);
+        check_dataset(&m, &mura_expected(&studies, Form::Archives));
+        let lines = said(&m);
+        let has = |want: &str| lines.iter().any(|l| l.contains(want));
+        assert!(
+            has("not in any dataset: ") && has("; no profile recognized Data_Entry_2017.csv, notes.zip (-v says why)"),
+            "{lines:#?}"
+        );
+        assert!(
+            has(
+                "medfs:   notes.zip: 2 file(s) not in any dataset (notes/readme.txt, notes/todo.txt): no profile matches"
+            ),
+            "{lines:#?}"
+        );
+        assert!(
+            has("medfs:   Data_Entry_2017.csv: 1 file(s) not in any dataset (Data_Entry_2017.csv): nearest profile \
+                 chestxray14 (mounts/chestxray14.toml): only its label table(s) are here (1 file(s)), none of its study files"),
+            "{lines:#?}"
+        );
+        // MURA's AppleDouble junk is in its archive but in no dataset: counted, reason given.
+        assert!(has("medfs:   MURA-v1.1.zip: "), "{lines:#?}");
+        lines
+    };
+    let m = mount(&[all.as_path()], &tmp.path().join("mnt2"), &["-v"]);
+    assert!(m.stderr.contains("loaded from"), "second mount not warm: {}", m.stderr);
+    assert_eq!(said(&m), cold, "the warm mount says something else");
+    // Without -v: the summary only.
+    drop(m);
+    let m = mount(&[all.as_path()], &tmp.path().join("mnt3"), &[]);
+    let quiet = said(&m);
+    assert!(
+        quiet.len() == 2 && quiet[0].starts_with("medfs: dataset mura: ") && quiet[1].contains("(-v says why)"),
+        "{quiet:#?}"
     );
 }
 
