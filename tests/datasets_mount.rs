@@ -2122,7 +2122,10 @@ const OASIS2: [(&str, &str, usize); 4] = [
     ("OAS2_RAW_PART2", "OAS2_0004_MR1", 3),
 ];
 
-fn oasis2_download() -> Download {
+const OASIS2_TABLE: &str = "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF\nOAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883\nOAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876\nOAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046\nOAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444\n";
+
+/// The OASIS-2 download, its table as the CSV that circulates or (`xlsx`) the official workbook.
+fn oasis2_download(xlsx: bool) -> Download {
     let mut d = Download::default();
     for (i, (part, s, runs)) in OASIS2.iter().enumerate() {
         let tgz = format!("{part}.tar.gz");
@@ -2139,7 +2142,12 @@ fn oasis2_download() -> Download {
             d.add(Some(&tgz), &format!("{part}/{s}/RAW/3906-3.nift.img"), voxels(&[16, 16, 8], 699));
         }
     }
-    d.add(None, "oasis_longitudinal.csv", "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF\nOAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883\nOAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876\nOAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046\nOAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444\n");
+    if xlsx {
+        let rows: Vec<Vec<&str>> = OASIS2_TABLE.lines().map(|l| l.split(',').collect()).collect();
+        d.add(None, "oasis_longitudinal_demographics.xlsx", medfs::fixtures::xlsx(&rows));
+    } else {
+        d.add(None, "oasis_longitudinal.csv", OASIS2_TABLE);
+    }
     d
 }
 
@@ -2161,15 +2169,23 @@ fn oasis2_expected(d: &Download, form: Form) -> Exp {
         })
         .collect::<Vec<S>>();
     let mut archives = archives_of(&studies);
-    archives.push("oasis_longitudinal.csv".into());
+    archives.push(
+        d.items.iter().find(|i| i.path.starts_with("oasis_longitudinal")).map(|i| i.path.clone()).expect("the table"),
+    );
+    archives.sort();
     Exp { slug: "oasis2", label_columns: &["Group", "CDR", "MMSE"], studies, archives }
 }
 
 #[test]
 fn oasis2_raw_parts_and_stray_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = oasis2_download();
+    let d = oasis2_download(false);
     d.write_archives(&tmp.path().join("dl"));
+    // The official table is an Excel workbook: the same labels and metadata.
+    let dx = oasis2_download(true);
+    dx.write_archives(&tmp.path().join("dlx"));
+    let mx = mount_at(tmp.path(), "mntx", &[tmp.path().join("dlx")]);
+    check(&mx, &oasis2_expected(&dx, Form::Archives));
     let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("dl")]);
     check(&m, &oasis2_expected(&d, Form::Archives));
     check_raw(

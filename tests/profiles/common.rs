@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-pub use medfs::fixtures::{gif, jpeg, nifti, tiff, volume_header};
+pub use medfs::fixtures::{gif, jpeg, nifti, tiff, volume_header, xlsx};
 use medfs::organize::{ContentSource, Dataset, PoolFile, organize};
 use medfs::profile::{self, Profile};
 use serde_json::Value;

@@ -94,8 +94,26 @@ fn oasis1_sessions() {
     assert!(p.organize_with("oasis2").is_none());
 }
 
+const LONGITUDINAL: &str = "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF
+OAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883
+OAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876
+OAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046
+OAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444
+";
+
 #[test]
 fn oasis2_sessions() {
+    oasis2_with_table("oasis_longitudinal.csv", LONGITUDINAL.as_bytes().to_vec());
+}
+
+/// The official download's table is the Excel workbook: the same labels and metadata.
+#[test]
+fn oasis2_official_xlsx_demographics() {
+    let rows: Vec<Vec<&str>> = LONGITUDINAL.lines().map(|l| l.split(',').collect()).collect();
+    oasis2_with_table("oasis_longitudinal_demographics.xlsx", xlsx(&rows));
+}
+
+fn oasis2_with_table(table: &str, bytes: Vec<u8>) {
     let mut p = MemPool::new();
     for (part, s, runs) in [
         ("OAS2_RAW_PART1", "OAS2_0001_MR1", 3),
@@ -114,16 +132,7 @@ fn oasis2_sessions() {
         }
     }
     p.touch("OAS2_RAW_PART2.tar.gz", "OAS2_RAW_PART2/OAS2_0002_MR1/RAW/3906-3.nift.img");
-    p.add(
-        "oasis_longitudinal.csv",
-        "oasis_longitudinal.csv",
-        "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF
-OAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883
-OAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876
-OAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046
-OAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444
-",
-    );
+    p.add(table, table, bytes);
     let ds = p.organize_with("oasis2").expect("recognized");
     check_invariants(&ds, &p.organize_with("oasis2").unwrap());
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
