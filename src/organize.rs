@@ -178,6 +178,17 @@ fn place(
     // files count (an annotation XML's header names a series and nothing else).
     let mut folder_dicom: std::collections::HashMap<(&str, &str), usize> = Default::default();
     let mut series_dicom: std::collections::HashMap<&str, usize> = Default::default();
+    // `/**` folders: every DICOM file, by (archive, path).
+    let mut by_path: Vec<usize> = Vec::new();
+    if profile
+        .rules
+        .iter()
+        .any(|r| matches!(&r.dicom_from, crate::profile::DicomFrom::Template(l) if l.iter().any(|t| t.below)))
+    {
+        by_path =
+            (0..pool.len()).filter(|&i| pool[i].dicom.as_deref().is_some_and(|d| !d.is_series_reference())).collect();
+        by_path.sort_by(|&a, &b| (&pool[a].archive, &pool[a].path).cmp(&(&pool[b].archive, &pool[b].path)));
+    }
     if profile.rules.iter().any(|r| !matches!(r.dicom_from, crate::profile::DicomFrom::File)) {
         for (i, f) in pool.iter().enumerate() {
             let Some(d) = f.dicom.as_deref() else { continue };
@@ -235,6 +246,17 @@ fn place(
                 use crate::profile::DicomFrom;
                 let folder =
                     |dir: &str| folder_dicom.get(&(f.archive.as_str(), dir)).and_then(|j| pool[*j].dicom.as_deref());
+                // The first DICOM file by path anywhere below `dir` (same archive).
+                let below = |dir: &str| {
+                    let prefix = format!("{dir}/");
+                    let at = by_path.partition_point(|&j| {
+                        (pool[j].archive.as_str(), pool[j].path.as_str()) < (f.archive.as_str(), prefix.as_str())
+                    });
+                    by_path
+                        .get(at)
+                        .filter(|&&j| pool[j].archive == f.archive && pool[j].path.starts_with(&prefix))
+                        .and_then(|&j| pool[j].dicom.as_deref())
+                };
                 let info = match &rule.dicom_from {
                     DicomFrom::File => f.dicom.as_deref(),
                     DicomFrom::Folder => folder(f.path.rsplit_once('/').map_or("", |(d, _)| d)),
@@ -244,7 +266,11 @@ fn place(
                         .and_then(|d| d.series_uid.as_deref())
                         .and_then(|uid| series_dicom.get(uid))
                         .and_then(|j| pool[*j].dicom.as_deref()),
-                    DicomFrom::Template(t) => folder(t.render(&caps).trim_end_matches('/')),
+                    DicomFrom::Template(list) => list.iter().find_map(|t| {
+                        let dir = t.folder.render(&caps);
+                        let dir = dir.trim_end_matches('/');
+                        if t.below { below(dir) } else { folder(dir) }
+                    }),
                 };
                 let Some(d) = info else { continue };
                 for (slot, kw) in &rule.dicom {

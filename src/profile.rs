@@ -117,9 +117,21 @@ pub enum DicomFrom {
     /// `"series"`: a DICOM file of the series the file names itself (an annotation XML's
     /// `SeriesInstanceUid`), wherever it is in the pool (LIDC's XML-only download).
     Series,
-    /// Any other text: a template giving a folder path (same archive) whose first DICOM file
-    /// (by path) is used, e.g. `{pdir}/T2W` (I2CVB: every file takes the T2W series' study).
-    Template(Template),
+    /// Any other text, or a list of them tried in order: templates giving a folder path (same
+    /// archive) whose first DICOM file (by path) is used, e.g. `{pdir}/T2W` (I2CVB: every file
+    /// takes the T2W series' study); a template ending in `/**` takes the first DICOM file (by
+    /// path) anywhere below the folder (`["{pdir}/T2W", "{pdir}/**"]`: a patient without T2W
+    /// takes any of its series').
+    Template(Vec<FolderFrom>),
+}
+
+/// One folder template of `dicom_from`.
+#[derive(Debug, Clone)]
+pub struct FolderFrom {
+    /// The folder, over the rule's captures.
+    pub folder: Template,
+    /// `/**`: anywhere below the folder, not just in it.
+    pub below: bool,
 }
 
 /// Text format of a table file.
@@ -443,16 +455,31 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             visible.insert(slot);
             dicom.push((slot, kw));
         }
-        let dicom_from = match r.dicom_from.as_deref() {
-            None | Some("file") => DicomFrom::File,
-            Some("folder") => DicomFrom::Folder,
-            Some("series") => DicomFrom::Series,
-            Some(t) => {
+        let from: &[String] = r.dicom_from.as_ref().map(|d| d.as_slice()).unwrap_or(&[]);
+        let dicom_from = match from {
+            [] => DicomFrom::File,
+            [one] if one == "file" => DicomFrom::File,
+            [one] if one == "folder" => DicomFrom::Folder,
+            [one] if one == "series" => DicomFrom::Series,
+            list => {
                 let names_ref = &names;
                 let resolve = |n: &str| names_ref.get(n).filter(|s| visible.contains(s));
-                DicomFrom::Template(Template::parse(t, &resolve).map_err(|p| {
-                    inv(&key("dicom_from"), format!("{p} (`file`, `folder`, `series`, or a folder template)"))
-                })?)
+                let mut out = Vec::new();
+                for (i, t) in list.iter().enumerate() {
+                    let k = if list.len() == 1 { key("dicom_from") } else { key(&format!("dicom_from[{i}]")) };
+                    if ["file", "folder", "series"].contains(&t.as_str()) {
+                        return Err(inv(&k, format!("`{t}` stands alone, not in a list of folder templates")));
+                    }
+                    let (text, below) = match t.strip_suffix("/**") {
+                        Some(folder) => (folder, true),
+                        None => (t.as_str(), false),
+                    };
+                    let folder = Template::parse(text, &resolve).map_err(|p| {
+                        inv(&k, format!("{p} (`file`, `folder`, `series`, or folder templates, `/**` for below one)"))
+                    })?;
+                    out.push(FolderFrom { folder, below });
+                }
+                DicomFrom::Template(out)
             }
         };
         let mut lookups = Vec::new();

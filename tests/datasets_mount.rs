@@ -2819,7 +2819,7 @@ fn i2cvb_zip_patient_folders() {
     // (patient, vendor, [(folder, images)], mrsi)
     /// Patient, study, (series, slices), whether it has masks.
     type Patient<'a> = (&'a str, &'a str, &'a [(&'a str, usize)], bool);
-    let patients: [Patient; 2] = [
+    let patients: [Patient; 3] = [
         (
             "383",
             "SIEMENS",
@@ -2839,6 +2839,13 @@ fn i2cvb_zip_patient_folders() {
             "33540",
             "GE MEDICAL SYSTEMS",
             &[("T2W", 2), ("DWI", 1), ("GT/prostate", 1), ("GT/pz", 1), ("GT/cg", 1)],
+            false,
+        ),
+        // The pipelines' layout (`GT_inv/<zone>`), and no T2W: the study is another series'.
+        (
+            "70168",
+            "GE MEDICAL SYSTEMS",
+            &[("DWI", 2), ("DCE", 1), ("GT_inv/prostate", 1), ("GT_inv/pz", 1), ("GT_inv/cg", 1)],
             false,
         ),
     ];
@@ -2894,12 +2901,13 @@ fn i2cvb_zip_patient_folders() {
             mods.push("MRSI");
         }
         mods.sort();
-        let cap = series.iter().any(|s| s.0 == "GT/cap");
+        let cap = series.iter().any(|s| s.0.ends_with("/cap"));
+        let gt = if series.iter().any(|s| s.0.starts_with("GT_inv/")) { "GT_inv" } else { "GT" };
         studies.push(S {
             patient: n.into(),
             study,
             files,
-            labels: json!({"ground_truth": {"prostate": "GT/prostate", "pz": "GT/pz", "cg": "GT/cg", "cap": if cap { json!("GT/cap") } else { json!(null) }}, "has_cancer": cap}),
+            labels: json!({"ground_truth": {"prostate": format!("{gt}/prostate"), "pz": format!("{gt}/pz"), "cg": format!("{gt}/cg"), "cap": if cap { json!(format!("{gt}/cap")) } else { json!(null) }}, "has_cancer": cap}),
             meta: json!({"vendor": vendor, "field_strength": if vendor == "SIEMENS" { 3.0 } else { 1.5 }, "modalities": mods, "series": list.into_iter().map(|x| x.1).collect::<Vec<_>>()}),
             split: None,
         });

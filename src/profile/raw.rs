@@ -86,8 +86,26 @@ pub struct RawFileRule {
     pub study: String,
     pub name: Option<String>,
     pub dicom: Option<Ordered<String>>,
-    pub dicom_from: Option<String>,
+    pub dicom_from: Option<RawStrings>,
     pub lookup: Option<Ordered<RawLookup>>,
+}
+
+/// A string, or a list of them tried in order (`dicom_from`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawStrings {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RawStrings {
+    /// The strings, in order.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            RawStrings::One(s) => std::slice::from_ref(s),
+            RawStrings::Many(v) => v,
+        }
+    }
 }
 
 /// One `lookup` capture of a `[[files]]` rule: a table cell found while placing the file.
