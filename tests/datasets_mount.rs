@@ -2297,8 +2297,12 @@ fn abide_expected(d: &Download, form: Form) -> Exp {
                 .iter()
                 .filter(|it| it.path.contains(&format!("_{sub}_")))
                 .map(|it| {
-                    let rel = it.path.strip_prefix("ABIDE_pcp/").unwrap();
-                    file(rel, &it.data, loc(form, it.container.as_deref(), &it.path))
+                    // `<pipeline>/<strategy>/<file>`, whether or not a derivative folder (S3) sits
+                    // between the strategy and the file.
+                    let parts: Vec<&str> = it.path.split('/').collect();
+                    let at = parts.iter().position(|p| *p == "cpac").unwrap();
+                    let rel = format!("{}/{}/{}", parts[at], parts[at + 1], parts[parts.len() - 1]);
+                    file(&rel, &it.data, loc(form, it.container.as_deref(), &it.path))
                 })
                 .collect();
             S {
@@ -2311,7 +2315,10 @@ fn abide_expected(d: &Download, form: Form) -> Exp {
             }
         })
         .collect();
-    let archives = vec![if form == Form::Archives { "ABIDE_pcp.zip".into() } else { "ABIDE_pcp".into() }];
+    let archives = vec![match (&d.items[0].container, form) {
+        (Some(z), Form::Archives) => z.clone(),
+        _ => d.items[0].path.split('/').next().unwrap().to_string(),
+    }];
     Exp { slug: "abide", label_columns: &["DX_GROUP", "diagnosis", "DSM_IV_TR"], studies, archives }
 }
 
@@ -2340,6 +2347,27 @@ fn abide_nilearn_tree_with_loose_nii_gz() {
     let d = abide_download();
     d.write_extracted(&tmp.path().join("nilearn_data"));
     let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("nilearn_data")]);
+    check(&m, &abide_expected(&d, Form::Extracted));
+}
+
+/// The PCP S3 layout (`aws s3 sync` of the project's bucket, verified by its download script): a
+/// folder per derivative below the strategy, the table beside `Outputs/`.
+#[test]
+fn abide_s3_layout_with_derivative_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = abide_download();
+    for it in &mut d.items {
+        it.container = None;
+        it.path = match it.path.strip_prefix("ABIDE_pcp/cpac/nofilt_noglobal/") {
+            Some(f) => {
+                let derivative = if f.ends_with(".1D") { "rois_cc200" } else { "func_preproc" };
+                format!("ABIDE_Initiative/Outputs/cpac/nofilt_noglobal/{derivative}/{f}")
+            }
+            None => it.path.replace("ABIDE_pcp/", "ABIDE_Initiative/"),
+        };
+    }
+    d.write_extracted(&tmp.path().join("s3"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("s3")]);
     check(&m, &abide_expected(&d, Form::Extracted));
 }
 
