@@ -2020,9 +2020,18 @@ const OASIS1: [(&str, &str, &str, usize); 4] = [
     ("disc2", "OAS1_0061_MR2", "n5", 3),
 ];
 
-fn oasis1_download() -> Download {
+/// The OASIS-1 download; with `freesurfer`, the FreeSurfer disc tarballs too (a session folder of
+/// FreeSurfer outputs per session, below `disc<N>/`).
+fn oasis1_download(freesurfer: bool) -> Download {
     let mut d = Download::default();
     let mut seed = 500;
+    for (disc, s, _, _) in OASIS1.iter().filter(|_| freesurfer) {
+        let tgz = format!("oasis_cs_freesurfer_{disc}.tar.gz");
+        for (f, n) in [("mri/aseg.mgz", 900), ("surf/lh.white", 300), ("stats/aseg.stats", 80)] {
+            seed += 1;
+            d.add(Some(&tgz), &format!("{disc}/{s}/{f}"), medfs::fixtures::noise(n, seed, f.ends_with(".stats")));
+        }
+    }
     for (disc, s, n, runs) in OASIS1 {
         let tgz = format!("oasis_cross-sectional_{disc}.tar.gz");
         let tgz = Some(tgz.as_str());
@@ -2064,7 +2073,8 @@ fn oasis1_download() -> Download {
     d
 }
 
-fn oasis1_expected(d: &Download, form: Form) -> Exp {
+/// `merged`: the discs extracted into one folder without their `disc<N>/` level (no `disc`).
+fn oasis1_expected(d: &Download, form: Form, merged: bool) -> Exp {
     let facts: [Value; 4] = [
         json!([{"CDR": 0.0, "MMSE": 29}, {"M/F": "F", "Hand": "R", "Age": 74, "Educ": 2, "SES": 3, "eTIV": 1344, "nWBV": 0.743, "ASF": 1.306, "Delay": null}]),
         json!([{"CDR": null, "MMSE": null}, {"M/F": "F", "Hand": "R", "Age": 25, "Educ": null, "SES": null, "eTIV": 1147, "nWBV": 0.81, "ASF": 1.531, "Delay": null}]),
@@ -2076,7 +2086,7 @@ fn oasis1_expected(d: &Download, form: Form) -> Exp {
         .zip(facts)
         .map(|((disc, s, _, runs), f)| {
             let mut meta = f[1].clone();
-            meta["disc"] = json!(disc);
+            meta["disc"] = if merged { json!(null) } else { json!(disc) };
             meta["n_mpr"] = json!(runs);
             S {
                 patient: s[..9].to_string(),
@@ -2088,29 +2098,48 @@ fn oasis1_expected(d: &Download, form: Form) -> Exp {
             }
         })
         .collect();
-    let mut archives: Vec<String> = if form == Form::Archives {
-        vec!["oasis_cross-sectional_disc1.tar.gz".into(), "oasis_cross-sectional_disc2.tar.gz".into()]
-    } else {
-        vec!["disc1".into(), "disc2".into()]
-    };
-    archives.extend(["oasis_cross-sectional.csv".to_string(), "oasis_cross-sectional-reliability.csv".to_string()]);
+    // Every source: each archive, or each top folder and loose CSV.
+    let archives: BTreeSet<String> = d.items.iter().map(|it| loc(form, it.container.as_deref(), &it.path).0).collect();
+    let archives = archives.into_iter().collect();
     Exp { slug: "oasis1", label_columns: &["CDR", "MMSE"], studies, archives }
 }
 
 #[test]
 fn oasis1_disc_tarballs_and_extracted_discs() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = oasis1_download();
+    let d = oasis1_download(false);
     let srcs = d.write_archives(&tmp.path().join("dl"));
     {
         let m = mount_at(tmp.path(), "mnt1", &srcs);
-        check(&m, &oasis1_expected(&d, Form::Archives));
+        check(&m, &oasis1_expected(&d, Form::Archives, false));
     }
     d.write_extracted(&tmp.path().join("ex"));
     {
         let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("ex")]);
-        check(&m, &oasis1_expected(&d, Form::Extracted));
+        check(&m, &oasis1_expected(&d, Form::Extracted, false));
     }
+}
+
+/// The FreeSurfer disc tarballs beside the image discs, and the discs (FreeSurfer's included)
+/// extracted into one merged folder without their `disc<N>/` level.
+#[test]
+fn oasis1_freesurfer_discs_and_merged_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = oasis1_download(true);
+    d.write_archives(&tmp.path().join("dl"));
+    {
+        let m = mount_at(tmp.path(), "mnt1", &[tmp.path().join("dl")]);
+        let e = oasis1_expected(&d, Form::Archives, false);
+        assert!(e.studies[0].files.iter().any(|f| f.name == "mri/aseg.mgz"), "test bug: no FreeSurfer file");
+        check(&m, &e);
+    }
+    let mut merged = d.clone();
+    for it in &mut merged.items {
+        it.path = it.path.strip_prefix("disc1/").or(it.path.strip_prefix("disc2/")).unwrap_or(&it.path).to_string();
+    }
+    merged.write_extracted(&tmp.path().join("merged"));
+    let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("merged")]);
+    check(&m, &oasis1_expected(&merged, Form::Extracted, true));
 }
 
 // ---- OASIS-2 (oasis2.md)
