@@ -286,7 +286,7 @@ fn place(
                     .and_then(|r| t.rows[*r as usize].get(t.resolve(&l.column)?))
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
-                    .map(str::to_string);
+                    .map(|c| l.map.iter().find(|(from, _)| from == c).map_or(c, |(_, to)| to.as_str()).to_string());
                 caps[l.slot] = cell.or_else(|| l.default.as_ref().map(|d| d.render(&caps)));
             }
             let patient = rule.patient.render(&caps);

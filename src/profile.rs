@@ -102,6 +102,8 @@ pub struct Lookup {
     pub key: Template,
     /// Column alternatives.
     pub column: Vec<ColumnAlt>,
+    /// Whole cell values replaced (`map`), e.g. ADNI's old numeric visits `"1"` -> `"sc"`.
+    pub map: Vec<(String, String)>,
     /// Fallback, over the rule's captures.
     pub default: Option<Template>,
 }
@@ -500,7 +502,8 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             };
             let slot = names.intern(cap);
             visible.insert(slot);
-            lookups.push(Lookup { slot, table, key: key_t, column: column_alts(&l.column), default });
+            let map = l.map.as_ref().map(|m| m.0.clone()).unwrap_or_default();
+            lookups.push(Lookup { slot, table, key: key_t, column: column_alts(&l.column), map, default });
         }
         if r.dicom_from.is_some() && dicom.is_empty() {
             return Err(inv(&key("dicom_from"), "`dicom_from` needs `dicom`".into()));

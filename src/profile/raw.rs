@@ -115,6 +115,7 @@ pub struct RawLookup {
     pub table: String,
     pub key: String,
     pub column: RawColumn,
+    pub map: Option<Ordered<String>>,
     pub default: Option<String>,
 }
 
