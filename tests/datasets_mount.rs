@@ -1541,15 +1541,19 @@ fn scr_jsrt_zips_and_extracted_folders() {
 
 /// (volume, file, side in the test (reduced), RGB, description or None, nominal size, type).
 #[allow(clippy::type_complexity)]
-const SIPI: [(&str, &str, u32, bool, Option<&str>, Option<u32>, Option<&str>); 12] = [
+const SIPI: [(&str, &str, u32, bool, Option<&str>, Option<u32>, Option<&str>); 14] = [
     ("misc", "4.2.03.tiff", 32, true, Some("Mandrill (a.k.a. Baboon)"), Some(512), Some("Color")),
     ("misc", "4.2.07.tiff", 32, true, Some("Peppers"), Some(512), Some("Color")),
-    // Lena: removed from the index, still in older downloads; size from the catalogue name.
-    ("misc", "4.2.04.tiff", 32, true, None, Some(512), None),
+    // Lena: removed from the database in 2019, still in older downloads and in the table.
+    ("misc", "4.2.04.tiff", 32, true, Some("Girl (Lena, or Lenna)"), Some(512), Some("Color")),
+    // Not in the table: the size from the catalogue name (family 4 follows the size classes).
+    ("misc", "4.1.99.tiff", 16, true, None, Some(256), None),
     ("misc", "5.1.09.tiff", 16, false, Some("Moon surface"), Some(256), Some("Gray")),
     ("misc", "boat.512.tiff", 32, false, Some("Fishing Boat"), Some(512), Some("Gray")),
     ("misc", "house.tiff", 32, true, Some("House"), Some(512), Some("Color")),
-    ("misc", "ruler.512.tiff", 32, false, None, None, None),
+    ("misc", "ruler.512.tiff", 32, false, Some("Pixel ruler"), Some(512), Some("Gray")),
+    // Not in the table, and textures do not follow the size classes (1.1.xx are 512): no size.
+    ("textures", "1.1.77.tiff", 32, false, None, None, None),
     ("textures", "1.1.01.tiff", 32, false, Some("Grass"), Some(512), Some("Gray")),
     ("textures", "texmos1.p512.tiff", 32, false, Some("Texture mosaic #1"), Some(512), Some("Gray")),
     ("aerials", "2.1.01.tiff", 32, true, Some("San Diego (Miramar NAS)"), Some(512), Some("Color")),
