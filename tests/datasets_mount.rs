@@ -2777,25 +2777,39 @@ fn cbis_series_uid(study: &str, series_dir: &str) -> String {
     format!("{CBIS_U}.{}{}", &study[..2], &series_dir[series_dir.len() - 5..])
 }
 
-fn cbis_download() -> Download {
+/// The NBIA download: descriptive folders (`07-20-2016-DDSM-74994/1.000000-full mammogram
+/// images-24515/1-1.dcm`) or, `classic`, folders named by UID with `00000N.dcm` files and no
+/// description in the headers: then only metadata.csv gives the series descriptions.
+fn cbis_download(classic: bool) -> Download {
     let mut d = Download::default();
     let m = "manifest-ZkhPvrLo5216730872708713142";
+    let mut rows = String::new();
     for (subject, study_dir, st, series_dir, files) in CBIS_TREE {
         let desc = series_dir.split('-').nth(1).unwrap();
+        let series = cbis_series_uid(st, series_dir);
         for (k, f) in files.iter().enumerate() {
             let s = Slice {
                 patient: subject,
                 study: &format!("{CBIS_U}.{st}"),
-                series: &cbis_series_uid(st, series_dir),
+                series: &series,
                 series_number: 1,
                 instance: k as i64 + 1,
                 modality: "MG",
-                description: Some(desc),
+                description: if classic { None } else { Some(desc) },
             };
-            d.add(None, &format!("{m}/CBIS-DDSM/{subject}/{study_dir}/{series_dir}/{f}"), dicom_file(&s));
+            let path = if classic {
+                format!("{m}/CBIS-DDSM/{subject}/{CBIS_U}.{st}/{series}/{k:06}.dcm")
+            } else {
+                format!("{m}/CBIS-DDSM/{subject}/{study_dir}/{series_dir}/{f}")
+            };
+            d.add(None, &path, dicom_file(&s));
         }
+        rows.push_str(&format!(
+            "{series},CBIS-DDSM,NO,https://doi.org/10.7937/K9/TCIA.2016.7O02S9CY,{subject},{CBIS_U}.{st},DDSM,,{desc},,MG,Secondary Capture Image Storage,1.2.840.10008.5.1.4.1.1.7,{},1.00 MB,./CBIS-DDSM/{subject}/{study_dir}/{series_dir},2024-01-01T00:00:00.000\n",
+            files.len()
+        ));
     }
-    d.add(None, &format!("{m}/metadata.csv"), "Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,Study Date,Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,File Size,File Location,Download Timestamp\n");
+    d.add(None, &format!("{m}/metadata.csv"), format!("Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,Study Date,Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,File Size,File Location,Download Timestamp\n{rows}"));
     let mass_h = "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
     let calc_h = "patient_id,breast density,left or right breast,image view,abnormality id,abnormality type,calc type,calc distribution,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
     d.add(None, "mass_case_description_train_set.csv", format!("{mass_h}P_00001,3,LEFT,CC,1,mass,IRREGULAR-ARCHITECTURAL_DISTORTION,SPICULATED,4,MALIGNANT,4,Mass-Training_P_00001_LEFT_CC/{u}.1174994/{u}.1124515/000000.dcm,\"Mass-Training_P_00001_LEFT_CC_1/{u}.1218015/{u}.1247061/000000.dcm\n\",\"Mass-Training_P_00001_LEFT_CC_1/{u}.1218015/{u}.1247061/000001.dcm\n\"\nP_00005,3,RIGHT,MLO,1,mass,ROUND,CIRCUMSCRIBED,3,BENIGN,3,Mass-Training_P_00005_RIGHT_MLO/{u}.3377777/{u}.3388888/000000.dcm,\"Mass-Training_P_00005_RIGHT_MLO_1/x/y/000000.dcm\n\",\"Mass-Training_P_00005_RIGHT_MLO_1/x/y/000001.dcm\n\"\nP_00005,3,RIGHT,MLO,2,mass,OVAL,OBSCURED,4,MALIGNANT,2,Mass-Training_P_00005_RIGHT_MLO/{u}.3377777/{u}.3388888/000000.dcm,\"Mass-Training_P_00005_RIGHT_MLO_2/x/y/000000.dcm\n\",\"Mass-Training_P_00005_RIGHT_MLO_2/x/y/000001.dcm\n\"\n", u = CBIS_U));
@@ -2808,21 +2822,52 @@ fn cbis_download() -> Download {
 #[test]
 fn cbis_ddsm_nbia_tree_and_case_csvs() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = cbis_download();
+    let d = cbis_download(false);
     d.write_extracted(&tmp.path().join("cbis"));
     let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("cbis")]);
+    check(&m, &cbis_expected(&d, false));
+}
+
+/// The classic NBIA layout: study and series folders named by UID, `00000N.dcm`, the series
+/// descriptions only in metadata.csv; the same studies, with the files' own basenames.
+#[test]
+fn cbis_ddsm_classic_uid_folders_and_metadata_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cbis_download(true);
+    d.write_extracted(&tmp.path().join("cbis"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("cbis")]);
+    check(&m, &cbis_expected(&d, true));
+}
+
+fn cbis_expected(d: &Download, classic: bool) -> Exp {
+    // A file's description: its series folder's, or (classic) its series' in CBIS_TREE.
+    let desc_of = |parts: &[&str]| -> String {
+        let dir = if classic {
+            CBIS_TREE.iter().find(|t| cbis_series_uid(t.2, t.3) == parts[4]).unwrap().3
+        } else {
+            parts[4]
+        };
+        dir.split('-').nth(1).unwrap().to_string()
+    };
     let files_of = |study: &str| -> Vec<F> {
         d.items
             .iter()
             .filter(|it| it.path.contains(&format!("/{study}/")) || it.path.contains(&format!("/{study}_")))
             .map(|it| {
                 let parts: Vec<&str> = it.path.split('/').collect();
-                let desc = parts[4].split('-').nth(1).unwrap().replace(' ', "_");
+                let desc = desc_of(&parts).replace(' ', "_");
                 file(&format!("{}__{desc}__{}", parts[2], parts[5]), &it.data, loc(Form::Extracted, None, &it.path))
             })
             .collect()
     };
-    let ser = |file: &str, st: &str, dir: &str, role: &str| json!({"file": file, "series_uid": cbis_series_uid(st, dir), "series_description": dir.split('-').nth(1).unwrap(), "csv_role": role});
+    let base = |f: &str| {
+        if classic {
+            f.replace("__1-1.dcm", "__000000.dcm").replace("__1-2.dcm", "__000001.dcm")
+        } else {
+            f.to_string()
+        }
+    };
+    let ser = |file: &str, st: &str, dir: &str, role: &str| json!({"file": base(file), "series_uid": cbis_series_uid(st, dir), "series_description": dir.split('-').nth(1).unwrap(), "csv_role": role});
     let mass = |id: i64, shape: &str, margins: &str, a: i64, p: &str, s: i64| json!({"abnormality_id": id, "abnormality_type": "mass", "mass_shape": shape, "mass_margins": margins, "calc_type": null, "calc_distribution": null, "assessment": a, "pathology": p, "subtlety": s});
     let studies = vec![
         S {
@@ -2867,7 +2912,7 @@ fn cbis_ddsm_nbia_tree_and_case_csvs() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    check(&m, &Exp { slug: "cbis-ddsm", label_columns: &["pathology", "abnormalities"], studies, archives });
+    Exp { slug: "cbis-ddsm", label_columns: &["pathology", "abnormalities"], studies, archives }
 }
 
 // ---- I2CVB (i2cvb.md)
