@@ -1889,10 +1889,15 @@ fn brats_simple_expected(
         .map(|(patient, case, train)| {
             let files = case_files(d, case, form);
             let seg = files.iter().find(|f| f.name.contains("seg")).map(|f| f.name.clone());
+            let mut meta = json!({"modalities": modalities(&files, mods, sep), "shape": BRATS_SHAPE, "voxel_size": [1.0, 1.0, 1.0]});
+            // 2023 and 2024 name the task (`BraTS-MEN-...`).
+            if slug == "brats2023" || slug == "brats2024" {
+                meta["task"] = json!(case.split('-').nth(1).unwrap());
+            }
             S {
                 patient: patient.to_string(),
                 study: case.to_string(),
-                meta: json!({"modalities": modalities(&files, mods, sep), "shape": BRATS_SHAPE, "voxel_size": [1.0, 1.0, 1.0]}),
+                meta,
                 files,
                 labels: json!({"segmentation": seg, "label_values": lv}),
                 split: Some(if *train { "train" } else { "valid" }),
@@ -1926,6 +1931,85 @@ fn brats23_download() -> Download {
         );
     }
     d
+}
+
+/// BraTS 2019 (HGG/LGG folders, survival_data.csv), a 2023 task other than GLI (MEN) and
+/// BraTS 2024 (GLI post-treatment, its resection-cavity label) in one folder of zips.
+#[test]
+fn brats_2019_grades_2023_men_and_2024_in_one_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = Download::default();
+    let vol = |seed: u64| nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], seed, true);
+    let tr = "MICCAI_BraTS_2019_Data_Training";
+    let z19 = format!("{tr}.zip");
+    for (i, (grade, case)) in [("HGG", "BraTS19_2013_10_1"), ("LGG", "BraTS19_TCIA10_103_1")].iter().enumerate() {
+        for (k, m) in ["flair", "t1", "t1ce", "t2", "seg"].iter().enumerate() {
+            d.add(Some(&z19), &format!("{tr}/{grade}/{case}/{case}_{m}.nii.gz"), vol((800 + i * 10 + k) as u64));
+        }
+    }
+    d.add(
+        Some(&z19),
+        &format!("{tr}/survival_data.csv"),
+        "BraTS19ID,Age,Survival,ResectionStatus\nBraTS19_2013_10_1,60.463,289,GTR\n",
+    );
+    let men = "ASNR-MICCAI-BraTS2023-MEN-Challenge-TrainingData";
+    for (k, m) in ["t1c", "t1n", "t2f", "t2w", "seg"].iter().enumerate() {
+        d.add(
+            Some(&format!("{men}.zip")),
+            &format!("{men}/BraTS-MEN-00004-000/BraTS-MEN-00004-000-{m}.nii.gz"),
+            vol(850 + k as u64),
+        );
+    }
+    for (k, m) in ["t1c", "t1n", "t2f", "t2w", "seg"].iter().enumerate() {
+        d.add(
+            Some("BraTS2024-BraTS-GLI-TrainingData.zip"),
+            &format!("training_data1_v2/BraTS-GLI-02073-100/BraTS-GLI-02073-100-{m}.nii.gz"),
+            vol(870 + k as u64),
+        );
+    }
+    d.write_archives(&tmp.path().join("brats"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("brats")]);
+    check_top(&m, &["brats2019", "brats2023", "brats2024"]);
+    let t1 = ["t1c", "t1n", "t2f", "t2w"];
+    let e23 = brats_simple_expected(
+        &d,
+        "brats2023",
+        &[("BraTS-MEN-00004", "BraTS-MEN-00004-000", true)],
+        &t1,
+        '-',
+        json!({"0": "background", "1": "NETC", "2": "SNFH", "3": "ET"}),
+        Form::Archives,
+    );
+    check_dataset(&m, &e23);
+    let e24 = brats_simple_expected(
+        &d,
+        "brats2024",
+        &[("BraTS-GLI-02073", "BraTS-GLI-02073-100", true)],
+        &t1,
+        '-',
+        json!({"0": "background", "1": "NETC", "2": "SNFH", "3": "ET", "4": "RC"}),
+        Form::Archives,
+    );
+    check_dataset(&m, &e24);
+    let mut e19 = brats_simple_expected(
+        &d,
+        "brats2019",
+        &[("BraTS19_2013_10_1", "BraTS19_2013_10_1", true), ("BraTS19_TCIA10_103_1", "BraTS19_TCIA10_103_1", true)],
+        &["flair", "t1", "t1ce", "t2"],
+        '_',
+        json!({"0": "background", "1": "NCR/NET", "2": "ED", "4": "ET"}),
+        Form::Archives,
+    );
+    e19.label_columns = &["segmentation", "label_values", "grade", "age", "survival_days", "extent_of_resection"];
+    for (s, facts) in e19.studies.iter_mut().zip([
+        json!({"grade": "HGG", "age": 60.463, "survival_days": "289", "extent_of_resection": "GTR"}),
+        json!({"grade": "LGG", "age": null, "survival_days": null, "extent_of_resection": null}),
+    ]) {
+        for (k, v) in facts.as_object().unwrap() {
+            s.labels[k] = v.clone();
+        }
+    }
+    check_dataset(&m, &e19);
 }
 
 #[test]
