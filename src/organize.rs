@@ -407,7 +407,9 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
 
     let mut files = Vec::with_capacity(placed.len());
     let mut generated = Vec::new();
-    let mut csv = LabelsCsv::new(&profile.label_columns);
+    let mut csv_header = profile.label_columns.clone();
+    csv_header.extend(profile.csv_file_columns.iter().map(|&r| profile.roles[r].clone()));
+    let mut csv = LabelsCsv::new(&csv_header);
     let mut patients: BTreeMap<&str, Option<usize>> = BTreeMap::new();
     let mut n_studies = 0usize;
     let nslots = profile.names.len();
@@ -519,14 +521,47 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
         let split_cell = sidecar::cell(&split);
         let label_cells: Vec<String> =
             profile.label_columns.iter().map(|c| labels.get(c).map(sidecar::cell).unwrap_or_default()).collect();
+        // labels.csv: one row per image unit (a file, or a series' folder), label files as
+        // columns holding their paths.
+        let mut units: BTreeSet<String> = BTreeSet::new();
+        let mut columns: Vec<Vec<String>> = vec![Vec::new(); profile.csv_file_columns.len()];
         for m in &members {
             let pf = &pool[m.pool];
             archives.insert(&pf.archive);
             let rel_path = format!("{dir}/{}", m.name);
-            let mut row = vec![rel_path.clone(), first.patient.clone(), first.study.clone(), split_cell.clone()];
-            row.extend(label_cells.iter().cloned());
-            csv.row(&row);
+            let role = profile.rules[m.rule].role;
+            match profile.csv_roles[role] {
+                crate::profile::CsvRole::Row => {
+                    units.insert(rel_path.clone());
+                }
+                crate::profile::CsvRole::Series => {
+                    let folder = m.name.rsplit_once('/').map_or(rel_path.clone(), |(d, _)| format!("{dir}/{d}"));
+                    units.insert(folder);
+                }
+                crate::profile::CsvRole::Column => {
+                    let c = profile.csv_file_columns.iter().position(|&r| r == role).expect("a column role");
+                    columns[c].push(rel_path.clone());
+                }
+                crate::profile::CsvRole::Neither => {}
+            }
             files.push(DatasetFile { rel_path, source: pf.id });
+        }
+        let file_cells: Vec<String> = columns
+            .into_iter()
+            .map(|mut paths| match paths.len() {
+                0 => String::new(),
+                1 => paths.pop().expect("one"),
+                _ => {
+                    paths.sort();
+                    Value::from(paths).to_string()
+                }
+            })
+            .collect();
+        for unit in units {
+            let mut row = vec![unit, first.patient.clone(), first.study.clone(), split_cell.clone()];
+            row.extend(label_cells.iter().cloned());
+            row.extend(file_cells.iter().cloned());
+            csv.row(&row);
         }
         generated.push(GeneratedFile {
             rel_path: format!("{dir}/labels.json"),

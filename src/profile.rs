@@ -178,6 +178,19 @@ pub struct Table {
     pub multi: bool,
 }
 
+/// What a role's files are in `labels.csv` (`[labels_csv]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvRole {
+    /// Each file is a row (an image or volume).
+    Row,
+    /// Each folder of such files inside the study is a row (a DICOM series).
+    Series,
+    /// Not a row: a column named after the role holding the study's files of the role.
+    Column,
+    /// Neither (previews, headers' companion files, text reports).
+    Neither,
+}
+
 /// One `[[labels]]` variant.
 #[derive(Debug, Clone)]
 pub struct LabelVariant {
@@ -214,6 +227,10 @@ pub struct Profile {
     pub(crate) split: Option<Field>,
     pub(crate) patient: Vec<(String, Field)>,
     pub(crate) passwords: Vec<String>,
+    /// Per role (index into `roles`): its files' part in labels.csv.
+    pub(crate) csv_roles: Vec<CsvRole>,
+    /// The roles that are labels.csv columns, in `[labels_csv] columns` order.
+    pub(crate) csv_file_columns: Vec<usize>,
     /// SHA-256 of the file name and text the profile was parsed from: keys the persisted tree.
     pub(crate) digest: [u8; 32],
 }
@@ -676,6 +693,38 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         patient.push((k.clone(), ctx.field(&format!("patient.{k}"), f).map_err(|(k, p)| inv(&k, p))?));
     }
 
+    // [labels_csv]: without it every study file is a row.
+    let mut csv_roles = vec![CsvRole::Row; roles.len()];
+    let mut csv_file_columns = Vec::new();
+    if let Some(lc) = &raw.labels_csv {
+        csv_roles = vec![CsvRole::Neither; roles.len()];
+        for (kind, list, name) in [
+            (CsvRole::Row, &lc.rows, "rows"),
+            (CsvRole::Series, &lc.series, "series"),
+            (CsvRole::Column, &lc.columns, "columns"),
+        ] {
+            for (i, role) in list.iter().enumerate() {
+                let key = format!("labels_csv.{name}[{i}]");
+                let Some(r) = roles.iter().position(|x| x == role) else {
+                    return Err(inv(&key, format!("no [[files]] role `{role}` (roles: {})", roles.join(", "))));
+                };
+                if csv_roles[r] != CsvRole::Neither {
+                    return Err(inv(&key, format!("role `{role}` is listed twice")));
+                }
+                if kind == CsvRole::Column {
+                    if label_columns.contains(role) || ["path", "patient", "study", "split"].contains(&role.as_str()) {
+                        return Err(inv(&key, format!("column `{role}` is also a label key or a fixed column")));
+                    }
+                    csv_file_columns.push(r);
+                }
+                csv_roles[r] = kind;
+            }
+        }
+        if !csv_roles.iter().any(|k| matches!(k, CsvRole::Row | CsvRole::Series)) {
+            return Err(inv("labels_csv", "no role gives rows: list at least one in `rows` or `series`".into()));
+        }
+    }
+
     Ok(Profile {
         file: file.to_string(),
         slug,
@@ -698,6 +747,8 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         split,
         patient,
         passwords: raw.passwords,
+        csv_roles,
+        csv_file_columns,
         digest: [0; 32],
     })
 }

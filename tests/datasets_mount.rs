@@ -362,7 +362,8 @@ fn check_dataset(m: &Mounted, e: &Exp) {
         }
     }
 
-    // labels.csv: one row per study file; every path opens with the study file's bytes.
+    // labels.csv: one row per image unit (a study file, or a series folder of them), label
+    // files as columns of their paths; every row's cells are its study's; every path opens.
     let raw = read_sized(&root.join("labels.csv"));
     let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(&raw[..]);
     let recs: Vec<csv::StringRecord> = rdr.records().map(|r| r.expect("labels.csv parses")).collect();
@@ -370,36 +371,64 @@ fn check_dataset(m: &Mounted, e: &Exp) {
     assert_eq!(header[..4], ["path", "patient", "study", "split"], "labels.csv header: {header:?}");
     let cols: BTreeSet<&str> = header[4..].iter().copied().collect();
     assert_eq!(header.len() - 4, cols.len(), "labels.csv: duplicate columns {header:?}");
-    assert_eq!(cols, e.label_columns.iter().copied().collect::<BTreeSet<_>>(), "labels.csv label columns");
-    let mut rows: BTreeMap<String, &csv::StringRecord> = BTreeMap::new();
-    // Rows in (patient, study, file) order.
+    let label_cols: BTreeSet<&str> = e.label_columns.iter().copied().collect();
+    assert!(label_cols.is_subset(&cols), "labels.csv label columns: {header:?}, want {label_cols:?}");
+    // Rows in (patient, study, unit) order, each once.
     let order: Vec<(&str, &str, &str)> =
-        recs[1..].iter().map(|r| (&r[1], &r[2], r[0].splitn(3, '/').nth(2).unwrap())).collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}: labels.csv rows not in (patient, study, file) order", e.slug);
+        recs[1..].iter().map(|r| (&r[1], &r[2], r[0].splitn(3, '/').nth(2).unwrap_or(""))).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}: labels.csv rows not in (patient, study, unit) order", e.slug);
+    let study_of: BTreeMap<(String, String), &S> =
+        e.studies.iter().map(|s| ((s.patient.clone(), s.study.clone()), s)).collect();
+    let mut studies_with_rows = BTreeSet::new();
     for r in &recs[1..] {
         assert_eq!(r.len(), header.len(), "labels.csv: ragged row {r:?}");
-        assert!(rows.insert(r[0].to_string(), r).is_none(), "labels.csv: {} listed twice", &r[0]);
-    }
-    let want_rows: BTreeSet<String> = e
-        .studies
-        .iter()
-        .flat_map(|s| s.files.iter().map(move |f| format!("{}/{}/{}", s.patient, s.study, f.name)))
-        .collect();
-    let got_rows: BTreeSet<String> = rows.keys().cloned().collect();
-    assert!(got_rows == want_rows, "labels.csv rows differ\n{}", set_diff(&got_rows, &want_rows));
-    for s in &e.studies {
-        for f in &s.files {
-            let path = format!("{}/{}/{}", s.patient, s.study, f.name);
-            let r = rows[&path];
-            assert_eq!((&r[1], &r[2]), (s.patient.as_str(), s.study.as_str()), "labels.csv {path}");
-            assert_eq!(&r[3], s.split.unwrap_or(""), "labels.csv {path}: split");
-            for (i, col) in header.iter().enumerate().skip(4) {
-                check_cell(&format!("labels.csv {path} column {col}"), &r[i], s.labels.get(*col));
+        let path = &r[0];
+        let s = study_of
+            .get(&(r[1].to_string(), r[2].to_string()))
+            .unwrap_or_else(|| panic!("labels.csv {path}: no study {}/{}", &r[1], &r[2]));
+        let prefix = format!("{}/{}/", s.patient, s.study);
+        let rel = path.strip_prefix(&prefix).unwrap_or_else(|| panic!("labels.csv {path}: not in its study {prefix}"));
+        match s.files.iter().find(|f| f.name == rel) {
+            Some(f) => {
+                let got = std::fs::read(root.join(path))
+                    .unwrap_or_else(|err| panic!("labels.csv path {path} does not open: {err}"));
+                assert!(got == f.data, "labels.csv path {path}: bytes differ");
             }
-            let got = std::fs::read(root.join(&path))
-                .unwrap_or_else(|err| panic!("labels.csv path {path} does not open: {err}"));
-            assert!(got == f.data, "labels.csv path {path}: bytes differ");
+            None => {
+                assert!(
+                    s.files.iter().any(|f| f.name.starts_with(&format!("{rel}/"))),
+                    "labels.csv {path}: neither a file nor a series folder"
+                );
+                assert!(root.join(path).is_dir(), "labels.csv {path}: not a folder");
+            }
         }
+        assert_eq!(&r[3], s.split.unwrap_or(""), "labels.csv {path}: split");
+        for (i, col) in header.iter().enumerate().skip(4) {
+            if label_cols.contains(col) {
+                check_cell(&format!("labels.csv {path} column {col}"), &r[i], s.labels.get(*col));
+            } else if !r[i].is_empty() {
+                // A label-file column: one path, or a JSON list of them, of the study's files.
+                let paths: Vec<String> = if r[i].starts_with('[') {
+                    serde_json::from_str(&r[i]).expect("a JSON list")
+                } else {
+                    vec![r[i].to_string()]
+                };
+                for p in paths {
+                    let rel = p
+                        .strip_prefix(&prefix)
+                        .unwrap_or_else(|| panic!("labels.csv {path} column {col}: {p} not in the study"));
+                    assert!(
+                        s.files.iter().any(|f| f.name == rel),
+                        "labels.csv {path} column {col}: {p} is no study file"
+                    );
+                }
+            }
+        }
+        studies_with_rows.insert(prefix);
+    }
+    for s in e.studies.iter().filter(|s| !s.files.is_empty()) {
+        let prefix = format!("{}/{}/", s.patient, s.study);
+        assert!(studies_with_rows.contains(&prefix), "labels.csv: study {prefix} has no row");
     }
 }
 

@@ -66,6 +66,20 @@ pub struct RawProfile {
     pub split: Option<RawField>,
     #[serde(default)]
     pub patient: Ordered<RawField>,
+    pub labels_csv: Option<RawLabelsCsv>,
+}
+
+/// `[labels_csv]`: which roles' files are the rows of labels.csv (image units), which are
+/// folders of series, which are columns (label files), by role name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLabelsCsv {
+    #[serde(default)]
+    pub rows: Vec<String>,
+    #[serde(default)]
+    pub series: Vec<String>,
+    #[serde(default)]
+    pub columns: Vec<String>,
 }
 
 /// `[recognize]`: when the dataset counts as present in the pool.

@@ -54,6 +54,17 @@ fn adni_parts_visits_and_adnimerge() {
         assert!(t.contains(&f.to_string()), "{f}: {t:#?}");
     }
     assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 1, "studies": 2, "files": 6}));
+    // labels.csv: one row per image (its I-folder), not per DICOM slice.
+    let rows: Vec<String> = labels_csv(&ds).lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    assert_eq!(
+        rows,
+        [
+            "002_S_0295/m12/MPRAGE/I400001",
+            "002_S_0295/sc/MPRAGE/I303066",
+            "002_S_0295/sc/MPRAGE_Repeat/I303070",
+            "002_S_0295/sc/MPR__GradWarp__B1_Correction__N3__Scaled/I45108"
+        ]
+    );
     assert_eq!(json(&ds, "002_S_0295/sc/labels.json"), json!({"group": "MCI", "dx": "MCI", "dx_bl": "LMCI"}));
     assert_eq!(json(&ds, "002_S_0295/m12/labels.json"), json!({"group": "MCI", "dx": "Dementia", "dx_bl": "LMCI"}));
     let mut m = json(&ds, "002_S_0295/sc/metadata.json");

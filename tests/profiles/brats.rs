@@ -217,6 +217,14 @@ fn brats2023_timepoints() {
     assert!(t.contains(&"BraTS-GLI-00009/BraTS-GLI-00009-000/BraTS-GLI-00009-000-seg.nii.gz".to_string()));
     assert!(t.contains(&"BraTS-GLI-00009/BraTS-GLI-00009-001/BraTS-GLI-00009-001-t2w.nii.gz".to_string()));
     assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 3, "studies": 4, "files": 19}));
+    // labels.csv: one row per modality volume, the segmentation a column of its path.
+    let csv = labels_csv(&ds);
+    assert!(csv.lines().next().unwrap().ends_with(",seg"), "{csv}");
+    assert_eq!(csv.lines().count() - 1, 16, "{csv}");
+    let c = "BraTS-GLI-00009/BraTS-GLI-00009-001";
+    let row = csv.lines().find(|l| l.starts_with(&format!("{c}/BraTS-GLI-00009-001-t2w.nii.gz,"))).expect("t2w row");
+    assert!(row.ends_with(&format!(",{c}/BraTS-GLI-00009-001-seg.nii.gz")), "{row}");
+    assert!(!csv.contains("-seg.nii.gz,BraTS"), "no seg row: {csv}");
     assert_eq!(
         json(&ds, "BraTS-GLI-00009/BraTS-GLI-00009-001/labels.json"),
         json!({"segmentation": "BraTS-GLI-00009-001-seg.nii.gz", "label_values": {"0": "background", "1": "NETC", "2": "SNFH", "3": "ET"}})
@@ -291,6 +299,8 @@ fn brats2018_and_2019_grade_folders_and_survival() {
         assert!(p.organize_with(other).is_none(), "{year}");
         assert!(p.organize_with("brats2020").is_none(), "{year}");
     }
+    assert!(brats_legacy("2018").organize_with("brats2018").is_some());
+    assert!(brats_legacy("2019").organize_with("brats2019").is_some());
 }
 
 /// 2023's other tasks (MEN, MET, PED, SSA) beside GLI, the task in metadata.json; 2024's cases
