@@ -151,6 +151,9 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     if opts.datasets {
         report.unclaimed = crate::recognized::unclaimed(&files, &taken, profiles, reader);
     }
+    // Freed before the tree is finished, its peak (a million-member pool's file list is 100+ MB).
+    drop(files);
+    drop(taken);
     tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
     let sidecars = builder.generated();
     let mut tree = builder.finish();

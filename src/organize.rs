@@ -621,12 +621,22 @@ pub struct NearMiss {
     pub reason: String,
 }
 
-/// Tries `profile` on `files` as [`organize`] would, without rendering anything, and says how
-/// far it got. Tables are read only for a profile that looks captures up in them (ADNI).
-pub fn near_miss(profile: &Profile, files: &[PoolFile], content: &dyn ContentSource) -> NearMiss {
-    let kept = |f: &&PoolFile| !profile.exclude.as_ref().is_some_and(|x| x.is_match(&f.path));
-    let matched = files.iter().filter(kept).filter(|f| profile.rule_set.is_match(&f.path)).count();
-    let tables = files.iter().filter(kept).filter(|f| profile.table_set.is_match(&f.path)).count();
+/// Tries `profile` on the pool files `idx` as [`organize`] would, without rendering anything,
+/// and says how far it got. Only the files its patterns match are copied to be placed, and tables
+/// are read only for a profile that looks captures up in them (ADNI).
+pub fn near_miss(profile: &Profile, pool: &[PoolFile], idx: &[usize], content: &dyn ContentSource) -> NearMiss {
+    let kept = |f: &PoolFile| !profile.exclude.as_ref().is_some_and(|x| x.is_match(&f.path));
+    let (mut matched, mut tables) = (0, 0);
+    let mut subset: Vec<PoolFile> = Vec::new();
+    for f in idx.iter().map(|&i| &pool[i]).filter(|f| kept(f)) {
+        let (m, t) = (profile.rule_set.is_match(&f.path), profile.table_set.is_match(&f.path));
+        matched += m as usize;
+        tables += t as usize;
+        if m || t {
+            subset.push(f.clone());
+        }
+    }
+    let files = subset.as_slice();
     let mut warnings = Vec::new();
     let loaded: Vec<table::LoadedTable> = if matched > 0 && profile.rules.iter().any(|r| !r.lookups.is_empty()) {
         let hits = table_hits(profile, files);

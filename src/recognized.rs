@@ -71,34 +71,48 @@ impl Found {
     }
 }
 
+/// At most this many of a source's unclaimed files (in pool order) are tried against every
+/// profile for the nearest one: enough to name it, and a million-member archive no profile
+/// wants costs no more than a small one.
+const SAMPLE: usize = 10_000;
+
 /// The pool files that `taken` does not hold, per source, each with the reason of the profile
-/// that came nearest to them ([`organize::near_miss`]: most files placed, then matched, then
-/// tables).
+/// that came nearest to them ([`organize::near_miss`] on a sample: most files placed, then
+/// matched, then tables). Holds indices, never copies of the pool.
 pub fn unclaimed(
     pool: &[PoolFile],
     taken: &HashSet<(u32, u32)>,
     profiles: &[Profile],
     content: &(dyn ContentSource + Sync),
 ) -> Vec<Unclaimed> {
-    let mut by_source: BTreeMap<&str, Vec<PoolFile>> = BTreeMap::new();
+    let mut by_source: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let mut claimed_sources: HashSet<&str> = HashSet::new();
-    for f in pool {
+    for (i, f) in pool.iter().enumerate() {
         if taken.contains(&f.id) {
             claimed_sources.insert(&f.archive);
         } else {
-            by_source.entry(&f.archive).or_default().push(f.clone());
+            by_source.entry(&f.archive).or_default().push(i);
         }
     }
     use rayon::prelude::*;
-    let sources: Vec<(&str, Vec<PoolFile>)> = by_source.into_iter().collect();
+    let sources: Vec<(&str, Vec<usize>)> = by_source.into_iter().collect();
     sources
         .into_par_iter()
-        .map(|(source, files)| {
-            let mut paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-            paths.sort_unstable();
+        .map(|(source, idx)| {
+            // The first few paths in order, without sorting them all.
+            let mut examples: Vec<&str> = Vec::with_capacity(EXAMPLES + 1);
+            for &i in &idx {
+                let p = pool[i].path.as_str();
+                let at = examples.partition_point(|e| *e < p);
+                if at < EXAMPLES {
+                    examples.insert(at, p);
+                    examples.truncate(EXAMPLES);
+                }
+            }
+            let sample = &idx[..idx.len().min(SAMPLE)];
             let nearest = profiles
                 .iter()
-                .map(|p| (p, organize::near_miss(p, &files, content)))
+                .map(|p| (p, organize::near_miss(p, pool, sample, content)))
                 .filter(|(_, m)| m.matched + m.tables > 0)
                 .max_by_key(|(_, m)| (m.placed, m.matched, m.tables));
             let reason = match nearest {
@@ -107,9 +121,9 @@ pub fn unclaimed(
             };
             Unclaimed {
                 source: source.to_string(),
-                files: files.len() as u64,
+                files: idx.len() as u64,
                 whole: !claimed_sources.contains(source),
-                examples: paths.iter().take(EXAMPLES).map(|p| p.to_string()).collect(),
+                examples: examples.iter().map(|p| p.to_string()).collect(),
                 reason,
             }
         })
