@@ -485,7 +485,7 @@ fn mount_at(tmp: &Path, name: &str, sources: &[PathBuf]) -> Mounted {
 }
 
 // ------------------------------------------------------------------------------------------------
-// MURA (mura.md)
+// MURA (the mura profile's header)
 
 struct MuraStudy {
     split: &'static str,
@@ -637,7 +637,7 @@ fn mura_zip_folder_and_extracted_tree() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// NIH ChestX-ray14 (chestxray14.md)
+// NIH ChestX-ray14 (the chestxray14 profile's header)
 
 const CXR_V2020: &str = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Sex,View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],\n\
 00000001_000.png,Cardiomegaly,0,1,57,M,PA,2682,2749,0.14300000000000002,0.14300000000000002,\n\
@@ -832,9 +832,9 @@ fn chestxray14_named_one_by_one_folder_and_extracted_mirror() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// DRIVE (drive.md)
+// DRIVE (the drive profile's header)
 
-/// (split dir, id, DR signs per drive.md, TIFF big-endian).
+/// (split dir, id, DR signs per the drive profile's header, TIFF big-endian).
 const DRIVE_IDS: [(&str, &str, bool); 6] = [
     ("training", "21", false),
     ("training", "22", false),
@@ -964,7 +964,7 @@ fn drive_zips_extracted_folder_and_withheld_manuals() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Kaggle Diabetic Retinopathy (kaggle-dr.md)
+// Kaggle Diabetic Retinopathy (the kaggle-dr profile's header)
 
 /// (split dir, image id, level, Usage, jpeg w, h).
 const KDR: [(&str, &str, u8, &str, u16, u16); 12] = [
@@ -1141,7 +1141,7 @@ fn kaggle_dr_byte_split_zips() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// DDSM (ddsm.md): no archive, the FTP mirror tree cases/<category>/<volume>/<case>/.
+// DDSM (the ddsm profile's header): no archive, the FTP mirror tree cases/<category>/<volume>/<case>/.
 
 struct DdsmCase {
     category: &'static str,
@@ -1210,7 +1210,7 @@ fn ddsm_cases() -> Vec<DdsmCase> {
             "date_digitized": "7 22 1997", "digitizer": "LUMISYS LASER", "views": vj, "category": "cancers", "volume": "cancer_01"}),
     });
 
-    // case1509 as in ddsm.md: overlays on RIGHT_CC and RIGHT_MLO; two abnormalities, two
+    // case1509 as in the ddsm profile's header: overlays on RIGHT_CC and RIGHT_MLO; two abnormalities, two
     // lesion types in one, outlines with CORE.
     let (vt, vj) = views([(4696, 3024), (4688, 3048), (4624, 3056), (4664, 3120)], 12, 43, [false, false, true, true]);
     out.push(DdsmCase {
@@ -1362,7 +1362,7 @@ fn ddsm_expected(
     Exp { slug: "ddsm", label_columns: &["case_type", "abnormalities"], studies, archives }
 }
 
-/// Files a mirror holds `.gz`-compressed ("some ljpeg/overlay were .gz'd", ddsm.md).
+/// Files a mirror holds `.gz`-compressed ("some ljpeg/overlay were .gz'd", the ddsm profile's header).
 const DDSM_GZ: [&str; 2] = [
     "cases/cancers/cancer_08/case1509/A_1509_1.RIGHT_MLO.OVERLAY",
     "cases/benigns/benign_09/case4012/D_4012_1.LEFT_CC.LJPEG",
@@ -1427,7 +1427,7 @@ fn ddsm_mirror_tree_and_zipped_tree() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// SCR + JSRT (scr.md)
+// SCR + JSRT (the scr profile's header)
 
 const ORGANS: [&str; 5] = ["heart", "left clavicle", "left lung", "right clavicle", "right lung"];
 
@@ -1566,7 +1566,7 @@ fn scr_jsrt_zips_and_extracted_folders() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// USC-SIPI (usc-sipi.md)
+// USC-SIPI (the usc-sipi profile's header)
 
 /// (volume, file, side in the test (reduced), RGB, description or None, nominal size, type).
 #[allow(clippy::type_complexity)]
@@ -1746,7 +1746,7 @@ fn mount_says_what_it_recognized_and_why_not() {
 // Volumes (issue 5 item 3). NIfTI-1 / Analyze 7.5 files are real: a 348-byte header, then int16
 // voxels, so nibabel could load them; `.nii.gz` is gzipped.
 
-// ---- BraTS 2020 / 2021 / 2023 (brats20xx.md)
+// ---- BraTS 2020 / 2021 / 2023 (the brats20xx profiles' headers)
 
 const BRATS_SHAPE: [i16; 3] = [12, 10, 8];
 
@@ -2128,7 +2128,7 @@ fn files_under(d: &Download, dir: &str, form: Form) -> Vec<F> {
         .collect()
 }
 
-// ---- OASIS-1 (oasis1.md)
+// ---- OASIS-1 (the oasis1 profile's header)
 
 const OASIS1: [(&str, &str, &str, usize); 4] = [
     ("disc1", "OAS1_0001_MR1", "n4", 4),
@@ -2259,7 +2259,7 @@ fn oasis1_freesurfer_discs_and_merged_tree() {
     check(&m, &oasis1_expected(&merged, Form::Extracted, true));
 }
 
-// ---- OASIS-2 (oasis2.md)
+// ---- OASIS-2 (the oasis2 profile's header)
 
 const OASIS2: [(&str, &str, usize); 4] = [
     ("OAS2_RAW_PART1", "OAS2_0001_MR1", 3),
@@ -2343,7 +2343,7 @@ fn oasis2_raw_parts_and_stray_file() {
     );
 }
 
-// ---- ABIDE (abide.md)
+// ---- ABIDE (the abide profile's header)
 
 const ABIDE_HEADER: &str = ",Unnamed: 0,SUB_ID,X,subject,SITE_ID,FILE_ID,DX_GROUP,DSM_IV_TR,AGE_AT_SCAN,SEX,HANDEDNESS_CATEGORY,HANDEDNESS_SCORES,FIQ,VIQ,PIQ,FIQ_TEST_TYPE,VIQ_TEST_TYPE,PIQ_TEST_TYPE,ADI_R_SOCIAL_TOTAL_A,ADI_R_VERBAL_TOTAL_BV,ADI_RRB_TOTAL_C,ADI_R_ONSET_TOTAL_D,ADI_R_RSRCH_RELIABLE,ADOS_MODULE,ADOS_TOTAL,ADOS_COMM,ADOS_SOCIAL,ADOS_STEREO_BEHAV,ADOS_RSRCH_RELIABLE,ADOS_GOTHAM_SOCAFFECT,ADOS_GOTHAM_RRB,ADOS_GOTHAM_TOTAL,ADOS_GOTHAM_SEVERITY,SRS_VERSION,SRS_RAW_TOTAL,SRS_AWARENESS,SRS_COGNITION,SRS_COMMUNICATION,SRS_MOTIVATION,SRS_MANNERISMS,SCQ_TOTAL,AQ_TOTAL,COMORBIDITY,CURRENT_MED_STATUS,MEDICATION_NAME,OFF_STIMULANTS_AT_SCAN,VINELAND_RECEPTIVE_V_SCALED,VINELAND_EXPRESSIVE_V_SCALED,VINELAND_WRITTEN_V_SCALED,VINELAND_COMMUNICATION_STANDARD,VINELAND_PERSONAL_V_SCALED,VINELAND_DOMESTIC_V_SCALED,VINELAND_COMMUNITY_V_SCALED,VINELAND_DAILYLVNG_STANDARD,VINELAND_INTERPERSONAL_V_SCALED,VINELAND_PLAY_V_SCALED,VINELAND_COPING_V_SCALED,VINELAND_SOCIAL_STANDARD,VINELAND_SUM_SCORES,VINELAND_ABC_STANDARD,VINELAND_INFORMANT,WISC_IV_VCI,WISC_IV_PRI,WISC_IV_WMI,WISC_IV_PSI,WISC_IV_SIM_SCALED,WISC_IV_VOCAB_SCALED,WISC_IV_INFO_SCALED,WISC_IV_BLK_DSN_SCALED,WISC_IV_PIC_CON_SCALED,WISC_IV_MATRIX_SCALED,WISC_IV_DIGIT_SPAN_SCALED,WISC_IV_LET_NUM_SCALED,WISC_IV_CODING_SCALED,WISC_IV_SYM_SCALED,EYE_STATUS_AT_SCAN,AGE_AT_MPRAGE,BMI,anat_cnr,anat_efc,anat_fber,anat_fwhm,anat_qi1,anat_snr,func_efc,func_fber,func_fwhm,func_dvars,func_outlier,func_quality,func_mean_fd,func_num_fd,func_perc_fd,func_gsr,qc_rater_1,qc_notes_rater_1,qc_anat_rater_2,qc_anat_notes_rater_2,qc_func_rater_2,qc_func_notes_rater_2,qc_anat_rater_3,qc_anat_notes_rater_3,qc_func_rater_3,qc_func_notes_rater_3,SUB_IN_SMP";
 
@@ -2517,7 +2517,7 @@ fn abide_s3_layout_with_derivative_folders() {
     check(&m, &abide_expected(&d, Form::Extracted));
 }
 
-// ---- VISCERAL (visceral.md)
+// ---- VISCERAL (the visceral profile's header)
 
 fn visceral_download() -> Download {
     let mut d = Download::default();
@@ -2620,7 +2620,7 @@ fn visceral_zip_by_file_names() {
     );
 }
 
-// ---- LIDC-IDRI (lidc-idri.md): real DICOM (Implicit VR Little Endian, preamble and meta group)
+// ---- LIDC-IDRI (the lidc-idri profile's header): real DICOM (Implicit VR Little Endian, preamble and meta group)
 
 /// The tags a look-alike LIDC slice carries.
 struct Slice<'a> {
@@ -2837,7 +2837,7 @@ fn lidc_idri_three_layouts_by_dicom_tags() {
     }
 }
 
-// ---- CBIS-DDSM (cbis-ddsm.md): NBIA tree of real DICOM next to the four case CSVs
+// ---- CBIS-DDSM (the cbis-ddsm profile's header): NBIA tree of real DICOM next to the four case CSVs
 
 const CBIS_U: &str = "1.3.6.1.4.1.9590.100.1.2";
 /// (Subject ID, study folder, study uid suffix, series folder, files)
@@ -3028,7 +3028,7 @@ fn cbis_expected(d: &Download, classic: bool) -> Exp {
     Exp { slug: "cbis-ddsm", label_columns: &["pathology", "abnormalities"], studies, archives }
 }
 
-// ---- I2CVB (i2cvb.md)
+// ---- I2CVB (the i2cvb profile's header)
 
 #[test]
 fn i2cvb_zip_patient_folders() {
@@ -3143,7 +3143,7 @@ fn i2cvb_zip_patient_folders() {
     check_raw(&m, &[("_archives/I2CVB.zip/I2CVB/README.md", b"I2CVB prostate dataset\n")]);
 }
 
-// ---- ADNI (adni.md)
+// ---- ADNI (the adni profile's header)
 
 #[test]
 fn adni_collection_parts_csv_and_adnimerge() {

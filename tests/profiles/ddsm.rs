@@ -1,4 +1,4 @@
-//! Golden test of `mounts/ddsm.toml` (ddsm.md): the FTP mirror tree, the case0002 A/C collision,
+//! Golden test of `mounts/ddsm.toml` (the ddsm profile's header): the FTP mirror tree, the case0002 A/C collision,
 //! overlays for masses and calcifications, a normal without overlays, and FTP strays.
 
 use crate::common::*;

@@ -1,4 +1,4 @@
-//! Golden test of `mounts/drive.toml` (drive.md): training.zip + test.zip, test manuals present
+//! Golden test of `mounts/drive.toml` (the drive profile's header): training.zip + test.zip, test manuals present
 //! or withheld, DR-sign ids, sizes read from the (reduced) images.
 
 use crate::common::*;

@@ -1,4 +1,4 @@
-//! Golden test of `mounts/scr.toml` (scr.md): JSRT raw .IMG (reduced 256×256), the two clinical
+//! Golden test of `mounts/scr.toml` (the scr profile's header): JSRT raw .IMG (reduced 256×256), the two clinical
 //! TXT files (exact name case), SCR masks in organ folders with spaces, fold1/fold2.
 
 use crate::common::*;

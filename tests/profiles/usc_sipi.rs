@@ -1,4 +1,4 @@
-//! Golden test of `mounts/usc-sipi.toml` (usc-sipi.md): volume tarballs with catalogue names and
+//! Golden test of `mounts/usc-sipi.toml` (the usc-sipi profile's header): volume tarballs with catalogue names and
 //! inner-dot names, the built-in description table, an image missing from it.
 
 use crate::common::*;
