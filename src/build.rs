@@ -5,6 +5,8 @@
 //! pool with identities gets its tree from the persisted one when it is still valid
 //! (`treestore.rs`), and saves the tree it builds.
 
+use std::collections::HashSet;
+
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
 use crate::collection::{Collection, Origin, collections};
@@ -14,6 +16,7 @@ use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::Pool;
 use crate::profile::Profile;
 use crate::reader::Reader;
+use crate::recognized::{Found, Report};
 use crate::tree::{self, NodeId, NodeKind, ROOT, Tree, TreeBuilder, TreeOptions};
 use crate::treestore::{self, Missed};
 
@@ -93,23 +96,19 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     let headers = if opts.datasets { crate::dicomscan::scan(reader, &reader.pool().store) } else { Vec::new() };
     // Recognizing datasets reads label tables and renders sidecars; the raw view needs none
     // of that: build both at once.
+    let files = if opts.datasets { pool_files(reader.pool(), &headers) } else { Vec::new() };
     let (datasets, volumes) = std::thread::scope(|s| {
         let organizing = s.spawn(|| {
             if profiles.is_empty() && !opts.datasets {
                 return (Vec::new(), Vec::new());
             }
-            let files = pool_files(reader.pool(), &headers);
             let datasets = if profiles.is_empty() {
                 Vec::new()
             } else {
                 organize::organize_with(profiles, &files, reader, opts.derived)
             };
             // Volumes a profile may leave to the generic NIfTI dataset.
-            let volumes: Vec<PoolFile> = if opts.datasets {
-                files.into_iter().filter(|f| niftitree::is_volume(&f.path)).collect()
-            } else {
-                Vec::new()
-            };
+            let volumes: Vec<PoolFile> = files.iter().filter(|f| niftitree::is_volume(&f.path)).cloned().collect();
             (datasets, volumes)
         });
         builder.archives_dir(newest);
@@ -122,10 +121,18 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     let mut claimed: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
     let any_generic = headers.iter().any(|h| !h.is_empty()) || !volumes.is_empty();
     let mut slugs: Vec<String> = Vec::new();
+    let mut report = Report::default();
+    // Pool files some dataset shows, or reads as a label table.
+    let mut taken: HashSet<(u32, u32)> = HashSet::new();
     for dataset in datasets {
         if any_generic {
             claimed.extend(dataset.files.iter().map(|f| f.source));
         }
+        if let Some(p) = profiles.iter().find(|p| p.slug() == dataset.slug) {
+            report.datasets.push(Found::of(&dataset, &format!("profile {}", p.file())));
+            taken.extend(files.iter().filter(|f| p.reads_as_table(&f.path)).map(|f| f.id));
+        }
+        taken.extend(dataset.files.iter().map(|f| f.source));
         slugs.push(dataset.slug.clone());
         add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
@@ -142,12 +149,10 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     for (ci, name, files) in unclaimed_dicom(reader.pool(), &cols, &headers, &claimed) {
         with_dicom[ci] = true;
         let slug = unique_slug(&generic_stem(&name, "dicom"), &mut slugs);
-        add_dataset(
-            &mut builder,
-            reader.pool(),
-            organize_dicom_with(&slug, &files, &dicom_kinds, Some(reader)),
-            newest,
-        );
+        let dataset = organize_dicom_with(&slug, &files, &dicom_kinds, Some(reader));
+        report.datasets.push(Found::of(&dataset, "DICOM tags"));
+        taken.extend(dataset.files.iter().map(|f| f.source));
+        add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
     if !volumes.is_empty() {
         let mut of_archive = vec![usize::MAX; reader.pool().archives.len()];
@@ -168,15 +173,24 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
             let stem = if with_dicom[ci] { format!("{stem}-nifti") } else { stem };
             let slug = unique_slug(&stem, &mut slugs);
             if let Some(d) = niftitree::organize_nifti(&slug, name, &files, reader) {
+                report.datasets.push(Found::of(&d, "NIfTI headers"));
+                taken.extend(d.files.iter().map(|f| f.source));
                 add_dataset(&mut builder, reader.pool(), d, newest);
             } else {
                 slugs.pop();
             }
         }
     }
+    if opts.datasets {
+        report.unclaimed = crate::recognized::unclaimed(&files, &taken, profiles, reader);
+    }
+    // Freed before the tree is finished, its peak (a million-member pool's file list is 100+ MB).
+    drop(files);
+    drop(taken);
     tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
     let sidecars = builder.generated();
-    let tree = builder.finish();
+    let mut tree = builder.finish();
+    tree.report = report;
     tracing::info!(
         "tree of {} names built in {:.3} s: {sidecars} sidecars rendered",
         tree.len(),

@@ -74,6 +74,104 @@ pub fn write_zip(path: &Path, entries: &[Entry], method: ZipMethod) -> io::Resul
     w.finish().map_err(|e| named(path, e))?.flush().map_err(|e| named(path, e))
 }
 
+/// An Excel workbook (`.xlsx`) of one worksheet holding `rows`, as Excel writes it: cells that
+/// parse as numbers are numeric, other text goes through the shared-strings table, blank cells
+/// are left out.
+pub fn xlsx(rows: &[Vec<&str>]) -> Vec<u8> {
+    fn esc(s: &str) -> String {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    }
+    fn column(mut i: usize) -> String {
+        let mut name = Vec::new();
+        loop {
+            name.push(b'A' + (i % 26) as u8);
+            if i < 26 {
+                break;
+            }
+            i = i / 26 - 1;
+        }
+        name.reverse();
+        String::from_utf8(name).expect("ASCII")
+    }
+    let mut strings: Vec<&str> = Vec::new();
+    let mut sheet = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<worksheet \
+         xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>",
+    );
+    for (r, row) in rows.iter().enumerate() {
+        sheet.push_str(&format!("<row r=\"{}\">", r + 1));
+        for (c, cell) in row.iter().enumerate() {
+            let at = format!("{}{}", column(c), r + 1);
+            if cell.is_empty() {
+                continue;
+            }
+            if cell.parse::<f64>().is_ok() {
+                sheet.push_str(&format!("<c r=\"{at}\"><v>{cell}</v></c>"));
+            } else {
+                let i = strings.iter().position(|s| s == cell).unwrap_or_else(|| {
+                    strings.push(cell);
+                    strings.len() - 1
+                });
+                sheet.push_str(&format!("<c r=\"{at}\" t=\"s\"><v>{i}</v></c>"));
+            }
+        }
+        sheet.push_str("</row>");
+    }
+    sheet.push_str("</sheetData></worksheet>");
+    let shared: String = strings.iter().map(|s| format!("<si><t>{}</t></si>", esc(s))).collect();
+    let parts: [(&str, String); 6] = [
+        (
+            "[Content_Types].xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+             <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
+             <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
+             <Override PartName=\"/xl/workbook.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/>\
+             <Override PartName=\"/xl/worksheets/sheet1.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml\"/>\
+             <Override PartName=\"/xl/sharedStrings.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml\"/></Types>"
+                .to_string(),
+        ),
+        (
+            "_rels/.rels",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+             <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"xl/workbook.xml\"/></Relationships>"
+                .to_string(),
+        ),
+        (
+            "xl/workbook.xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" \
+             xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"><sheets>\
+             <sheet name=\"Sheet1\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>"
+                .to_string(),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+             <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet\" Target=\"worksheets/sheet1.xml\"/>\
+             <Relationship Id=\"rId2\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings\" Target=\"sharedStrings.xml\"/></Relationships>"
+                .to_string(),
+        ),
+        ("xl/worksheets/sheet1.xml", sheet),
+        (
+            "xl/sharedStrings.xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" \
+                 count=\"{0}\" uniqueCount=\"{0}\">{shared}</sst>",
+                strings.len()
+            ),
+        ),
+    ];
+    let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    let date = zip::DateTime::from_date_and_time(2020, 5, 17, 10, 30, 0).expect("valid date");
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(date);
+    for (name, text) in parts {
+        w.start_file(name, opts).expect("in memory");
+        w.write_all(text.as_bytes()).expect("in memory");
+    }
+    w.finish().expect("in memory").into_inner()
+}
+
 /// A tar (GNU long names as needed) of `entries`, every member dated 2020-09-13.
 pub fn tar_bytes(entries: &[Entry]) -> io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());

@@ -34,6 +34,7 @@ pub mod pool;
 pub mod profile;
 pub mod progress;
 pub mod reader;
+pub mod recognized;
 pub mod run;
 pub mod stream;
 pub mod tree;

@@ -201,6 +201,17 @@ fn place(
     // files count (an annotation XML's header names a series and nothing else).
     let mut folder_dicom: std::collections::HashMap<(&str, &str), usize> = Default::default();
     let mut series_dicom: std::collections::HashMap<&str, usize> = Default::default();
+    // `/**` folders: every DICOM file, by (archive, path).
+    let mut by_path: Vec<usize> = Vec::new();
+    if profile
+        .rules
+        .iter()
+        .any(|r| matches!(&r.dicom_from, crate::profile::DicomFrom::Template(l) if l.iter().any(|t| t.below)))
+    {
+        by_path =
+            (0..pool.len()).filter(|&i| pool[i].dicom.as_deref().is_some_and(|d| !d.is_series_reference())).collect();
+        by_path.sort_by(|&a, &b| (&pool[a].archive, &pool[a].path).cmp(&(&pool[b].archive, &pool[b].path)));
+    }
     if profile.rules.iter().any(|r| !matches!(r.dicom_from, crate::profile::DicomFrom::File)) {
         for (i, f) in pool.iter().enumerate() {
             let Some(d) = f.dicom.as_deref() else { continue };
@@ -258,6 +269,17 @@ fn place(
                 use crate::profile::DicomFrom;
                 let folder =
                     |dir: &str| folder_dicom.get(&(f.archive.as_str(), dir)).and_then(|j| pool[*j].dicom.as_deref());
+                // The first DICOM file by path anywhere below `dir` (same archive).
+                let below = |dir: &str| {
+                    let prefix = format!("{dir}/");
+                    let at = by_path.partition_point(|&j| {
+                        (pool[j].archive.as_str(), pool[j].path.as_str()) < (f.archive.as_str(), prefix.as_str())
+                    });
+                    by_path
+                        .get(at)
+                        .filter(|&&j| pool[j].archive == f.archive && pool[j].path.starts_with(&prefix))
+                        .and_then(|&j| pool[j].dicom.as_deref())
+                };
                 let info = match &rule.dicom_from {
                     DicomFrom::File => f.dicom.as_deref(),
                     DicomFrom::Folder => folder(f.path.rsplit_once('/').map_or("", |(d, _)| d)),
@@ -267,7 +289,11 @@ fn place(
                         .and_then(|d| d.series_uid.as_deref())
                         .and_then(|uid| series_dicom.get(uid))
                         .and_then(|j| pool[*j].dicom.as_deref()),
-                    DicomFrom::Template(t) => folder(t.render(&caps).trim_end_matches('/')),
+                    DicomFrom::Template(list) => list.iter().find_map(|t| {
+                        let dir = t.folder.render(&caps);
+                        let dir = dir.trim_end_matches('/');
+                        if t.below { below(dir) } else { folder(dir) }
+                    }),
                 };
                 let Some(d) = info else { continue };
                 for (slot, kw) in &rule.dicom {
@@ -283,7 +309,7 @@ fn place(
                     .and_then(|r| t.rows[*r as usize].get(t.resolve(&l.column)?))
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
-                    .map(str::to_string);
+                    .map(|c| l.map.iter().find(|(from, _)| from == c).map_or(c, |(_, to)| to.as_str()).to_string());
                 caps[l.slot] = cell.or_else(|| l.default.as_ref().map(|d| d.render(&caps)));
             }
             let patient = rule.patient.render(&caps);
@@ -407,7 +433,13 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
     let mut derived_files: Vec<DerivedFile> = Vec::new();
     let kinds: Vec<&dyn crate::derive::Kind> =
         if derived { profile.derive.iter().filter_map(|id| crate::derive::by_id(*id)).collect() } else { Vec::new() };
-    let mut csv = LabelsCsv::new(&profile.label_columns);
+    // labels.csv columns: the labels, the label files' roles, then each derived kind that makes
+    // files of image units (a DDSM PNG in its LJPEG's row), holding their paths.
+    let derived_columns: Vec<crate::derive::KindId> = kinds.iter().filter(|k| k.csv_column()).map(|k| k.id()).collect();
+    let mut csv_header = profile.label_columns.clone();
+    csv_header.extend(profile.csv_file_columns.iter().map(|&r| profile.roles[r].clone()));
+    csv_header.extend(kinds.iter().filter(|k| k.csv_column()).map(|k| k.name().to_string()));
+    let mut csv = LabelsCsv::new(&csv_header);
     let mut patients: BTreeMap<&str, Option<usize>> = BTreeMap::new();
     let mut n_studies = 0usize;
     let nslots = profile.names.len();
@@ -516,8 +548,9 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
         meta.insert("source".into(), Value::Object(source));
 
         let dir = format!("{}/{}", first.patient, first.study);
-        // Derived files, listed where their originals are: a labels.csv row each (the row of the
-        // file it is made from) and `derived` in metadata.json (name -> kind and inputs).
+        // Derived files, listed where their originals are: a labels.csv column of their kind in
+        // the row of the file they are made from, and `derived` in metadata.json (name -> kind
+        // and inputs).
         let planned = if kinds.is_empty() {
             Vec::new()
         } else {
@@ -554,23 +587,72 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
         let split_cell = sidecar::cell(&split);
         let label_cells: Vec<String> =
             profile.label_columns.iter().map(|c| labels.get(c).map(sidecar::cell).unwrap_or_default()).collect();
+        // labels.csv: one row per image unit (a file, or a series' folder), label files as
+        // columns holding their paths.
+        let mut units: BTreeSet<String> = BTreeSet::new();
+        let mut columns: Vec<Vec<String>> = vec![Vec::new(); profile.csv_file_columns.len()];
         for m in &members {
             let pf = &pool[m.pool];
             archives.insert(&pf.archive);
             let rel_path = format!("{dir}/{}", m.name);
-            let mut row = vec![rel_path.clone(), first.patient.clone(), first.study.clone(), split_cell.clone()];
-            row.extend(label_cells.iter().cloned());
-            csv.row(&row);
+            let role = profile.rules[m.rule].role;
+            match profile.csv_roles[role] {
+                crate::profile::CsvRole::Row => {
+                    units.insert(rel_path.clone());
+                }
+                crate::profile::CsvRole::Series => {
+                    let folder = m.name.rsplit_once('/').map_or(rel_path.clone(), |(d, _)| format!("{dir}/{d}"));
+                    units.insert(folder);
+                }
+                crate::profile::CsvRole::Column => {
+                    let c = profile.csv_file_columns.iter().position(|&r| r == role).expect("a column role");
+                    columns[c].push(rel_path.clone());
+                }
+                crate::profile::CsvRole::Neither => {}
+            }
             files.push(DatasetFile { rel_path, source: pf.id });
         }
+        // Derived files: in their original's row when it is a unit, else in every row of the
+        // study; each kind a column.
+        let mut derived_cells: BTreeMap<Option<String>, Vec<Vec<String>>> = BTreeMap::new();
         for p in planned {
             let rel_path = format!("{dir}/{}", p.name);
-            if p.beside.is_some() {
-                let mut row = vec![rel_path.clone(), first.patient.clone(), first.study.clone(), split_cell.clone()];
-                row.extend(label_cells.iter().cloned());
-                csv.row(&row);
+            if let Some(c) = derived_columns.iter().position(|&k| k == p.spec.kind) {
+                let unit = p.beside.and_then(|i| members.get(i)).and_then(|m| {
+                    let path = format!("{dir}/{}", m.name);
+                    match profile.csv_roles[profile.rules[m.rule].role] {
+                        crate::profile::CsvRole::Row => Some(path),
+                        crate::profile::CsvRole::Series => m.name.rsplit_once('/').map(|(d, _)| format!("{dir}/{d}")),
+                        _ => None,
+                    }
+                });
+                let unit = unit.filter(|u| units.contains(u));
+                derived_cells.entry(unit).or_insert_with(|| vec![Vec::new(); derived_columns.len()])[c]
+                    .push(rel_path.clone());
             }
             derived_files.push(DerivedFile { rel_path, spec: p.spec, size: p.size });
+        }
+        let cell = |mut paths: Vec<String>| match paths.len() {
+            0 => String::new(),
+            1 => paths.pop().expect("one"),
+            _ => {
+                paths.sort();
+                Value::from(paths).to_string()
+            }
+        };
+        let file_cells: Vec<String> = columns.into_iter().map(cell).collect();
+        let study_wide = derived_cells.remove(&None).unwrap_or_else(|| vec![Vec::new(); derived_columns.len()]);
+        for unit in units {
+            let mut row = vec![unit.clone(), first.patient.clone(), first.study.clone(), split_cell.clone()];
+            row.extend(label_cells.iter().cloned());
+            row.extend(file_cells.iter().cloned());
+            let own = derived_cells.get(&Some(unit));
+            for c in 0..derived_columns.len() {
+                let mut paths = study_wide[c].clone();
+                paths.extend(own.map(|o| o[c].clone()).unwrap_or_default());
+                row.push(cell(paths));
+            }
+            csv.row(&row);
         }
         generated.push(GeneratedFile {
             rel_path: format!("{dir}/labels.json"),
@@ -615,6 +697,71 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
         tracing::warn!(dataset = profile.slug(), "{w}");
     }
     Some(Dataset { slug: profile.slug().to_string(), files, generated, derived: derived_files, warnings })
+}
+
+/// How close a profile came to recognizing some files: why a download shows only under
+/// `_archives/` (`crate::recognized`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NearMiss {
+    /// Files whose path matches one of its `[[files]]` patterns.
+    pub matched: usize,
+    /// Files its rules placed (patient, study and name rendered).
+    pub placed: usize,
+    /// Files matching one of its table patterns.
+    pub tables: usize,
+    /// Why the matched files were not a dataset, in words.
+    pub reason: String,
+}
+
+/// Tries `profile` on the pool files `idx` as [`organize`] would, without rendering anything,
+/// and says how far it got. Only the files its patterns match are copied to be placed, and tables
+/// are read only for a profile that looks captures up in them (ADNI).
+pub fn near_miss(profile: &Profile, pool: &[PoolFile], idx: &[usize], content: &dyn ContentSource) -> NearMiss {
+    let kept = |f: &PoolFile| !profile.exclude.as_ref().is_some_and(|x| x.is_match(&f.path));
+    let (mut matched, mut tables) = (0, 0);
+    let mut subset: Vec<PoolFile> = Vec::new();
+    for f in idx.iter().map(|&i| &pool[i]).filter(|f| kept(f)) {
+        let (m, t) = (profile.rule_set.is_match(&f.path), profile.table_set.is_match(&f.path));
+        matched += m as usize;
+        tables += t as usize;
+        if m || t {
+            subset.push(f.clone());
+        }
+    }
+    let files = subset.as_slice();
+    let mut warnings = Vec::new();
+    let loaded: Vec<table::LoadedTable> = if matched > 0 && profile.rules.iter().any(|r| !r.lookups.is_empty()) {
+        let hits = table_hits(profile, files);
+        profile
+            .tables
+            .iter()
+            .zip(&hits)
+            .map(|(t, h)| table::load(t, &table_files(h, files), files, content, &mut warnings))
+            .collect()
+    } else {
+        profile.tables.iter().map(|_| table::LoadedTable::default()).collect()
+    };
+    let placed = if matched > 0 { place(profile, files, &loaded, &mut warnings).len() } else { 0 };
+    let skipped = warnings.iter().find(|w| w.contains(": skipped, "));
+    let reason = if placed > 0 {
+        format!("{placed} file(s) placed, but the profile needs `recognize.min_files` = {}", profile.min_files)
+    } else if let Some(w) = skipped {
+        format!("{matched} path(s) match its [[files]] patterns, but their names are unusable (e.g. {w})")
+    } else if matched > 0 {
+        let dicom = profile.rules.iter().any(|r| !r.dicom.is_empty());
+        let archive = profile.rules.iter().any(|r| r.archive.is_some());
+        let what = match (dicom, archive) {
+            (true, true) => "the archive name its rules require, or the DICOM header they read",
+            (true, false) => "the DICOM header its rules read",
+            (false, _) => "the archive name its rules require",
+        };
+        format!("{matched} path(s) match its [[files]] patterns, but none has {what}")
+    } else if tables > 0 {
+        format!("only its label table(s) are here ({tables} file(s)), none of its study files")
+    } else {
+        "no profile matches".to_string()
+    };
+    NearMiss { matched, placed, tables, reason }
 }
 
 #[cfg(test)]

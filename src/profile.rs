@@ -102,6 +102,8 @@ pub struct Lookup {
     pub key: Template,
     /// Column alternatives.
     pub column: Vec<ColumnAlt>,
+    /// Whole cell values replaced (`map`), e.g. ADNI's old numeric visits `"1"` -> `"sc"`.
+    pub map: Vec<(String, String)>,
     /// Fallback, over the rule's captures.
     pub default: Option<Template>,
 }
@@ -117,9 +119,21 @@ pub enum DicomFrom {
     /// `"series"`: a DICOM file of the series the file names itself (an annotation XML's
     /// `SeriesInstanceUid`), wherever it is in the pool (LIDC's XML-only download).
     Series,
-    /// Any other text: a template giving a folder path (same archive) whose first DICOM file
-    /// (by path) is used, e.g. `{pdir}/T2W` (I2CVB: every file takes the T2W series' study).
-    Template(Template),
+    /// Any other text, or a list of them tried in order: templates giving a folder path (same
+    /// archive) whose first DICOM file (by path) is used, e.g. `{pdir}/T2W` (I2CVB: every file
+    /// takes the T2W series' study); a template ending in `/**` takes the first DICOM file (by
+    /// path) anywhere below the folder (`["{pdir}/T2W", "{pdir}/**"]`: a patient without T2W
+    /// takes any of its series').
+    Template(Vec<FolderFrom>),
+}
+
+/// One folder template of `dicom_from`.
+#[derive(Debug, Clone)]
+pub struct FolderFrom {
+    /// The folder, over the rule's captures.
+    pub folder: Template,
+    /// `/**`: anywhere below the folder, not just in it.
+    pub below: bool,
 }
 
 /// Text format of a table file.
@@ -164,6 +178,19 @@ pub struct Table {
     pub multi: bool,
 }
 
+/// What a role's files are in `labels.csv` (`[labels_csv]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvRole {
+    /// Each file is a row (an image or volume).
+    Row,
+    /// Each folder of such files inside the study is a row (a DICOM series).
+    Series,
+    /// Not a row: a column named after the role holding the study's files of the role.
+    Column,
+    /// Neither (previews, headers' companion files, text reports).
+    Neither,
+}
+
 /// One `[[labels]]` variant.
 #[derive(Debug, Clone)]
 pub struct LabelVariant {
@@ -202,6 +229,10 @@ pub struct Profile {
     pub(crate) passwords: Vec<String>,
     /// Derived-file kinds made per study (`derive = [...]`), in order.
     pub(crate) derive: Vec<crate::derive::KindId>,
+    /// Per role (index into `roles`): its files' part in labels.csv.
+    pub(crate) csv_roles: Vec<CsvRole>,
+    /// The roles that are labels.csv columns, in `[labels_csv] columns` order.
+    pub(crate) csv_file_columns: Vec<usize>,
     /// SHA-256 of the file name and text the profile was parsed from: keys the persisted tree.
     pub(crate) digest: [u8; 32],
 }
@@ -231,6 +262,11 @@ impl Profile {
     /// The file the profile was read from (`mounts/mura.toml` for built-ins).
     pub fn file(&self) -> &str {
         &self.file
+    }
+    /// Whether the profile reads the member at `path` as one of its label tables (a table file
+    /// pattern matches and no `exclude` does).
+    pub fn reads_as_table(&self, path: &str) -> bool {
+        self.table_set.is_match(path) && !self.exclude.as_ref().is_some_and(|x| x.is_match(path))
     }
     /// Passwords the dataset publishes for its encrypted archives (`passwords`), in order.
     pub fn passwords(&self) -> &[String] {
@@ -279,43 +315,11 @@ pub fn published_passwords_raw(dir: Option<&Path>) -> Result<Vec<String>, Profil
     Ok(out)
 }
 
-macro_rules! builtin_profile {
-    ($name:literal) => {
-        (
-            concat!("mounts/", $name, ".toml"),
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts/", $name, ".toml")),
-        )
-    };
-}
+/// The profiles compiled into medfs: every `mounts/*.toml`, sorted by file name, found by the
+/// build script (`build.rs`), so a new profile file is built in with no edit here.
+const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
 
-/// The profiles compiled into medfs, from `mounts/*.toml`.
-const BUILTIN: &[(&str, &str)] = &[
-    builtin_profile!("mura"),
-    builtin_profile!("chestxray14"),
-    builtin_profile!("drive"),
-    builtin_profile!("kaggle-dr"),
-    builtin_profile!("ddsm"),
-    builtin_profile!("scr"),
-    builtin_profile!("usc-sipi"),
-    builtin_profile!("brats2020"),
-    builtin_profile!("brats2021"),
-    builtin_profile!("brats2023"),
-    builtin_profile!("oasis1"),
-    builtin_profile!("oasis2"),
-    builtin_profile!("abide"),
-    builtin_profile!("visceral"),
-    builtin_profile!("lidc-idri"),
-    builtin_profile!("cbis-ddsm"),
-    builtin_profile!("i2cvb"),
-    builtin_profile!("adni"),
-    builtin_profile!("cervix"),
-    builtin_profile!("belarus-tb"),
-    builtin_profile!("i-elcap"),
-    builtin_profile!("scmr"),
-    builtin_profile!("medpix"),
-];
-
-/// The built-in profiles, in a fixed order.
+/// The built-in profiles, in file-name order.
 ///
 /// They are checked by the test suite, so a failure here is a build defect, not a user error.
 pub fn builtin() -> Vec<Profile> {
@@ -511,16 +515,31 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             visible.insert(slot);
             dicom.push((slot, kw));
         }
-        let dicom_from = match r.dicom_from.as_deref() {
-            None | Some("file") => DicomFrom::File,
-            Some("folder") => DicomFrom::Folder,
-            Some("series") => DicomFrom::Series,
-            Some(t) => {
+        let from: &[String] = r.dicom_from.as_ref().map(|d| d.as_slice()).unwrap_or(&[]);
+        let dicom_from = match from {
+            [] => DicomFrom::File,
+            [one] if one == "file" => DicomFrom::File,
+            [one] if one == "folder" => DicomFrom::Folder,
+            [one] if one == "series" => DicomFrom::Series,
+            list => {
                 let names_ref = &names;
                 let resolve = |n: &str| names_ref.get(n).filter(|s| visible.contains(s));
-                DicomFrom::Template(Template::parse(t, &resolve).map_err(|p| {
-                    inv(&key("dicom_from"), format!("{p} (`file`, `folder`, `series`, or a folder template)"))
-                })?)
+                let mut out = Vec::new();
+                for (i, t) in list.iter().enumerate() {
+                    let k = if list.len() == 1 { key("dicom_from") } else { key(&format!("dicom_from[{i}]")) };
+                    if ["file", "folder", "series"].contains(&t.as_str()) {
+                        return Err(inv(&k, format!("`{t}` stands alone, not in a list of folder templates")));
+                    }
+                    let (text, below) = match t.strip_suffix("/**") {
+                        Some(folder) => (folder, true),
+                        None => (t.as_str(), false),
+                    };
+                    let folder = Template::parse(text, &resolve).map_err(|p| {
+                        inv(&k, format!("{p} (`file`, `folder`, `series`, or folder templates, `/**` for below one)"))
+                    })?;
+                    out.push(FolderFrom { folder, below });
+                }
+                DicomFrom::Template(out)
             }
         };
         let mut lookups = Vec::new();
@@ -541,7 +560,8 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
             };
             let slot = names.intern(cap);
             visible.insert(slot);
-            lookups.push(Lookup { slot, table, key: key_t, column: column_alts(&l.column), default });
+            let map = l.map.as_ref().map(|m| m.0.clone()).unwrap_or_default();
+            lookups.push(Lookup { slot, table, key: key_t, column: column_alts(&l.column), map, default });
         }
         if r.dicom_from.is_some() && dicom.is_empty() {
             return Err(inv(&key("dicom_from"), "`dicom_from` needs `dicom`".into()));
@@ -714,6 +734,38 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         patient.push((k.clone(), ctx.field(&format!("patient.{k}"), f).map_err(|(k, p)| inv(&k, p))?));
     }
 
+    // [labels_csv]: without it every study file is a row.
+    let mut csv_roles = vec![CsvRole::Row; roles.len()];
+    let mut csv_file_columns = Vec::new();
+    if let Some(lc) = &raw.labels_csv {
+        csv_roles = vec![CsvRole::Neither; roles.len()];
+        for (kind, list, name) in [
+            (CsvRole::Row, &lc.rows, "rows"),
+            (CsvRole::Series, &lc.series, "series"),
+            (CsvRole::Column, &lc.columns, "columns"),
+        ] {
+            for (i, role) in list.iter().enumerate() {
+                let key = format!("labels_csv.{name}[{i}]");
+                let Some(r) = roles.iter().position(|x| x == role) else {
+                    return Err(inv(&key, format!("no [[files]] role `{role}` (roles: {})", roles.join(", "))));
+                };
+                if csv_roles[r] != CsvRole::Neither {
+                    return Err(inv(&key, format!("role `{role}` is listed twice")));
+                }
+                if kind == CsvRole::Column {
+                    if label_columns.contains(role) || ["path", "patient", "study", "split"].contains(&role.as_str()) {
+                        return Err(inv(&key, format!("column `{role}` is also a label key or a fixed column")));
+                    }
+                    csv_file_columns.push(r);
+                }
+                csv_roles[r] = kind;
+            }
+        }
+        if !csv_roles.iter().any(|k| matches!(k, CsvRole::Row | CsvRole::Series)) {
+            return Err(inv("labels_csv", "no role gives rows: list at least one in `rows` or `series`".into()));
+        }
+    }
+
     Ok(Profile {
         file: file.to_string(),
         slug,
@@ -737,6 +789,8 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         patient,
         passwords: raw.passwords,
         derive,
+        csv_roles,
+        csv_file_columns,
         digest: [0; 32],
     })
 }
@@ -758,34 +812,15 @@ mod tests {
                 panic!("{e}");
             }
         }
-        let slugs: Vec<String> = builtin().iter().map(|p| p.slug().to_string()).collect();
-        assert_eq!(
-            slugs,
-            [
-                "mura",
-                "chestxray14",
-                "drive",
-                "kaggle-dr",
-                "ddsm",
-                "scr",
-                "usc-sipi",
-                "brats2020",
-                "brats2021",
-                "brats2023",
-                "oasis1",
-                "oasis2",
-                "abide",
-                "visceral",
-                "lidc-idri",
-                "cbis-ddsm",
-                "i2cvb",
-                "adni",
-                "cervix",
-                "belarus-tb",
-                "i-elcap",
-                "scmr",
-                "medpix"
-            ]
-        );
+        // Every profile file is built in, by its name, with none listed anywhere.
+        let mut stems: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/mounts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+            .collect();
+        stems.sort();
+        let files: Vec<String> = builtin().iter().map(|p| p.file().to_string()).collect();
+        assert_eq!(files, stems.iter().map(|s| format!("mounts/{s}.toml")).collect::<Vec<_>>());
+        assert!(files.len() >= 19, "{files:?}");
     }
 }

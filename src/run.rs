@@ -127,6 +127,16 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         fs.tree().len(),
         mib(fs.pool().member_table_bytes())
     );
+    // Never silent: what was recognized, and (with -v) why the rest was not.
+    let report = if opts.datasets { fs.tree().report.summary() } else { Vec::new() };
+    for line in report {
+        eprintln!("medfs: {line}");
+    }
+    if tracing::enabled!(tracing::Level::INFO) && opts.datasets {
+        for line in fs.tree().report.details() {
+            eprintln!("medfs:   {line}");
+        }
+    }
     for w in fs.tree().warnings.iter().take(20) {
         eprintln!("medfs: warning: {w}");
     }

@@ -234,6 +234,8 @@ pub struct Tree {
     data: Data,
     /// Problems found while building (duplicates, conflicts, unsafe symlinks).
     pub warnings: Vec<String>,
+    /// What was recognized (datasets, files no dataset took), said at every mount.
+    pub report: crate::recognized::Report,
 }
 
 impl std::fmt::Debug for Tree {
@@ -271,7 +273,7 @@ impl Tree {
         if n == 0 || n > MAX_NODES || core.len() < n * NODE_BYTES || core.len() - n * NODE_BYTES > u32::MAX as usize {
             return Err(format!("{n} nodes in {} bytes", core.len()));
         }
-        let tree = Tree { core, nodes, data, warnings };
+        let tree = Tree { core, nodes, data, warnings, report: Default::default() };
         let strings = tree.core.len() - n * NODE_BYTES;
         let data_len = tree.data.len();
         let within = |off: u64, len: u64, end: u64| off.checked_add(len).is_some_and(|e| e <= end);
@@ -926,7 +928,13 @@ impl TreeBuilder {
         // A million small allocations to free: not on the mount's way either.
         let nodes = std::mem::take(&mut self.nodes);
         std::thread::spawn(move || drop((nodes, children)));
-        Tree { core: records, nodes: order.len() as u32, data: Data::Mem(data), warnings: self.warnings }
+        Tree {
+            core: records,
+            nodes: order.len() as u32,
+            data: Data::Mem(data),
+            warnings: self.warnings,
+            report: Default::default(),
+        }
     }
 }
 

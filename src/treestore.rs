@@ -34,8 +34,8 @@ use crate::profile::Profile;
 use crate::tree::{self, Data, DataFile, Tree, TreeOptions};
 
 /// The persisted tree file. Bumped whenever the node layout (tree.rs) or the payload changes
-/// (2: derived files).
-pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 2 };
+/// (2: derived files; 3: the recognition report).
+pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 3 };
 
 /// What the organizer makes of the same sources and profiles, in the key: bumped whenever the
 /// datasets come out differently (2: generic DICOM per collection with descriptive study and
@@ -60,6 +60,8 @@ struct Stored {
     data_crcs: Vec<u32>,
     /// The build's warnings, shown again at every mount.
     warnings: Vec<String>,
+    /// What the build recognized, said again at every mount (version 2).
+    report: crate::recognized::Report,
 }
 
 /// Where the tree of one pool is saved, and what it must be about.
@@ -192,7 +194,8 @@ pub fn load(slot: &Slot, pool: &Pool) -> Result<Tree, Missed> {
         return Err(invalid("checksum mismatch (corrupt)"));
     }
     let data = data_file(slot, file, at + stored.core_len, stored.data_len, stored.data_crcs);
-    let tree = Tree::from_parts(core, stored.nodes, data, stored.warnings).map_err(|e| invalid(&e))?;
+    let mut tree = Tree::from_parts(core, stored.nodes, data, stored.warnings).map_err(|e| invalid(&e))?;
+    tree.report = stored.report;
     for (id, archive, member, size) in tree.files() {
         let m = pool.archives.get(archive as usize).and_then(|a| a.members.get(member as usize));
         if m.is_none_or(|m| m.size != size) {
@@ -222,6 +225,7 @@ pub fn save(slot: &Slot, tree: &mut Tree) -> io::Result<()> {
         data_len: data.len() as u64,
         data_crcs: tree::block_crcs(data),
         warnings: tree.warnings.clone(),
+        report: tree.report.clone(),
     };
     let head = persist::seal(&TREE, &slot.identity, &persist::encode(&stored));
     persist::write_atomically(&slot.path, &[&head, core, data])?;

@@ -270,6 +270,17 @@ fn check(m: &Mounted, e: &Exp) {
 fn check_dataset(m: &Mounted, e: &Exp) {
     let root = m.path(e.slug);
 
+    // The mount said it recognized the dataset, with its counts.
+    let patients: BTreeSet<&str> = e.studies.iter().map(|s| s.patient.as_str()).collect();
+    let files: usize = e.studies.iter().map(|s| s.files.len()).sum();
+    let said = format!(
+        "medfs: dataset {}: {} patients, {} studies, {files} files (recognized by ",
+        e.slug,
+        patients.len(),
+        e.studies.len()
+    );
+    assert!(m.stderr.contains(&said), "the mount did not say `{said}`; stderr: {}", m.stderr);
+
     // The tree: exactly the documented folders and files.
     let mut want = BTreeSet::new();
     want.insert("dataset.json".to_string());
@@ -351,7 +362,8 @@ fn check_dataset(m: &Mounted, e: &Exp) {
         }
     }
 
-    // labels.csv: one row per study file; every path opens with the study file's bytes.
+    // labels.csv: one row per image unit (a study file, or a series folder of them), label
+    // files as columns of their paths; every row's cells are its study's; every path opens.
     let raw = read_sized(&root.join("labels.csv"));
     let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(&raw[..]);
     let recs: Vec<csv::StringRecord> = rdr.records().map(|r| r.expect("labels.csv parses")).collect();
@@ -359,36 +371,64 @@ fn check_dataset(m: &Mounted, e: &Exp) {
     assert_eq!(header[..4], ["path", "patient", "study", "split"], "labels.csv header: {header:?}");
     let cols: BTreeSet<&str> = header[4..].iter().copied().collect();
     assert_eq!(header.len() - 4, cols.len(), "labels.csv: duplicate columns {header:?}");
-    assert_eq!(cols, e.label_columns.iter().copied().collect::<BTreeSet<_>>(), "labels.csv label columns");
-    let mut rows: BTreeMap<String, &csv::StringRecord> = BTreeMap::new();
-    // Rows in (patient, study, file) order.
+    let label_cols: BTreeSet<&str> = e.label_columns.iter().copied().collect();
+    assert!(label_cols.is_subset(&cols), "labels.csv label columns: {header:?}, want {label_cols:?}");
+    // Rows in (patient, study, unit) order, each once.
     let order: Vec<(&str, &str, &str)> =
-        recs[1..].iter().map(|r| (&r[1], &r[2], r[0].splitn(3, '/').nth(2).unwrap())).collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}: labels.csv rows not in (patient, study, file) order", e.slug);
+        recs[1..].iter().map(|r| (&r[1], &r[2], r[0].splitn(3, '/').nth(2).unwrap_or(""))).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}: labels.csv rows not in (patient, study, unit) order", e.slug);
+    let study_of: BTreeMap<(String, String), &S> =
+        e.studies.iter().map(|s| ((s.patient.clone(), s.study.clone()), s)).collect();
+    let mut studies_with_rows = BTreeSet::new();
     for r in &recs[1..] {
         assert_eq!(r.len(), header.len(), "labels.csv: ragged row {r:?}");
-        assert!(rows.insert(r[0].to_string(), r).is_none(), "labels.csv: {} listed twice", &r[0]);
-    }
-    let want_rows: BTreeSet<String> = e
-        .studies
-        .iter()
-        .flat_map(|s| s.files.iter().map(move |f| format!("{}/{}/{}", s.patient, s.study, f.name)))
-        .collect();
-    let got_rows: BTreeSet<String> = rows.keys().cloned().collect();
-    assert!(got_rows == want_rows, "labels.csv rows differ\n{}", set_diff(&got_rows, &want_rows));
-    for s in &e.studies {
-        for f in &s.files {
-            let path = format!("{}/{}/{}", s.patient, s.study, f.name);
-            let r = rows[&path];
-            assert_eq!((&r[1], &r[2]), (s.patient.as_str(), s.study.as_str()), "labels.csv {path}");
-            assert_eq!(&r[3], s.split.unwrap_or(""), "labels.csv {path}: split");
-            for (i, col) in header.iter().enumerate().skip(4) {
-                check_cell(&format!("labels.csv {path} column {col}"), &r[i], s.labels.get(*col));
+        let path = &r[0];
+        let s = study_of
+            .get(&(r[1].to_string(), r[2].to_string()))
+            .unwrap_or_else(|| panic!("labels.csv {path}: no study {}/{}", &r[1], &r[2]));
+        let prefix = format!("{}/{}/", s.patient, s.study);
+        let rel = path.strip_prefix(&prefix).unwrap_or_else(|| panic!("labels.csv {path}: not in its study {prefix}"));
+        match s.files.iter().find(|f| f.name == rel) {
+            Some(f) => {
+                let got = std::fs::read(root.join(path))
+                    .unwrap_or_else(|err| panic!("labels.csv path {path} does not open: {err}"));
+                assert!(got == f.data, "labels.csv path {path}: bytes differ");
             }
-            let got = std::fs::read(root.join(&path))
-                .unwrap_or_else(|err| panic!("labels.csv path {path} does not open: {err}"));
-            assert!(got == f.data, "labels.csv path {path}: bytes differ");
+            None => {
+                assert!(
+                    s.files.iter().any(|f| f.name.starts_with(&format!("{rel}/"))),
+                    "labels.csv {path}: neither a file nor a series folder"
+                );
+                assert!(root.join(path).is_dir(), "labels.csv {path}: not a folder");
+            }
         }
+        assert_eq!(&r[3], s.split.unwrap_or(""), "labels.csv {path}: split");
+        for (i, col) in header.iter().enumerate().skip(4) {
+            if label_cols.contains(col) {
+                check_cell(&format!("labels.csv {path} column {col}"), &r[i], s.labels.get(*col));
+            } else if !r[i].is_empty() {
+                // A label-file column: one path, or a JSON list of them, of the study's files.
+                let paths: Vec<String> = if r[i].starts_with('[') {
+                    serde_json::from_str(&r[i]).expect("a JSON list")
+                } else {
+                    vec![r[i].to_string()]
+                };
+                for p in paths {
+                    let rel = p
+                        .strip_prefix(&prefix)
+                        .unwrap_or_else(|| panic!("labels.csv {path} column {col}: {p} not in the study"));
+                    assert!(
+                        s.files.iter().any(|f| f.name == rel),
+                        "labels.csv {path} column {col}: {p} is no study file"
+                    );
+                }
+            }
+        }
+        studies_with_rows.insert(prefix);
+    }
+    for s in e.studies.iter().filter(|s| !s.files.is_empty()) {
+        let prefix = format!("{}/{}/", s.patient, s.study);
+        assert!(studies_with_rows.contains(&prefix), "labels.csv: study {prefix} has no row");
     }
 }
 
@@ -446,7 +486,7 @@ fn mount_at(tmp: &Path, name: &str, sources: &[PathBuf]) -> Mounted {
 }
 
 // ------------------------------------------------------------------------------------------------
-// MURA (mura.md)
+// MURA (the mura profile's header)
 
 struct MuraStudy {
     split: &'static str,
@@ -598,7 +638,7 @@ fn mura_zip_folder_and_extracted_tree() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// NIH ChestX-ray14 (chestxray14.md)
+// NIH ChestX-ray14 (the chestxray14 profile's header)
 
 const CXR_V2020: &str = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Sex,View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],\n\
 00000001_000.png,Cardiomegaly,0,1,57,M,PA,2682,2749,0.14300000000000002,0.14300000000000002,\n\
@@ -793,9 +833,9 @@ fn chestxray14_named_one_by_one_folder_and_extracted_mirror() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// DRIVE (drive.md)
+// DRIVE (the drive profile's header)
 
-/// (split dir, id, DR signs per drive.md, TIFF big-endian).
+/// (split dir, id, DR signs per the drive profile's header, TIFF big-endian).
 const DRIVE_IDS: [(&str, &str, bool); 6] = [
     ("training", "21", false),
     ("training", "22", false),
@@ -925,7 +965,7 @@ fn drive_zips_extracted_folder_and_withheld_manuals() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Kaggle Diabetic Retinopathy (kaggle-dr.md)
+// Kaggle Diabetic Retinopathy (the kaggle-dr profile's header)
 
 /// (split dir, image id, level, Usage, jpeg w, h).
 const KDR: [(&str, &str, u8, &str, u16, u16); 12] = [
@@ -1102,7 +1142,7 @@ fn kaggle_dr_byte_split_zips() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// DDSM (ddsm.md): no archive, the FTP mirror tree cases/<category>/<volume>/<case>/.
+// DDSM (the ddsm profile's header): no archive, the FTP mirror tree cases/<category>/<volume>/<case>/.
 
 struct DdsmCase {
     category: &'static str,
@@ -1171,7 +1211,7 @@ fn ddsm_cases() -> Vec<DdsmCase> {
             "date_digitized": "7 22 1997", "digitizer": "LUMISYS LASER", "views": vj, "category": "cancers", "volume": "cancer_01"}),
     });
 
-    // case1509 as in ddsm.md: overlays on RIGHT_CC and RIGHT_MLO; two abnormalities, two
+    // case1509 as in the ddsm profile's header: overlays on RIGHT_CC and RIGHT_MLO; two abnormalities, two
     // lesion types in one, outlines with CORE.
     let (vt, vj) = views([(4696, 3024), (4688, 3048), (4624, 3056), (4664, 3120)], 12, 43, [false, false, true, true]);
     out.push(DdsmCase {
@@ -1323,7 +1363,7 @@ fn ddsm_expected(
     Exp { slug: "ddsm", label_columns: &["case_type", "abnormalities"], studies, archives }
 }
 
-/// Files a mirror holds `.gz`-compressed ("some ljpeg/overlay were .gz'd", ddsm.md).
+/// Files a mirror holds `.gz`-compressed ("some ljpeg/overlay were .gz'd", the ddsm profile's header).
 const DDSM_GZ: [&str; 2] = [
     "cases/cancers/cancer_08/case1509/A_1509_1.RIGHT_MLO.OVERLAY",
     "cases/benigns/benign_09/case4012/D_4012_1.LEFT_CC.LJPEG",
@@ -1388,7 +1428,7 @@ fn ddsm_mirror_tree_and_zipped_tree() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// SCR + JSRT (scr.md)
+// SCR + JSRT (the scr profile's header)
 
 const ORGANS: [&str; 5] = ["heart", "left clavicle", "left lung", "right clavicle", "right lung"];
 
@@ -1527,19 +1567,23 @@ fn scr_jsrt_zips_and_extracted_folders() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// USC-SIPI (usc-sipi.md)
+// USC-SIPI (the usc-sipi profile's header)
 
 /// (volume, file, side in the test (reduced), RGB, description or None, nominal size, type).
 #[allow(clippy::type_complexity)]
-const SIPI: [(&str, &str, u32, bool, Option<&str>, Option<u32>, Option<&str>); 12] = [
+const SIPI: [(&str, &str, u32, bool, Option<&str>, Option<u32>, Option<&str>); 14] = [
     ("misc", "4.2.03.tiff", 32, true, Some("Mandrill (a.k.a. Baboon)"), Some(512), Some("Color")),
     ("misc", "4.2.07.tiff", 32, true, Some("Peppers"), Some(512), Some("Color")),
-    // Lena: removed from the index, still in older downloads; size from the catalogue name.
-    ("misc", "4.2.04.tiff", 32, true, None, Some(512), None),
+    // Lena: removed from the database in 2019, still in older downloads and in the table.
+    ("misc", "4.2.04.tiff", 32, true, Some("Girl (Lena, or Lenna)"), Some(512), Some("Color")),
+    // Not in the table: the size from the catalogue name (family 4 follows the size classes).
+    ("misc", "4.1.99.tiff", 16, true, None, Some(256), None),
     ("misc", "5.1.09.tiff", 16, false, Some("Moon surface"), Some(256), Some("Gray")),
     ("misc", "boat.512.tiff", 32, false, Some("Fishing Boat"), Some(512), Some("Gray")),
     ("misc", "house.tiff", 32, true, Some("House"), Some(512), Some("Color")),
-    ("misc", "ruler.512.tiff", 32, false, None, None, None),
+    ("misc", "ruler.512.tiff", 32, false, Some("Pixel ruler"), Some(512), Some("Gray")),
+    // Not in the table, and textures do not follow the size classes (1.1.xx are 512): no size.
+    ("textures", "1.1.77.tiff", 32, false, None, None, None),
     ("textures", "1.1.01.tiff", 32, false, Some("Grass"), Some(512), Some("Gray")),
     ("textures", "texmos1.p512.tiff", 32, false, Some("Texture mosaic #1"), Some(512), Some("Gray")),
     ("aerials", "2.1.01.tiff", 32, true, Some("San Diego (Miramar NAS)"), Some(512), Some("Color")),
@@ -1643,11 +1687,67 @@ fn all_seven_downloads_in_one_folder() {
     );
 }
 
+/// Issue 13 item 5: the mount says what it recognized and, with `-v`, why the rest was not: a
+/// source no profile matches, and a label table without its images (nearest profile named).
+/// A warm mount (the persisted tree) says the same.
+#[test]
+fn mount_says_what_it_recognized_and_why_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let all = tmp.path().join("all");
+    let studies = mura_studies();
+    mura_download(&studies).write_archives(&all);
+    make_zip(
+        &all.join("notes.zip"),
+        &[entry("notes/readme.txt", b"not a dataset\n".to_vec()), entry("notes/todo.txt", b"x\n".to_vec())],
+        ZipMethod::Deflated,
+    );
+    std::fs::write(all.join("Data_Entry_2017.csv"), CXR_V2017).unwrap();
+    let said = |m: &Mounted| -> Vec<String> {
+        m.stderr.lines().filter(|l| l.starts_with("medfs: ") && !l.contains(" INFO ")).map(str::to_string).collect()
+    };
+    let cold = {
+        let m = mount(&[all.as_path()], &tmp.path().join("mnt1"), &["-v"]);
+        check_top(&m, &["mura"]);
+        check_dataset(&m, &mura_expected(&studies, Form::Archives));
+        let lines = said(&m);
+        let has = |want: &str| lines.iter().any(|l| l.contains(want));
+        assert!(
+            has("not in any dataset: ") && has("; no profile recognized Data_Entry_2017.csv, notes.zip (-v says why)"),
+            "{lines:#?}"
+        );
+        assert!(
+            has(
+                "medfs:   notes.zip: 2 file(s) not in any dataset (notes/readme.txt, notes/todo.txt): no profile matches"
+            ),
+            "{lines:#?}"
+        );
+        assert!(
+            has("medfs:   Data_Entry_2017.csv: 1 file(s) not in any dataset (Data_Entry_2017.csv): nearest profile \
+                 chestxray14 (mounts/chestxray14.toml): only its label table(s) are here (1 file(s)), none of its study files"),
+            "{lines:#?}"
+        );
+        // MURA's AppleDouble junk is in its archive but in no dataset: counted, reason given.
+        assert!(has("medfs:   MURA-v1.1.zip: "), "{lines:#?}");
+        lines
+    };
+    let m = mount(&[all.as_path()], &tmp.path().join("mnt2"), &["-v"]);
+    assert!(m.stderr.contains("loaded from"), "second mount not warm: {}", m.stderr);
+    assert_eq!(said(&m), cold, "the warm mount says something else");
+    // Without -v: the summary only.
+    drop(m);
+    let m = mount(&[all.as_path()], &tmp.path().join("mnt3"), &[]);
+    let quiet = said(&m);
+    assert!(
+        quiet.len() == 2 && quiet[0].starts_with("medfs: dataset mura: ") && quiet[1].contains("(-v says why)"),
+        "{quiet:#?}"
+    );
+}
+
 // ------------------------------------------------------------------------------------------------
 // Volumes (issue 5 item 3). NIfTI-1 / Analyze 7.5 files are real: a 348-byte header, then int16
 // voxels, so nibabel could load them; `.nii.gz` is gzipped.
 
-// ---- BraTS 2020 / 2021 / 2023 (brats20xx.md)
+// ---- BraTS 2020 / 2021 / 2023 (the brats20xx profiles' headers)
 
 const BRATS_SHAPE: [i16; 3] = [12, 10, 8];
 
@@ -1819,10 +1919,15 @@ fn brats_simple_expected(
         .map(|(patient, case, train)| {
             let files = case_files(d, case, form);
             let seg = files.iter().find(|f| f.name.contains("seg")).map(|f| f.name.clone());
+            let mut meta = json!({"modalities": modalities(&files, mods, sep), "shape": BRATS_SHAPE, "voxel_size": [1.0, 1.0, 1.0]});
+            // 2023 and 2024 name the task (`BraTS-MEN-...`).
+            if slug == "brats2023" || slug == "brats2024" {
+                meta["task"] = json!(case.split('-').nth(1).unwrap());
+            }
             S {
                 patient: patient.to_string(),
                 study: case.to_string(),
-                meta: json!({"modalities": modalities(&files, mods, sep), "shape": BRATS_SHAPE, "voxel_size": [1.0, 1.0, 1.0]}),
+                meta,
                 files,
                 labels: json!({"segmentation": seg, "label_values": lv}),
                 split: Some(if *train { "train" } else { "valid" }),
@@ -1856,6 +1961,85 @@ fn brats23_download() -> Download {
         );
     }
     d
+}
+
+/// BraTS 2019 (HGG/LGG folders, survival_data.csv), a 2023 task other than GLI (MEN) and
+/// BraTS 2024 (GLI post-treatment, its resection-cavity label) in one folder of zips.
+#[test]
+fn brats_2019_grades_2023_men_and_2024_in_one_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = Download::default();
+    let vol = |seed: u64| nii(&BRATS_SHAPE, &[1.0, 1.0, 1.0], seed, true);
+    let tr = "MICCAI_BraTS_2019_Data_Training";
+    let z19 = format!("{tr}.zip");
+    for (i, (grade, case)) in [("HGG", "BraTS19_2013_10_1"), ("LGG", "BraTS19_TCIA10_103_1")].iter().enumerate() {
+        for (k, m) in ["flair", "t1", "t1ce", "t2", "seg"].iter().enumerate() {
+            d.add(Some(&z19), &format!("{tr}/{grade}/{case}/{case}_{m}.nii.gz"), vol((800 + i * 10 + k) as u64));
+        }
+    }
+    d.add(
+        Some(&z19),
+        &format!("{tr}/survival_data.csv"),
+        "BraTS19ID,Age,Survival,ResectionStatus\nBraTS19_2013_10_1,60.463,289,GTR\n",
+    );
+    let men = "ASNR-MICCAI-BraTS2023-MEN-Challenge-TrainingData";
+    for (k, m) in ["t1c", "t1n", "t2f", "t2w", "seg"].iter().enumerate() {
+        d.add(
+            Some(&format!("{men}.zip")),
+            &format!("{men}/BraTS-MEN-00004-000/BraTS-MEN-00004-000-{m}.nii.gz"),
+            vol(850 + k as u64),
+        );
+    }
+    for (k, m) in ["t1c", "t1n", "t2f", "t2w", "seg"].iter().enumerate() {
+        d.add(
+            Some("BraTS2024-BraTS-GLI-TrainingData.zip"),
+            &format!("training_data1_v2/BraTS-GLI-02073-100/BraTS-GLI-02073-100-{m}.nii.gz"),
+            vol(870 + k as u64),
+        );
+    }
+    d.write_archives(&tmp.path().join("brats"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("brats")]);
+    check_top(&m, &["brats2019", "brats2023", "brats2024"]);
+    let t1 = ["t1c", "t1n", "t2f", "t2w"];
+    let e23 = brats_simple_expected(
+        &d,
+        "brats2023",
+        &[("BraTS-MEN-00004", "BraTS-MEN-00004-000", true)],
+        &t1,
+        '-',
+        json!({"0": "background", "1": "NETC", "2": "SNFH", "3": "ET"}),
+        Form::Archives,
+    );
+    check_dataset(&m, &e23);
+    let e24 = brats_simple_expected(
+        &d,
+        "brats2024",
+        &[("BraTS-GLI-02073", "BraTS-GLI-02073-100", true)],
+        &t1,
+        '-',
+        json!({"0": "background", "1": "NETC", "2": "SNFH", "3": "ET", "4": "RC"}),
+        Form::Archives,
+    );
+    check_dataset(&m, &e24);
+    let mut e19 = brats_simple_expected(
+        &d,
+        "brats2019",
+        &[("BraTS19_2013_10_1", "BraTS19_2013_10_1", true), ("BraTS19_TCIA10_103_1", "BraTS19_TCIA10_103_1", true)],
+        &["flair", "t1", "t1ce", "t2"],
+        '_',
+        json!({"0": "background", "1": "NCR/NET", "2": "ED", "4": "ET"}),
+        Form::Archives,
+    );
+    e19.label_columns = &["segmentation", "label_values", "grade", "age", "survival_days", "extent_of_resection"];
+    for (s, facts) in e19.studies.iter_mut().zip([
+        json!({"grade": "HGG", "age": 60.463, "survival_days": "289", "extent_of_resection": "GTR"}),
+        json!({"grade": "LGG", "age": null, "survival_days": null, "extent_of_resection": null}),
+    ]) {
+        for (k, v) in facts.as_object().unwrap() {
+            s.labels[k] = v.clone();
+        }
+    }
+    check_dataset(&m, &e19);
 }
 
 #[test]
@@ -1945,7 +2129,7 @@ fn files_under(d: &Download, dir: &str, form: Form) -> Vec<F> {
         .collect()
 }
 
-// ---- OASIS-1 (oasis1.md)
+// ---- OASIS-1 (the oasis1 profile's header)
 
 const OASIS1: [(&str, &str, &str, usize); 4] = [
     ("disc1", "OAS1_0001_MR1", "n4", 4),
@@ -1954,9 +2138,18 @@ const OASIS1: [(&str, &str, &str, usize); 4] = [
     ("disc2", "OAS1_0061_MR2", "n5", 3),
 ];
 
-fn oasis1_download() -> Download {
+/// The OASIS-1 download; with `freesurfer`, the FreeSurfer disc tarballs too (a session folder of
+/// FreeSurfer outputs per session, below `disc<N>/`).
+fn oasis1_download(freesurfer: bool) -> Download {
     let mut d = Download::default();
     let mut seed = 500;
+    for (disc, s, _, _) in OASIS1.iter().filter(|_| freesurfer) {
+        let tgz = format!("oasis_cs_freesurfer_{disc}.tar.gz");
+        for (f, n) in [("mri/aseg.mgz", 900), ("surf/lh.white", 300), ("stats/aseg.stats", 80)] {
+            seed += 1;
+            d.add(Some(&tgz), &format!("{disc}/{s}/{f}"), medfs::fixtures::noise(n, seed, f.ends_with(".stats")));
+        }
+    }
     for (disc, s, n, runs) in OASIS1 {
         let tgz = format!("oasis_cross-sectional_{disc}.tar.gz");
         let tgz = Some(tgz.as_str());
@@ -1998,7 +2191,8 @@ fn oasis1_download() -> Download {
     d
 }
 
-fn oasis1_expected(d: &Download, form: Form) -> Exp {
+/// `merged`: the discs extracted into one folder without their `disc<N>/` level (no `disc`).
+fn oasis1_expected(d: &Download, form: Form, merged: bool) -> Exp {
     let facts: [Value; 4] = [
         json!([{"CDR": 0.0, "MMSE": 29}, {"M/F": "F", "Hand": "R", "Age": 74, "Educ": 2, "SES": 3, "eTIV": 1344, "nWBV": 0.743, "ASF": 1.306, "Delay": null}]),
         json!([{"CDR": null, "MMSE": null}, {"M/F": "F", "Hand": "R", "Age": 25, "Educ": null, "SES": null, "eTIV": 1147, "nWBV": 0.81, "ASF": 1.531, "Delay": null}]),
@@ -2010,7 +2204,7 @@ fn oasis1_expected(d: &Download, form: Form) -> Exp {
         .zip(facts)
         .map(|((disc, s, _, runs), f)| {
             let mut meta = f[1].clone();
-            meta["disc"] = json!(disc);
+            meta["disc"] = if merged { json!(null) } else { json!(disc) };
             meta["n_mpr"] = json!(runs);
             S {
                 patient: s[..9].to_string(),
@@ -2022,32 +2216,51 @@ fn oasis1_expected(d: &Download, form: Form) -> Exp {
             }
         })
         .collect();
-    let mut archives: Vec<String> = if form == Form::Archives {
-        vec!["oasis_cross-sectional_disc1.tar.gz".into(), "oasis_cross-sectional_disc2.tar.gz".into()]
-    } else {
-        vec!["disc1".into(), "disc2".into()]
-    };
-    archives.extend(["oasis_cross-sectional.csv".to_string(), "oasis_cross-sectional-reliability.csv".to_string()]);
+    // Every source: each archive, or each top folder and loose CSV.
+    let archives: BTreeSet<String> = d.items.iter().map(|it| loc(form, it.container.as_deref(), &it.path).0).collect();
+    let archives = archives.into_iter().collect();
     Exp { slug: "oasis1", label_columns: &["CDR", "MMSE"], studies, archives }
 }
 
 #[test]
 fn oasis1_disc_tarballs_and_extracted_discs() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = oasis1_download();
+    let d = oasis1_download(false);
     let srcs = d.write_archives(&tmp.path().join("dl"));
     {
         let m = mount_at(tmp.path(), "mnt1", &srcs);
-        check(&m, &oasis1_expected(&d, Form::Archives));
+        check(&m, &oasis1_expected(&d, Form::Archives, false));
     }
     d.write_extracted(&tmp.path().join("ex"));
     {
         let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("ex")]);
-        check(&m, &oasis1_expected(&d, Form::Extracted));
+        check(&m, &oasis1_expected(&d, Form::Extracted, false));
     }
 }
 
-// ---- OASIS-2 (oasis2.md)
+/// The FreeSurfer disc tarballs beside the image discs, and the discs (FreeSurfer's included)
+/// extracted into one merged folder without their `disc<N>/` level.
+#[test]
+fn oasis1_freesurfer_discs_and_merged_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = oasis1_download(true);
+    d.write_archives(&tmp.path().join("dl"));
+    {
+        let m = mount_at(tmp.path(), "mnt1", &[tmp.path().join("dl")]);
+        let e = oasis1_expected(&d, Form::Archives, false);
+        assert!(e.studies[0].files.iter().any(|f| f.name == "mri/aseg.mgz"), "test bug: no FreeSurfer file");
+        check(&m, &e);
+    }
+    let mut merged = d.clone();
+    for it in &mut merged.items {
+        it.path = it.path.strip_prefix("disc1/").or(it.path.strip_prefix("disc2/")).unwrap_or(&it.path).to_string();
+    }
+    merged.write_extracted(&tmp.path().join("merged"));
+    let m = mount_at(tmp.path(), "mnt2", &[tmp.path().join("merged")]);
+    check(&m, &oasis1_expected(&merged, Form::Extracted, true));
+}
+
+// ---- OASIS-2 (the oasis2 profile's header)
 
 const OASIS2: [(&str, &str, usize); 4] = [
     ("OAS2_RAW_PART1", "OAS2_0001_MR1", 3),
@@ -2056,7 +2269,10 @@ const OASIS2: [(&str, &str, usize); 4] = [
     ("OAS2_RAW_PART2", "OAS2_0004_MR1", 3),
 ];
 
-fn oasis2_download() -> Download {
+const OASIS2_TABLE: &str = "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF\nOAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883\nOAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876\nOAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046\nOAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444\n";
+
+/// The OASIS-2 download, its table as the CSV that circulates or (`xlsx`) the official workbook.
+fn oasis2_download(xlsx: bool) -> Download {
     let mut d = Download::default();
     for (i, (part, s, runs)) in OASIS2.iter().enumerate() {
         let tgz = format!("{part}.tar.gz");
@@ -2073,7 +2289,12 @@ fn oasis2_download() -> Download {
             d.add(Some(&tgz), &format!("{part}/{s}/RAW/3906-3.nift.img"), voxels(&[16, 16, 8], 699));
         }
     }
-    d.add(None, "oasis_longitudinal.csv", "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF\nOAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883\nOAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876\nOAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046\nOAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444\n");
+    if xlsx {
+        let rows: Vec<Vec<&str>> = OASIS2_TABLE.lines().map(|l| l.split(',').collect()).collect();
+        d.add(None, "oasis_longitudinal_demographics.xlsx", medfs::fixtures::xlsx(&rows));
+    } else {
+        d.add(None, "oasis_longitudinal.csv", OASIS2_TABLE);
+    }
     d
 }
 
@@ -2095,15 +2316,23 @@ fn oasis2_expected(d: &Download, form: Form) -> Exp {
         })
         .collect::<Vec<S>>();
     let mut archives = archives_of(&studies);
-    archives.push("oasis_longitudinal.csv".into());
+    archives.push(
+        d.items.iter().find(|i| i.path.starts_with("oasis_longitudinal")).map(|i| i.path.clone()).expect("the table"),
+    );
+    archives.sort();
     Exp { slug: "oasis2", label_columns: &["Group", "CDR", "MMSE"], studies, archives }
 }
 
 #[test]
 fn oasis2_raw_parts_and_stray_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = oasis2_download();
+    let d = oasis2_download(false);
     d.write_archives(&tmp.path().join("dl"));
+    // The official table is an Excel workbook: the same labels and metadata.
+    let dx = oasis2_download(true);
+    dx.write_archives(&tmp.path().join("dlx"));
+    let mx = mount_at(tmp.path(), "mntx", &[tmp.path().join("dlx")]);
+    check(&mx, &oasis2_expected(&dx, Form::Archives));
     let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("dl")]);
     check(&m, &oasis2_expected(&d, Form::Archives));
     check_raw(
@@ -2115,7 +2344,7 @@ fn oasis2_raw_parts_and_stray_file() {
     );
 }
 
-// ---- ABIDE (abide.md)
+// ---- ABIDE (the abide profile's header)
 
 const ABIDE_HEADER: &str = ",Unnamed: 0,SUB_ID,X,subject,SITE_ID,FILE_ID,DX_GROUP,DSM_IV_TR,AGE_AT_SCAN,SEX,HANDEDNESS_CATEGORY,HANDEDNESS_SCORES,FIQ,VIQ,PIQ,FIQ_TEST_TYPE,VIQ_TEST_TYPE,PIQ_TEST_TYPE,ADI_R_SOCIAL_TOTAL_A,ADI_R_VERBAL_TOTAL_BV,ADI_RRB_TOTAL_C,ADI_R_ONSET_TOTAL_D,ADI_R_RSRCH_RELIABLE,ADOS_MODULE,ADOS_TOTAL,ADOS_COMM,ADOS_SOCIAL,ADOS_STEREO_BEHAV,ADOS_RSRCH_RELIABLE,ADOS_GOTHAM_SOCAFFECT,ADOS_GOTHAM_RRB,ADOS_GOTHAM_TOTAL,ADOS_GOTHAM_SEVERITY,SRS_VERSION,SRS_RAW_TOTAL,SRS_AWARENESS,SRS_COGNITION,SRS_COMMUNICATION,SRS_MOTIVATION,SRS_MANNERISMS,SCQ_TOTAL,AQ_TOTAL,COMORBIDITY,CURRENT_MED_STATUS,MEDICATION_NAME,OFF_STIMULANTS_AT_SCAN,VINELAND_RECEPTIVE_V_SCALED,VINELAND_EXPRESSIVE_V_SCALED,VINELAND_WRITTEN_V_SCALED,VINELAND_COMMUNICATION_STANDARD,VINELAND_PERSONAL_V_SCALED,VINELAND_DOMESTIC_V_SCALED,VINELAND_COMMUNITY_V_SCALED,VINELAND_DAILYLVNG_STANDARD,VINELAND_INTERPERSONAL_V_SCALED,VINELAND_PLAY_V_SCALED,VINELAND_COPING_V_SCALED,VINELAND_SOCIAL_STANDARD,VINELAND_SUM_SCORES,VINELAND_ABC_STANDARD,VINELAND_INFORMANT,WISC_IV_VCI,WISC_IV_PRI,WISC_IV_WMI,WISC_IV_PSI,WISC_IV_SIM_SCALED,WISC_IV_VOCAB_SCALED,WISC_IV_INFO_SCALED,WISC_IV_BLK_DSN_SCALED,WISC_IV_PIC_CON_SCALED,WISC_IV_MATRIX_SCALED,WISC_IV_DIGIT_SPAN_SCALED,WISC_IV_LET_NUM_SCALED,WISC_IV_CODING_SCALED,WISC_IV_SYM_SCALED,EYE_STATUS_AT_SCAN,AGE_AT_MPRAGE,BMI,anat_cnr,anat_efc,anat_fber,anat_fwhm,anat_qi1,anat_snr,func_efc,func_fber,func_fwhm,func_dvars,func_outlier,func_quality,func_mean_fd,func_num_fd,func_perc_fd,func_gsr,qc_rater_1,qc_notes_rater_1,qc_anat_rater_2,qc_anat_notes_rater_2,qc_func_rater_2,qc_func_notes_rater_2,qc_anat_rater_3,qc_anat_notes_rater_3,qc_func_rater_3,qc_func_notes_rater_3,SUB_IN_SMP";
 
@@ -2215,8 +2444,12 @@ fn abide_expected(d: &Download, form: Form) -> Exp {
                 .iter()
                 .filter(|it| it.path.contains(&format!("_{sub}_")))
                 .map(|it| {
-                    let rel = it.path.strip_prefix("ABIDE_pcp/").unwrap();
-                    file(rel, &it.data, loc(form, it.container.as_deref(), &it.path))
+                    // `<pipeline>/<strategy>/<file>`, whether or not a derivative folder (S3) sits
+                    // between the strategy and the file.
+                    let parts: Vec<&str> = it.path.split('/').collect();
+                    let at = parts.iter().position(|p| *p == "cpac").unwrap();
+                    let rel = format!("{}/{}/{}", parts[at], parts[at + 1], parts[parts.len() - 1]);
+                    file(&rel, &it.data, loc(form, it.container.as_deref(), &it.path))
                 })
                 .collect();
             S {
@@ -2229,7 +2462,10 @@ fn abide_expected(d: &Download, form: Form) -> Exp {
             }
         })
         .collect();
-    let archives = vec![if form == Form::Archives { "ABIDE_pcp.zip".into() } else { "ABIDE_pcp".into() }];
+    let archives = vec![match (&d.items[0].container, form) {
+        (Some(z), Form::Archives) => z.clone(),
+        _ => d.items[0].path.split('/').next().unwrap().to_string(),
+    }];
     Exp { slug: "abide", label_columns: &["DX_GROUP", "diagnosis", "DSM_IV_TR"], studies, archives }
 }
 
@@ -2261,7 +2497,28 @@ fn abide_nilearn_tree_with_loose_nii_gz() {
     check(&m, &abide_expected(&d, Form::Extracted));
 }
 
-// ---- VISCERAL (visceral.md)
+/// The PCP S3 layout (`aws s3 sync` of the project's bucket, verified by its download script): a
+/// folder per derivative below the strategy, the table beside `Outputs/`.
+#[test]
+fn abide_s3_layout_with_derivative_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = abide_download();
+    for it in &mut d.items {
+        it.container = None;
+        it.path = match it.path.strip_prefix("ABIDE_pcp/cpac/nofilt_noglobal/") {
+            Some(f) => {
+                let derivative = if f.ends_with(".1D") { "rois_cc200" } else { "func_preproc" };
+                format!("ABIDE_Initiative/Outputs/cpac/nofilt_noglobal/{derivative}/{f}")
+            }
+            None => it.path.replace("ABIDE_pcp/", "ABIDE_Initiative/"),
+        };
+    }
+    d.write_extracted(&tmp.path().join("s3"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("s3")]);
+    check(&m, &abide_expected(&d, Form::Extracted));
+}
+
+// ---- VISCERAL (the visceral profile's header)
 
 fn visceral_download() -> Download {
     let mut d = Download::default();
@@ -2364,7 +2621,7 @@ fn visceral_zip_by_file_names() {
     );
 }
 
-// ---- LIDC-IDRI (lidc-idri.md): real DICOM (Implicit VR Little Endian, preamble and meta group)
+// ---- LIDC-IDRI (the lidc-idri profile's header): real DICOM (Implicit VR Little Endian, preamble and meta group)
 
 /// The tags a look-alike LIDC slice carries.
 struct Slice<'a> {
@@ -2581,7 +2838,7 @@ fn lidc_idri_three_layouts_by_dicom_tags() {
     }
 }
 
-// ---- CBIS-DDSM (cbis-ddsm.md): NBIA tree of real DICOM next to the four case CSVs
+// ---- CBIS-DDSM (the cbis-ddsm profile's header): NBIA tree of real DICOM next to the four case CSVs
 
 const CBIS_U: &str = "1.3.6.1.4.1.9590.100.1.2";
 /// (Subject ID, study folder, study uid suffix, series folder, files)
@@ -2634,25 +2891,39 @@ fn cbis_series_uid(study: &str, series_dir: &str) -> String {
     format!("{CBIS_U}.{}{}", &study[..2], &series_dir[series_dir.len() - 5..])
 }
 
-fn cbis_download() -> Download {
+/// The NBIA download: descriptive folders (`07-20-2016-DDSM-74994/1.000000-full mammogram
+/// images-24515/1-1.dcm`) or, `classic`, folders named by UID with `00000N.dcm` files and no
+/// description in the headers: then only metadata.csv gives the series descriptions.
+fn cbis_download(classic: bool) -> Download {
     let mut d = Download::default();
     let m = "manifest-ZkhPvrLo5216730872708713142";
+    let mut rows = String::new();
     for (subject, study_dir, st, series_dir, files) in CBIS_TREE {
         let desc = series_dir.split('-').nth(1).unwrap();
+        let series = cbis_series_uid(st, series_dir);
         for (k, f) in files.iter().enumerate() {
             let s = Slice {
                 patient: subject,
                 study: &format!("{CBIS_U}.{st}"),
-                series: &cbis_series_uid(st, series_dir),
+                series: &series,
                 series_number: 1,
                 instance: k as i64 + 1,
                 modality: "MG",
-                description: Some(desc),
+                description: if classic { None } else { Some(desc) },
             };
-            d.add(None, &format!("{m}/CBIS-DDSM/{subject}/{study_dir}/{series_dir}/{f}"), dicom_file(&s));
+            let path = if classic {
+                format!("{m}/CBIS-DDSM/{subject}/{CBIS_U}.{st}/{series}/{k:06}.dcm")
+            } else {
+                format!("{m}/CBIS-DDSM/{subject}/{study_dir}/{series_dir}/{f}")
+            };
+            d.add(None, &path, dicom_file(&s));
         }
+        rows.push_str(&format!(
+            "{series},CBIS-DDSM,NO,https://doi.org/10.7937/K9/TCIA.2016.7O02S9CY,{subject},{CBIS_U}.{st},DDSM,,{desc},,MG,Secondary Capture Image Storage,1.2.840.10008.5.1.4.1.1.7,{},1.00 MB,./CBIS-DDSM/{subject}/{study_dir}/{series_dir},2024-01-01T00:00:00.000\n",
+            files.len()
+        ));
     }
-    d.add(None, &format!("{m}/metadata.csv"), "Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,Study Date,Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,File Size,File Location,Download Timestamp\n");
+    d.add(None, &format!("{m}/metadata.csv"), format!("Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,Study Date,Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,File Size,File Location,Download Timestamp\n{rows}"));
     let mass_h = "patient_id,breast_density,left or right breast,image view,abnormality id,abnormality type,mass shape,mass margins,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
     let calc_h = "patient_id,breast density,left or right breast,image view,abnormality id,abnormality type,calc type,calc distribution,assessment,pathology,subtlety,image file path,cropped image file path,ROI mask file path\n";
     d.add(None, "mass_case_description_train_set.csv", format!("{mass_h}P_00001,3,LEFT,CC,1,mass,IRREGULAR-ARCHITECTURAL_DISTORTION,SPICULATED,4,MALIGNANT,4,Mass-Training_P_00001_LEFT_CC/{u}.1174994/{u}.1124515/000000.dcm,\"Mass-Training_P_00001_LEFT_CC_1/{u}.1218015/{u}.1247061/000000.dcm\n\",\"Mass-Training_P_00001_LEFT_CC_1/{u}.1218015/{u}.1247061/000001.dcm\n\"\nP_00005,3,RIGHT,MLO,1,mass,ROUND,CIRCUMSCRIBED,3,BENIGN,3,Mass-Training_P_00005_RIGHT_MLO/{u}.3377777/{u}.3388888/000000.dcm,\"Mass-Training_P_00005_RIGHT_MLO_1/x/y/000000.dcm\n\",\"Mass-Training_P_00005_RIGHT_MLO_1/x/y/000001.dcm\n\"\nP_00005,3,RIGHT,MLO,2,mass,OVAL,OBSCURED,4,MALIGNANT,2,Mass-Training_P_00005_RIGHT_MLO/{u}.3377777/{u}.3388888/000000.dcm,\"Mass-Training_P_00005_RIGHT_MLO_2/x/y/000000.dcm\n\",\"Mass-Training_P_00005_RIGHT_MLO_2/x/y/000001.dcm\n\"\n", u = CBIS_U));
@@ -2665,21 +2936,52 @@ fn cbis_download() -> Download {
 #[test]
 fn cbis_ddsm_nbia_tree_and_case_csvs() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = cbis_download();
+    let d = cbis_download(false);
     d.write_extracted(&tmp.path().join("cbis"));
     let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("cbis")]);
+    check(&m, &cbis_expected(&d, false));
+}
+
+/// The classic NBIA layout: study and series folders named by UID, `00000N.dcm`, the series
+/// descriptions only in metadata.csv; the same studies, with the files' own basenames.
+#[test]
+fn cbis_ddsm_classic_uid_folders_and_metadata_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = cbis_download(true);
+    d.write_extracted(&tmp.path().join("cbis"));
+    let m = mount_at(tmp.path(), "mnt", &[tmp.path().join("cbis")]);
+    check(&m, &cbis_expected(&d, true));
+}
+
+fn cbis_expected(d: &Download, classic: bool) -> Exp {
+    // A file's description: its series folder's, or (classic) its series' in CBIS_TREE.
+    let desc_of = |parts: &[&str]| -> String {
+        let dir = if classic {
+            CBIS_TREE.iter().find(|t| cbis_series_uid(t.2, t.3) == parts[4]).unwrap().3
+        } else {
+            parts[4]
+        };
+        dir.split('-').nth(1).unwrap().to_string()
+    };
     let files_of = |study: &str| -> Vec<F> {
         d.items
             .iter()
             .filter(|it| it.path.contains(&format!("/{study}/")) || it.path.contains(&format!("/{study}_")))
             .map(|it| {
                 let parts: Vec<&str> = it.path.split('/').collect();
-                let desc = parts[4].split('-').nth(1).unwrap().replace(' ', "_");
+                let desc = desc_of(&parts).replace(' ', "_");
                 file(&format!("{}__{desc}__{}", parts[2], parts[5]), &it.data, loc(Form::Extracted, None, &it.path))
             })
             .collect()
     };
-    let ser = |file: &str, st: &str, dir: &str, role: &str| json!({"file": file, "series_uid": cbis_series_uid(st, dir), "series_description": dir.split('-').nth(1).unwrap(), "csv_role": role});
+    let base = |f: &str| {
+        if classic {
+            f.replace("__1-1.dcm", "__000000.dcm").replace("__1-2.dcm", "__000001.dcm")
+        } else {
+            f.to_string()
+        }
+    };
+    let ser = |file: &str, st: &str, dir: &str, role: &str| json!({"file": base(file), "series_uid": cbis_series_uid(st, dir), "series_description": dir.split('-').nth(1).unwrap(), "csv_role": role});
     let mass = |id: i64, shape: &str, margins: &str, a: i64, p: &str, s: i64| json!({"abnormality_id": id, "abnormality_type": "mass", "mass_shape": shape, "mass_margins": margins, "calc_type": null, "calc_distribution": null, "assessment": a, "pathology": p, "subtlety": s});
     let studies = vec![
         S {
@@ -2724,10 +3026,10 @@ fn cbis_ddsm_nbia_tree_and_case_csvs() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    check(&m, &Exp { slug: "cbis-ddsm", label_columns: &["pathology", "abnormalities"], studies, archives });
+    Exp { slug: "cbis-ddsm", label_columns: &["pathology", "abnormalities"], studies, archives }
 }
 
-// ---- I2CVB (i2cvb.md)
+// ---- I2CVB (the i2cvb profile's header)
 
 #[test]
 fn i2cvb_zip_patient_folders() {
@@ -2737,7 +3039,7 @@ fn i2cvb_zip_patient_folders() {
     // (patient, vendor, [(folder, images)], mrsi)
     /// Patient, study, (series, slices), whether it has masks.
     type Patient<'a> = (&'a str, &'a str, &'a [(&'a str, usize)], bool);
-    let patients: [Patient; 2] = [
+    let patients: [Patient; 3] = [
         (
             "383",
             "SIEMENS",
@@ -2757,6 +3059,13 @@ fn i2cvb_zip_patient_folders() {
             "33540",
             "GE MEDICAL SYSTEMS",
             &[("T2W", 2), ("DWI", 1), ("GT/prostate", 1), ("GT/pz", 1), ("GT/cg", 1)],
+            false,
+        ),
+        // The pipelines' layout (`GT_inv/<zone>`), and no T2W: the study is another series'.
+        (
+            "70168",
+            "GE MEDICAL SYSTEMS",
+            &[("DWI", 2), ("DCE", 1), ("GT_inv/prostate", 1), ("GT_inv/pz", 1), ("GT_inv/cg", 1)],
             false,
         ),
     ];
@@ -2812,12 +3121,13 @@ fn i2cvb_zip_patient_folders() {
             mods.push("MRSI");
         }
         mods.sort();
-        let cap = series.iter().any(|s| s.0 == "GT/cap");
+        let cap = series.iter().any(|s| s.0.ends_with("/cap"));
+        let gt = if series.iter().any(|s| s.0.starts_with("GT_inv/")) { "GT_inv" } else { "GT" };
         studies.push(S {
             patient: n.into(),
             study,
             files,
-            labels: json!({"ground_truth": {"prostate": "GT/prostate", "pz": "GT/pz", "cg": "GT/cg", "cap": if cap { json!("GT/cap") } else { json!(null) }}, "has_cancer": cap}),
+            labels: json!({"ground_truth": {"prostate": format!("{gt}/prostate"), "pz": format!("{gt}/pz"), "cg": format!("{gt}/cg"), "cap": if cap { json!(format!("{gt}/cap")) } else { json!(null) }}, "has_cancer": cap}),
             meta: json!({"vendor": vendor, "field_strength": if vendor == "SIEMENS" { 3.0 } else { 1.5 }, "modalities": mods, "series": list.into_iter().map(|x| x.1).collect::<Vec<_>>()}),
             split: None,
         });
@@ -2834,7 +3144,7 @@ fn i2cvb_zip_patient_folders() {
     check_raw(&m, &[("_archives/I2CVB.zip/I2CVB/README.md", b"I2CVB prostate dataset\n")]);
 }
 
-// ---- ADNI (adni.md)
+// ---- ADNI (the adni profile's header)
 
 #[test]
 fn adni_collection_parts_csv_and_adnimerge() {
@@ -2921,7 +3231,20 @@ fn adni_collection_parts_csv_and_adnimerge() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    check(&m, &Exp { slug: "adni", label_columns: &["group", "dx", "dx_bl"], studies, archives });
+    let exp = Exp { slug: "adni", label_columns: &["group", "dx", "dx_bl"], studies, archives };
+    check(&m, &exp);
+    drop(m);
+    // An older IDA export writes numeric visits (1 screening, 3 month 6, 4 month 12): the same
+    // tree, labels and metadata.
+    let mut old = d.clone();
+    for it in old.items.iter_mut().filter(|it| it.path.starts_with("ADNI1_Annual_2_Yr_3T_")) {
+        let text = String::from_utf8(it.data.clone()).unwrap();
+        it.data = text.replace(",sc,", ",1,").replace(",m12,", ",4,").replace(",m06,", ",3,").into_bytes();
+        assert!(!it.data.windows(4).any(|w| w == b",sc,"), "test bug: codes left");
+    }
+    let srcs = old.write_archives(&tmp.path().join("old"));
+    let m = mount_at(tmp.path(), "mnt_old", &srcs);
+    check(&m, &exp);
 }
 
 // ------------------------------------------------------------------------------------------------

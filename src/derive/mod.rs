@@ -142,6 +142,11 @@ pub trait Kind: Send + Sync {
     fn dicom_series(&self) -> bool {
         false
     }
+    /// Whether `labels.csv` gives the kind a column holding its files' paths (in the row of the
+    /// original they are made from); a study-wide file such as a preview is no unit's.
+    fn csv_column(&self) -> bool {
+        true
+    }
 }
 
 /// A kind whose output is a 2D grayscale image.

@@ -50,6 +50,10 @@ impl Kind for Preview {
         "preview"
     }
 
+    fn csv_column(&self) -> bool {
+        false
+    }
+
     fn plan(&self, study: &Study<'_>, _: &dyn ContentSource, warn: &mut Vec<String>) -> Vec<Planned> {
         for p in study.planned {
             let Some(image) = by_id(p.spec.kind).and_then(|k| k.image()) else { continue };

@@ -1,5 +1,6 @@
-//! Label tables: CSV/TSV/line-list files found in the pool (or rows written in a profile), read
-//! once and indexed by their join key.
+//! Label tables: CSV/TSV/line-list files and spreadsheets (`.xlsx`, `.xls`, `.ods`: the first
+//! worksheet, read with calamine) found in the pool, or rows written in a profile; read once and
+//! indexed by their join key.
 //!
 //! Real label files are messy (ChestX-ray14 headers with trailing commas and `[x,y,w,h]` split
 //! over several cells, header-less MURA CSVs, JSRT TSVs with stray spaces), so reading is
@@ -97,6 +98,13 @@ pub fn load(
                 out.archives.push(f.archive.clone());
             }
             let first_file = out.header.is_empty();
+            if is_workbook(&bytes) {
+                if let Err(e) = read_workbook(table, &bytes, first_file, &mut out) {
+                    warnings
+                        .push(format!("table `{}`: {}:{}: {e}; its rows are left out", table.name, f.archive, f.path));
+                }
+                continue;
+            }
             read_records(table, &bytes, first_file, &mut out);
         }
     }
@@ -142,6 +150,67 @@ pub fn load(
         }
     }
     out
+}
+
+/// A spreadsheet by its first bytes, whatever the file is called or the table's `format`: a zip
+/// (`.xlsx`, `.ods`) or an OLE compound file (`.xls`). No text table starts like either.
+fn is_workbook(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
+}
+
+/// The most a workbook's parts may hold once inflated, by their zip directory (a label table is a
+/// few MiB; this keeps a zip bomb named `.xlsx` from inflating without bound).
+const WORKBOOK_MAX_INFLATED: u64 = 256 << 20;
+
+/// Reads the first worksheet of a spreadsheet as rows of text: numbers in their shortest form
+/// (`87`, not `87.0`; `0.696`), booleans `true`/`false`, dates as their serial number, errors
+/// and empty cells blank.
+fn read_workbook(table: &Table, bytes: &[u8], take_header: bool, out: &mut LoadedTable) -> Result<(), String> {
+    use calamine::{Data, Reader};
+    if bytes.starts_with(b"PK\x03\x04") {
+        let bad = |e: zip::result::ZipError| format!("not a readable spreadsheet: {e}");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(bad)?;
+        let mut inflated = 0u64;
+        for i in 0..zip.len() {
+            inflated = inflated.saturating_add(zip.by_index_raw(i).map_err(bad)?.size());
+        }
+        if inflated > WORKBOOK_MAX_INFLATED {
+            return Err(format!("spreadsheet inflates to {inflated} bytes (more than {WORKBOOK_MAX_INFLATED})"));
+        }
+    }
+    let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("not a readable spreadsheet: {e}"))?;
+    let range = match book.worksheet_range_at(0) {
+        Some(r) => r.map_err(|e| format!("first worksheet unreadable: {e}"))?,
+        None => return Err("the spreadsheet has no worksheet".into()),
+    };
+    let text = |c: &Data| -> String {
+        let num = |f: f64| if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { format!("{f}") };
+        match c {
+            Data::Int(i) => i.to_string(),
+            Data::Float(f) => num(*f),
+            Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.trim().to_string(),
+            Data::Bool(b) => b.to_string(),
+            Data::DateTime(d) => num(d.as_f64()),
+            Data::Error(_) | Data::Empty => String::new(),
+        }
+    };
+    let mut first = table.header;
+    for row in range.rows() {
+        let cells: Vec<String> = row.iter().map(text).collect();
+        if first {
+            first = false;
+            if take_header {
+                out.header = cells.iter().map(|c| c.to_lowercase()).collect();
+            }
+            continue;
+        }
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        out.rows.push(StringRecord::from(cells));
+    }
+    Ok(())
 }
 
 fn read_records(table: &Table, bytes: &[u8], take_header: bool, out: &mut LoadedTable) {
@@ -191,5 +260,68 @@ fn read_records(table: &Table, bytes: &[u8], take_header: bool, out: &mut Loaded
             continue;
         }
         out.rows.push(srec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Bytes(Vec<Vec<u8>>);
+    impl ContentSource for Bytes {
+        fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>> {
+            Ok(self.0[id.1 as usize].clone())
+        }
+    }
+
+    fn table() -> Table {
+        let p = crate::profile::parse(
+            "t.toml",
+            "title = \"T\"\n[[files]]\nrole = \"x\"\npath = 'x'\npatient = \"p\"\nstudy = \"s\"\n\
+             [tables.t]\nfiles = ['t']\nkey = \"id\"\njoin = \"{patient}\"\n",
+        )
+        .unwrap();
+        p.tables[0].clone()
+    }
+
+    fn load_bytes(files: Vec<Vec<u8>>) -> (LoadedTable, Vec<String>) {
+        let pool: Vec<PoolFile> = (0..files.len())
+            .map(|i| PoolFile {
+                id: (0, i as u32),
+                archive: "a".into(),
+                path: format!("t{i}.xlsx"),
+                size: 0,
+                mtime: 0,
+                dicom: None,
+            })
+            .collect();
+        let mut warnings = Vec::new();
+        let idx: Vec<usize> = (0..files.len()).collect();
+        let t = load(&table(), &idx, &pool, &Bytes(files), &mut warnings);
+        (t, warnings)
+    }
+
+    #[test]
+    fn workbook_cells_as_text() {
+        let book = crate::fixtures::xlsx(&[
+            vec!["ID", "Age", "nWBV", "Group"],
+            vec!["s1", "87", "0.696", "Nondemented"],
+            vec!["s2", "", "1e3", "A & B <x>"],
+        ]);
+        let (t, w) = load_bytes(vec![book]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(t.header, ["id", "age", "nwbv", "group"]);
+        let rows: Vec<Vec<&str>> = t.rows.iter().map(|r| r.iter().collect()).collect();
+        assert_eq!(rows, [vec!["s1", "87", "0.696", "Nondemented"], vec!["s2", "", "1000", "A & B <x>"]]);
+        assert_eq!(t.index["s2"], [1]);
+    }
+
+    #[test]
+    fn broken_workbooks_warn_and_read_nothing() {
+        let book = crate::fixtures::xlsx(&[vec!["ID"], vec!["s1"]]);
+        let (t, w) = load_bytes(vec![b"PK\x03\x04 not a zip".to_vec(), book[..book.len() / 2].to_vec()]);
+        assert!(t.rows.is_empty());
+        assert!(w[0].contains("a:t0.xlsx") && w[0].contains("not a readable spreadsheet"), "{w:?}");
+        assert!(w[1].contains("a:t1.xlsx") && w[1].contains("not a readable spreadsheet"), "{w:?}");
     }
 }

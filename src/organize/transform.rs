@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-/// Views in the order DDSM abnormalities are listed (`ddsm.md`: LEFT_CC, LEFT_MLO, RIGHT_CC,
+/// Views in the order DDSM abnormalities are listed (`mounts/README.md`, `ddsm_overlays`: LEFT_CC, LEFT_MLO, RIGHT_CC,
 /// RIGHT_MLO).
 const DDSM_VIEWS: [&str; 4] = ["LEFT_CC", "LEFT_MLO", "RIGHT_CC", "RIGHT_MLO"];
 
@@ -78,7 +78,7 @@ pub fn ddsm_view(file_name: &str) -> Option<&'static str> {
 
 /// `ddsm_overlays`: the abnormalities of one `.OVERLAY` file, each tagged with `view`.
 ///
-/// Grammar (ddsm.md): `TOTAL_ABNORMALITIES n`, then per abnormality `ABNORMALITY n`, one or
+/// Grammar: `TOTAL_ABNORMALITIES n`, then per abnormality `ABNORMALITY n`, one or
 /// more `LESION_TYPE <type> <KEY> <VALUE>...` lines, `ASSESSMENT`, `SUBTLETY`, `PATHOLOGY`,
 /// `TOTAL_OUTLINES`, then the outlines (chain codes), which are skipped.
 pub fn ddsm_overlay(view: &str, text: &str) -> Vec<Value> {
@@ -127,7 +127,7 @@ pub fn ddsm_overlay(view: &str, text: &str) -> Vec<Value> {
     out.into_iter().map(Value::Object).collect()
 }
 
-/// Orders abnormalities by view (fixed order) then number, as ddsm.md requires.
+/// Orders abnormalities by view (fixed order) then number, as `mounts/README.md` documents for `ddsm_overlays`.
 pub fn ddsm_sort(v: &mut [Value]) {
     let rank = |x: &Value| {
         let view = x.get("view").and_then(Value::as_str).unwrap_or("");

@@ -66,8 +66,11 @@ pub enum Filter {
     Lower,
     /// `upper`.
     Upper,
-    /// `replace:FROM:TO`, e.g. `replace: :_` (SCR organ names with spaces).
+    /// `replace:FROM:TO`, e.g. `replace: :_` (SCR organ names with spaces): every occurrence.
     Replace(String, String),
+    /// `map:FROM:TO`: the whole value FROM becomes TO, anything else is kept (ADNI's visit `sc`
+    /// is ADNIMERGE's `bl`, while `m06sc` stays).
+    Map(String, String),
 }
 
 impl Filter {
@@ -85,7 +88,13 @@ impl Filter {
                 Some((from, to)) if !from.is_empty() => Ok(Filter::Replace(from.into(), to.into())),
                 _ => Err(format!("filter `replace:{a}` must be `replace:FROM:TO`")),
             },
-            _ => Err(format!("unknown filter `{text}` (known: pad:N, unpad, lower, upper, replace:FROM:TO)")),
+            ("map", Some(a)) => match a.split_once(':') {
+                Some((from, to)) => Ok(Filter::Map(from.into(), to.into())),
+                None => Err(format!("filter `map:{a}` must be `map:FROM:TO`")),
+            },
+            _ => Err(format!(
+                "unknown filter `{text}` (known: pad:N, unpad, lower, upper, replace:FROM:TO, map:FROM:TO)"
+            )),
         }
     }
 
@@ -107,6 +116,13 @@ impl Filter {
             Filter::Lower => s.to_lowercase(),
             Filter::Upper => s.to_uppercase(),
             Filter::Replace(from, to) => s.replace(from.as_str(), to),
+            Filter::Map(from, to) => {
+                if s == *from {
+                    to.clone()
+                } else {
+                    s
+                }
+            }
         }
     }
 }
@@ -225,6 +241,13 @@ mod tests {
         assert_eq!(t.render(&vals), "JPCLN001_left_clavicle.gif");
         let t = Template::parse("{{{id|pad:10}}}", &|n| names.get(n)).unwrap();
         assert_eq!(t.render(&vals), "{00JPCLN001}");
+        // `map` replaces the whole value only; `replace` every occurrence.
+        let t = Template::parse("{id|map:sc:bl}/{id|replace:sc:bl}", &|n| names.get(n)).unwrap();
+        vals[id] = Some("sc".into());
+        assert_eq!(t.render(&vals), "bl/bl");
+        vals[id] = Some("m06sc".into());
+        assert_eq!(t.render(&vals), "m06sc/m06bl");
+        assert!(Template::parse("{id|map:sc}", &|n| names.get(n)).is_err());
         assert!(Template::parse("{nope}", &|n| names.get(n)).is_err());
         assert!(Template::parse("{id|frob}", &|n| names.get(n)).is_err());
         assert!(Template::parse("{id", &|n| names.get(n)).is_err());

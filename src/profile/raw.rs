@@ -69,6 +69,20 @@ pub struct RawProfile {
     pub split: Option<RawField>,
     #[serde(default)]
     pub patient: Ordered<RawField>,
+    pub labels_csv: Option<RawLabelsCsv>,
+}
+
+/// `[labels_csv]`: which roles' files are the rows of labels.csv (image units), which are
+/// folders of series, which are columns (label files), by role name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLabelsCsv {
+    #[serde(default)]
+    pub rows: Vec<String>,
+    #[serde(default)]
+    pub series: Vec<String>,
+    #[serde(default)]
+    pub columns: Vec<String>,
 }
 
 /// `[recognize]`: when the dataset counts as present in the pool.
@@ -89,8 +103,26 @@ pub struct RawFileRule {
     pub study: String,
     pub name: Option<String>,
     pub dicom: Option<Ordered<String>>,
-    pub dicom_from: Option<String>,
+    pub dicom_from: Option<RawStrings>,
     pub lookup: Option<Ordered<RawLookup>>,
+}
+
+/// A string, or a list of them tried in order (`dicom_from`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawStrings {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RawStrings {
+    /// The strings, in order.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            RawStrings::One(s) => std::slice::from_ref(s),
+            RawStrings::Many(v) => v,
+        }
+    }
 }
 
 /// One `lookup` capture of a `[[files]]` rule: a table cell found while placing the file.
@@ -100,6 +132,7 @@ pub struct RawLookup {
     pub table: String,
     pub key: String,
     pub column: RawColumn,
+    pub map: Option<Ordered<String>>,
     pub default: Option<String>,
 }
 

@@ -57,6 +57,11 @@ fn abide_pcp_zip_and_raw() {
             .touch(z, &format!("ABIDE_pcp/cpac/nofilt_noglobal/{fid}_rois_cc200.1D"));
     }
     p.touch(z, "ABIDE_pcp/cpac/filt_global/Pitt_0050003_func_preproc.nii.gz");
+    // The S3 layout: a folder per derivative below the strategy.
+    let s3 = "ABIDE_Initiative/Outputs";
+    p.touch("s3", &format!("{s3}/ccs/filt_noglobal/func_preproc/Pitt_0050003_func_preproc.nii.gz"))
+        .touch("s3", &format!("{s3}/ccs/filt_noglobal/rois_cc200/Pitt_0050003_rois_cc200.1D"))
+        .touch("s3", &format!("{s3}/dparsf/nofilt_global/reho/MaxMun_c_0051334_reho.nii.gz"));
     p.touch("RawData.tar", "RawData/NYU/0050952/session_1/anat_1/mprage.nii.gz")
         .touch("RawData.tar", "RawData/NYU/0050952/session_1/rest_1/rest.nii.gz")
         .touch("RawData.tar", "RawData/MaxMun_c/0051334/session_1/anat_1/mprage.nii.gz");
@@ -70,6 +75,9 @@ fn abide_pcp_zip_and_raw() {
         "0051334/session_1/cpac/nofilt_noglobal/MaxMun_c_0051334_rois_cc200.1D",
         "0051334/session_1/anat_1/mprage.nii.gz",
         "0050952/session_1/rest_1/rest.nii.gz",
+        "0050003/session_1/ccs/filt_noglobal/Pitt_0050003_func_preproc.nii.gz",
+        "0050003/session_1/ccs/filt_noglobal/Pitt_0050003_rois_cc200.1D",
+        "0051334/session_1/dparsf/nofilt_global/MaxMun_c_0051334_reho.nii.gz",
     ] {
         assert!(t.contains(&f.to_string()), "{f}");
     }
@@ -99,5 +107,5 @@ fn abide_pcp_zip_and_raw() {
         "FIQ": null, "func_mean_fd": 0.12, "qc_rater_1": "OK", "qc_func_rater_2": null, "qc_func_rater_3": "OK", "SUB_IN_SMP": 0, "split": null})
     );
     assert_eq!(json(&ds, "0051334/session_1/metadata.json")["SITE_ID"], json!("MAX_MUN"));
-    assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 4, "studies": 4, "files": 10}));
+    assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 4, "studies": 4, "files": 13}));
 }

@@ -18,6 +18,10 @@ const MERGE: &str = "RID,COLPROT,ORIGPROT,PTID,SITE,VISCODE,EXAMDATE,DX_bl,AGE,P
 ";
 
 fn adni_pool(with_csv: bool) -> MemPool {
+    adni_pool_with(with_csv, COLLECTION)
+}
+
+fn adni_pool_with(with_csv: bool, collection: &str) -> MemPool {
     let mut p = MemPool::new();
     let z0 = "ADNI1_Annual 2 Yr 3T.zip";
     let z1 = "ADNI1_Annual 2 Yr 3T1.zip";
@@ -28,7 +32,7 @@ fn adni_pool(with_csv: bool) -> MemPool {
     p.touch(z1, "ADNI/002_S_0295/MPR__GradWarp__B1_Correction__N3__Scaled/2012-05-10_15_44_50.0/I45108/ADNI_002_S_0295_MR_MPR__GradWarp__B1_Correction__N3__Scaled_Br_20070319113623975_S150055_I45108.nii");
     p.touch(z1, "ADNI/002_S_0295/MPRAGE/2013-05-20_10_00_00.0/S200001/ADNI_002_S_0295_MR_MPRAGE_br_raw_20130521000000000_1_S200001_I400001.dcm");
     if with_csv {
-        p.add("ADNI1_Annual_2_Yr_3T_11_20_2025.csv", "ADNI1_Annual_2_Yr_3T_11_20_2025.csv", COLLECTION);
+        p.add("ADNI1_Annual_2_Yr_3T_11_20_2025.csv", "ADNI1_Annual_2_Yr_3T_11_20_2025.csv", collection.to_string());
         p.add("ADNIMERGE.csv", "ADNIMERGE.csv", MERGE);
     }
     p
@@ -50,6 +54,17 @@ fn adni_parts_visits_and_adnimerge() {
         assert!(t.contains(&f.to_string()), "{f}: {t:#?}");
     }
     assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 1, "studies": 2, "files": 6}));
+    // labels.csv: one row per image (its I-folder), not per DICOM slice.
+    let rows: Vec<String> = labels_csv(&ds).lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    assert_eq!(
+        rows,
+        [
+            "002_S_0295/m12/MPRAGE/I400001",
+            "002_S_0295/sc/MPRAGE/I303066",
+            "002_S_0295/sc/MPRAGE_Repeat/I303070",
+            "002_S_0295/sc/MPR__GradWarp__B1_Correction__N3__Scaled/I45108"
+        ]
+    );
     assert_eq!(json(&ds, "002_S_0295/sc/labels.json"), json!({"group": "MCI", "dx": "MCI", "dx_bl": "LMCI"}));
     assert_eq!(json(&ds, "002_S_0295/m12/labels.json"), json!({"group": "MCI", "dx": "Dementia", "dx_bl": "LMCI"}));
     let mut m = json(&ds, "002_S_0295/sc/metadata.json");
@@ -84,4 +99,24 @@ fn adni_without_collection_csv_uses_dates() {
         (json!(null), json!(295), json!(null))
     );
     assert_eq!(m["images"][0]["description"], json!("MPRAGE"));
+}
+
+/// Older IDA exports write the visit as a number (`1` screening, `4` month 12): the same studies,
+/// named by the code, and the same ADNIMERGE rows (`1` -> `sc` -> `bl`).
+#[test]
+fn adni_numeric_visits_of_older_exports() {
+    let numeric = COLLECTION.replace(",sc,", ",1,").replace(",m12,", ",4,");
+    assert_ne!(numeric, COLLECTION);
+    let p = adni_pool_with(true, &numeric);
+    let ds = p.organize_with("adni").expect("recognized");
+    check_invariants(&ds, &p.organize_with("adni").unwrap());
+    let codes = adni_pool(true).organize_with("adni").unwrap();
+    assert_eq!(tree(&ds), tree(&codes));
+    for study in ["002_S_0295/sc", "002_S_0295/m12"] {
+        for f in ["labels.json", "metadata.json"] {
+            assert_eq!(json(&ds, &format!("{study}/{f}")), json(&codes, &format!("{study}/{f}")), "{study}/{f}");
+        }
+    }
+    assert_eq!(json(&ds, "002_S_0295/sc/labels.json"), json!({"group": "MCI", "dx": "MCI", "dx_bl": "LMCI"}));
+    assert_eq!(json(&ds, "002_S_0295/m12/metadata.json")["visit"], json!("m12"));
 }

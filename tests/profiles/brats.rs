@@ -217,6 +217,14 @@ fn brats2023_timepoints() {
     assert!(t.contains(&"BraTS-GLI-00009/BraTS-GLI-00009-000/BraTS-GLI-00009-000-seg.nii.gz".to_string()));
     assert!(t.contains(&"BraTS-GLI-00009/BraTS-GLI-00009-001/BraTS-GLI-00009-001-t2w.nii.gz".to_string()));
     assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 3, "studies": 4, "files": 19}));
+    // labels.csv: one row per modality volume, the segmentation a column of its path.
+    let csv = labels_csv(&ds);
+    assert!(csv.lines().next().unwrap().ends_with(",seg"), "{csv}");
+    assert_eq!(csv.lines().count() - 1, 16, "{csv}");
+    let c = "BraTS-GLI-00009/BraTS-GLI-00009-001";
+    let row = csv.lines().find(|l| l.starts_with(&format!("{c}/BraTS-GLI-00009-001-t2w.nii.gz,"))).expect("t2w row");
+    assert!(row.ends_with(&format!(",{c}/BraTS-GLI-00009-001-seg.nii.gz")), "{row}");
+    assert!(!csv.contains("-seg.nii.gz,BraTS"), "no seg row: {csv}");
     assert_eq!(
         json(&ds, "BraTS-GLI-00009/BraTS-GLI-00009-001/labels.json"),
         json!({"segmentation": "BraTS-GLI-00009-001-seg.nii.gz", "label_values": {"0": "background", "1": "NETC", "2": "SNFH", "3": "ET"}})
@@ -231,4 +239,120 @@ fn brats2023_timepoints() {
     let m = json(&ds, "BraTS-GLI-00001/BraTS-GLI-00001-000/metadata.json");
     assert_eq!(m["split"], json!("valid"));
     assert_eq!(json(&ds, "BraTS-GLI-00001/BraTS-GLI-00001-000/labels.json")["segmentation"], json!(null));
+}
+
+/// BraTS 2018 / 2019: `HGG/` and `LGG/` folders give the grade, `survival_data.csv` (each
+/// year's own, both named alike) the age, survival and (2019) resection; validation cases sit
+/// without a grade folder and without seg.
+fn brats_legacy(year: &str) -> MemPool {
+    let mut p = MemPool::new();
+    let (yy, pre) = if year == "2018" { ("18", "Brats18") } else { ("19", "BraTS19") };
+    let tr = format!("MICCAI_BraTS_{year}_Data_Training");
+    let z = format!("{tr}.zip");
+    for (grade, case) in [("HGG", format!("{pre}_2013_2_1")), ("HGG", format!("{pre}_CBICA_AAB_1")), ("LGG", format!("{pre}_TCIA10_103_1"))] {
+        for m in ["flair", "t1", "t1ce", "t2", "seg"] {
+            p.add(&z, &format!("{tr}/{grade}/{case}/{case}_{m}.nii.gz"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], 1, true));
+        }
+    }
+    let survival = if year == "2018" {
+        format!("BraTS18ID,Age,Survival\n{pre}_2013_2_1,60.463,289\n{pre}_CBICA_AAB_1,52.263,ALIVE (361 days later)\n")
+    } else {
+        format!("BraTS19ID,Age,Survival,ResectionStatus\n{pre}_2013_2_1,60.463,289,GTR\n{pre}_CBICA_AAB_1,52.263,616,NA\n")
+    };
+    p.add(&z, &format!("{tr}/survival_data.csv"), survival);
+    let va = format!("MICCAI_BraTS_{year}_Data_Validation");
+    for m in ["flair", "t1", "t1ce", "t2"] {
+        p.add(&format!("{va}.zip"), &format!("{va}/{pre}_CBICA_AAM_1/{pre}_CBICA_AAM_1_{m}.nii.gz"), nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], 1, true));
+    }
+    let _ = yy;
+    p
+}
+
+#[test]
+fn brats2018_and_2019_grade_folders_and_survival() {
+    for (year, slug, pre) in [("2018", "brats2018", "Brats18"), ("2019", "brats2019", "BraTS19")] {
+        let p = brats_legacy(year);
+        let ds = p.organize_with(slug).expect("recognized");
+        check_invariants(&ds, &p.organize_with(slug).unwrap());
+        assert!(ds.warnings.is_empty(), "{year}: {:?}", ds.warnings);
+        assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 4, "studies": 4, "files": 19}), "{year}");
+        let c = format!("{pre}_2013_2_1");
+        let l = json(&ds, &format!("{c}/{c}/labels.json"));
+        assert_eq!(
+            l,
+            json!({"segmentation": format!("{c}_seg.nii.gz"), "label_values": {"0": "background", "1": "NCR/NET", "2": "ED", "4": "ET"},
+                "grade": "HGG", "age": 60.463, "survival_days": "289", "extent_of_resection": if year == "2019" { json!("GTR") } else { json!(null) }}),
+            "{year}"
+        );
+        let c = format!("{pre}_CBICA_AAB_1");
+        let l = json(&ds, &format!("{c}/{c}/labels.json"));
+        assert_eq!(l["extent_of_resection"], json!(null), "{year}: NA is null");
+        let c = format!("{pre}_TCIA10_103_1");
+        let l = json(&ds, &format!("{c}/{c}/labels.json"));
+        assert_eq!((l["grade"].clone(), l["age"].clone()), (json!("LGG"), json!(null)), "{year}: LGG without survival row");
+        let c = format!("{pre}_CBICA_AAM_1");
+        assert_eq!(json(&ds, &format!("{c}/{c}/metadata.json"))["split"], json!("valid"), "{year}");
+        assert_eq!(json(&ds, &format!("{c}/{c}/labels.json"))["segmentation"], json!(null), "{year}");
+        assert_eq!(json(&ds, &format!("{c}/{c}/labels.json"))["grade"], json!(null), "{year}");
+        // Neither year claims the other's cases, nor do 2020's profiles.
+        let other = if slug == "brats2018" { "brats2019" } else { "brats2018" };
+        assert!(p.organize_with(other).is_none(), "{year}");
+        assert!(p.organize_with("brats2020").is_none(), "{year}");
+    }
+    assert!(brats_legacy("2018").organize_with("brats2018").is_some());
+    assert!(brats_legacy("2019").organize_with("brats2019").is_some());
+}
+
+/// 2023's other tasks (MEN, MET, PED, SSA) beside GLI, the task in metadata.json; 2024's cases
+/// (same names) are BraTS 2024's, with its label values per task; an extracted 2024 folder too.
+#[test]
+fn brats2023_all_tasks_and_brats2024() {
+    let mut p = MemPool::new();
+    let vol = || nifti(&[24, 20, 16], &[1.0, 1.0, 1.0], 1, true);
+    for task in ["GLI", "MEN", "MET", "PED", "SSA"] {
+        let top = format!("ASNR-MICCAI-BraTS2023-{task}-Challenge-TrainingData");
+        let case = format!("BraTS-{task}-00004-000");
+        for m in ["t1c", "t1n", "t2f", "t2w", "seg"] {
+            p.add(&format!("{top}.zip"), &format!("{top}/{case}/{case}-{m}.nii.gz"), vol());
+        }
+    }
+    for (z, top, case) in [
+        ("BraTS2024-BraTS-GLI-TrainingData.zip", "training_data1_v2", "BraTS-GLI-02073-100"),
+        ("BraTS2024-PED-Challenge-TrainingData.zip", "BraTS2024-PED-Challenge-TrainingData", "BraTS-PED-00001-000"),
+    ] {
+        for m in ["t1c", "t1n", "t2f", "t2w", "seg"] {
+            p.add(z, &format!("{top}/{case}/{case}-{m}.nii.gz"), vol());
+        }
+    }
+    // Extracted: 2024 only in a folder name.
+    for m in ["t1c", "t1n", "t2f", "t2w"] {
+        let case = "BraTS-MET-00010-000";
+        p.add("BraTS2024_MET", &format!("BraTS2024_MET/validation/{case}/{case}-{m}.nii.gz"), vol());
+    }
+    let ds = p.organize_with("brats2023").expect("2023 recognized");
+    check_invariants(&ds, &p.organize_with("brats2023").unwrap());
+    assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
+    assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 5, "studies": 5, "files": 25}));
+    for task in ["GLI", "MEN", "MET", "PED", "SSA"] {
+        let m = json(&ds, &format!("BraTS-{task}-00004/BraTS-{task}-00004-000/metadata.json"));
+        assert_eq!((m["task"].clone(), m["split"].clone()), (json!(task), json!("train")));
+    }
+    let ds = p.organize_with("brats2024").expect("2024 recognized");
+    check_invariants(&ds, &p.organize_with("brats2024").unwrap());
+    assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
+    assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 3, "studies": 3, "files": 14}));
+    assert_eq!(
+        json(&ds, "BraTS-GLI-02073/BraTS-GLI-02073-100/labels.json"),
+        json!({"segmentation": "BraTS-GLI-02073-100-seg.nii.gz", "label_values": {"0": "background", "1": "NETC", "2": "SNFH", "3": "ET", "4": "RC"}})
+    );
+    assert_eq!(
+        json(&ds, "BraTS-PED-00001/BraTS-PED-00001-000/labels.json")["label_values"],
+        json!({"0": "background", "1": "ET", "2": "NET", "3": "CC", "4": "ED"})
+    );
+    let m = json(&ds, "BraTS-MET-00010/BraTS-MET-00010-000/metadata.json");
+    assert_eq!((m["task"].clone(), m["split"].clone()), (json!("MET"), json!("valid")));
+    assert_eq!(
+        json(&ds, "BraTS-MET-00010/BraTS-MET-00010-000/labels.json"),
+        json!({"segmentation": null, "label_values": {"0": "background", "1": "NETC", "2": "SNFH", "3": "ET"}})
+    );
 }

@@ -192,3 +192,91 @@ fn cbis_ddsm_tree_and_case_csvs() {
     assert!(p.organize_with("ddsm").is_none());
     assert!(p.organize_with("lidc-idri").is_none());
 }
+
+/// The classic NBIA layout (study and series folders named by UID, `00000N.dcm`, as in the case
+/// CSVs' paths): the series description from NBIA's metadata.csv, or from the DICOM header
+/// without it; the same study, names and CSV roles.
+fn classic_pool(with_metadata_csv: bool) -> MemPool {
+    let mut p = MemPool::new();
+    let root = "CBIS-DDSM";
+    // (subject, study uid, series uid, description, files)
+    let series: [(&str, &str, &str, &str, &[&str]); 5] = [
+        ("Mass-Training_P_00001_LEFT_CC", "1174994", "1124515", "full mammogram images", &["000000.dcm"]),
+        ("Mass-Training_P_00001_LEFT_CC_1", "1218015", "1247061", "ROI mask images", &["000000.dcm", "000001.dcm"]),
+        ("Calc-Training_P_00001_LEFT_CC", "2211111", "2222222", "full mammogram images", &["000000.dcm"]),
+        ("Calc-Training_P_00001_LEFT_CC_1", "2233333", "2244444", "cropped images", &["000000.dcm"]),
+        ("Calc-Training_P_00001_LEFT_CC_1", "2233333", "2255555", "ROI mask images", &["000000.dcm"]),
+    ];
+    let mut csv = String::from(
+        "Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,Study Date,\
+         Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,File Size,File Location,\
+         Download Timestamp\n",
+    );
+    for (subject, study, se, desc, files) in series {
+        let mut info = dcm(study, se);
+        if !with_metadata_csv {
+            info.series_description = Some(desc.into());
+        }
+        for f in files {
+            p.add_dicom("cbis", &format!("{root}/{subject}/{U}.{study}/{U}.{se}/{f}"), info.clone());
+        }
+        csv.push_str(&format!(
+            "{U}.{se},CBIS-DDSM,NO,,{subject},{U}.{study},DDSM,,{desc},,MG,Secondary Capture Image Storage,\
+             1.2.840.10008.5.1.4.1.1.7,{},1 MB,./CBIS-DDSM/{subject}/{U}.{study}/{U}.{se},\n",
+            files.len()
+        ));
+    }
+    if with_metadata_csv {
+        p.add("cbis", "metadata.csv", csv);
+    }
+    p.add("mass_case_description_train_set.csv", "mass_case_description_train_set.csv", MASS_TRAIN);
+    p.add("calc_case_description_train_set.csv", "calc_case_description_train_set.csv", CALC_TRAIN);
+    p
+}
+
+#[test]
+fn cbis_ddsm_classic_uid_folders_with_and_without_metadata_csv() {
+    for with_csv in [true, false] {
+        let p = classic_pool(with_csv);
+        let ds = p.organize_with("cbis-ddsm").expect("recognized");
+        check_invariants(&ds, &p.organize_with("cbis-ddsm").unwrap());
+        assert!(ds.warnings.is_empty(), "{with_csv}: {:?}", ds.warnings);
+        let t = tree(&ds);
+        for f in [
+            "P_00001/Mass-Training_P_00001_LEFT_CC/Mass-Training_P_00001_LEFT_CC__full_mammogram_images__000000.dcm",
+            "P_00001/Mass-Training_P_00001_LEFT_CC/Mass-Training_P_00001_LEFT_CC_1__ROI_mask_images__000001.dcm",
+            "P_00001/Calc-Training_P_00001_LEFT_CC/Calc-Training_P_00001_LEFT_CC_1__cropped_images__000000.dcm",
+        ] {
+            assert!(t.contains(&f.to_string()), "{with_csv}: {f}: {t:#?}");
+        }
+        assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 1, "studies": 2, "files": 6}), "{with_csv}");
+        let m = json(&ds, "P_00001/Mass-Training_P_00001_LEFT_CC/metadata.json");
+        let series: Vec<(String, String, String)> = m["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["file"].as_str().unwrap().into(),
+                    s["series_description"].as_str().unwrap().into(),
+                    s["csv_role"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            series,
+            [
+                ("Mass-Training_P_00001_LEFT_CC_1__ROI_mask_images__000000.dcm".into(), "ROI mask images".into(), "cropped".into()),
+                ("Mass-Training_P_00001_LEFT_CC_1__ROI_mask_images__000001.dcm".into(), "ROI mask images".into(), "roi".into()),
+                (
+                    "Mass-Training_P_00001_LEFT_CC__full_mammogram_images__000000.dcm".to_string(),
+                    "full mammogram images".to_string(),
+                    "image".to_string()
+                ),
+            ],
+            "{with_csv}"
+        );
+        assert_eq!(m["study_uid"], json!(format!("{U}.1174994")));
+        assert_eq!(json(&ds, "P_00001/Mass-Training_P_00001_LEFT_CC/labels.json")["pathology"], "MALIGNANT");
+    }
+}

@@ -1,5 +1,5 @@
 //! Golden test of `mounts/chestxray14.toml`: tarballs `images_00N.tar.gz` with `images/...`, and
-//! the loose label files with their quirks (chestxray14.md).
+//! the loose label files with their quirks (the chestxray14 profile's header).
 
 use crate::common::*;
 use serde_json::json;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-pub use medfs::fixtures::{gif, jpeg, nifti, tiff, volume_header};
+pub use medfs::fixtures::{gif, jpeg, nifti, tiff, volume_header, xlsx};
 use medfs::organize::{ContentSource, Dataset, PoolFile, organize};
 use medfs::profile::{self, Profile};
 use serde_json::Value;
@@ -109,7 +109,8 @@ pub fn labels_csv(ds: &Dataset) -> String {
 
 /// Checks the invariants every dataset must satisfy: sorted unique paths, every study dir has
 /// labels.json + metadata.json with `split` and `source`, every patient dir has patient.json,
-/// labels.csv has one row per file, and organizing twice gives identical bytes.
+/// labels.csv has one row per image unit (a study file or a series folder), and organizing
+/// twice gives identical bytes.
 pub fn check_invariants(ds: &Dataset, again: &Dataset) {
     assert_eq!(ds, again, "organize is not deterministic");
     let t = tree(ds);
@@ -127,13 +128,33 @@ pub fn check_invariants(ds: &Dataset, again: &Dataset) {
         json(ds, &format!("{study}/labels.json"));
         json(ds, &format!("{}/patient.json", parts[0]));
     }
+    // labels.csv: one row per image unit, a study file or a folder of them (a series), each
+    // once; the golden tests check which files are rows and the label-file columns.
     let csv = labels_csv(ds);
-    assert_eq!(csv.lines().count(), ds.files.len() + 1, "labels.csv rows");
     let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(&rdr.headers().unwrap().iter().take(4).collect::<Vec<_>>(), &["path", "patient", "study", "split"]);
+    let mut seen = Vec::new();
     for r in rdr.records() {
         let r = r.unwrap();
-        assert!(ds.files.iter().any(|f| f.rel_path == r[0]), "labels.csv path {} is not a file", &r[0]);
+        let p = r[0].to_string();
+        let folder = format!("{p}/");
+        assert!(
+            ds.files.iter().any(|f| f.rel_path == p || f.rel_path.starts_with(&folder)),
+            "labels.csv path {p} is neither a file nor a folder of files"
+        );
+        assert_eq!(p.splitn(3, '/').take(2).collect::<Vec<_>>(), [&r[1], &r[2]], "labels.csv {p}: patient/study");
+        seen.push(p);
     }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "labels.csv rows repeated");
+    assert!(seen.len() <= ds.files.len(), "labels.csv: more rows than files");
+    let studies: std::collections::BTreeSet<String> =
+        ds.files.iter().map(|f| f.rel_path.splitn(3, '/').take(2).collect::<Vec<_>>().join("/")).collect();
+    let with_rows: std::collections::BTreeSet<String> =
+        seen.iter().map(|p| p.splitn(3, '/').take(2).collect::<Vec<_>>().join("/")).collect();
+    assert!(with_rows.is_subset(&studies), "labels.csv rows of unknown studies");
     let dj = json(ds, "dataset.json");
     assert_eq!(dj["counts"]["files"], ds.files.len());
 }

@@ -1,4 +1,4 @@
-//! Golden test of `mounts/ddsm.toml` (ddsm.md): the FTP mirror tree, the case0002 A/C collision,
+//! Golden test of `mounts/ddsm.toml` (the ddsm profile's header): the FTP mirror tree, the case0002 A/C collision,
 //! overlays for masses and calcifications, a normal without overlays, and FTP strays.
 
 use crate::common::*;
@@ -121,8 +121,11 @@ fn ddsm_tree_and_sidecars() {
         json!({"archive": "ddsm", "path": "cases/cancers/cancer_08/case1509/A-1509-1.ics"})
     );
     let csv = labels_csv(&ds);
-    assert_eq!(csv.lines().next().unwrap(), "path,patient,study,split,case_type,abnormalities");
-    assert!(csv.contains("\nA_0002_1/case0002/A-0002-1.ics,A_0002_1,case0002,,normal,[]\n"), "{csv}");
+    // One row per LJPEG view; the overlays are a column, the .ics file no row.
+    assert_eq!(csv.lines().next().unwrap(), "path,patient,study,split,case_type,abnormalities,overlay");
+    assert!(csv.contains("\nA_0002_1/case0002/A_0002_1.LEFT_CC.LJPEG,A_0002_1,case0002,,normal,[],\n"), "{csv}");
+    assert!(!csv.contains(".ics,") && !csv.contains(".OVERLAY,A_"), "{csv}");
+    assert_eq!(csv.lines().count() - 1, ds.files.iter().filter(|f| f.rel_path.ends_with(".LJPEG")).count(), "{csv}");
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
 }
 

@@ -1,4 +1,4 @@
-//! Golden test of `mounts/drive.toml` (drive.md): training.zip + test.zip, test manuals present
+//! Golden test of `mounts/drive.toml` (the drive profile's header): training.zip + test.zip, test manuals present
 //! or withheld, DR-sign ids, sizes read from the (reduced) images.
 
 use crate::common::*;
@@ -95,12 +95,19 @@ fn drive_tree_and_sidecars() {
         (json!("test"), json!("test"), json!(57))
     );
     let csv = labels_csv(&ds);
-    assert_eq!(csv.lines().next().unwrap(), "path,patient,study,split,vessel_manual1,vessel_manual2,fov_mask,dr_signs");
+    // One row per fundus image; the manual segmentations and the FOV mask are columns of paths.
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "path,patient,study,split,vessel_manual1,vessel_manual2,fov_mask,dr_signs,manual1,manual2,mask"
+    );
     assert!(
         csv.contains(
-            "\n25/25_training/25_training.tif,25,25_training,train,25_manual1.gif,,25_training_mask.gif,true\n"
-        )
+            "\n25/25_training/25_training.tif,25,25_training,train,25_manual1.gif,,25_training_mask.gif,true,\
+             25/25_training/25_manual1.gif,,25/25_training/25_training_mask.gif\n"
+        ),
+        "{csv}"
     );
+    assert_eq!(csv.lines().count() - 1, ds.files.iter().filter(|f| f.rel_path.ends_with(".tif")).count(), "{csv}");
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
 }
 

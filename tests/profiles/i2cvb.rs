@@ -96,3 +96,43 @@ fn i2cvb_patients() {
     );
     assert_eq!(m["series"].as_array().unwrap().len(), 8);
 }
+
+/// The layout the published pipelines read: masks under `GT_inv/<zone>`; labels.json names the
+/// folder present. A patient without a T2W folder keeps its series, its study taken from the
+/// first DICOM file in its folder.
+#[test]
+fn i2cvb_gt_inv_and_patient_without_t2w() {
+    let mut p = MemPool::new();
+    let z = "I2CVB.zip";
+    for (m, n) in [("T2W", 2), ("ADC", 1)] {
+        for k in 1..=n {
+            p.add_dicom(z, &format!("I2CVB/Patient 384/{m}/IM{k:04}.dcm"), info("1.2.384", &format!("1.2.384.{m}"), "SIEMENS"));
+        }
+    }
+    for zone in ["prostate", "pz", "cg", "cap"] {
+        p.add_dicom(z, &format!("I2CVB/Patient 384/GT_inv/{zone}/IM0001.dcm"), info("1.2.384", &format!("1.2.384.{zone}"), "SIEMENS"));
+    }
+    // No T2W: DWI and DCE only, masks under GT_inv without cap.
+    p.add_dicom(z, "I2CVB/Patient 70168/DWI/IM0001.dcm", info("1.2.70168", "1.2.70168.DWI", "GE MEDICAL SYSTEMS"));
+    p.add_dicom(z, "I2CVB/Patient 70168/DCE/IM0001.dcm", info("1.2.70168", "1.2.70168.DCE", "GE MEDICAL SYSTEMS"));
+    for zone in ["prostate", "pz", "cg"] {
+        p.add_dicom(z, &format!("I2CVB/Patient 70168/GT_inv/{zone}/IM0001.dcm"), info("1.2.70168", &format!("1.2.70168.{zone}"), "GE MEDICAL SYSTEMS"));
+    }
+    let ds = p.organize_with("i2cvb").expect("recognized");
+    check_invariants(&ds, &p.organize_with("i2cvb").unwrap());
+    assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
+    assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 2, "studies": 2, "files": 12}));
+    assert_eq!(
+        json(&ds, "384/1.2.384/labels.json"),
+        json!({"ground_truth": {"prostate": "GT_inv/prostate", "pz": "GT_inv/pz", "cg": "GT_inv/cg", "cap": "GT_inv/cap"}, "has_cancer": true})
+    );
+    assert_eq!(
+        json(&ds, "70168/1.2.70168/labels.json"),
+        json!({"ground_truth": {"prostate": "GT_inv/prostate", "pz": "GT_inv/pz", "cg": "GT_inv/cg", "cap": null}, "has_cancer": false})
+    );
+    let t = tree(&ds);
+    for f in ["70168/1.2.70168/DWI/IM0001.dcm", "70168/1.2.70168/DCE/IM0001.dcm", "70168/1.2.70168/GT_inv/pz/IM0001.dcm"] {
+        assert!(t.contains(&f.to_string()), "{f}: {t:#?}");
+    }
+    assert_eq!(json(&ds, "70168/1.2.70168/metadata.json")["modalities"], json!(["DCE", "DWI"]));
+}

@@ -1,4 +1,4 @@
-//! Golden test of `mounts/kaggle-dr.toml` (kaggle-dr.md): train/ and test/ images from the joined
+//! Golden test of `mounts/kaggle-dr.toml` (the kaggle-dr profile's header): train/ and test/ images from the joined
 //! byte-split zips, trainLabels.csv from trainLabels.csv.zip, sample/ copies, the solution file.
 
 use crate::common::*;

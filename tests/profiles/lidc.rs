@@ -170,6 +170,14 @@ fn lidc_three_layouts_same_tree() {
         assert_eq!(json(&ds, "dataset.json")["counts"], json!({"patients": 2, "studies": 3, "files": 27}), "{l:?}");
         let t = tree(&ds);
         assert!(t.contains(&format!("LIDC-IDRI-0001/{s1}/{se1}/069.xml")), "{l:?} {t:#?}");
+        // labels.csv: one row per series folder, the reading XMLs a column of paths.
+        let csv = labels_csv(&ds);
+        assert!(csv.lines().next().unwrap().ends_with(",xml"), "{l:?} {csv}");
+        let rows: Vec<&str> = csv.lines().skip(1).filter(|r| r.starts_with(&format!("LIDC-IDRI-0001/{s1}/"))).collect();
+        assert_eq!(rows.len(), 2, "{l:?} {csv}");
+        assert!(rows[0].starts_with(&format!("LIDC-IDRI-0001/{s1}/{se2},")), "{l:?} {csv}");
+        assert!(rows[1].starts_with(&format!("LIDC-IDRI-0001/{s1}/{se1},")), "{l:?} {csv}");
+        assert!(rows[1].ends_with(&format!(",LIDC-IDRI-0001/{s1}/{se1}/069.xml")), "{l:?} {csv}");
         let labels = json(&ds, &format!("LIDC-IDRI-0001/{s1}/labels.json"));
         assert_eq!(
             labels,

@@ -1,4 +1,4 @@
-//! Golden test of `mounts/mura.toml` on a path list mimicking `MURA-v1.1.zip` (mura.md).
+//! Golden test of `mounts/mura.toml` on a path list mimicking `MURA-v1.1.zip` (the mura profile's header).
 
 use crate::common::*;
 use serde_json::json;

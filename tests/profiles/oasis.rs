@@ -94,8 +94,26 @@ fn oasis1_sessions() {
     assert!(p.organize_with("oasis2").is_none());
 }
 
+const LONGITUDINAL: &str = "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF
+OAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883
+OAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876
+OAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046
+OAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444
+";
+
 #[test]
 fn oasis2_sessions() {
+    oasis2_with_table("oasis_longitudinal.csv", LONGITUDINAL.as_bytes().to_vec());
+}
+
+/// The official download's table is the Excel workbook: the same labels and metadata.
+#[test]
+fn oasis2_official_xlsx_demographics() {
+    let rows: Vec<Vec<&str>> = LONGITUDINAL.lines().map(|l| l.split(',').collect()).collect();
+    oasis2_with_table("oasis_longitudinal_demographics.xlsx", xlsx(&rows));
+}
+
+fn oasis2_with_table(table: &str, bytes: Vec<u8>) {
     let mut p = MemPool::new();
     for (part, s, runs) in [
         ("OAS2_RAW_PART1", "OAS2_0001_MR1", 3),
@@ -114,16 +132,7 @@ fn oasis2_sessions() {
         }
     }
     p.touch("OAS2_RAW_PART2.tar.gz", "OAS2_RAW_PART2/OAS2_0002_MR1/RAW/3906-3.nift.img");
-    p.add(
-        "oasis_longitudinal.csv",
-        "oasis_longitudinal.csv",
-        "Subject ID,MRI ID,Group,Visit,MR Delay,M/F,Hand,Age,EDUC,SES,MMSE,CDR,eTIV,nWBV,ASF
-OAS2_0001,OAS2_0001_MR1,Nondemented,1,0,M,R,87,14,2,27,0,1987,0.696,0.883
-OAS2_0001,OAS2_0001_MR2,Nondemented,2,457,M,R,88,14,2,30,0,2004,0.681,0.876
-OAS2_0002,OAS2_0002_MR1,Demented,1,0,M,R,75,12,,23,0.5,1678,0.736,1.046
-OAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444
-",
-    );
+    p.add(table, table, bytes);
     let ds = p.organize_with("oasis2").expect("recognized");
     check_invariants(&ds, &p.organize_with("oasis2").unwrap());
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
@@ -145,4 +154,44 @@ OAS2_0004,OAS2_0004_MR1,Converted,1,0,F,R,88,18,3,,0,1215,0.71,1.444
     );
     assert_eq!(json(&ds, "OAS2_0002/OAS2_0002_MR1/metadata.json")["SES"], json!(null));
     assert!(p.organize_with("oasis1").is_none());
+}
+
+/// The discs extracted into one folder (no `disc<N>/` level) and the FreeSurfer disc tarballs:
+/// the same sessions, FreeSurfer's files kept at their path in the session folder, `disc` from
+/// the archive name where no folder gives it.
+#[test]
+fn oasis1_merged_tree_and_freesurfer_discs() {
+    let mut p = MemPool::new();
+    oasis1_session(&mut p, "disc1", "OAS1_0001_MR1", "n4", 3);
+    // Merged: the session folders directly in the download folder (loose files).
+    for f in ["OAS1_0002_MR1.txt", "RAW/OAS1_0002_MR1_mpr-1_anon.hdr", "RAW/OAS1_0002_MR1_mpr-1_anon.img"] {
+        p.touch("OAS1_0002_MR1", &format!("OAS1_0002_MR1/{f}"));
+    }
+    for (tgz, pre) in
+        [("oasis_cs_freesurfer_disc1.tar.gz", "disc1/OAS1_0001_MR1"), ("oasis_cs_freesurfer_disc2.tar.gz", "OAS1_0061_MR1")]
+    {
+        for f in ["mri/aseg.mgz", "mri/brain.mgz", "surf/lh.white", "stats/aseg.stats", "label/lh.aparc.annot"] {
+            p.touch(tgz, &format!("{pre}/{f}"));
+        }
+    }
+    p.add("oasis_cross-sectional.csv", "oasis_cross-sectional.csv", CROSS);
+    let ds = p.organize_with("oasis1").expect("recognized");
+    check_invariants(&ds, &p.organize_with("oasis1").unwrap());
+    assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
+    let t = tree(&ds);
+    for f in [
+        "OAS1_0001/OAS1_0001_MR1/RAW/OAS1_0001_MR1_mpr-3_anon.img",
+        "OAS1_0001/OAS1_0001_MR1/mri/aseg.mgz",
+        "OAS1_0001/OAS1_0001_MR1/stats/aseg.stats",
+        "OAS1_0002/OAS1_0002_MR1/RAW/OAS1_0002_MR1_mpr-1_anon.hdr",
+        "OAS1_0061/OAS1_0061_MR1/surf/lh.white",
+    ] {
+        assert!(t.contains(&f.to_string()), "{f}: {t:#?}");
+    }
+    let meta = |s: &str| json(&ds, &format!("{}/{s}/metadata.json", &s[..9]));
+    assert_eq!((meta("OAS1_0001_MR1")["disc"].clone(), meta("OAS1_0001_MR1")["n_mpr"].clone()), (json!("disc1"), json!(3)));
+    assert_eq!((meta("OAS1_0002_MR1")["disc"].clone(), meta("OAS1_0002_MR1")["n_mpr"].clone()), (json!(null), json!(1)));
+    assert_eq!((meta("OAS1_0061_MR1")["disc"].clone(), meta("OAS1_0061_MR1")["n_mpr"].clone()), (json!("disc2"), json!(0)));
+    assert_eq!(json(&ds, "OAS1_0002/OAS1_0002_MR1/labels.json"), json!({"CDR": null, "MMSE": null}));
+    assert_eq!(json(&ds, "OAS1_0061/OAS1_0061_MR1/labels.json"), json!({"CDR": 0.5, "MMSE": 27}));
 }

@@ -1,4 +1,4 @@
-//! Golden test of `mounts/scr.toml` (scr.md): JSRT raw .IMG (reduced 256×256), the two clinical
+//! Golden test of `mounts/scr.toml` (the scr profile's header): JSRT raw .IMG (reduced 256×256), the two clinical
 //! TXT files (exact name case), SCR masks in organ folders with spaces, fold1/fold2.
 
 use crate::common::*;
@@ -87,8 +87,12 @@ fn scr_tree_and_sidecars() {
     let csv = labels_csv(&ds);
     assert_eq!(
         csv.lines().next().unwrap(),
-        "path,patient,study,split,nodule,subtlety,size_mm,x,y,malignancy,location,diagnosis,segmentation_masks"
+        "path,patient,study,split,nodule,subtlety,size_mm,x,y,malignancy,location,diagnosis,segmentation_masks,mask"
     );
+    // One row per radiograph; its organ masks are one column (a JSON list of paths).
+    assert_eq!(csv.lines().count() - 1, ds.files.iter().filter(|f| f.rel_path.ends_with(".IMG")).count(), "{csv}");
+    let row = csv.lines().find(|l| l.starts_with("JPCLN001/JPCLN001/JPCLN001.IMG,")).expect("JPCLN001's row");
+    assert!(row.contains("JPCLN001/JPCLN001/JPCLN001_heart.gif"), "{row}");
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
 }
 

@@ -160,3 +160,20 @@ fn lookup_and_rewrite_checked() {
     assert_eq!(key, "labels[0].fields.x.rewrite");
     assert!(problem.contains("only goes with `extract`"), "{problem}");
 }
+
+#[test]
+fn labels_csv_and_dicom_from_lists_are_checked() {
+    let (_, key, problem) = invalid(&format!("{GOOD}[labels_csv]\nrows = [\"imgs\"]\n"));
+    assert_eq!(key, "labels_csv.rows[0]");
+    assert!(problem.contains("no [[files]] role `imgs`") && problem.contains("image"), "{problem}");
+    let (_, key, problem) = invalid(&format!("{GOOD}[labels_csv]\ncolumns = [\"image\"]\n"));
+    assert_eq!(key, "labels_csv");
+    assert!(problem.contains("no role gives rows"), "{problem}");
+    let (_, key, problem) = invalid(&format!("{GOOD}[labels_csv]\nrows = [\"image\"]\nseries = [\"image\"]\n"));
+    assert_eq!((key.as_str(), problem.contains("listed twice")), ("labels_csv.series[0]", true), "{problem}");
+    let with_from = GOOD.replace("study = \"{s}\"", "study = \"{s}\"\ndicom = { u = \"StudyInstanceUID\" }\ndicom_from = [\"{p}/T2W\", \"folder\"]");
+    let (_, key, problem) = invalid(&with_from);
+    assert_eq!(key, "files[0].dicom_from[1]");
+    assert!(problem.contains("stands alone"), "{problem}");
+    assert!(err(&format!("{GOOD}[labels_csv]\nrow = [\"image\"]\n")).contains("unknown field"));
+}

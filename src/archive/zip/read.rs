@@ -59,6 +59,11 @@ impl Format for Zip {
     }
 
     fn detect(&self, probe: &Probe<'_>) -> io::Result<Detection> {
+        // An office document is a zip by its bytes but a file by its use: a dataset's label table
+        // (`oasis_longitudinal_demographics.xlsx`) is read whole by its tools, not browsed.
+        if probe.name.is_some_and(office_document) {
+            return Ok(Detection::Plain);
+        }
         Ok(if looks_like_zip(probe.file) { Detection::Yes(TAG) } else { Detection::No })
     }
 
@@ -79,6 +84,12 @@ impl Format for Zip {
     ) -> Result<Box<dyn OpenArchive>, String> {
         Ok(Box::new(ZipArchive::new(file.clone(), members.len())))
     }
+}
+
+/// Zip-based office documents (OOXML and OpenDocument), by name: shown as files, never opened.
+pub fn office_document(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".xlsx", ".xlsm", ".xlsb", ".docx", ".pptx", ".ods", ".odt", ".odp"].iter().any(|ext| lower.ends_with(ext))
 }
 
 /// One listed zip archive: the file, and what is learnt about its members as they are read.
