@@ -13,6 +13,7 @@ pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod demo;
+pub mod derive;
 pub mod dicom;
 pub mod dicomscan;
 pub mod dicomtree;
