@@ -1,0 +1,300 @@
+//! The derived NIfTI of a DICOM series (`medfs::derive::nifti`) against independent readers:
+//! series written by `medfs::fixtures` (and an RLE-compressed copy pydicom makes), converted by
+//! the module to `.nii` + `.json` files, loaded by nibabel and compared with pydicom's reading of
+//! the same DICOM files (shape, affine computed in Python from the tags, voxels, scaling,
+//! sidecar fields). Needs `$MEDFS_PYTHON` with pydicom, nibabel and numpy (./test.sh).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use medfs::derive::nifti::{self, NiftiKind, VolumePlan};
+use medfs::derive::seam::{Kind, RenderCx, Spec, Study, StudyFile};
+use medfs::dicom::{self, DicomInfo};
+use medfs::fixtures::{Dv, dicom as dicom_file};
+
+/// One series to write: geometry, pixel type, rescale, instance numbering.
+struct Case {
+    name: &'static str,
+    iop: [f64; 6],
+    origin: [f64; 3],
+    /// Signed distance of slice k from the origin along the normal, in write order.
+    along: Vec<f64>,
+    instance: Vec<i64>,
+    rows: u16,
+    cols: u16,
+    spacing: [f64; 2],
+    signed: bool,
+    slope: &'static str,
+    inter: &'static str,
+}
+
+fn ds(v: &[f64]) -> String {
+    v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join("\\")
+}
+
+/// Pixel (r, c) of the slice written k-th: varied, negative too when signed.
+fn pixel(k: usize, r: usize, c: usize, signed: bool) -> u16 {
+    let v = ((k * 7919 + r * 131 + c * 17) % 4000) as i32;
+    if signed { (v - 1000) as i16 as u16 } else { v as u16 }
+}
+
+fn write_series(dir: &Path, case: &Case) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    let r = [case.iop[0], case.iop[1], case.iop[2]];
+    let c = [case.iop[3], case.iop[4], case.iop[5]];
+    let n = [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]];
+    let mut paths = Vec::new();
+    for (k, (&d, &inst)) in case.along.iter().zip(&case.instance).enumerate() {
+        let ipp: Vec<f64> = (0..3).map(|a| case.origin[a] + d * n[a]).collect();
+        let px: Vec<u8> = (0..case.rows as usize)
+            .flat_map(|row| (0..case.cols as usize).map(move |col| (row, col)))
+            .flat_map(|(row, col)| pixel(k, row, col, case.signed).to_le_bytes())
+            .collect();
+        let sop = format!("1.2.826.0.1.3680043.9.7.{}.{k}", case.name.len());
+        let (ipp, iop, spacing, inst) = (ds(&ipp), ds(&case.iop), ds(&case.spacing), inst.to_string());
+        let bytes = dicom_file(&[
+            (8, 0x08, Dv::Text("ORIGINAL\\PRIMARY\\M\\ND")),
+            (8, 0x16, Dv::Uid("1.2.840.10008.5.1.4.1.1.4")),
+            (8, 0x18, Dv::Uid(&sop)),
+            (8, 0x60, Dv::Text("MR")),
+            (8, 0x70, Dv::Text("SIEMENS")),
+            (8, 0x103E, Dv::Text(case.name)),
+            (8, 0x1090, Dv::Text("Prisma")),
+            (0x10, 0x20, Dv::Text("P1")),
+            (0x18, 0x50, Dv::Text("1.5")),
+            (0x18, 0x80, Dv::Text("2300")),
+            (0x18, 0x81, Dv::Text("2.98")),
+            (0x18, 0x87, Dv::Text("3")),
+            (0x18, 0x1030, Dv::Text("t1_mprage")),
+            (0x18, 0x1314, Dv::Text("9")),
+            (0x20, 0x0D, Dv::Uid("1.2.3")),
+            (0x20, 0x0E, Dv::Uid("1.2.3.4")),
+            (0x20, 0x11, Dv::Text("5")),
+            (0x20, 0x13, Dv::Text(&inst)),
+            (0x20, 0x32, Dv::Text(&ipp)),
+            (0x20, 0x37, Dv::Text(&iop)),
+            (0x28, 0x02, Dv::Us(1)),
+            (0x28, 0x04, Dv::Text("MONOCHROME2")),
+            (0x28, 0x10, Dv::Us(case.rows)),
+            (0x28, 0x11, Dv::Us(case.cols)),
+            (0x28, 0x30, Dv::Text(&spacing)),
+            (0x28, 0x100, Dv::Us(16)),
+            (0x28, 0x101, Dv::Us(16)),
+            (0x28, 0x102, Dv::Us(15)),
+            (0x28, 0x103, Dv::Us(case.signed as u16)),
+            (0x28, 0x1052, Dv::Text(case.inter)),
+            (0x28, 0x1053, Dv::Text(case.slope)),
+            (0x7FE0, 0x10, Dv::Raw(&px)),
+        ]);
+        let p = dir.join(format!("{k:03}.dcm"));
+        std::fs::write(&p, bytes).unwrap();
+        paths.push(p);
+    }
+    paths
+}
+
+/// Converts the series in `dir` the way a mount serves it: headers -> plan -> every byte of
+/// the file through `read_at` and `render_slice`; also through the kind's parts. Writes
+/// `<dir>.nii` and `<dir>.json`.
+fn convert(dir: &Path) -> VolumePlan {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files.reverse(); // the order given must not matter
+    let bytes: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let infos: Vec<DicomInfo> = bytes.iter().map(|b| dicom::parse_header_sized(b, b.len() as u64).unwrap()).collect();
+    let refs: Vec<&DicomInfo> = infos.iter().collect();
+    let plan = nifti::plan(&refs).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut nii = vec![0u8; plan.size() as usize];
+    let n = plan.read_at(0, &mut nii, |k| nifti::render_slice(&plan, &bytes[plan.order[k]])).unwrap();
+    assert_eq!(n as u64, plan.size());
+    std::fs::write(dir.with_extension("nii"), &nii).unwrap();
+    std::fs::write(dir.with_extension("json"), medfs::derive::bids::sidecar(&plan, &refs)).unwrap();
+
+    // The kind: one series folder as a study; its parts concatenated are the same file.
+    let names: Vec<String> = files.iter().map(|p| format!("s1/{}", p.file_name().unwrap().to_string_lossy())).collect();
+    let study = Study {
+        dataset: "d",
+        dir: "P1/1.2.3",
+        files: (0..files.len())
+            .map(|i| StudyFile {
+                name: &names[i],
+                role: "",
+                id: (0, i as u32),
+                size: bytes[i].len() as u64,
+                dicom: Some(&infos[i]),
+            })
+            .collect(),
+    };
+    struct NoContent;
+    impl medfs::organize::ContentSource for NoContent {
+        fn read_all(&self, _: (u32, u32)) -> std::io::Result<Vec<u8>> {
+            unreachable!("the NIfTI kind plans from headers only")
+        }
+    }
+    let mut warn = Vec::new();
+    let planned = NiftiKind.plan(&study, &NoContent, &mut warn);
+    assert!(warn.is_empty(), "{warn:?}");
+    assert_eq!(planned.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["s1/s1.nii", "s1/s1.json"]);
+    assert_eq!(planned[0].size, plan.size());
+    for (p, want) in planned.iter().zip([nii.clone(), std::fs::read(dir.with_extension("json")).unwrap()]) {
+        let spec = Spec { kind: NiftiKind.id(), inputs: p.inputs.clone(), params: p.params.clone() };
+        let parts = NiftiKind.parts(&spec).unwrap();
+        assert_eq!(parts.iter().sum::<u64>(), p.size);
+        let read = |i: usize| Ok(bytes[spec.inputs[i].1 as usize].clone());
+        let cx = RenderCx { read_all: &read };
+        let mut got = Vec::new();
+        for (i, len) in parts.iter().enumerate() {
+            let b = NiftiKind.render(&spec, i, &cx).unwrap();
+            assert_eq!(b.len() as u64, *len);
+            got.extend_from_slice(&b);
+        }
+        assert!(got == want, "{}: parts differ from the file", p.name);
+    }
+    plan
+}
+
+const CHECK: &str = r#"
+import json, os, sys
+import numpy as np
+import nibabel as nib
+import pydicom
+
+root = sys.argv[1]
+mode = sys.argv[2]
+
+if mode == "rle":
+    # An RLE Lossless copy of a series, encoded by pydicom.
+    from pydicom.uid import RLELossless
+    src, dst = os.path.join(root, sys.argv[3]), os.path.join(root, sys.argv[4])
+    os.makedirs(dst, exist_ok=True)
+    for f in sorted(os.listdir(src)):
+        ds = pydicom.dcmread(os.path.join(src, f))
+        ds.compress(RLELossless, ds.pixel_array)
+        ds.save_as(os.path.join(dst, f), enforce_file_format=True)
+    print(json.dumps({"rle": len(os.listdir(dst))}))
+    sys.exit(0)
+
+report = {}
+for case in sys.argv[3:]:
+    d = os.path.join(root, case)
+    dss = [pydicom.dcmread(os.path.join(d, f)) for f in sorted(os.listdir(d))]
+    iop = np.array(dss[0].ImageOrientationPatient, dtype=float)
+    r, c = iop[:3], iop[3:]
+    n = np.cross(r, c)
+    # dcm2niix's order: InstanceNumber unless positions along the normal are not monotonic.
+    dss.sort(key=lambda x: int(x.InstanceNumber))
+    along = [float(np.dot(np.array(x.ImagePositionPatient, dtype=float), n)) for x in dss]
+    steps = np.diff(along)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        dss.sort(key=lambda x: float(np.dot(np.array(x.ImagePositionPatient, dtype=float), n)))
+    p0 = np.array(dss[0].ImagePositionPatient, dtype=float)
+    p1 = np.array(dss[-1].ImagePositionPatient, dtype=float)
+    dr, dc = (float(v) for v in dss[0].PixelSpacing)
+    ny, nx, nz = int(dss[0].Rows), int(dss[0].Columns), len(dss)
+    # LPS affine of the stored order, from the tags: the slice column from the real positions.
+    lps = np.eye(4)
+    lps[:3, 0] = r * dc
+    lps[:3, 1] = c * dr
+    lps[:3, 2] = (p1 - p0) / (nz - 1)
+    lps[:3, 3] = p0
+    # Rows flipped as dcm2niix does (NIfTI row 0 = DICOM's last row), then LPS -> RAS.
+    flip = np.eye(4)
+    flip[1, 1] = -1
+    flip[1, 3] = ny - 1
+    want_aff = np.diag([-1, -1, 1, 1]) @ lps @ flip
+    img = nib.load(d + ".nii")
+    assert img.shape == (nx, ny, nz), (case, img.shape)
+    assert np.allclose(img.affine, want_aff, atol=1e-4), (case, img.affine, want_aff)
+    assert img.header["sform_code"] == 1 and img.header["qform_code"] == 1
+    assert np.allclose(img.get_qform(), want_aff, atol=2e-3), (case, img.get_qform(), want_aff)
+    raw = np.asanyarray(img.dataobj.get_unscaled())
+    stack = np.stack([x.pixel_array for x in dss], axis=-1)  # (rows, cols, slices)
+    want = stack.transpose(1, 0, 2)[:, ::-1, :]
+    assert raw.dtype == stack.dtype, (case, raw.dtype, stack.dtype)
+    assert np.array_equal(raw, want), case
+    slope, inter = float(dss[0].RescaleSlope), float(dss[0].RescaleIntercept)
+    assert np.allclose(img.get_fdata(), want * slope + inter), case
+    side = json.load(open(d + ".json"))
+    assert side["EchoTime"] == round(float(dss[0].EchoTime) / 1000, 8), side
+    assert side["RepetitionTime"] == float(dss[0].RepetitionTime) / 1000, side
+    assert side["SeriesDescription"] == dss[0].SeriesDescription, side
+    assert side["ImageType"] == list(dss[0].ImageType), side
+    assert side["MagneticFieldStrength"] == float(dss[0].MagneticFieldStrength), side
+    report[case] = {"shape": list(img.shape), "codes": "".join(nib.aff2axcodes(img.affine)),
+                    "dtype": str(raw.dtype), "syntax": str(dss[0].file_meta.TransferSyntaxUID)}
+print(json.dumps(report))
+"#;
+
+#[test]
+fn nibabel_reads_what_pydicom_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (a, b) = (30f64.to_radians(), 15f64.to_radians());
+    let cases = [
+        // Axial, numbered top-down while z goes up: dcm2niix keeps that order (slice axis I).
+        Case {
+            name: "axial",
+            iop: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            origin: [-120.5, -100.25, -40.0],
+            along: (0..5).map(|k| 2.5 * k as f64).collect(),
+            instance: (0..5).map(|k| 10 - k).collect(),
+            rows: 6,
+            cols: 8,
+            spacing: [0.8, 0.7],
+            signed: true,
+            slope: "1",
+            inter: "-1024",
+        },
+        // Oblique sagittal-ish, numbered out of order: sorted by position.
+        Case {
+            name: "oblique",
+            iop: [0.0, a.cos(), a.sin(), -b.sin(), -a.sin() * b.cos(), a.cos() * b.cos()],
+            origin: [40.0, -90.0, 60.0],
+            along: (0..4).map(|k| 1.2 * k as f64).collect(),
+            instance: vec![3, 1, 4, 2],
+            rows: 5,
+            cols: 7,
+            spacing: [1.1, 0.9],
+            signed: false,
+            slope: "0.5",
+            inter: "10",
+        },
+        // Coronal.
+        Case {
+            name: "coronal",
+            iop: [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+            origin: [-30.0, 12.0, 50.0],
+            along: (0..3).map(|k| -3.0 * k as f64).collect(),
+            instance: vec![1, 2, 3],
+            rows: 4,
+            cols: 4,
+            spacing: [2.0, 2.0],
+            signed: true,
+            slope: "1",
+            inter: "0",
+        },
+    ];
+    for case in &cases {
+        write_series(&root.join(case.name), case);
+    }
+    let out = common::py(CHECK, &[root, Path::new("rle"), Path::new("axial"), Path::new("axial_rle")]);
+    assert!(out.contains("\"rle\": 5"), "{out}");
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
+    names.push("axial_rle");
+    for n in &names {
+        let plan = convert(&root.join(n));
+        assert_eq!(plan.dim[2], if n.starts_with("axial") { 5 } else { plan.dim[2] });
+    }
+    let mut args: Vec<&Path> = vec![root, Path::new("check")];
+    args.extend(names.iter().map(Path::new));
+    let out = common::py(CHECK, &args);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    // An axial stack numbered top-down is LAI, as dcm2niix writes it; the RLE copy is the same.
+    assert_eq!(v["axial"]["codes"], "LAI", "{v}");
+    assert_eq!(v["axial_rle"]["codes"], "LAI", "{v}");
+    assert_eq!(v["axial_rle"]["syntax"], "1.2.840.10008.1.2.5", "{v}");
+    assert_eq!(v["oblique"]["dtype"], "uint16", "{v}");
+    assert_eq!(v["axial"]["shape"], serde_json::json!([8, 6, 5]), "{v}");
+    eprintln!("derive_nifti: {v}");
+}
