@@ -1,8 +1,11 @@
 //! The derived NIfTI of a DICOM series (`medfs::derive::nifti`) against independent readers:
-//! series written by `medfs::fixtures` (and an RLE-compressed copy pydicom makes), converted by
+//! series written by `medfs::fixtures` (and compressed copies of one), converted by
 //! the module to `.nii` + `.json` files, loaded by nibabel and compared with pydicom's reading of
 //! the same DICOM files (shape, affine computed in Python from the tags, voxels, scaling,
-//! sidecar fields). Needs `$MEDFS_PYTHON` with pydicom, nibabel and numpy (./test.sh).
+//! sidecar fields), and with dcm2niix's conversion of the same files (affine, voxels, sidecar).
+//! Compressed copies: RLE by pydicom, JPEG Lossless by libjpeg-turbo (imagecodecs), decoded by
+//! medfs through dicom-rs and checked against pydicom / imagecodecs / dcm2niix decoding them.
+//! Needs `$MEDFS_PYTHON` with pydicom, nibabel, numpy, imagecodecs and dcm2niix (./test.sh).
 
 mod common;
 
@@ -155,7 +158,7 @@ fn convert(dir: &Path) -> VolumePlan {
 }
 
 const CHECK: &str = r#"
-import json, os, sys
+import json, os, subprocess, sys
 import numpy as np
 import nibabel as nib
 import pydicom
@@ -175,6 +178,34 @@ if mode == "rle":
     print(json.dumps({"rle": len(os.listdir(dst))}))
     sys.exit(0)
 
+if mode == "jpegll":
+    # A JPEG Lossless (process 14, selection value 1) copy, encoded by libjpeg-turbo.
+    import imagecodecs
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLosslessSV1
+    src, dst = os.path.join(root, sys.argv[3]), os.path.join(root, sys.argv[4])
+    os.makedirs(dst, exist_ok=True)
+    for f in sorted(os.listdir(src)):
+        ds = pydicom.dcmread(os.path.join(src, f))
+        frame = imagecodecs.jpeg8_encode(ds.pixel_array.view(np.uint16), lossless=True, predictor=1)
+        ds.PixelData = encapsulate([frame])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1
+        ds.save_as(os.path.join(dst, f), enforce_file_format=True)
+    print(json.dumps({"jpegll": len(os.listdir(dst))}))
+    sys.exit(0)
+
+
+def pixels(x):
+    """The slice's stored values, decoded without dicom-rs."""
+    if x.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.70":
+        import imagecodecs
+        from pydicom.encaps import generate_frames
+        a = imagecodecs.jpeg8_decode(next(generate_frames(x.PixelData, number_of_frames=1)))
+        return a.view(np.int16) if x.PixelRepresentation == 1 else a
+    return x.pixel_array
+
+
 report = {}
 for case in sys.argv[3:]:
     d = os.path.join(root, case)
@@ -182,12 +213,8 @@ for case in sys.argv[3:]:
     iop = np.array(dss[0].ImageOrientationPatient, dtype=float)
     r, c = iop[:3], iop[3:]
     n = np.cross(r, c)
-    # dcm2niix's order: InstanceNumber unless positions along the normal are not monotonic.
-    dss.sort(key=lambda x: int(x.InstanceNumber))
-    along = [float(np.dot(np.array(x.ImagePositionPatient, dtype=float), n)) for x in dss]
-    steps = np.diff(along)
-    if not (np.all(steps > 0) or np.all(steps < 0)):
-        dss.sort(key=lambda x: float(np.dot(np.array(x.ImagePositionPatient, dtype=float), n)))
+    # Slices ascending along the normal (what dcm2niix ends with, whatever the numbering).
+    dss.sort(key=lambda x: float(np.dot(np.array(x.ImagePositionPatient, dtype=float), n)))
     p0 = np.array(dss[0].ImagePositionPatient, dtype=float)
     p1 = np.array(dss[-1].ImagePositionPatient, dtype=float)
     dr, dc = (float(v) for v in dss[0].PixelSpacing)
@@ -209,7 +236,7 @@ for case in sys.argv[3:]:
     assert img.header["sform_code"] == 1 and img.header["qform_code"] == 1
     assert np.allclose(img.get_qform(), want_aff, atol=2e-3), (case, img.get_qform(), want_aff)
     raw = np.asanyarray(img.dataobj.get_unscaled())
-    stack = np.stack([x.pixel_array for x in dss], axis=-1)  # (rows, cols, slices)
+    stack = np.stack([pixels(x) for x in dss], axis=-1)  # (rows, cols, slices)
     want = stack.transpose(1, 0, 2)[:, ::-1, :]
     assert raw.dtype == stack.dtype, (case, raw.dtype, stack.dtype)
     assert np.array_equal(raw, want), case
@@ -221,8 +248,28 @@ for case in sys.argv[3:]:
     assert side["SeriesDescription"] == dss[0].SeriesDescription, side
     assert side["ImageType"] == list(dss[0].ImageType), side
     assert side["MagneticFieldStrength"] == float(dss[0].MagneticFieldStrength), side
+    # dcm2niix over the same files: same affine, same voxels, same sidecar fields.
+    exe = os.path.join(os.path.dirname(sys.executable), "dcm2niix")
+    assert os.access(exe, os.X_OK), f"{exe} missing: run ./test.sh (pip install dcm2niix)"
+    out = os.path.join(root, "dcm2niix", case)
+    os.makedirs(out)
+    subprocess.run([exe, "-f", "ref", "-o", out, "-z", "n", "-b", "y", d], check=True, capture_output=True)
+    ref = nib.load(os.path.join(out, "ref.nii"))
+    assert ref.shape == img.shape, (case, ref.shape, img.shape)
+    assert np.allclose(ref.affine, img.affine, atol=1e-3), (case, ref.affine, img.affine)
+    assert np.array_equal(np.asanyarray(ref.dataobj.get_unscaled()), raw), case
+    assert np.allclose(ref.get_fdata(), img.get_fdata()), case
+    rside = json.load(open(os.path.join(out, "ref.json")))
+    # dcm2niix writes its own vendor name ("Siemens") and appends what it infers to ImageType
+    # ("MAGNITUDE"); medfs writes the DICOM's values.
+    same = [k for k in side if k in rside and not k.startswith("Conversion") and k != "Manufacturer"]
+    diff = [(k, rside[k], side[k]) for k in same
+            if rside[k] != side[k] and not (k == "ImageType" and rside[k][:len(side[k])] == side[k])]
+    assert not diff, (case, diff)
+    missing = sorted(k for k in rside if k not in side)
     report[case] = {"shape": list(img.shape), "codes": "".join(nib.aff2axcodes(img.affine)),
-                    "dtype": str(raw.dtype), "syntax": str(dss[0].file_meta.TransferSyntaxUID)}
+                    "dtype": str(raw.dtype), "syntax": str(dss[0].file_meta.TransferSyntaxUID),
+                    "dcm2niix_keys_agree": sorted(same), "only_dcm2niix": missing}
 print(json.dumps(report))
 "#;
 
@@ -232,7 +279,7 @@ fn nibabel_reads_what_pydicom_reads() {
     let root = tmp.path();
     let (a, b) = (30f64.to_radians(), 15f64.to_radians());
     let cases = [
-        // Axial, numbered top-down while z goes up: dcm2niix keeps that order (slice axis I).
+        // Axial, numbered top-down while z goes up: still stored bottom-up (slice axis S).
         Case {
             name: "axial",
             iop: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
@@ -280,8 +327,10 @@ fn nibabel_reads_what_pydicom_reads() {
     }
     let out = common::py(CHECK, &[root, Path::new("rle"), Path::new("axial"), Path::new("axial_rle")]);
     assert!(out.contains("\"rle\": 5"), "{out}");
+    let out = common::py(CHECK, &[root, Path::new("jpegll"), Path::new("axial"), Path::new("axial_jpegll")]);
+    assert!(out.contains("\"jpegll\": 5"), "{out}");
     let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
-    names.push("axial_rle");
+    names.extend(["axial_rle", "axial_jpegll"]);
     for n in &names {
         let plan = convert(&root.join(n));
         assert_eq!(plan.dim[2], if n.starts_with("axial") { 5 } else { plan.dim[2] });
@@ -290,10 +339,12 @@ fn nibabel_reads_what_pydicom_reads() {
     args.extend(names.iter().map(Path::new));
     let out = common::py(CHECK, &args);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    // An axial stack numbered top-down is LAI, as dcm2niix writes it; the RLE copy is the same.
-    assert_eq!(v["axial"]["codes"], "LAI", "{v}");
-    assert_eq!(v["axial_rle"]["codes"], "LAI", "{v}");
+    // An axial stack is LAS whatever its numbering, as dcm2niix writes it; the RLE copy too.
+    assert_eq!(v["axial"]["codes"], "LAS", "{v}");
+    assert_eq!(v["axial_rle"]["codes"], "LAS", "{v}");
     assert_eq!(v["axial_rle"]["syntax"], "1.2.840.10008.1.2.5", "{v}");
+    assert_eq!(v["axial_jpegll"]["syntax"], "1.2.840.10008.1.2.4.70", "{v}");
+    assert_eq!(v["axial_jpegll"]["codes"], "LAS", "{v}");
     assert_eq!(v["oblique"]["dtype"], "uint16", "{v}");
     assert_eq!(v["axial"]["shape"], serde_json::json!([8, 6, 5]), "{v}");
     eprintln!("derive_nifti: {v}");

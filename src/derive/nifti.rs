@@ -7,13 +7,15 @@
 //!
 //! What dcm2niix does, and so this module (its `nii_dicom.cpp` / `nii_dicom_batch.cpp`):
 //!
-//! * **Slice order**: by InstanceNumber; if the positions along the slice normal
-//!   N = row cosines x column cosines are then not monotonic, by position along N, ascending.
+//! * **Slice order**: by position along the slice normal N = row cosines x column cosines,
+//!   ascending. (dcm2niix orders by InstanceNumber, re-sorts by position when that order is
+//!   not monotonic, and reverses a descending stack with `nii_flipZ`: the same result, checked
+//!   against dcm2niix itself by `tests/derive_nifti.rs`.)
 //! * **Slice spacing** is the distance between the first two slices' ImagePositionPatient, not
 //!   SliceThickness (CT slices often overlap, MR ones have gaps).
 //! * **Affine**: in DICOM's LPS, voxel (i, j, k) of the stored (unflipped) order sits at
-//!   P0 + i·dc·R + j·dr·C + k·dz·S with S = ±N (minus when the last slice lies behind the
-//!   first along N), P0 the first slice's position, dc/dr PixelSpacing[1]/[0]. The rows are then
+//!   P0 + i·dc·R + j·dr·C + k·dz·N, P0 the first slice's position, dc/dr
+//!   PixelSpacing\[1\]/\[0\]. The rows are then
 //!   flipped (NIfTI row 0 = DICOM's last row: `nii_flipY`), which negates the second column
 //!   and moves the origin to the last row, and LPS becomes RAS by negating x and y. An axial
 //!   series thus comes out as dcm2niix's familiar LAS. sform and qform (code 1, scanner) both
@@ -253,19 +255,14 @@ pub fn plan(slices: &[&DicomInfo]) -> Result<VolumePlan, NotVolume> {
     }
     let n = unit(cross(r, c)).ok_or_else(bad_iop)?;
 
-    // dcm2niix's order: InstanceNumber, unless the positions along N then go back and forth.
+    // Ascending along N (ties, rejected below, by InstanceNumber then input order).
     let along: Vec<f64> = g.iter().map(|s| dot(sub(s.ipp, g0.ipp), n)).collect();
     let mut order: Vec<usize> = (0..g.len()).collect();
     order.sort_by(|&a, &b| {
         let key = |i: usize| slices[i].instance_number.unwrap_or(i64::MAX);
-        key(a).cmp(&key(b)).then(along[a].total_cmp(&along[b])).then(a.cmp(&b))
+        along[a].total_cmp(&along[b]).then(key(a).cmp(&key(b))).then(a.cmp(&b))
     });
-    let steps = |o: &[usize]| o.windows(2).map(|w| along[w[1]] - along[w[0]]).collect::<Vec<f64>>();
-    let st = steps(&order);
-    if !(st.iter().all(|&d| d > 0.0) || st.iter().all(|&d| d < 0.0)) {
-        order.sort_by(|&a, &b| along[a].total_cmp(&along[b]).then(a.cmp(&b)));
-    }
-    let st = steps(&order);
+    let st: Vec<f64> = order.windows(2).map(|w| along[w[1]] - along[w[0]]).collect();
     let first = order[0];
     // Two slices at one place: echoes, repeats, or two series under one UID.
     if let Some(k) = st.iter().position(|d| d.abs() < 1e-3) {
@@ -301,7 +298,7 @@ pub fn plan(slices: &[&DicomInfo]) -> Result<VolumePlan, NotVolume> {
 
     let (dr, dc) = (g0.spacing[0], g0.spacing[1]);
     let (nx, ny, nz) = (g0.cols as usize, g0.rows as usize, g.len());
-    let s = if st[0] < 0.0 { [-n[0], -n[1], -n[2]] } else { n };
+    let s = n;
     let p0 = g[first].ipp;
     let mut affine = [[0.0; 4]; 3];
     for a in 0..3 {
@@ -782,29 +779,32 @@ mod tests {
         assert_eq!(p.size(), 352 + 3 * 4 * 5 * 2);
     }
 
-    /// Slices given in any order, or numbered from the top down, describe the same space.
+    /// Slices given in any order, numbered from the top down or at random, describe the same
+    /// space in the same order: ascending along the normal (dcm2niix's result).
     #[test]
     fn reversed_and_shuffled_order() {
         let mut s = series(AXIAL, 5, 2.5);
-        // Instance numbers going down as z goes up: dcm2niix keeps that order and flips S.
+        let up = plan(&refs(&s)).unwrap();
         for (k, x) in s.iter_mut().enumerate() {
             x.instance_number = Some(10 - k as i64);
         }
         let p = plan(&refs(&s)).unwrap();
-        assert_eq!(p.order, vec![4, 3, 2, 1, 0]);
-        approx(&p.affine, &[[-0.75, 0.0, 0.0, -10.0], [0.0, 0.5, 0.0, 18.5], [0.0, 0.0, -2.5, 40.0]]);
-        // Instance numbers that jump around: sorted by position, ascending.
+        assert_eq!(p.order, vec![0, 1, 2, 3, 4]);
+        assert_eq!(p.affine, up.affine);
         for (x, i) in s.iter_mut().zip([3, 1, 5, 2, 4]) {
             x.instance_number = Some(i);
         }
-        let p = plan(&refs(&s)).unwrap();
-        assert_eq!(p.order, vec![0, 1, 2, 3, 4]);
-        // The input order does not matter.
+        assert_eq!(plan(&refs(&s)).unwrap(), p);
         let mut rev: Vec<&DicomInfo> = refs(&s);
         rev.reverse();
         let q = plan(&rev).unwrap();
         assert_eq!(q.order, vec![4, 3, 2, 1, 0]);
         assert_eq!(q.affine, p.affine);
+        // A stack written downwards: the first slice of the file is the lowest one.
+        let down = series(AXIAL, 5, -2.5);
+        let d = plan(&refs(&down)).unwrap();
+        assert_eq!(d.order, vec![4, 3, 2, 1, 0]);
+        approx(&d.affine, &[[-0.75, 0.0, 0.0, -10.0], [0.0, 0.5, 0.0, 18.5], [0.0, 0.0, 2.5, 20.0]]);
     }
 
     /// Sagittal and coronal stacks: the columns follow the direction cosines, negated for RAS.
@@ -836,10 +836,9 @@ mod tests {
             let ipp = s[p.order[k]].image_position.unwrap();
             let lps: Vec<f64> = (0..3).map(|a| ipp[a] + i as f64 * 0.75 * r[a] + row as f64 * 0.5 * c[a]).collect();
             let ras = [-lps[0], -lps[1], lps[2]];
-            for a in 0..3 {
-                let m = &p.affine[a];
+            for (a, (m, want)) in p.affine.iter().zip(ras).enumerate() {
                 let got = m[0] * i as f64 + m[1] * jf as f64 + m[2] * k as f64 + m[3];
-                assert!((got - ras[a]).abs() < 1e-9, "axis {a}: {got} vs {}", ras[a]);
+                assert!((got - want).abs() < 1e-9, "axis {a}: {got} vs {want}");
             }
         }
     }
@@ -943,9 +942,9 @@ mod tests {
                     [2.0 * (qb * qd - qa * qc), 2.0 * (qc * qd + qa * qb), qa * qa + qd * qd - qc * qc - qb * qb],
                 ];
                 let pd = [f(80), f(84), f(88) * qfac];
-                for i in 0..3 {
+                for (i, rot_i) in rot.iter().enumerate() {
                     for j in 0..3 {
-                        let q = rot[i][j] * pd[j];
+                        let q = rot_i[j] * pd[j];
                         // a = sqrt(1 - b² - c² - d²) from f32s: ~1e-4 near half turns (nifti1_io too).
                         assert!(
                             (q - p.affine[i][j]).abs() < 1e-3,
