@@ -1239,6 +1239,7 @@ import sys
 
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -1251,10 +1252,18 @@ FIELDS = {
     "series_description": "SeriesDescription", "body_part": "BodyPartExamined",
     "manufacturer": "Manufacturer", "patient_sex": "PatientSex", "patient_age": "PatientAge",
     "patient_birth_date": "PatientBirthDate", "study_id": "StudyID",
+    "manufacturer_model": "ManufacturerModelName", "software_versions": "SoftwareVersions",
+    "protocol_name": "ProtocolName", "patient_position": "PatientPosition",
 }
 INTS = {"series_number": "SeriesNumber", "instance_number": "InstanceNumber",
-        "number_of_frames": "NumberOfFrames", "rows": "Rows", "columns": "Columns"}
-FLOATS = {"slice_thickness": "SliceThickness", "slice_location": "SliceLocation"}
+        "number_of_frames": "NumberOfFrames", "rows": "Rows", "columns": "Columns",
+        "samples_per_pixel": "SamplesPerPixel", "bits_allocated": "BitsAllocated",
+        "pixel_representation": "PixelRepresentation"}
+FLOATS = {"slice_thickness": "SliceThickness", "slice_location": "SliceLocation",
+          "repetition_time": "RepetitionTime", "echo_time": "EchoTime",
+          "magnetic_field_strength": "MagneticFieldStrength",
+          "spacing_between_slices": "SpacingBetweenSlices", "flip_angle": "FlipAngle",
+          "rescale_intercept": "RescaleIntercept", "rescale_slope": "RescaleSlope"}
 LISTS = {"image_position": "ImagePositionPatient", "image_orientation": "ImageOrientationPatient",
          "pixel_spacing": "PixelSpacing"}
 
@@ -1279,6 +1288,17 @@ def make(i, full):
         ds.StudyID = f"S{i}"
         ds.SliceLocation = f"{-100.5 + i}"
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ManufacturerModelName = "Discovery MR750"
+        ds.SoftwareVersions = ["DV26.0", "R02"]
+        ds.ProtocolName = "BRAIN T1"
+        ds.PatientPosition = "HFS"
+        ds.RepetitionTime = "2300.0"
+        ds.EchoTime = "2.98"
+        ds.MagneticFieldStrength = "3"
+        ds.SpacingBetweenSlices = "1.25"
+        ds.FlipAngle = "9"
+        ds.RescaleIntercept = "-1024"
+        ds.RescaleSlope = "1.5"
     # A sequence of undefined length with undefined-length items and a nested sequence.
     items = []
     for k in range(2):
@@ -1325,6 +1345,8 @@ def expect(path):
     e["transfer_syntax"] = str(ts) if ts else None
     for k, kw in FIELDS.items():
         v = ds.get(kw)
+        if isinstance(v, MultiValue):
+            v = "\\".join(str(x) for x in v)  # medfs keeps multi-valued text verbatim
         e[k] = str(v) if v not in (None, "") else None
     for k, kw in INTS.items():
         v = ds.get(kw)
@@ -1414,6 +1436,7 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
             let s = |x: &Option<String>| x.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
             let i = |x: Option<i64>| x.map_or(serde_json::Value::Null, serde_json::Value::from);
             let fl = |x: &[f64]| serde_json::Value::from(x.to_vec());
+            let f = |x: Option<f64>| x.map_or(serde_json::Value::Null, serde_json::Value::from);
             let pairs: Vec<(&str, serde_json::Value)> = vec![
                 ("transfer_syntax", s(&got.transfer_syntax)),
                 ("patient_id", s(&got.patient_id)),
@@ -1441,6 +1464,20 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
                 ("image_position", got.image_position.map_or(serde_json::Value::Null, |a| fl(&a))),
                 ("image_orientation", got.image_orientation.map_or(serde_json::Value::Null, |a| fl(&a))),
                 ("pixel_spacing", got.pixel_spacing.map_or(serde_json::Value::Null, |a| fl(&a))),
+                ("manufacturer_model", s(&got.manufacturer_model)),
+                ("software_versions", s(&got.software_versions)),
+                ("protocol_name", s(&got.protocol_name)),
+                ("patient_position", s(&got.patient_position)),
+                ("samples_per_pixel", i(got.samples_per_pixel.map(i64::from))),
+                ("bits_allocated", i(got.bits_allocated.map(i64::from))),
+                ("pixel_representation", i(got.pixel_representation.map(i64::from))),
+                ("repetition_time", f(got.repetition_time)),
+                ("echo_time", f(got.echo_time)),
+                ("magnetic_field_strength", f(got.magnetic_field_strength)),
+                ("spacing_between_slices", f(got.spacing_between_slices)),
+                ("flip_angle", f(got.flip_angle)),
+                ("rescale_intercept", f(got.rescale_intercept)),
+                ("rescale_slope", f(got.rescale_slope)),
             ];
             for (k, mine) in pairs {
                 assert_eq!(mine, e[k], "{name}: {k}");
