@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use medfs::derive::nifti::{self, NiftiKind, VolumePlan};
-use medfs::derive::seam::{Kind, RenderCx, Spec, Study, StudyFile};
+use medfs::derive::seam::{Kind, RenderCx, Study, StudyFile};
 use medfs::dicom::{self, DicomInfo};
 use medfs::fixtures::{Dv, dicom as dicom_file};
 
@@ -128,6 +128,7 @@ fn convert(dir: &Path) -> VolumePlan {
                 dicom: Some(&infos[i]),
             })
             .collect(),
+        planned: &[],
     };
     struct NoContent;
     impl medfs::organize::ContentSource for NoContent {
@@ -141,19 +142,43 @@ fn convert(dir: &Path) -> VolumePlan {
     assert_eq!(planned.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["s1/s1.nii", "s1/s1.json"]);
     assert_eq!(planned[0].size, plan.size());
     for (p, want) in planned.iter().zip([nii.clone(), std::fs::read(dir.with_extension("json")).unwrap()]) {
-        let spec = Spec { kind: NiftiKind.id(), inputs: p.inputs.clone(), params: p.params.clone() };
-        let parts = NiftiKind.parts(&spec).unwrap();
+        let spec = &p.spec;
+        assert_eq!(spec.kind, NiftiKind.id());
+        let parts = NiftiKind.parts(spec).unwrap();
         assert_eq!(parts.iter().sum::<u64>(), p.size);
         let read = |i: usize| Ok(bytes[spec.inputs[i].1 as usize].clone());
         let cx = RenderCx { read_all: &read };
         let mut got = Vec::new();
         for (i, len) in parts.iter().enumerate() {
-            let b = NiftiKind.render(&spec, i, &cx).unwrap();
+            let b = NiftiKind.render(spec, i, &cx).unwrap();
             assert_eq!(b.len() as u64, *len);
             got.extend_from_slice(&b);
         }
         assert!(got == want, "{}: parts differ from the file", p.name);
     }
+
+    // The preview image of the .nii: its middle slice as the DICOM shows it (the file's slice
+    // rows flipped back), big-endian, signed values shifted by 32768.
+    let spec = &planned[0].spec;
+    let image = NiftiKind.image().unwrap();
+    let (w, h, bits) = image.shape(spec).unwrap();
+    assert_eq!((w as usize, h as usize, bits), (plan.dim[0], plan.dim[1], 16));
+    let read = |i: usize| Ok(bytes[spec.inputs[i].1 as usize].clone());
+    let cx = RenderCx { read_all: &read };
+    let k = plan.dim[2] / 2;
+    let sb = plan.slice_bytes() as usize;
+    let file_slice = &nii[352 + k * sb..352 + (k + 1) * sb];
+    let signed = plan.voxel == nifti::Voxel::I16;
+    let mut want = Vec::new();
+    for row in file_slice.rchunks_exact(2 * w as usize) {
+        for v in row.chunks_exact(2) {
+            let v = u16::from_le_bytes([v[0], v[1]]) ^ if signed { 0x8000 } else { 0 };
+            want.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    assert_eq!(image.rows(spec, 0..h, &cx).unwrap(), want);
+    assert_eq!(image.rows(spec, 1..3, &cx).unwrap(), want[2 * w as usize..6 * w as usize]);
+    assert!(image.rows(spec, 0..h + 1, &cx).is_err());
     plan
 }
 

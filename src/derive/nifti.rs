@@ -471,10 +471,17 @@ const TS_NATIVE: [&str; 3] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.8
 
 /// One slice's voxels in the file's order: `file` is the whole slice DICOM file (of the series
 /// the plan was made from); returns exactly [`VolumePlan::slice_bytes`] bytes, little-endian,
-/// rows flipped (NIfTI row 0 = the DICOM's last row). Native (uncompressed) pixel data in any
-/// of the three uncompressed syntaxes is reordered; compressed syntaxes go to
-/// [`decode_frame`].
+/// rows flipped (NIfTI row 0 = the DICOM's last row).
 pub fn render_slice(plan: &VolumePlan, file: &[u8]) -> Result<Vec<u8>, RenderError> {
+    let native = slice_pixels(plan, file)?;
+    let row = plan.dim[0] * plan.voxel.bytes();
+    Ok(native.rchunks_exact(row).flatten().copied().collect())
+}
+
+/// One slice's stored values as the DICOM has them (rows top to bottom), little-endian,
+/// exactly [`VolumePlan::slice_bytes`] long. Native (uncompressed) pixel data in any of the
+/// three uncompressed syntaxes is byte-reordered; compressed syntaxes go to [`decode_frame`].
+pub fn slice_pixels(plan: &VolumePlan, file: &[u8]) -> Result<Vec<u8>, RenderError> {
     let pd = dicom::pixel_data(file)?;
     let info = &pd.info;
     let (nx, ny) = (plan.dim[0], plan.dim[1]);
@@ -490,32 +497,27 @@ pub fn render_slice(plan: &VolumePlan, file: &[u8]) -> Result<Vec<u8>, RenderErr
     let bpp = plan.voxel.bytes();
     let want = nx * ny * bpp;
     let ts = info.transfer_syntax.as_deref().unwrap_or(TS_NATIVE[0]);
-    let native: std::borrow::Cow<[u8]> = match pd.len {
+    match pd.len {
         Some(len) if TS_NATIVE.contains(&ts) || info.transfer_syntax.is_none() => {
             if len < want {
                 return Err(RenderError::Mismatch(format!("Pixel Data holds {len} bytes, a slice needs {want}")));
             }
             let px = &file[pd.offset..pd.offset + want];
-            if pd.big_endian && bpp == 2 {
-                px.chunks_exact(2).flat_map(|p| [p[1], p[0]]).collect::<Vec<u8>>().into()
+            Ok(if pd.big_endian && bpp == 2 {
+                px.chunks_exact(2).flat_map(|p| [p[1], p[0]]).collect()
             } else {
-                px.into()
-            }
+                px.to_vec()
+            })
         }
         _ => {
-            let v = decode_frame(file, ts)?;
+            let mut v = decode_frame(file, ts)?;
             if v.len() < want {
                 return Err(RenderError::Decode(format!("decoded {} bytes, a slice needs {want}", v.len())));
             }
-            v.into()
+            v.truncate(want);
+            Ok(v)
         }
-    };
-    let row = nx * bpp;
-    let mut out = Vec::with_capacity(want);
-    for j in (0..ny).rev() {
-        out.extend_from_slice(&native[j * row..(j + 1) * row]);
     }
-    Ok(out)
 }
 
 /// Transfer syntaxes whose pixel data [`decode_frame`] decodes with dicom-rs: JPEG baseline
@@ -556,13 +558,14 @@ pub fn decode_frame(file: &[u8], ts: &str) -> Result<Vec<u8>, RenderError> {
 // ---------------------------------------------------------------------------------------------
 // The derived-file kind
 
-use super::seam::{Kind, KindId, Planned, RenderCx, Spec, Study};
+use super::seam::{Image, Kind, KindId, MEMO_MIDDLE_SLICE, Planned, RenderCx, Spec, Study, bad, params, unparams};
 
 /// The kind's persisted id (h12png's kinds take the ids below it).
 pub const KIND_ID: KindId = 5;
 
-/// Slices rendered together as one cached part: about 1 MiB of voxels.
-const PART_BYTES: u64 = 1 << 20;
+/// Slices rendered together as one cached part: at most this many bytes of voxels, at least
+/// one slice (a 512x512 16-bit slice, 512 KiB, is a part of its own).
+const PART_BYTES: u64 = 256 << 10;
 
 /// What the tree keeps per derived file of this kind (`Spec::params`).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -583,8 +586,16 @@ impl VolumePlan {
     }
 }
 
-fn params(spec: &Spec) -> Result<Params, String> {
-    crate::persist::decode(&spec.params).map_err(|e| format!("derived NIfTI params: {e}"))
+fn load(spec: &Spec) -> Result<Params, String> {
+    unparams(spec)
+}
+
+fn load_volume(spec: &Spec) -> Result<VolumePlan, String> {
+    match load(spec)? {
+        Params::Volume(p) if p.dim[2] == spec.inputs.len() => Ok(p),
+        Params::Volume(p) => Err(format!("derived NIfTI: {} slices, {} inputs", p.dim[2], spec.inputs.len())),
+        Params::Sidecar(_) => Err("a derived JSON is not an image".into()),
+    }
 }
 
 impl Kind for NiftiKind {
@@ -636,20 +647,11 @@ impl Kind for NiftiKind {
             let inputs = p.order.iter().map(|&k| study.files[idx[k]].id).collect();
             let size = p.size();
             let stored = VolumePlan { order: (0..p.order.len()).collect(), ..p };
-            out.push(Planned {
-                name: format!("{base}.nii"),
-                inputs,
-                params: crate::persist::encode(&Params::Volume(stored)),
-                size,
-                beside,
-            });
-            out.push(Planned {
-                name: format!("{base}.json"),
-                inputs: Vec::new(),
-                size: json.len() as u64,
-                params: crate::persist::encode(&Params::Sidecar(json)),
-                beside,
-            });
+            let spec = Spec { kind: KIND_ID, inputs, params: params(&Params::Volume(stored)) };
+            out.push(Planned { name: format!("{base}.nii"), spec, size, beside });
+            let size = json.len() as u64;
+            let spec = Spec { kind: KIND_ID, inputs: Vec::new(), params: params(&Params::Sidecar(json)) };
+            out.push(Planned { name: format!("{base}.json"), spec, size, beside });
         }
         out
     }
@@ -657,12 +659,10 @@ impl Kind for NiftiKind {
     /// A `.nii`: the 352 header bytes, then groups of whole slices of about 1 MiB. A `.json`:
     /// one part.
     fn parts(&self, spec: &Spec) -> Result<Vec<u64>, String> {
-        match params(spec)? {
+        match load(spec)? {
             Params::Sidecar(b) => Ok(vec![b.len() as u64]),
-            Params::Volume(p) => {
-                if p.dim[2] != spec.inputs.len() {
-                    return Err(format!("derived NIfTI: {} slices, {} inputs", p.dim[2], spec.inputs.len()));
-                }
+            Params::Volume(_) => {
+                let p = load_volume(spec)?;
                 let g = p.per_part();
                 let mut parts = vec![VOX_OFFSET];
                 let mut k = 0;
@@ -679,18 +679,17 @@ impl Kind for NiftiKind {
     /// Part 0 of a `.nii` is its header; part n its slices (n-1)·g .. n·g, each read whole
     /// from its DICOM file and rendered by [`render_slice`].
     fn render(&self, spec: &Spec, part: usize, cx: &RenderCx<'_>) -> std::io::Result<Vec<u8>> {
-        let p = match params(spec).map_err(std::io::Error::other)? {
-            Params::Sidecar(b) if part == 0 => return Ok(b),
-            Params::Volume(p) => p,
-            Params::Sidecar(_) => return Err(std::io::Error::other("derived JSON has one part")),
-        };
+        if let Params::Sidecar(b) = load(spec).map_err(bad)? {
+            return if part == 0 { Ok(b) } else { Err(bad("a derived JSON has one part")) };
+        }
+        let p = load_volume(spec).map_err(bad)?;
         if part == 0 {
             return Ok(p.header().to_vec());
         }
         let g = p.per_part();
         let first = (part - 1) * g;
         if first >= p.dim[2] {
-            return Err(std::io::Error::other(format!("derived NIfTI has no part {part}")));
+            return Err(bad(format!("derived NIfTI has no part {part}")));
         }
         let slices = first..(first + g).min(p.dim[2]);
         let mut out = Vec::with_capacity(slices.len() * p.slice_bytes() as usize);
@@ -698,11 +697,46 @@ impl Kind for NiftiKind {
             let file = cx.read_all(k)?;
             // The file and its decoded slice are held while it renders.
             let _charge = cx.reserve(file.len() + p.slice_bytes() as usize);
-            let px = render_slice(&p, &file)
-                .map_err(|e| std::io::Error::other(format!("slice {} of the derived NIfTI: {e}", k + 1)))?;
+            let px = render_slice(&p, &file).map_err(|e| bad(format!("slice {} of the derived NIfTI: {e}", k + 1)))?;
             out.extend_from_slice(&px);
         }
         Ok(out)
+    }
+
+    /// A `.nii` is an image for previews: its middle slice.
+    fn image(&self) -> Option<&dyn Image> {
+        Some(self)
+    }
+}
+
+/// The middle slice of the volume (slice nz/2 in file order), as the DICOM shows it: rows top
+/// to bottom, 16-bit samples big-endian; signed values shifted by 32768 so that their order is
+/// kept (a preview stretches them anyway).
+impl Image for NiftiKind {
+    fn shape(&self, spec: &Spec) -> Result<(u32, u32, u8), String> {
+        let p = load_volume(spec)?;
+        Ok((p.dim[0] as u32, p.dim[1] as u32, 8 * p.voxel.bytes() as u8))
+    }
+
+    fn rows(&self, spec: &Spec, rows: Range<u32>, cx: &RenderCx<'_>) -> std::io::Result<Vec<u8>> {
+        let p = load_volume(spec).map_err(bad)?;
+        if rows.end as usize > p.dim[1] || rows.start > rows.end {
+            return Err(bad(format!("derived NIfTI image has {} rows, not {rows:?}", p.dim[1])));
+        }
+        let k = p.dim[2] / 2;
+        let all = cx.memo(MEMO_MIDDLE_SLICE, || {
+            let file = cx.read_all(k)?;
+            let le = slice_pixels(&p, &file).map_err(|e| bad(format!("slice {} of the derived NIfTI: {e}", k + 1)))?;
+            Ok(match p.voxel {
+                Voxel::U8 => le,
+                Voxel::U16 => le.chunks_exact(2).flat_map(|s| [s[1], s[0]]).collect(),
+                Voxel::I16 => {
+                    le.chunks_exact(2).flat_map(|s| (u16::from_le_bytes([s[0], s[1]]) ^ 0x8000).to_be_bytes()).collect()
+                }
+            })
+        })?;
+        let row = p.dim[0] * p.voxel.bytes();
+        Ok(all[rows.start as usize * row..rows.end as usize * row].to_vec())
     }
 }
 

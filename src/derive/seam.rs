@@ -1,16 +1,18 @@
-//! FROM h12png's SEAM (/tmp/s11/derive-seam.md, v1): a copy of the derived-file seam's types,
+//! FROM h12png's SEAM (h12png's `src/derive/mod.rs`, v2): a copy of the derived-file seam's types,
 //! only so that the NIfTI kind compiles and is tested on this branch. At merge, delete this
 //! file and point `nifti.rs`'s `use super::seam::...` at `super::` (the real `derive/mod.rs`).
 //! `RenderCx` here reads inputs through a closure and caches nothing; the real one is
 //! cache-charged and single-flight.
 
 use std::io;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Persisted in the tree: never renumber a kind, never reuse an id.
 pub type KindId = u8;
 
 /// One file of a study as a kind sees it when planning (build time).
+#[derive(Debug, Clone)]
 pub struct StudyFile<'a> {
     /// Its name in the study folder (may contain '/').
     pub name: &'a str,
@@ -32,16 +34,17 @@ pub struct Study<'a> {
     pub dir: &'a str,
     /// Its files.
     pub files: Vec<StudyFile<'a>>,
+    /// What the kinds listed before this one planned.
+    pub planned: &'a [Planned],
 }
 
 /// A derived file a kind decided to make, with its exact size.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
     /// Its name in the study folder.
     pub name: String,
-    /// Pool ids it reads, in the kind's own order.
-    pub inputs: Vec<(u32, u32)>,
-    /// Kind-owned bytes persisted in the tree.
-    pub params: Vec<u8>,
+    /// What it is computed from.
+    pub spec: Spec,
     /// Exact byte size.
     pub size: u64,
     /// Index in `Study::files` of the original it is listed beside.
@@ -49,13 +52,14 @@ pub struct Planned {
 }
 
 /// What the tree stores per derived file.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Spec {
     /// Which kind.
     pub kind: KindId,
     /// Its inputs.
     pub inputs: Vec<(u32, u32)>,
     /// Its params.
+    #[serde(with = "serde_bytes")]
     pub params: Vec<u8>,
 }
 
@@ -76,7 +80,39 @@ pub trait Kind: Send + Sync {
     fn parts(&self, spec: &Spec) -> Result<Vec<u64>, String>;
     /// Serve time: the bytes of one part.
     fn render(&self, spec: &Spec, part: usize, cx: &RenderCx<'_>) -> io::Result<Vec<u8>>;
+    /// For kinds that make 2D images (previews are made from them).
+    fn image(&self) -> Option<&dyn Image> {
+        None
+    }
 }
+
+/// A kind whose output is (or has) a 2D grayscale image.
+pub trait Image: Send + Sync {
+    /// Width, height, bits per sample (8 or 16).
+    fn shape(&self, spec: &Spec) -> Result<(u32, u32, u8), String>;
+    /// Rows `rows` as samples (big-endian when 16-bit), no filter bytes.
+    fn rows(&self, spec: &Spec, rows: Range<u32>, cx: &RenderCx<'_>) -> io::Result<Vec<u8>>;
+}
+
+/// A kind's own parameters, serialized.
+pub fn params<T: serde::Serialize>(p: &T) -> Vec<u8> {
+    postcard::to_allocvec(p).expect("parameters always serialize")
+}
+
+/// A kind's own parameters back.
+pub fn unparams<'a, T: serde::Deserialize<'a>>(spec: &'a Spec) -> Result<T, String> {
+    postcard::from_bytes(&spec.params).map_err(|e| format!("derived file parameters unreadable: {e}"))
+}
+
+/// An `InvalidData` error.
+pub fn bad(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Memo slot of the NIfTI kind: the middle slice of the volume whose first input is the memo's
+/// key, as big-endian rows top to bottom (what [`Image::rows`] serves the preview). TO ADD to
+/// h12png's mod.rs beside `MEMO_DECODED = 1`.
+pub const MEMO_MIDDLE_SLICE: u16 = 2;
 
 /// Stand-in for the real render context (see the module doc).
 pub struct RenderCx<'a> {
@@ -94,7 +130,7 @@ impl RenderCx<'_> {
     }
 
     /// Computes `load` (no cache here).
-    pub fn memo(&self, _slot: u32, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Arc<[u8]>> {
+    pub fn memo(&self, _slot: u16, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Arc<[u8]>> {
         load().map(Arc::from)
     }
 
