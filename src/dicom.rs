@@ -535,18 +535,34 @@ pub struct PixelData {
 /// its header on the way. A file that ends before its Pixel Data value does is
 /// [`DicomError::Truncated`]; one without Pixel Data is [`DicomError::Malformed`].
 pub fn pixel_data(buf: &[u8]) -> Result<PixelData, DicomError> {
-    match parse_inner(buf, true, PIXEL_DATA - 1) {
+    let pd = locate_pixel_data(buf, buf.len() as u64)?;
+    if pd.offset.saturating_add(pd.len.unwrap_or(0)) > buf.len() {
+        return Err(DicomError::Truncated);
+    }
+    Ok(pd)
+}
+
+/// Finds the Pixel Data element from `head`, the first bytes of a member of `member_size`
+/// bytes (the value itself need not be in `head`): [`DicomError::NeedMore`] as
+/// [`parse_header_sized`] says it when the header goes on past `head`.
+pub fn locate_pixel_data(head: &[u8], member_size: u64) -> Result<PixelData, DicomError> {
+    let complete = head.len() as u64 >= member_size;
+    match parse_inner(head, complete, PIXEL_DATA - 1) {
         Ok((info, Some(stop))) if stop.hdr.tag == PIXEL_DATA => {
             let offset = stop.pos + stop.hdr.hdr_len;
             let len = (stop.hdr.len != UNDEFINED).then_some(stop.hdr.len as usize);
-            if offset.saturating_add(len.unwrap_or(0)) > buf.len() {
+            if offset as u64 + len.unwrap_or(0) as u64 > member_size {
                 return Err(DicomError::Truncated);
             }
             Ok(PixelData { info, offset, len, big_endian: stop.enc.big })
         }
         Ok(_) => Err(DicomError::Malformed("no Pixel Data element")),
         Err(Fail::Err(e)) => Err(e),
-        Err(Fail::Short(_)) => Err(DicomError::Truncated),
+        Err(Fail::Short(_)) if complete => Err(DicomError::Truncated),
+        Err(Fail::Short(need)) => {
+            let want = need.max(head.len().saturating_mul(2)).max(head.len() + 1);
+            Err(DicomError::NeedMore(usize::try_from((want as u64).min(member_size)).unwrap_or(usize::MAX)))
+        }
     }
 }
 

@@ -23,10 +23,16 @@
 //! * **Values**: the stored integers, as they are (uint8, int16 or uint16 by BitsAllocated and
 //!   PixelRepresentation), with RescaleSlope/Intercept in scl_slope/scl_inter.
 //!
+//! **Multi-frame** files (Enhanced CT/MR and the like) are a volume each: their per-frame
+//! positions, orientation, spacing and rescale are in functional-group sequences the header
+//! scan skips, so the kind reads the file's header at build time ([`frames_of`]) and plans the
+//! frames as slices; native frames are then read at their offset, compressed ones decoded from
+//! the whole file.
+//!
 //! What is not a volume (each a [`NotVolume`] reason, logged by the caller; the series then
-//! gets no `.nii`): fewer than two slices; a slice without the geometry tags; multi-frame
-//! files (their per-frame positions are in functional-group sequences the header scan skips);
-//! colour or 32-bit pixels; differing Rows/Columns, PixelSpacing, bits or orientation (a
+//! gets no `.nii`): fewer than two slices; a slice without the geometry tags; a multi-frame
+//! file among other slices; colour or 32-bit pixels; a transfer syntax dicom-rs does not decode
+//! here (JPEG-LS, deflated, video); differing Rows/Columns, PixelSpacing, bits or orientation (a
 //! localizer among axial slices); slope/intercept that differ between slices (NIfTI has one
 //! pair); two slices at one position (echoes, repeats); positions that leave the normal (gantry
 //! tilt: dcm2niix resamples, medfs does not) or uneven spacing.
@@ -182,7 +188,7 @@ struct Geo {
 fn geo(i: usize, s: &DicomInfo) -> Result<Geo, NotVolume> {
     let missing = |what: &str| not(format!("slice {} has no {what}", i + 1));
     if let Some(n) = s.number_of_frames.filter(|&n| n > 1) {
-        return Err(not(format!("multi-frame files (NumberOfFrames {n}) are not converted")));
+        return Err(not(format!("a multi-frame file (NumberOfFrames {n}) among the slices")));
     }
     if let Some(n) = s.samples_per_pixel.filter(|&n| n != 1) {
         return Err(not(format!("colour pixels (SamplesPerPixel {n}) are not converted")));
@@ -555,6 +561,97 @@ pub fn decode_frame(file: &[u8], ts: &str) -> Result<Vec<u8>, RenderError> {
     Ok(px.into_data())
 }
 
+/// One frame of a multi-frame file as a slice: `pd.info` with the frame's position,
+/// orientation, spacing and rescale from the functional groups (per-frame, else shared) of the
+/// file's header. `head` holds at least the header up to the Pixel Data element
+/// ([`dicom::locate_pixel_data`] found it as `pd`). The frames' instance numbers are their
+/// indices + 1, so [`plan`]'s `order` gives frame indices.
+pub fn frames_of(head: &[u8], pd: &dicom::PixelData) -> Result<Vec<DicomInfo>, NotVolume> {
+    use dicom_object::{InMemDicomObject, Tag};
+    let n = pd.info.number_of_frames.unwrap_or(1);
+    if !(1..=100_000).contains(&n) {
+        return Err(not(format!("NumberOfFrames {n}")));
+    }
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_until(Tag(0x7FE0, 0x0010))
+        .from_reader(&head[..pd.offset.min(head.len())])
+        .map_err(|e| not(format!("multi-frame header unreadable: {e}")))?;
+    let item = |o: &InMemDicomObject, seq: u32| -> Option<InMemDicomObject> {
+        o.element_opt(Tag((seq >> 16) as u16, seq as u16)).ok()??.items()?.first().cloned()
+    };
+    let shared = item(&obj, 0x5200_9229);
+    let per: Vec<InMemDicomObject> = obj
+        .element_opt(Tag(0x5200, 0x9230))
+        .ok()
+        .flatten()
+        .and_then(|e| e.items().map(<[_]>::to_vec))
+        .unwrap_or_default();
+    if per.len() as i64 != n {
+        return Err(not(format!("{} per-frame functional groups for {n} frames", per.len())));
+    }
+    // A frame's attribute `tag` in functional group `seq`: its own, else the shared one.
+    let get = |f: &InMemDicomObject, seq: u32, tag: u32| -> Option<Vec<f64>> {
+        let from = |o: &InMemDicomObject| {
+            item(o, seq)?.element_opt(Tag((tag >> 16) as u16, tag as u16)).ok()??.to_multi_float64().ok()
+        };
+        from(f).or_else(|| shared.as_ref().and_then(from))
+    };
+    let arr = |v: Option<Vec<f64>>| -> Option<[f64; 6]> {
+        let v = v?;
+        let mut a = [0.0; 6];
+        (v.len() >= 6).then(|| {
+            a.copy_from_slice(&v[..6]);
+            a
+        })
+    };
+    Ok(per
+        .iter()
+        .enumerate()
+        .map(|(i, f)| DicomInfo {
+            number_of_frames: None,
+            instance_number: Some(i as i64 + 1),
+            image_position: get(f, 0x0020_9113, 0x0020_0032).filter(|v| v.len() >= 3).map(|v| [v[0], v[1], v[2]]),
+            image_orientation: arr(get(f, 0x0020_9116, 0x0020_0037)),
+            pixel_spacing: get(f, 0x0028_9110, 0x0028_0030).filter(|v| v.len() >= 2).map(|v| [v[0], v[1]]),
+            slice_thickness: get(f, 0x0028_9110, 0x0018_0050).and_then(|v| v.first().copied()),
+            rescale_intercept: get(f, 0x0028_9145, 0x0028_1052).and_then(|v| v.first().copied()),
+            rescale_slope: get(f, 0x0028_9145, 0x0028_1053).and_then(|v| v.first().copied()),
+            ..pd.info.clone()
+        })
+        .collect())
+}
+
+/// Frame `frame`'s stored values (rows top to bottom, little-endian) from a multi-frame file's
+/// bytes: native frames are cut from `pixels` (the frame's bytes alone); compressed ones are
+/// decoded by dicom-rs from `file` (the whole file).
+fn frame_pixels(plan: &VolumePlan, mf: &MultiFrame, frame: u32, bytes: &[u8]) -> Result<Vec<u8>, RenderError> {
+    let want = plan.slice_bytes() as usize;
+    if mf.compressed {
+        use dicom_pixeldata::PixelDecoder;
+        let obj = dicom_object::OpenFileOptions::new()
+            .from_reader(bytes)
+            .map_err(|e| RenderError::Decode(format!("dicom-object: {e}")))?;
+        let mut v = obj
+            .decode_pixel_data_frame(frame)
+            .map_err(|e| RenderError::Decode(format!("dicom-pixeldata: {e}")))?
+            .into_data();
+        if v.len() < want {
+            return Err(RenderError::Decode(format!("decoded {} bytes, a slice needs {want}", v.len())));
+        }
+        v.truncate(want);
+        return Ok(v);
+    }
+    if bytes.len() < want {
+        return Err(RenderError::Dicom(DicomError::Truncated));
+    }
+    let px = &bytes[..want];
+    Ok(if mf.big_endian && plan.voxel.bytes() == 2 {
+        px.chunks_exact(2).flat_map(|p| [p[1], p[0]]).collect()
+    } else {
+        px.to_vec()
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The derived-file kind
 
@@ -574,6 +671,21 @@ enum Params {
     Volume(VolumePlan),
     /// A `.json` sidecar: its bytes (a few hundred).
     Sidecar(Vec<u8>),
+    /// A `.nii` of one multi-frame file (the spec's one input): slice k is frame `frames[k]`.
+    Frames(VolumePlan, MultiFrame),
+}
+
+/// Where a multi-frame file's frames are.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct MultiFrame {
+    /// Frame index of each slice, in file order.
+    frames: Vec<u32>,
+    /// Offset of the Pixel Data value in the file.
+    offset: u64,
+    /// Native values are big-endian.
+    big_endian: bool,
+    /// Encapsulated (compressed) frames: decoded from the whole file.
+    compressed: bool,
 }
 
 /// DICOM series -> `<series folder>/<series folder name>.nii` and `.json`.
@@ -590,12 +702,69 @@ fn load(spec: &Spec) -> Result<Params, String> {
     unparams(spec)
 }
 
-fn load_volume(spec: &Spec) -> Result<VolumePlan, String> {
+/// A `.nii`'s plan, and where its frames are when it is one multi-frame file.
+fn load_volume(spec: &Spec) -> Result<(VolumePlan, Option<MultiFrame>), String> {
     match load(spec)? {
-        Params::Volume(p) if p.dim[2] == spec.inputs.len() => Ok(p),
-        Params::Volume(p) => Err(format!("derived NIfTI: {} slices, {} inputs", p.dim[2], spec.inputs.len())),
+        Params::Volume(p) if p.dim[2] == spec.inputs.len() => Ok((p, None)),
+        Params::Frames(p, mf) if p.dim[2] == mf.frames.len() && spec.inputs.len() == 1 => Ok((p, Some(mf))),
+        Params::Volume(p) | Params::Frames(p, _) => {
+            Err(format!("derived NIfTI: {} slices, {} inputs", p.dim[2], spec.inputs.len()))
+        }
         Params::Sidecar(_) => Err("a derived JSON is not an image".into()),
     }
+}
+
+/// Slice k's stored values (rows top to bottom, little-endian), read through `cx`.
+fn slice_at(p: &VolumePlan, mf: Option<&MultiFrame>, k: usize, cx: &RenderCx<'_>) -> std::io::Result<Vec<u8>> {
+    let err = |e: RenderError| bad(format!("slice {} of the derived NIfTI: {e}", k + 1));
+    match mf {
+        None => slice_pixels(p, &cx.read_all(k)?).map_err(err),
+        Some(mf) if mf.compressed => {
+            let file = cx.read_all(0)?;
+            let _charge = cx.reserve(2 * p.slice_bytes() as usize);
+            frame_pixels(p, mf, mf.frames[k], &file).map_err(err)
+        }
+        Some(mf) => {
+            let sb = p.slice_bytes();
+            let mut px = Vec::new();
+            cx.read(0, mf.offset + mf.frames[k] as u64 * sb, sb as usize, &mut px)?;
+            frame_pixels(p, mf, mf.frames[k], &px).map_err(err)
+        }
+    }
+}
+
+/// Plans a multi-frame file: its header read through `content` (as much of its head as it
+/// takes to reach Pixel Data), its frames as slices.
+fn plan_frames(
+    id: (u32, u32),
+    size: u64,
+    content: &dyn crate::organize::ContentSource,
+) -> Result<(VolumePlan, MultiFrame, Vec<DicomInfo>), String> {
+    let mut want = (64usize << 10).min(size as usize);
+    let (head, pd) = loop {
+        let head = content.read_head(id, want).map_err(|e| format!("cannot read the header: {e}"))?;
+        let head_size = (head.len() as u64).min(size);
+        match dicom::locate_pixel_data(&head[..head_size as usize], size) {
+            Ok(pd) => break (head, pd),
+            Err(DicomError::NeedMore(n)) if n > head.len() && n <= 64 << 20 => want = n,
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let frames = frames_of(&head, &pd).map_err(|e| e.0)?;
+    let refs: Vec<&DicomInfo> = frames.iter().collect();
+    let p = plan(&refs).map_err(|e| e.0)?;
+    let n = frames.len() as u64;
+    if let Some(len) = pd.len.filter(|&l| (l as u64) < n * p.slice_bytes()) {
+        return Err(format!("Pixel Data holds {len} bytes, {n} frames need {}", n * p.slice_bytes()));
+    }
+    let frames_order = p.order.iter().map(|&k| k as u32).collect();
+    let mf = MultiFrame {
+        frames: frames_order,
+        offset: pd.offset as u64,
+        big_endian: pd.big_endian,
+        compressed: pd.len.is_none(),
+    };
+    Ok((p, mf, frames))
 }
 
 impl Kind for NiftiKind {
@@ -612,19 +781,43 @@ impl Kind for NiftiKind {
     fn plan(
         &self,
         study: &Study<'_>,
-        _content: &dyn crate::organize::ContentSource,
+        content: &dyn crate::organize::ContentSource,
         warn: &mut Vec<String>,
     ) -> Vec<Planned> {
         use std::collections::BTreeMap;
         // Series by (folder, SeriesInstanceUID): the generic DICOM tree has one folder per series.
         let mut series: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        let mut out = Vec::new();
         for (i, f) in study.files.iter().enumerate() {
             let Some(info) = f.dicom.filter(|d| !d.is_series_reference()) else { continue };
+            if info.number_of_frames.is_some_and(|n| n > 1) {
+                // A multi-frame file is a volume of its own.
+                let base = f.name.rsplit_once('.').map_or(f.name, |(stem, _)| stem);
+                let where_ = format!("{}/{}", study.dir, f.name);
+                match plan_frames(f.id, f.size, content) {
+                    Ok((p, mf, frames)) => {
+                        let refs: Vec<&DicomInfo> = frames.iter().collect();
+                        let json = super::bids::sidecar(&p, &refs);
+                        let size = p.size();
+                        let stored = VolumePlan { order: (0..p.order.len()).collect(), ..p };
+                        let spec =
+                            Spec { kind: KIND_ID, inputs: vec![f.id], params: params(&Params::Frames(stored, mf)) };
+                        out.push(Planned { name: format!("{base}.nii"), spec, size, beside: Some(i) });
+                        let size = json.len() as u64;
+                        let spec = Spec { kind: KIND_ID, inputs: Vec::new(), params: params(&Params::Sidecar(json)) };
+                        out.push(Planned { name: format!("{base}.json"), spec, size, beside: Some(i) });
+                    }
+                    Err(why) => {
+                        tracing::debug!("{where_}: no .nii: {why}");
+                        warn.push(format!("{where_}: no .nii: {why}"));
+                    }
+                }
+                continue;
+            }
             let folder = f.name.rfind('/').map_or("", |p| &f.name[..p]);
             series.entry((folder, info.series_uid.as_deref().unwrap_or(""))).or_default().push(i);
         }
         let per_folder = |folder: &str| series.keys().filter(|(f, _)| *f == folder).count();
-        let mut out = Vec::new();
         for ((folder, uid), idx) in &series {
             let infos: Vec<&DicomInfo> = idx.iter().map(|&i| study.files[i].dicom.expect("grouped DICOM")).collect();
             let stem = match folder.rsplit('/').next() {
@@ -661,8 +854,8 @@ impl Kind for NiftiKind {
     fn parts(&self, spec: &Spec) -> Result<Vec<u64>, String> {
         match load(spec)? {
             Params::Sidecar(b) => Ok(vec![b.len() as u64]),
-            Params::Volume(_) => {
-                let p = load_volume(spec)?;
+            Params::Volume(_) | Params::Frames(..) => {
+                let (p, _) = load_volume(spec)?;
                 let g = p.per_part();
                 let mut parts = vec![VOX_OFFSET];
                 let mut k = 0;
@@ -682,7 +875,7 @@ impl Kind for NiftiKind {
         if let Params::Sidecar(b) = load(spec).map_err(bad)? {
             return if part == 0 { Ok(b) } else { Err(bad("a derived JSON has one part")) };
         }
-        let p = load_volume(spec).map_err(bad)?;
+        let (p, mf) = load_volume(spec).map_err(bad)?;
         if part == 0 {
             return Ok(p.header().to_vec());
         }
@@ -693,12 +886,12 @@ impl Kind for NiftiKind {
         }
         let slices = first..(first + g).min(p.dim[2]);
         let mut out = Vec::with_capacity(slices.len() * p.slice_bytes() as usize);
+        let row = p.dim[0] * p.voxel.bytes();
         for k in slices {
-            let file = cx.read_all(k)?;
-            // The file and its decoded slice are held while it renders.
-            let _charge = cx.reserve(file.len() + p.slice_bytes() as usize);
-            let px = render_slice(&p, &file).map_err(|e| bad(format!("slice {} of the derived NIfTI: {e}", k + 1)))?;
-            out.extend_from_slice(&px);
+            // The slice's file (or frame) and its values are held while it renders.
+            let _charge = cx.reserve(2 * p.slice_bytes() as usize);
+            let px = slice_at(&p, mf.as_ref(), k, cx)?;
+            out.extend(px.rchunks_exact(row).flatten());
         }
         Ok(out)
     }
@@ -714,19 +907,18 @@ impl Kind for NiftiKind {
 /// kept (a preview stretches them anyway).
 impl Image for NiftiKind {
     fn shape(&self, spec: &Spec) -> Result<(u32, u32, u8), String> {
-        let p = load_volume(spec)?;
+        let (p, _) = load_volume(spec)?;
         Ok((p.dim[0] as u32, p.dim[1] as u32, 8 * p.voxel.bytes() as u8))
     }
 
     fn rows(&self, spec: &Spec, rows: Range<u32>, cx: &RenderCx<'_>) -> std::io::Result<Vec<u8>> {
-        let p = load_volume(spec).map_err(bad)?;
+        let (p, mf) = load_volume(spec).map_err(bad)?;
         if rows.end as usize > p.dim[1] || rows.start > rows.end {
             return Err(bad(format!("derived NIfTI image has {} rows, not {rows:?}", p.dim[1])));
         }
         let k = p.dim[2] / 2;
         let all = cx.memo(MEMO_MIDDLE_SLICE, || {
-            let file = cx.read_all(k)?;
-            let le = slice_pixels(&p, &file).map_err(|e| bad(format!("slice {} of the derived NIfTI: {e}", k + 1)))?;
+            let le = slice_at(&p, mf.as_ref(), k, cx)?;
             Ok(match p.voxel {
                 Voxel::U8 => le,
                 Voxel::U16 => le.chunks_exact(2).flat_map(|s| [s[1], s[0]]).collect(),

@@ -129,6 +129,15 @@ impl RenderCx<'_> {
         (self.read_all)(i)
     }
 
+    /// `len` bytes of input `i` at `offset` into `out` (cleared first; fewer only at its end).
+    pub fn read(&self, i: usize, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        let all = (self.read_all)(i)?;
+        let a = (offset as usize).min(all.len());
+        out.clear();
+        out.extend_from_slice(&all[a..(a + len).min(all.len())]);
+        Ok(())
+    }
+
     /// Computes `load` (no cache here).
     pub fn memo(&self, _slot: u16, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Arc<[u8]>> {
         load().map(Arc::from)
