@@ -49,6 +49,9 @@ use crate::dicom::{self, DicomError, DicomInfo};
 /// Where the voxels start: the 348-byte header plus the 4-byte extension flag.
 pub const VOX_OFFSET: u64 = 352;
 
+/// The largest slice rendered: 64 MiB (an 8192x4096 16-bit image).
+pub const MAX_SLICE_BYTES: usize = 64 << 20;
+
 /// Tolerance for "the same" direction cosine, pixel spacing and rescale value.
 const SAME: f64 = 1e-4;
 
@@ -304,6 +307,14 @@ pub fn plan(slices: &[&DicomInfo]) -> Result<VolumePlan, NotVolume> {
 
     let (dr, dc) = (g0.spacing[0], g0.spacing[1]);
     let (nx, ny, nz) = (g0.cols as usize, g0.rows as usize, g.len());
+    if nx.max(ny).max(nz) > i16::MAX as usize {
+        return Err(not(format!("{nx}x{ny}x{nz} voxels: NIfTI-1 dimensions stop at 32767")));
+    }
+    // A slice is rendered (and cached) whole: keep it well inside any memory budget.
+    let slice = nx * ny * (g0.bits as usize / 8);
+    if slice > MAX_SLICE_BYTES {
+        return Err(not(format!("{nx}x{ny} slices of {slice} bytes (more than {MAX_SLICE_BYTES})")));
+    }
     let s = n;
     let p0 = g[first].ipp;
     let mut affine = [[0.0; 4]; 3];
@@ -1098,6 +1109,16 @@ mod tests {
         s[0].number_of_frames = Some(20);
         assert!(why(s).contains("multi-frame"));
         let mut s = series(AXIAL, 4, 2.0);
+        for x in &mut s {
+            x.rows = Some(40_000);
+        }
+        assert!(why(s).contains("NIfTI-1 dimensions stop at 32767"));
+        let mut s = series(AXIAL, 4, 2.0);
+        for x in &mut s {
+            (x.rows, x.columns) = (Some(8192), Some(8192));
+        }
+        assert!(why(s).contains("more than 67108864"));
+        let mut s = series(AXIAL, 4, 2.0);
         s[0].samples_per_pixel = Some(3);
         assert!(why(s).contains("colour"));
         let mut s = series(AXIAL, 4, 2.0);
@@ -1220,6 +1241,31 @@ mod tests {
                 assert_eq!(&buf[..n], &whole[off as usize..off as usize + n]);
                 let expect: Vec<usize> = p.slices_for(off..off + len as u64).collect();
                 assert_eq!(asked, expect);
+            }
+        }
+    }
+
+    /// Corrupted and truncated slice files: an error or a slice of the right size, never a
+    /// panic.
+    #[test]
+    fn garbage_slices_never_panic() {
+        use crate::dicom::testgen::{Opts, Syntax, write_pixels};
+        use rand::{Rng, SeedableRng};
+        let s = series(AXIAL, 2, 1.0);
+        let p = plan(&refs(&s)).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        for syntax in [Syntax::ImplicitLe, Syntax::ExplicitLe, Syntax::ExplicitBe] {
+            let file = write_pixels(&s[0], &Opts { syntax, ..Opts::default() }, Some(&[7; 24]));
+            for _ in 0..3000 {
+                let mut g = file.clone();
+                for _ in 0..rng.random_range(1..4) {
+                    let i = rng.random_range(0..g.len());
+                    g[i] = rng.random();
+                }
+                g.truncate(rng.random_range(0..=g.len()));
+                if let Ok(v) = render_slice(&p, &g) {
+                    assert_eq!(v.len() as u64, p.slice_bytes());
+                }
             }
         }
     }
