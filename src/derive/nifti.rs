@@ -26,8 +26,8 @@
 //! **Multi-frame** files (Enhanced CT/MR and the like) are a volume each: their per-frame
 //! positions, orientation, spacing and rescale are in functional-group sequences the header
 //! scan skips, so the kind reads the file's header at build time ([`frames_of`]) and plans the
-//! frames as slices; native frames are then read at their offset, compressed ones decoded from
-//! the whole file.
+//! frames as slices; native frames are then read at their offset, compressed ones all decoded
+//! at once into one memo of the cache (refused when larger than the budget).
 //!
 //! What is not a volume (each a [`NotVolume`] reason, logged by the caller; the series then
 //! gets no `.nii`): fewer than two slices; a slice without the geometry tags; a multi-frame
@@ -632,26 +632,25 @@ pub fn frames_of(head: &[u8], pd: &dicom::PixelData) -> Result<Vec<DicomInfo>, N
         .collect())
 }
 
-/// Frame `frame`'s stored values (rows top to bottom, little-endian) from a multi-frame file's
-/// bytes: native frames are cut from `pixels` (the frame's bytes alone); compressed ones are
-/// decoded by dicom-rs from `file` (the whole file).
-fn frame_pixels(plan: &VolumePlan, mf: &MultiFrame, frame: u32, bytes: &[u8]) -> Result<Vec<u8>, RenderError> {
-    let want = plan.slice_bytes() as usize;
-    if mf.compressed {
-        use dicom_pixeldata::PixelDecoder;
-        let obj = dicom_object::OpenFileOptions::new()
-            .from_reader(bytes)
-            .map_err(|e| RenderError::Decode(format!("dicom-object: {e}")))?;
-        let mut v = obj
-            .decode_pixel_data_frame(frame)
-            .map_err(|e| RenderError::Decode(format!("dicom-pixeldata: {e}")))?
-            .into_data();
-        if v.len() < want {
-            return Err(RenderError::Decode(format!("decoded {} bytes, a slice needs {want}", v.len())));
-        }
-        v.truncate(want);
-        return Ok(v);
+/// Every frame of a compressed multi-frame file (the whole `file`), decoded by dicom-rs:
+/// stored values, frame after frame, rows top to bottom, little-endian.
+fn all_frames(plan: &VolumePlan, frames: usize, file: &[u8]) -> Result<Vec<u8>, RenderError> {
+    use dicom_pixeldata::PixelDecoder;
+    let want = plan.slice_bytes() as usize * frames;
+    let obj = dicom_object::OpenFileOptions::new()
+        .from_reader(file)
+        .map_err(|e| RenderError::Decode(format!("dicom-object: {e}")))?;
+    let mut v = obj.decode_pixel_data().map_err(|e| RenderError::Decode(format!("dicom-pixeldata: {e}")))?.into_data();
+    if v.len() < want {
+        return Err(RenderError::Decode(format!("decoded {} bytes, {frames} frames need {want}", v.len())));
     }
+    v.truncate(want);
+    Ok(v)
+}
+
+/// A native frame's stored values (rows top to bottom, little-endian) from its bytes.
+fn frame_pixels(plan: &VolumePlan, mf: &MultiFrame, bytes: &[u8]) -> Result<Vec<u8>, RenderError> {
+    let want = plan.slice_bytes() as usize;
     if bytes.len() < want {
         return Err(RenderError::Dicom(DicomError::Truncated));
     }
@@ -666,7 +665,9 @@ fn frame_pixels(plan: &VolumePlan, mf: &MultiFrame, frame: u32, bytes: &[u8]) ->
 // ---------------------------------------------------------------------------------------------
 // The derived-file kind
 
-use super::seam::{Image, Kind, KindId, MEMO_MIDDLE_SLICE, Planned, RenderCx, Spec, Study, bad, params, unparams};
+use super::seam::{
+    Image, Kind, KindId, MEMO_FRAMES, MEMO_MIDDLE_SLICE, Planned, RenderCx, Spec, Study, bad, params, unparams,
+};
 
 /// The kind's persisted id (h12png's kinds take the ids below it).
 pub const KIND_ID: KindId = 5;
@@ -731,15 +732,29 @@ fn slice_at(p: &VolumePlan, mf: Option<&MultiFrame>, k: usize, cx: &RenderCx<'_>
     match mf {
         None => slice_pixels(p, &cx.read_all(k)?).map_err(err),
         Some(mf) if mf.compressed => {
-            let file = cx.read_all(0)?;
-            let _charge = cx.reserve(2 * p.slice_bytes() as usize);
-            frame_pixels(p, mf, mf.frames[k], &file).map_err(err)
+            // Every frame decoded once into one memo (a compressed file is read whole to
+            // decode any frame of it), refused when it would not fit the budget.
+            let sb = p.slice_bytes() as usize;
+            let total = sb * mf.frames.len();
+            let all = cx.memo(MEMO_FRAMES, || {
+                if total > cx.budget() {
+                    return Err(bad(format!(
+                        "the derived NIfTI's {total} decoded bytes exceed the cache budget ({})",
+                        cx.budget()
+                    )));
+                }
+                let file = cx.read_all(0)?;
+                let _charge = cx.reserve(file.len() + total);
+                all_frames(p, mf.frames.len(), &file).map_err(err)
+            })?;
+            let f = mf.frames[k] as usize;
+            all.get(f * sb..(f + 1) * sb).map(<[u8]>::to_vec).ok_or_else(|| bad("frame past the decoded data"))
         }
         Some(mf) => {
             let sb = p.slice_bytes();
             let mut px = Vec::new();
             cx.read(0, mf.offset + mf.frames[k] as u64 * sb, sb as usize, &mut px)?;
-            frame_pixels(p, mf, mf.frames[k], &px).map_err(err)
+            frame_pixels(p, mf, &px).map_err(err)
         }
     }
 }

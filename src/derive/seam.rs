@@ -114,6 +114,10 @@ pub fn bad(msg: impl Into<String>) -> io::Error {
 /// h12png's mod.rs beside `MEMO_DECODED = 1`.
 pub const MEMO_MIDDLE_SLICE: u16 = 2;
 
+/// Memo slot of the NIfTI kind: every frame of a compressed multi-frame file (the memo's key),
+/// decoded, little-endian. TO ADD to h12png's mod.rs too.
+pub const MEMO_FRAMES: u16 = 3;
+
 /// Stand-in for the real render context (see the module doc).
 pub struct RenderCx<'a> {
     /// Reads input i whole.
@@ -141,6 +145,11 @@ impl RenderCx<'_> {
     /// Computes `load` (no cache here).
     pub fn memo(&self, _slot: u16, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Arc<[u8]>> {
         load().map(Arc::from)
+    }
+
+    /// No budget here.
+    pub fn budget(&self) -> usize {
+        usize::MAX
     }
 
     /// Charges nothing here.
