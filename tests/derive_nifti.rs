@@ -514,6 +514,11 @@ fn nibabel_reads_what_pydicom_reads() {
     assert_eq!(v["axial"]["codes"], "LAS", "{v}");
     assert_eq!(v["axial_rle"]["codes"], "LAS", "{v}");
     assert_eq!(v["axial_rle"]["syntax"], "1.2.840.10008.1.2.5", "{v}");
+    // The sidecar keys both write (and that agree) are not a vacuous few.
+    let agree = v["oblique_frames"]["dcm2niix_keys_agree"].as_array().unwrap();
+    for k in ["EchoTime", "RepetitionTime", "ImageOrientationPatientDICOM", "SeriesNumber", "FlipAngle"] {
+        assert!(agree.iter().any(|x| x == k), "{k}: {v}");
+    }
     assert_eq!(v["axial_jpegll"]["syntax"], "1.2.840.10008.1.2.4.70", "{v}");
     assert_eq!(v["axial_jpegll"]["codes"], "LAS", "{v}");
     assert_eq!(v["oblique"]["dtype"], "uint16", "{v}");

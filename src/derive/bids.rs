@@ -34,7 +34,7 @@ fn num(v: Option<f64>) -> Option<Value> {
 /// as given to [`crate::derive::nifti::plan`]).
 pub fn sidecar(plan: &VolumePlan, slices: &[&DicomInfo]) -> Vec<u8> {
     let first = slices[plan.order[0]];
-    let fields: [(&str, Option<Value>); 18] = [
+    let fields: [(&str, Option<Value>); 19] = [
         ("Modality", text(&first.modality)),
         ("MagneticFieldStrength", num(first.magnetic_field_strength)),
         ("Manufacturer", text(&first.manufacturer)),
@@ -46,6 +46,7 @@ pub fn sidecar(plan: &VolumePlan, slices: &[&DicomInfo]) -> Vec<u8> {
         ("ProtocolName", text(&first.protocol_name)),
         ("ImageType", first.image_type.as_ref().map(|t| Value::from(t.split('\\').map(str::trim).collect::<Vec<_>>()))),
         ("SeriesNumber", first.series_number.map(Value::from)),
+        ("ImageOrientationPatientDICOM", first.image_orientation.map(|o| Value::from(o.map(g6).to_vec()))),
         ("SliceThickness", num(first.slice_thickness)),
         ("SpacingBetweenSlices", num(first.spacing_between_slices)),
         ("EchoTime", num(first.echo_time.map(|ms| ms / 1000.0))),

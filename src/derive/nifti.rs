@@ -108,8 +108,10 @@ impl From<DicomError> for RenderError {
 /// The voxel type: the DICOM integers kept as they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Voxel {
-    /// BitsAllocated 8 (NIfTI DT_UINT8 = 2).
+    /// BitsAllocated 8, PixelRepresentation 0 (NIfTI DT_UINT8 = 2).
     U8,
+    /// BitsAllocated 8, PixelRepresentation 1 (DT_INT8 = 256).
+    I8,
     /// BitsAllocated 16, PixelRepresentation 1 (DT_INT16 = 4).
     I16,
     /// BitsAllocated 16, PixelRepresentation 0 (DT_UINT16 = 512).
@@ -121,6 +123,7 @@ impl Voxel {
     pub fn code(self) -> i16 {
         match self {
             Voxel::U8 => 2,
+            Voxel::I8 => 256,
             Voxel::I16 => 4,
             Voxel::U16 => 512,
         }
@@ -129,7 +132,7 @@ impl Voxel {
     /// Bytes per voxel.
     pub fn bytes(self) -> usize {
         match self {
-            Voxel::U8 => 1,
+            Voxel::U8 | Voxel::I8 => 1,
             Voxel::I16 | Voxel::U16 => 2,
         }
     }
@@ -327,7 +330,8 @@ pub fn plan(slices: &[&DicomInfo]) -> Result<VolumePlan, NotVolume> {
         }
     }
     let voxel = match (g0.bits, g0.signed) {
-        (8, _) => Voxel::U8,
+        (8, false) => Voxel::U8,
+        (8, true) => Voxel::I8,
         (_, true) => Voxel::I16,
         _ => Voxel::U16,
     };
@@ -929,8 +933,8 @@ impl Kind for NiftiKind {
 }
 
 /// The middle slice of the volume (slice nz/2 in file order), as the DICOM shows it: rows top
-/// to bottom, 16-bit samples big-endian; signed values shifted by 32768 so that their order is
-/// kept (a preview stretches them anyway).
+/// to bottom, 16-bit samples big-endian; signed values shifted by 32768 (128 for 8 bits) so
+/// that their order is kept (a preview stretches them anyway).
 impl Image for NiftiKind {
     fn shape(&self, spec: &Spec) -> Result<(u32, u32, u8), String> {
         let (p, _) = load_volume(spec)?;
@@ -947,6 +951,7 @@ impl Image for NiftiKind {
             let le = slice_at(&p, mf.as_ref(), k, cx)?;
             Ok(match p.voxel {
                 Voxel::U8 => le,
+                Voxel::I8 => le.into_iter().map(|v| v ^ 0x80).collect(),
                 Voxel::U16 => le.chunks_exact(2).flat_map(|s| [s[1], s[0]]).collect(),
                 Voxel::I16 => {
                     le.chunks_exact(2).flat_map(|s| (u16::from_le_bytes([s[0], s[1]]) ^ 0x8000).to_be_bytes()).collect()
@@ -1174,6 +1179,11 @@ mod tests {
         }
         let p = plan(&refs(&s)).unwrap();
         assert_eq!((p.voxel, p.slope, p.inter), (Voxel::U8, 1.0, 0.0));
+        for x in &mut s {
+            x.pixel_representation = Some(1);
+        }
+        let p = plan(&refs(&s)).unwrap();
+        assert_eq!((p.voxel, p.voxel.code()), (Voxel::I8, 256));
         assert_eq!(p.size(), 352 + 3 * 4 * 3);
     }
 
