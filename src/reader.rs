@@ -222,6 +222,15 @@ impl Reader {
         }
     }
 
+    /// Hints that the first `len` bytes of each of `members` of `archive` will be read soon
+    /// (see `ByteSource::will_need`).
+    pub fn will_read_heads(&self, archive: u32, members: &[u32], len: usize) {
+        let a = &self.pool.archives[archive as usize];
+        for &m in members {
+            a.data.will_read_head(&a.members[m as usize], len);
+        }
+    }
+
     /// Reads the first `len` bytes of a member into `out` without decompressing all of a big
     /// compressed member (headers of DICOM files, image sizes). Small members are read as usual.
     pub fn read_head(&self, archive: u32, member: u32, len: usize, out: &mut Vec<u8>) -> Result<(), FsError> {

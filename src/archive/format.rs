@@ -196,6 +196,15 @@ pub trait OpenArchive: Send + Sync {
         self.read(ctx, member, m, 0, len.min(m.size as usize), out)
     }
 
+    /// A hint that the first `len` bytes of `m` will be read soon (the DICOM scan reads the
+    /// heads of thousands of members): the default passes the range of stored data on to
+    /// [`OpenArchive::stream`].
+    fn will_read_head(&self, m: &Member, len: usize) {
+        if let (Some(stream), DataLoc::Raw { offset }) = (self.stream(), &m.data) {
+            stream.will_need(*offset, (len as u64).min(m.size));
+        }
+    }
+
     /// Heap bytes of per-member tables kept outside the cache budget (reported at mount).
     fn table_bytes(&self) -> usize {
         0

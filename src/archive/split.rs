@@ -61,6 +61,16 @@ impl ByteSource for SplitSource {
     fn bytes_read(&self) -> u64 {
         self.parts.iter().map(|p| p.bytes_read()).sum()
     }
+
+    fn will_need(&self, mut offset: u64, len: u64) {
+        let end = offset.saturating_add(len).min(self.len());
+        while offset < end {
+            let i = self.starts.partition_point(|&s| s <= offset) - 1;
+            let part_end = self.starts[i] + self.parts[i].len();
+            self.parts[i].will_need(offset - self.starts[i], end.min(part_end) - offset);
+            offset = part_end;
+        }
+    }
 }
 
 /// Of parts sorted by number, how many run from `.001` without a gap (those are read; parts
@@ -108,5 +118,31 @@ mod tests {
         assert_eq!(part_number("train.zip.001"), Some(("train.zip", 1)));
         assert_eq!(part_number("train.zip.12"), None);
         assert_eq!(part_number("notes.txt"), None);
+    }
+
+    #[test]
+    fn a_read_ahead_hint_reaches_each_part_it_covers_in_its_own_offsets() {
+        use std::sync::{Arc, Mutex};
+        struct Recording(u64, Mutex<Vec<(u64, u64)>>);
+        impl ByteSource for Recording {
+            fn len(&self) -> u64 {
+                self.0
+            }
+            fn read_at(&self, _: u64, _: &mut [u8]) -> io::Result<usize> {
+                Ok(0)
+            }
+            fn describe(&self) -> String {
+                "part".into()
+            }
+            fn will_need(&self, offset: u64, len: u64) {
+                self.1.lock().unwrap().push((offset, len));
+            }
+        }
+        let parts: Vec<Arc<Recording>> = (0..3).map(|_| Arc::new(Recording(100, Mutex::default()))).collect();
+        let s = SplitSource::new(parts.iter().map(|p| p.clone() as Arc<dyn ByteSource>).collect(), "x.zip".into());
+        s.will_need(90, 120);
+        s.will_need(250, 1000);
+        let seen: Vec<Vec<(u64, u64)>> = parts.iter().map(|p| p.1.lock().unwrap().clone()).collect();
+        assert_eq!(seen, vec![vec![(90, 10)], vec![(0, 100)], vec![(0, 10), (50, 50)]]);
     }
 }

@@ -29,6 +29,11 @@ pub trait ByteSource: Send + Sync {
         0
     }
 
+    /// A hint that `[offset, offset + len)` will be read soon, so that a file can have the kernel
+    /// start reading it (many small reads scattered over a cold file wait on the disk one by one
+    /// otherwise). Sources that cannot use it ignore it; it never fails.
+    fn will_need(&self, _offset: u64, _len: u64) {}
+
     /// Fills `buf` completely or fails with `UnexpectedEof`.
     fn read_exact_at(&self, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
         while !buf.is_empty() {
@@ -99,6 +104,19 @@ impl ByteSource for FileSource {
     fn bytes_read(&self) -> u64 {
         self.bytes_read.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    fn will_need(&self, offset: u64, len: u64) {
+        let len = len.min(self.len.saturating_sub(offset));
+        if len > 0 {
+            // Only a hint: a failure (an old kernel, a filesystem without readahead) costs nothing.
+            let _ = nix::fcntl::posix_fadvise(
+                &self.file,
+                offset as i64,
+                len as i64,
+                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+            );
+        }
+    }
 }
 
 /// A byte range of another source, as a source of its own (a zip member's compressed data).
@@ -122,6 +140,10 @@ impl ByteSource for Slice {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let Some(buf) = within(self.len, offset, buf) else { return Ok(0) };
         self.src.read_at(self.start + offset, buf)
+    }
+    fn will_need(&self, offset: u64, len: u64) {
+        let len = len.min(self.len.saturating_sub(offset));
+        self.src.will_need(self.start + offset, len);
     }
     fn describe(&self) -> String {
         format!("{} (bytes {}..{})", self.src.describe(), self.start, self.start + self.len)

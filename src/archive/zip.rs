@@ -50,7 +50,7 @@ const MAX_SYMLINK_TARGET: u64 = 4096;
 /// larger than the member itself). 7-Zip's largest preset uses 64 MiB.
 const MAX_LZMA_DICT: u64 = 1 << 30;
 /// Input buffer for compressed members: large enough that a deflate stream costs few preads.
-const INPUT_BUF: usize = 64 << 10;
+pub(crate) const INPUT_BUF: usize = 64 << 10;
 /// Zip bomb caps, judged from the directory alone. A member declaring more bytes than its method
 /// can physically produce from its compressed size is a bomb or a lying directory: it is listed
 /// as unreadable (EIO with this reason) instead of being decoded until the lie shows.
@@ -604,7 +604,7 @@ fn read_small(src: &dyn ByteSource, zd: &ZipData, size: u64) -> io::Result<Vec<u
     if size > MAX_SYMLINK_TARGET {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{size} bytes is too long for a link target")));
     }
-    let mut r = decoder(src, zd, size)?;
+    let mut r = decoder(src, zd, size, INPUT_BUF)?;
     let mut v = Vec::with_capacity(size as usize);
     r.read_to_end(&mut v)?;
     Ok(v)
@@ -678,7 +678,25 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// Memory per reader: one 64 KiB input buffer plus the decoder state (32 KiB window for deflate,
 /// 64 KiB for deflate64, up to min(dictionary, size) for LZMA, refused above 1 GiB).
 pub fn open_member(src: Arc<dyn ByteSource>, zd: &ZipData, size: u64) -> io::Result<Box<dyn Read + Send>> {
-    decoder(src, zd, size)
+    decoder(src, zd, size, INPUT_BUF)
+}
+
+/// [`open_member`] for a caller that reads only the first `head` bytes (the DICOM scan): its
+/// input is read in pieces little longer than that, not 64 KiB, since thousands of heads
+/// scattered over a cold archive are read from the disk.
+pub fn open_member_head(
+    src: Arc<dyn ByteSource>,
+    zd: &ZipData,
+    size: u64,
+    head: usize,
+) -> io::Result<Box<dyn Read + Send>> {
+    decoder(src, zd, size, head_input(head))
+}
+
+/// Input buffer for reading the first `head` bytes of a member: deflate never takes much more
+/// input than it gives output, so this is usually one read.
+pub(crate) fn head_input(head: usize) -> usize {
+    (head + 1024).next_multiple_of(4096).min(INPUT_BUF)
 }
 
 /// For stored, unencrypted members: the absolute offset of the data in the source (so the caller
@@ -774,7 +792,12 @@ impl<S: SourceRef> Read for Span<S> {
     }
 }
 
-fn decoder<'a, S: SourceRef + 'a>(src: S, zd: &ZipData, size: u64) -> io::Result<Box<dyn Read + Send + 'a>> {
+fn decoder<'a, S: SourceRef + 'a>(
+    src: S,
+    zd: &ZipData,
+    size: u64,
+    input_buf: usize,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
     if let Some(why) = unreadable_reason(zd.flags, zd.method) {
         let kind = if why == "encrypted" { io::ErrorKind::InvalidData } else { io::ErrorKind::Unsupported };
         return Err(io::Error::new(kind, format!("{}: {why}", src.get().describe())));
@@ -784,9 +807,9 @@ fn decoder<'a, S: SourceRef + 'a>(src: S, zd: &ZipData, size: u64) -> io::Result
     let span = Span { src, pos: start, end: start + zd.compressed_size };
     let inner: Box<dyn Read + Send + 'a> = match zd.method {
         METHOD_STORED => Box::new(span),
-        METHOD_DEFLATE => Box::new(flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(INPUT_BUF, span))),
+        METHOD_DEFLATE => Box::new(flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(input_buf, span))),
         METHOD_DEFLATE64 => {
-            Box::new(deflate64::Deflate64Decoder::with_buffer(BufReader::with_capacity(INPUT_BUF, span)))
+            Box::new(deflate64::Deflate64Decoder::with_buffer(BufReader::with_capacity(input_buf, span)))
         }
         METHOD_LZMA => lzma_decoder(span, size, &what)?,
         m => {

@@ -97,17 +97,25 @@ fn the_dicom_header_scan_leaves_the_cache_small() {
             let series = format!("1.2.3.{}", i / 20);
             let sop = format!("{series}.{i}");
             let pixels: Vec<u8> = bytes(512 << 10, u64::from(i), false).iter().map(|b| b & 0x0F).collect();
-            let file = medfs::fixtures::dicom(&[
+            // Every third header is 40 KB long (a private element before the pixels): the scan
+            // starts with a few KiB and must ask for more.
+            let private = bytes(40_000, u64::from(i) + 1000, false);
+            let number = i.to_string();
+            let mut elements = vec![
                 (8, 0x16, Uid("1.2.840.10008.5.1.4.1.1.2")),
                 (8, 0x18, Uid(&sop)),
                 (0x10, 0x20, Text("P1")),
                 (0x20, 0x0D, Uid("1.2.3")),
                 (0x20, 0x0E, Uid(&series)),
-                (0x20, 0x13, Text(&i.to_string())),
+                (0x20, 0x13, Text(&number)),
                 (0x28, 0x10, Us(512)),
                 (0x28, 0x11, Us(512)),
-                (0x7FE0, 0x10, Raw(&pixels)),
-            ]);
+            ];
+            if i % 3 == 0 {
+                elements.push((0x29, 0x1010, Raw(&private)));
+            }
+            elements.push((0x7FE0, 0x10, Raw(&pixels)));
+            let file = medfs::fixtures::dicom(&elements);
             entry(&format!("P1/{i:03}.dcm"), file)
         })
         .collect();
@@ -116,6 +124,11 @@ fn the_dicom_header_scan_leaves_the_cache_small() {
     let reader = medfs::reader::Reader::new(pool);
     let headers = medfs::dicomscan::scan(&reader, &reader.pool().store);
     assert_eq!(headers[0].len(), 60, "every member's header found");
+    for (m, info) in &headers[0] {
+        let path = &reader.pool().archives[0].members[*m as usize].path;
+        let i = entries.iter().position(|e| e.path.as_bytes() == path.as_slice()).expect("a member of the zip");
+        assert_eq!(info.instance_number, Some(i as i64), "member {i}: its header parsed whole");
+    }
     let cache = &reader.pool().cache;
     assert!(cache.peak_bytes() < 4 << 20, "the scan charged {} bytes at its peak", cache.peak_bytes());
     assert!(cache.bytes() < 64 << 10, "the scan left {} bytes in the cache", cache.bytes());

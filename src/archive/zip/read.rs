@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
-use super::{compressed_data_offset, looks_like_zip, open_member, stored_data_offset};
+use super::{compressed_data_offset, head_input, looks_like_zip, open_member, open_member_head, stored_data_offset};
 use crate::archive::codec::{Codec, GzIndex, GzIndexer, StreamIndex, WindowSource};
 use crate::archive::format::{Detection, Format, ListCtx, OpenArchive, Opened, Probe, read_stored};
 use crate::archive::{ByteSource, DataLoc, FormatError, Member, Slice, ZipData};
@@ -189,6 +189,19 @@ impl OpenArchive for ZipArchive {
         }
     }
 
+    /// The local header (30 bytes, then name and extra field, whose lengths only it tells; 1 KiB
+    /// covers nearly all) and what a decoder's first input read takes of the data.
+    fn will_read_head(&self, m: &Member, len: usize) {
+        match &m.data {
+            DataLoc::Zip(zd) => {
+                let first_input = if zd.method == 0 { len } else { head_input(len) } as u64;
+                self.file.will_need(zd.header_offset, 30 + 1024 + zd.compressed_size.min(first_input));
+            }
+            DataLoc::Raw { offset } => self.file.will_need(*offset, (len as u64).min(m.size)),
+            _ => {}
+        }
+    }
+
     /// Any compressed member longer than the head: the DICOM scan reads the first 64 KiB of
     /// thousands of 0.5 MB members, and decoding them whole into the cache (the usual path of
     /// small members) filled a 512 MiB budget on the first mount of a 1.2k-member zip.
@@ -205,7 +218,7 @@ impl OpenArchive for ZipArchive {
             return Ok(());
         }
         let _working = ctx.cache.reserve(decoder_bytes(zd.method, len as u64) + len);
-        let reader = open_member(self.file.clone(), zd, m.size)?;
+        let reader = open_member_head(self.file.clone(), zd, m.size, len)?;
         reader.take(len as u64).read_to_end(out)?;
         Ok(())
     }
