@@ -3,8 +3,9 @@
 //! the module to `.nii` + `.json` files, loaded by nibabel and compared with pydicom's reading of
 //! the same DICOM files (shape, affine computed in Python from the tags, voxels, scaling,
 //! sidecar fields), and with dcm2niix's conversion of the same files (affine, voxels, sidecar).
-//! Compressed copies: RLE by pydicom, JPEG Lossless by libjpeg-turbo (imagecodecs), decoded by
-//! medfs through dicom-rs and checked against pydicom / imagecodecs / dcm2niix decoding them.
+//! Compressed copies: RLE by pydicom, JPEG Lossless by libjpeg-turbo and JPEG 2000 by OpenJPEG
+//! (imagecodecs), decoded by medfs through dicom-rs and checked against pydicom / imagecodecs /
+//! dcm2niix decoding them.
 //! Multi-frame: an Enhanced MR file of one series (plain and RLE), planned from its functional
 //! groups through the kind.
 //! Needs `$MEDFS_PYTHON` with pydicom, nibabel, numpy, imagecodecs and dcm2niix (./test.sh).
@@ -252,21 +253,25 @@ if mode == "rle":
     print(json.dumps({"rle": len(os.listdir(dst))}))
     sys.exit(0)
 
-if mode == "jpegll":
-    # A JPEG Lossless (process 14, selection value 1) copy, encoded by libjpeg-turbo.
+if mode in ("jpegll", "j2k"):
+    # A JPEG Lossless (process 14, selection value 1) copy encoded by libjpeg-turbo, or a
+    # lossless JPEG 2000 one encoded by OpenJPEG (both through imagecodecs).
     import imagecodecs
     from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGLosslessSV1
+    from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1
     src, dst = os.path.join(root, sys.argv[3]), os.path.join(root, sys.argv[4])
     os.makedirs(dst, exist_ok=True)
     for f in sorted(os.listdir(src)):
         ds = pydicom.dcmread(os.path.join(src, f))
-        frame = imagecodecs.jpeg8_encode(ds.pixel_array.view(np.uint16), lossless=True, predictor=1)
+        if mode == "jpegll":
+            frame = imagecodecs.jpeg8_encode(ds.pixel_array.view(np.uint16), lossless=True, predictor=1)
+        else:
+            frame = imagecodecs.jpeg2k_encode(ds.pixel_array, level=0, codecformat="J2K", reversible=True)
         ds.PixelData = encapsulate([frame])
         ds["PixelData"].VR = "OB"
-        ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1
+        ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1 if mode == "jpegll" else JPEG2000Lossless
         ds.save_as(os.path.join(dst, f), enforce_file_format=True)
-    print(json.dumps({"jpegll": len(os.listdir(dst))}))
+    print(json.dumps({mode: len(os.listdir(dst))}))
     sys.exit(0)
 
 
@@ -355,11 +360,15 @@ def pixels(x):
     """The slice's stored values, decoded without dicom-rs."""
     if isinstance(x, Frame):
         return x.frame
-    if x.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.70":
+    if x.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.90"):
         import imagecodecs
         from pydicom.encaps import generate_frames
-        a = imagecodecs.jpeg8_decode(next(generate_frames(x.PixelData, number_of_frames=1)))
-        return a.view(np.int16) if x.PixelRepresentation == 1 else a
+        frame = next(generate_frames(x.PixelData, number_of_frames=1))
+        if x.file_meta.TransferSyntaxUID.endswith(".90"):
+            a = imagecodecs.jpeg2k_decode(frame)
+        else:
+            a = imagecodecs.jpeg8_decode(frame)
+        return a.view(np.int16) if x.PixelRepresentation == 1 else a.view(np.uint16)
     return x.pixel_array
 
 
@@ -492,6 +501,8 @@ fn nibabel_reads_what_pydicom_reads() {
     assert!(out.contains("\"rle\": 5"), "{out}");
     let out = common::py(CHECK, &[root, Path::new("jpegll"), Path::new("axial"), Path::new("axial_jpegll")]);
     assert!(out.contains("\"jpegll\": 5"), "{out}");
+    let out = common::py(CHECK, &[root, Path::new("j2k"), Path::new("coronal"), Path::new("coronal_j2k")]);
+    assert!(out.contains("\"j2k\": 3"), "{out}");
     let out = common::py(CHECK, &[root, Path::new("enhanced"), Path::new("oblique"), Path::new("oblique_frames")]);
     assert!(out.contains("\"frames\": 4"), "{out}");
     convert_frames(&root.join("oblique_frames"));
@@ -500,7 +511,7 @@ fn nibabel_reads_what_pydicom_reads() {
     assert!(out.contains("\"rle\": 1"), "{out}");
     convert_frames(&root.join("oblique_frames_rle"));
     let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
-    names.extend(["axial_rle", "axial_jpegll"]);
+    names.extend(["axial_rle", "axial_jpegll", "coronal_j2k"]);
     for n in &names {
         let plan = convert(&root.join(n));
         assert_eq!(plan.dim[2], if n.starts_with("axial") { 5 } else { plan.dim[2] });
@@ -521,6 +532,8 @@ fn nibabel_reads_what_pydicom_reads() {
     }
     assert_eq!(v["axial_jpegll"]["syntax"], "1.2.840.10008.1.2.4.70", "{v}");
     assert_eq!(v["axial_jpegll"]["codes"], "LAS", "{v}");
+    assert_eq!(v["coronal_j2k"]["syntax"], "1.2.840.10008.1.2.4.90", "{v}");
+    assert_eq!(v["coronal_j2k"]["codes"], v["coronal"]["codes"], "{v}");
     assert_eq!(v["oblique"]["dtype"], "uint16", "{v}");
     // The multi-frame copy of the oblique series is the same volume.
     assert_eq!(v["oblique_frames"]["codes"], v["oblique"]["codes"], "{v}");
