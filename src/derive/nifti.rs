@@ -670,7 +670,8 @@ fn frame_pixels(plan: &VolumePlan, mf: &MultiFrame, bytes: &[u8]) -> Result<Vec<
 // The derived-file kind
 
 use super::seam::{
-    Image, Kind, KindId, MEMO_FRAMES, MEMO_MIDDLE_SLICE, Planned, RenderCx, Spec, Study, bad, params, unparams,
+    Image, Kind, KindId, MEMO_FRAMES, MEMO_MIDDLE_SLICE, Planned, RenderCx, Spec, Study, bad, derived_name, params,
+    unparams,
 };
 
 /// The kind's persisted id (h12png's kinds take the ids below it).
@@ -763,29 +764,38 @@ fn slice_at(p: &VolumePlan, mf: Option<&MultiFrame>, k: usize, cx: &RenderCx<'_>
     }
 }
 
+/// Why a multi-frame file gets no `.nii`.
+enum FramesError {
+    /// Its header cannot be read (a damaged file: warned about).
+    Unreadable(String),
+    /// It is not a volume (logged at debug level).
+    NotVolume(String),
+}
+
 /// Plans a multi-frame file: its header read through `content` (as much of its head as it
 /// takes to reach Pixel Data), its frames as slices.
 fn plan_frames(
     id: (u32, u32),
     size: u64,
     content: &dyn crate::organize::ContentSource,
-) -> Result<(VolumePlan, MultiFrame, Vec<DicomInfo>), String> {
+) -> Result<(VolumePlan, MultiFrame, Vec<DicomInfo>), FramesError> {
+    use FramesError::{NotVolume as Not, Unreadable};
     let mut want = (64usize << 10).min(size as usize);
     let (head, pd) = loop {
-        let head = content.read_head(id, want).map_err(|e| format!("cannot read the header: {e}"))?;
+        let head = content.read_head(id, want).map_err(|e| Unreadable(format!("cannot read the header: {e}")))?;
         let head_size = (head.len() as u64).min(size);
         match dicom::locate_pixel_data(&head[..head_size as usize], size) {
             Ok(pd) => break (head, pd),
             Err(DicomError::NeedMore(n)) if n > head.len() && n <= 64 << 20 => want = n,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(Unreadable(e.to_string())),
         }
     };
-    let frames = frames_of(&head, &pd).map_err(|e| e.0)?;
+    let frames = frames_of(&head, &pd).map_err(|e| Not(e.0))?;
     let refs: Vec<&DicomInfo> = frames.iter().collect();
-    let p = plan(&refs).map_err(|e| e.0)?;
+    let p = plan(&refs).map_err(|e| Not(e.0))?;
     let n = frames.len() as u64;
     if let Some(len) = pd.len.filter(|&l| (l as u64) < n * p.slice_bytes()) {
-        return Err(format!("Pixel Data holds {len} bytes, {n} frames need {}", n * p.slice_bytes()));
+        return Err(Unreadable(format!("Pixel Data holds {len} bytes, {n} frames need {}", n * p.slice_bytes())));
     }
     let frames_order = p.order.iter().map(|&k| k as u32).collect();
     let mf = MultiFrame {
@@ -806,8 +816,9 @@ impl Kind for NiftiKind {
         "nifti"
     }
 
-    /// One `.nii` + `.json` per series of the study that is a volume; the others get a warning
-    /// (and a debug log line) saying why not.
+    /// One `.nii` + `.json` per series of the study that is a volume (and per multi-frame file
+    /// that is one); the others get a debug log line saying why not, a multi-frame file whose
+    /// header cannot be read a warning.
     fn plan(
         &self,
         study: &Study<'_>,
@@ -821,8 +832,7 @@ impl Kind for NiftiKind {
         for (i, f) in study.files.iter().enumerate() {
             let Some(info) = f.dicom.filter(|d| !d.is_series_reference()) else { continue };
             if info.number_of_frames.is_some_and(|n| n > 1) {
-                // A multi-frame file is a volume of its own.
-                let base = f.name.rsplit_once('.').map_or(f.name, |(stem, _)| stem);
+                // A multi-frame file is a volume of its own, named after it.
                 let where_ = format!("{}/{}", study.dir, f.name);
                 match plan_frames(f.id, f.size, content) {
                     Ok((p, mf, frames)) => {
@@ -832,15 +842,14 @@ impl Kind for NiftiKind {
                         let stored = VolumePlan { order: (0..p.order.len()).collect(), ..p };
                         let spec =
                             Spec { kind: KIND_ID, inputs: vec![f.id], params: params(&Params::Frames(stored, mf)) };
-                        out.push(Planned { name: format!("{base}.nii"), spec, size, beside: Some(i) });
+                        out.push(Planned { name: derived_name(f.name, None, "nii"), spec, size, beside: Some(i) });
                         let size = json.len() as u64;
                         let spec = Spec { kind: KIND_ID, inputs: Vec::new(), params: params(&Params::Sidecar(json)) };
-                        out.push(Planned { name: format!("{base}.json"), spec, size, beside: Some(i) });
+                        out.push(Planned { name: derived_name(f.name, None, "json"), spec, size, beside: Some(i) });
                     }
-                    Err(why) => {
-                        tracing::debug!("{where_}: no .nii: {why}");
-                        warn.push(format!("{where_}: no .nii: {why}"));
-                    }
+                    // Its header could not be read: a problem with the file, worth a warning.
+                    Err(FramesError::Unreadable(why)) => warn.push(format!("{where_}: no .nii: {why}")),
+                    Err(FramesError::NotVolume(why)) => tracing::debug!("{where_}: no .nii: {why}"),
                 }
                 continue;
             }
@@ -857,11 +866,11 @@ impl Kind for NiftiKind {
             };
             let base = if folder.is_empty() { stem } else { format!("{folder}/{stem}") };
             let where_ = format!("{}/{base}", study.dir);
+            // Not a volume (a lone radiograph, a localizer, echoes): usual, so a debug line only.
             let p = match plan(&infos) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::debug!("{where_}: no .nii: {}", e.0);
-                    warn.push(format!("{where_}: no .nii: {}", e.0));
                     continue;
                 }
             };
@@ -1268,6 +1277,59 @@ mod tests {
                 assert_eq!(asked, expect);
             }
         }
+    }
+
+    /// The kind plans a `.nii` + `.json` per series folder that is a volume (named after the
+    /// folder, or after the series UID when a folder holds several), nothing and no warning
+    /// for the rest; parts cover the file exactly.
+    #[test]
+    fn kind_plans_series() {
+        use super::super::seam::StudyFile;
+        struct NoContent;
+        impl crate::organize::ContentSource for NoContent {
+            fn read_all(&self, _: (u32, u32)) -> std::io::Result<Vec<u8>> {
+                Err(std::io::Error::other("single-frame series are planned from headers"))
+            }
+        }
+        let mut a = series(AXIAL, 3, 2.0);
+        a.reverse();
+        let b = series(AXIAL, 1, 2.0);
+        let mut c1 = series(SAGITTAL, 2, 1.0);
+        let mut c2 = series(CORONAL, 2, 1.0);
+        for x in &mut c1 {
+            x.series_uid = Some("1.2.1".into());
+        }
+        for x in &mut c2 {
+            x.series_uid = Some("1.2/2".into());
+        }
+        let files: Vec<(String, &DicomInfo)> = [("A", &a), ("B", &b), ("C", &c1), ("C", &c2)]
+            .iter()
+            .flat_map(|(dir, v)| v.iter().map(move |x| (format!("{dir}/{}.dcm", x.instance_number.unwrap()), x)))
+            .collect();
+        let study = Study {
+            dataset: "d",
+            dir: "P/S",
+            files: files
+                .iter()
+                .enumerate()
+                .map(|(i, (name, info))| StudyFile { name, role: "", id: (0, i as u32), size: 100, dicom: Some(info) })
+                .collect(),
+            planned: &[],
+        };
+        let mut warn = Vec::new();
+        let planned = NiftiKind.plan(&study, &NoContent, &mut warn);
+        assert!(warn.is_empty(), "{warn:?}");
+        let names: Vec<&str> = planned.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["A/A.nii", "A/A.json", "C/1.2.1.nii", "C/1.2.1.json", "C/1.2_2.nii", "C/1.2_2.json"]);
+        // A's slices were given top-down: its inputs go bottom-up, beside its lowest slice.
+        assert_eq!(planned[0].spec.inputs, vec![(0, 2), (0, 1), (0, 0)]);
+        assert_eq!(planned[0].beside, Some(2));
+        assert_eq!(planned[1].spec.inputs, vec![]);
+        for p in &planned {
+            let parts = NiftiKind.parts(&p.spec).unwrap();
+            assert_eq!(parts.iter().sum::<u64>(), p.size, "{}", p.name);
+        }
+        assert_eq!(NiftiKind.parts(&planned[0].spec).unwrap(), vec![352, 3 * 24]);
     }
 
     /// Corrupted and truncated slice files: an error or a slice of the right size, never a

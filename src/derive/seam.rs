@@ -94,6 +94,28 @@ pub trait Image: Send + Sync {
     fn rows(&self, spec: &Spec, rows: Range<u32>, cx: &RenderCx<'_>) -> io::Result<Vec<u8>>;
 }
 
+/// `name` without its last extension, `.qualifier` if any, then `.ext` (h12png's naming rule).
+pub fn derived_name(name: &str, qualifier: Option<&str>, ext: &str) -> String {
+    let (dir, file) = name.rsplit_once('/').map_or(("", name), |(d, f)| (d, f));
+    let stem = match file.rfind('.') {
+        Some(i) if i > 0 => &file[..i],
+        _ => file,
+    };
+    let mut out = String::new();
+    if !dir.is_empty() {
+        out.push_str(dir);
+        out.push('/');
+    }
+    out.push_str(stem);
+    if let Some(q) = qualifier {
+        out.push('.');
+        out.push_str(q);
+    }
+    out.push('.');
+    out.push_str(ext);
+    out
+}
+
 /// A kind's own parameters, serialized.
 pub fn params<T: serde::Serialize>(p: &T) -> Vec<u8> {
     postcard::to_allocvec(p).expect("parameters always serialize")
