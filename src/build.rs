@@ -7,7 +7,7 @@
 
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
-use crate::dicomtree::{DicomFile, organize_dicom};
+use crate::dicomtree::{DicomFile, organize_dicom_with};
 use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::Pool;
 use crate::profile::Profile;
@@ -96,7 +96,7 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
                 return Vec::new();
             }
             let files = pool_files(reader.pool(), &headers);
-            organize::organize(profiles, &files, reader)
+            organize::organize_with(profiles, &files, reader, opts.derived)
         });
         builder.archives_dir(newest);
         for (i, archive) in reader.pool().archives.iter().enumerate() {
@@ -114,6 +114,13 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
         slugs.push(dataset.slug.clone());
         add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
+    // DICOM that no profile claims is organized by its tags, one dataset per archive, with the
+    // derived files of the kinds made per series.
+    let dicom_kinds: Vec<&'static dyn crate::derive::Kind> = if opts.derived {
+        crate::derive::KINDS.iter().copied().filter(|k| k.dicom_series()).collect()
+    } else {
+        Vec::new()
+    };
     // DICOM that no profile claims is organized by its tags, one dataset per archive.
     for (ai, found) in headers.iter().enumerate().filter(|(ai, h)| !h.is_empty() && !claimed[*ai]) {
         let a = &reader.pool().archives[ai];
@@ -125,6 +132,7 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
                 id: (ai as u32, m),
                 archive: String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned(),
                 path: String::from_utf8_lossy(&a.members[m as usize].path).into_owned(),
+                size: a.members[m as usize].size,
                 info: (**info).clone(),
             })
             .collect();
@@ -132,7 +140,8 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
             continue;
         }
         let slug = unique_slug(&dataset_stem(a), &mut slugs);
-        add_dataset(&mut builder, reader.pool(), organize_dicom(&slug, &files), newest);
+        let dataset = organize_dicom_with(&slug, &files, &dicom_kinds, Some(reader));
+        add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
     tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
     let sidecars = builder.generated();
@@ -222,6 +231,13 @@ fn add_dataset(builder: &mut TreeBuilder, pool: &Pool, dataset: organize::Datase
     for g in dataset.generated {
         let dir = dir_of(builder, &g.rel_path);
         builder.add_generated(dir, &name_of(&g.rel_path), mtime, g.bytes.into_boxed_slice());
+    }
+    for d in dataset.derived {
+        let dir = dir_of(builder, &d.rel_path);
+        // Its inputs' newest mtime: a derived file is as new as what it is made from.
+        let newest = d.spec.inputs.iter().map(|&(a, m)| pool.archives[a as usize].members[m as usize].mtime).max();
+        let spec = crate::derive::encode(&d.spec).into_boxed_slice();
+        builder.add_derived(dir, &name_of(&d.rel_path), newest.unwrap_or(mtime), spec, d.size);
     }
     for w in &dataset.warnings {
         builder.warn(format!("{}: {w}", dataset.slug));

@@ -289,13 +289,30 @@ impl BlockCache {
             f
         };
         // The outcome reaches waiters; an error is theirs to retry, not this worker's to report.
-        let _ = self.lead(key, &flight, load);
+        let _ = self.lead(key, &flight, load, false);
         true
     }
 
     /// The cached block, or the result of `load` run exactly once however many threads ask
     /// for the same key at the same time. Errors are not cached: the next call retries.
     pub fn get_or_load(&self, key: BlockKey, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Block> {
+        self.get_or_load_sized(key, load, false)
+    }
+
+    /// [`get_or_load`](Self::get_or_load) for results that cost much more to make again than
+    /// their bytes weigh (a decoded image every part of a derived file is cut from): cached
+    /// whatever their size, up to the whole budget, instead of only up to
+    /// [`max_block`](Self::max_block).
+    pub fn get_or_load_costly(&self, key: BlockKey, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Block> {
+        self.get_or_load_sized(key, load, true)
+    }
+
+    fn get_or_load_sized(
+        &self,
+        key: BlockKey,
+        load: impl FnOnce() -> io::Result<Vec<u8>>,
+        any_size: bool,
+    ) -> io::Result<Block> {
         if let Some(b) = self.get(&key) {
             return Ok(b);
         }
@@ -320,12 +337,18 @@ impl BlockCache {
                 Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
             };
         }
-        self.lead(key, &flight, load)
+        self.lead(key, &flight, load, any_size)
     }
 
     /// Runs `load` as the leader of `flight` (registered under `key`), caches its block and
     /// answers the waiters.
-    fn lead(&self, key: BlockKey, flight: &Flight, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Block> {
+    fn lead(
+        &self,
+        key: BlockKey,
+        flight: &Flight,
+        load: impl FnOnce() -> io::Result<Vec<u8>>,
+        any_size: bool,
+    ) -> io::Result<Block> {
         // A cached copy may have landed between our miss and taking the flight. A panic in
         // `load` must not leave waiters stuck: the guard answers them with an error.
         struct Land<'a> {
@@ -349,7 +372,11 @@ impl BlockCache {
             None => load().map(|v| Block::from(v.into_boxed_slice())),
         };
         if let Ok(b) = &result {
-            self.insert(key, b.clone());
+            if any_size && b.len() + ENTRY_OVERHEAD <= self.capacity {
+                self.put(key, Slot { value: Value::Bytes(b.clone()), weight: b.len() + ENTRY_OVERHEAD });
+            } else {
+                self.insert(key, b.clone());
+            }
         }
         land.result = Some(match &result {
             Ok(b) => Ok(b.clone()),

@@ -106,6 +106,10 @@ pub struct TreeArgs {
     /// Show only the raw view `_archives/` (no dataset folders, no DICOM header scan).
     #[arg(long)]
     pub no_datasets: bool,
+    /// Show no derived files (PNGs of LJPEG and raw images, masks, previews: README "Derived
+    /// files") beside the originals in the dataset folders.
+    #[arg(long)]
+    pub no_derived: bool,
     /// How deep archives inside archives are opened (a bundle zip holding a 7z is depth 1);
     /// 0 shows nested archives as plain files.
     #[arg(long, default_value_t = crate::pool::DEFAULT_MAX_DEPTH, value_name = "N")]

@@ -29,15 +29,21 @@
 //! collides (the same instance twice), the second and later in (archive, path) order get
 //! `~2`, `~3`, … before the extension. Each rename is reported in `warnings`.
 //!
+//! Derived files (`derive/`): kinds whose [`Kind::dicom_series`](crate::derive::Kind::dicom_series)
+//! is true are planned once per series folder (a [`Study`](crate::derive::Study) of that series'
+//! files, named `<series folder>/<basename>`, role `""`, each with its header), their files listed
+//! in `labels.csv` and in the study's `metadata.json` (`derived`) as in profile datasets.
+//!
 //! Output depends only on the set of files, not on their order.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
+use crate::derive::{Kind, StudyFile};
 use crate::dicom::DicomInfo;
 use crate::organize::sidecar::{self, LabelsCsv};
-use crate::organize::{Dataset, DatasetFile, GeneratedFile};
+use crate::organize::{ContentSource, Dataset, DatasetFile, DerivedFile, GeneratedFile};
 
 /// One DICOM member of the pool with its parsed header.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +54,8 @@ pub struct DicomFile {
     pub archive: String,
     /// Member path inside the archive.
     pub path: String,
+    /// Size in bytes.
+    pub size: u64,
     /// Its header.
     pub info: DicomInfo,
 }
@@ -167,7 +175,19 @@ fn first<'a, T: 'a>(
 
 /// Organizes `files` (all DICOM, typically one archive's) as the dataset `slug`.
 pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Dataset {
+    organize_dicom_with(slug, files, &[], None)
+}
+
+/// [`organize_dicom`] with the derived files of `kinds`, planned per series folder reading
+/// headers through `content` (none without it).
+pub fn organize_dicom_with(
+    slug: &str,
+    files: &[DicomFile],
+    kinds: &[&'static dyn Kind],
+    content: Option<&dyn ContentSource>,
+) -> crate::organize::Dataset {
     let mut warnings = Vec::new();
+    let mut out_derived: Vec<DerivedFile> = Vec::new();
     // Order-independence: work on the files sorted by their source.
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by(|&a, &b| {
@@ -253,6 +273,7 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
             );
             let sfiles: Vec<&DicomFile> = series_map.values().flatten().map(|&i| &files[i]).collect();
             let mut source = Map::new();
+            let mut derived = Map::new();
             let mut series_json = Map::new();
             let mut modalities = BTreeSet::new();
             for (series_raw, idx) in series_map {
@@ -269,6 +290,40 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
                     out_files.push(DatasetFile { rel_path, source: f.id });
                     if let Some(m) = &f.info.modality {
                         modalities.insert(m.clone());
+                    }
+                }
+                if let (Some(content), false) = (content, kinds.is_empty()) {
+                    let rel: Vec<String> = names.iter().map(|n| format!("{folder}/{n}")).collect();
+                    let series = crate::derive::Study {
+                        dataset: slug,
+                        dir: &dir,
+                        files: idx
+                            .iter()
+                            .zip(&rel)
+                            .map(|(&i, name)| StudyFile {
+                                name,
+                                role: "",
+                                id: files[i].id,
+                                size: files[i].size,
+                                dicom: Some(&files[i].info),
+                            })
+                            .collect(),
+                        planned: &[],
+                    };
+                    for p in crate::derive::plan_study(kinds, series, STUDY_RESERVED, content, &mut warnings) {
+                        let kind = crate::derive::by_id(p.spec.kind).map_or("", |k| k.name());
+                        let from: Vec<&str> = p
+                            .spec
+                            .inputs
+                            .iter()
+                            .filter_map(|id| idx.iter().position(|&i| files[i].id == *id).map(|k| rel[k].as_str()))
+                            .collect();
+                        derived.insert(p.name.clone(), json!({"kind": kind, "from": from}));
+                        let rel_path = format!("{dir}/{}", p.name);
+                        if p.beside.is_some() {
+                            rows.push([rel_path.clone(), patient.to_string(), study.clone()]);
+                        }
+                        out_derived.push(DerivedFile { rel_path, spec: p.spec, size: p.size });
                     }
                 }
                 // Series facts: from the instances in InstanceNumber order (missing last), the
@@ -295,7 +350,7 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
                 );
             }
             let modality = if modalities.len() == 1 { modalities.iter().next().cloned() } else { None };
-            let meta = json!({
+            let mut meta = json!({
                 "split": null,
                 "source": source,
                 "patient_id": first(sfiles.iter().copied(), |i| i.patient_id.clone()),
@@ -307,6 +362,9 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
                 "study_description": first(sfiles.iter().copied(), |i| i.study_description.clone()),
                 "series": series_json,
             });
+            if !derived.is_empty() {
+                meta["derived"] = Value::Object(derived);
+            }
             generated.push(GeneratedFile { rel_path: format!("{dir}/labels.json"), bytes: sidecar::json(&json!({})) });
             generated.push(GeneratedFile { rel_path: format!("{dir}/metadata.json"), bytes: sidecar::json(&meta) });
         }
@@ -326,7 +384,8 @@ pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Datas
         "counts": {"patients": by_patient.len(), "studies": n_studies, "series": n_series, "files": out_files.len()},
     });
     sidecar::finish_dataset(&mut out_files, &mut generated, &dataset_json, csv);
-    Dataset { slug: slug.to_string(), files: out_files, generated, warnings }
+    out_derived.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Dataset { slug: slug.to_string(), files: out_files, generated, derived: out_derived, warnings }
 }
 
 /// Names of the files `idx` (source order) in one series folder: basenames, with colliding
@@ -376,7 +435,7 @@ mod tests {
     use crate::dicom::testgen::{Opts, Syntax, ct_info, write};
 
     fn file(id: u32, archive: &str, path: &str, info: DicomInfo) -> DicomFile {
-        DicomFile { id: (0, id), archive: archive.into(), path: path.into(), info }
+        DicomFile { id: (0, id), archive: archive.into(), path: path.into(), size: 1000 + id as u64, info }
     }
 
     fn get<'a>(d: &'a Dataset, rel: &str) -> &'a str {
@@ -479,6 +538,83 @@ mod tests {
         assert_eq!(lines[0], "path,patient,study,split");
         assert_eq!(lines.len(), 14);
         assert!(lines.contains(&format!("{p}/{st}/{se}/1-01.dcm,{p},{st},").as_str()));
+    }
+
+    /// A kind made per series: one file in the series folder, beside the series' first file,
+    /// whose bytes are the number of instances it saw.
+    struct PerSeries;
+
+    impl crate::derive::Kind for PerSeries {
+        fn id(&self) -> crate::derive::KindId {
+            250
+        }
+        fn name(&self) -> &'static str {
+            "per_series"
+        }
+        fn plan(
+            &self,
+            study: &crate::derive::Study<'_>,
+            _: &dyn ContentSource,
+            _: &mut Vec<String>,
+        ) -> Vec<crate::derive::Planned> {
+            assert!(study.files.iter().all(|f| f.role.is_empty() && f.dicom.is_some() && f.size >= 1000));
+            let folder = study.files[0].name.split('/').next().unwrap();
+            let n = study.files.len().to_string().into_bytes();
+            vec![crate::derive::Planned {
+                name: format!("{folder}/{folder}.n"),
+                size: n.len() as u64,
+                spec: crate::derive::Spec { kind: 250, inputs: study.files.iter().map(|f| f.id).collect(), params: n },
+                beside: Some(0),
+            }]
+        }
+        fn parts(&self, spec: &crate::derive::Spec) -> Result<Vec<u64>, String> {
+            Ok(vec![spec.params.len() as u64])
+        }
+        fn render(
+            &self,
+            spec: &crate::derive::Spec,
+            _: usize,
+            _: &crate::derive::RenderCx<'_>,
+        ) -> std::io::Result<Vec<u8>> {
+            Ok(spec.params.clone())
+        }
+        fn dicom_series(&self) -> bool {
+            true
+        }
+    }
+
+    struct NoContent;
+    impl ContentSource for NoContent {
+        fn read_all(&self, _: (u32, u32)) -> std::io::Result<Vec<u8>> {
+            Err(std::io::Error::other("not read"))
+        }
+    }
+
+    #[test]
+    fn series_kinds_plan_one_file_per_series_folder_listed_like_the_originals() {
+        let files = collection();
+        let plain = organize_dicom("x", &files);
+        assert!(plain.derived.is_empty());
+        let d = organize_dicom_with("x", &files, &[&PerSeries], Some(&NoContent));
+        assert_eq!(d.files, plain.files, "the originals are untouched");
+        // One per series: patient 1 has two CT series and a CR one, patient 2 two CT series.
+        assert_eq!(d.derived.len(), 5, "{:?}", d.derived);
+        for f in &d.derived {
+            let parts: Vec<&str> = f.rel_path.split('/').collect();
+            assert_eq!(parts.len(), 4, "{}", f.rel_path);
+            assert_eq!(parts[3], format!("{}.n", parts[2]));
+            let n: usize = String::from_utf8(f.spec.params.clone()).unwrap().parse().unwrap();
+            assert_eq!(f.spec.inputs.len(), n);
+            let csv = get(&d, "labels.csv");
+            assert!(csv.lines().any(|l| l.starts_with(&format!("{},{},{},", f.rel_path, parts[0], parts[1]))), "{csv}");
+            let meta = json_of(&d, &format!("{}/{}/metadata.json", parts[0], parts[1]));
+            let from = meta["derived"][format!("{}/{}", parts[2], parts[3])]["from"].as_array().unwrap().len();
+            assert_eq!(from, n);
+        }
+        // Deterministic: another order gives the same derived files.
+        let mut rev = files.clone();
+        rev.reverse();
+        assert_eq!(organize_dicom_with("x", &rev, &[&PerSeries], Some(&NoContent)), d);
     }
 
     #[test]

@@ -287,6 +287,67 @@ pub fn ljpeg(w: u16, h: u16, bits: u8, seed: u64) -> Vec<u8> {
     o
 }
 
+/// A decodable lossless JPEG (ITU-T T.81 process 14, SOF3) of one component: `samples` (row
+/// after row, `bits` of precision used) coded with predictor 1 (the left neighbour; the first
+/// column from above, the first sample from `2^(bits-1)`) and one Huffman table giving every
+/// difference category (0-16) a 5-bit code. The header says `w` x `h`; DDSM files whose header
+/// is transposed against their `.ics` are written by giving `h`, `w`.
+pub fn ljpeg_lossless(w: u16, h: u16, bits: u8, samples: &[u16]) -> Vec<u8> {
+    assert_eq!(samples.len(), w as usize * h as usize, "one sample per pixel");
+    assert!((2..=16).contains(&bits));
+    let mut o = vec![0xFF, 0xD8, 0xFF, 0xC3, 0x00, 0x0B, bits];
+    o.extend_from_slice(&h.to_be_bytes());
+    o.extend_from_slice(&w.to_be_bytes());
+    o.extend_from_slice(&[1, 1, 0x11, 0]);
+    // DHT: DC table 0, 17 codes of 5 bits for categories 0..=16.
+    o.extend_from_slice(&[0xFF, 0xC4, 0x00, 36, 0x00]);
+    let mut counts = [0u8; 16];
+    counts[4] = 17;
+    o.extend_from_slice(&counts);
+    o.extend(0..=16u8);
+    // SOS: one component, table 0, predictor 1, Se 0, Ah/Al 0.
+    o.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 1, 0x00, 1, 0, 0]);
+    let (mut acc, mut nbits) = (0u64, 0u32);
+    let mut put = |o: &mut Vec<u8>, value: u32, len: u32| {
+        acc = acc << len | (value as u64 & ((1u64 << len) - 1));
+        nbits += len;
+        while nbits >= 8 {
+            let byte = (acc >> (nbits - 8)) as u8;
+            o.push(byte);
+            if byte == 0xFF {
+                o.push(0); // byte stuffing
+            }
+            nbits -= 8;
+        }
+    };
+    let (w, h) = (w as usize, h as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let pred = match (x, y) {
+                (0, 0) => 1i32 << (bits - 1),
+                (0, _) => samples[(y - 1) * w] as i32,
+                _ => samples[y * w + x - 1] as i32,
+            };
+            // Differences are taken modulo 2^16, in -32767..=32768.
+            let mut diff = (samples[y * w + x] as i32 - pred).rem_euclid(65_536);
+            if diff > 32_768 {
+                diff -= 65_536;
+            }
+            let ssss = 32 - diff.unsigned_abs().leading_zeros();
+            put(&mut o, ssss, 5);
+            if (1..16).contains(&ssss) {
+                let extra = if diff < 0 { diff - 1 } else { diff };
+                put(&mut o, extra as u32, ssss);
+            }
+        }
+    }
+    // Pad the last byte with one bits: seven of them complete any partial byte, and what stays
+    // in the accumulator is padding only.
+    put(&mut o, 0x7F, 7);
+    o.extend_from_slice(&[0xFF, 0xD9]);
+    o
+}
+
 /// An 8-bit binary PGM (the DDSM `COMB.16_PGM` stand-in).
 pub fn pgm(w: u32, h: u32, seed: u64) -> Vec<u8> {
     let mut o = format!("P5\n{w} {h}\n255\n").into_bytes();

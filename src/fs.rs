@@ -2,6 +2,7 @@
 //! plain structs. It never sees fuser, so `medfs ls`/`cat` and tests drive it without a kernel.
 //! It only serves: the tree and reader it serves are made by `build.rs`.
 
+use crate::derive;
 use crate::error::FsError;
 use crate::pool::Pool;
 use crate::reader::Reader;
@@ -66,6 +67,8 @@ pub struct MedFs {
     tree: Tree,
     reader: Reader,
     total_bytes: u64,
+    /// Work done for derived files.
+    derived: derive::Served,
     /// TEST HOOK, see `PANIC_HOOK_ENV`.
     panic_on: Option<Box<[u8]>>,
 }
@@ -83,7 +86,7 @@ impl MedFs {
     pub fn from_parts(tree: Tree, reader: Reader) -> MedFs {
         let total_bytes = tree.total_bytes();
         let panic_on = std::env::var_os(PANIC_HOOK_ENV).map(|n| Box::from(n.as_encoded_bytes()));
-        MedFs { tree, reader, total_bytes, panic_on }
+        MedFs { tree, reader, total_bytes, derived: derive::Served::default(), panic_on }
     }
 
     /// The tree.
@@ -104,7 +107,7 @@ impl MedFs {
         let node = self.tree.node(id).ok_or(FsError::NotFound)?;
         let (kind, perm, nlink) = match &node.kind {
             Kind::Dir { subdirs, .. } => (FileKind::Dir, 0o555, 2 + subdirs),
-            Kind::File { .. } | Kind::Generated { .. } => (FileKind::File, 0o444, 1),
+            Kind::File { .. } | Kind::Generated { .. } | Kind::Derived { .. } => (FileKind::File, 0o444, 1),
             Kind::Symlink { .. } => (FileKind::Symlink, 0o777, 1),
         };
         Ok(Attr { ino: id as Ino + 1, kind, size: node.size(), mtime: node.mtime, perm, nlink })
@@ -151,9 +154,16 @@ impl MedFs {
                     reason,
                 })
             }
+            Kind::Derived { .. } => derive::read(&self.tree, &self.reader, &self.derived, id, offset, size, out),
             Kind::Dir { .. } => Err(FsError::IsADirectory),
             Kind::Symlink { .. } => Err(FsError::NotFound),
         }
+    }
+
+    /// Work done for derived files so far: (parts rendered, decoded images computed).
+    pub fn derived_work(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.derived.parts.load(Relaxed), self.derived.memos.load(Relaxed))
     }
 
     /// Lists folder `ino` from cookie `offset` (0 to start), with `.` and `..`; `add` returns

@@ -69,6 +69,8 @@ pub struct Dataset {
     pub files: Vec<DatasetFile>,
     /// Sidecars, sorted by `rel_path`.
     pub generated: Vec<GeneratedFile>,
+    /// Derived files (`derive/`), sorted by `rel_path`.
+    pub derived: Vec<DerivedFile>,
     /// Problems worth telling the user about (skipped files, unreadable tables, bad values).
     pub warnings: Vec<String>,
 }
@@ -81,6 +83,17 @@ pub struct DatasetFile {
     pub rel_path: String,
     /// Pool id of the bytes.
     pub source: (u32, u32),
+}
+
+/// A derived file placed in the dataset tree: computed on demand from `spec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedFile {
+    /// Path below the dataset folder.
+    pub rel_path: String,
+    /// What it is computed from.
+    pub spec: crate::derive::Spec,
+    /// Exact size.
+    pub size: u64,
 }
 
 /// A sidecar: dataset.json, labels.csv, <patient>/patient.json, <patient>/<study>/labels.json,
@@ -98,10 +111,20 @@ pub struct GeneratedFile {
 /// Profiles are independent: a pool may hold several datasets, and one pool file may belong to
 /// more than one of them.
 pub fn organize(profiles: &[Profile], pool: &[PoolFile], content: &(dyn ContentSource + Sync)) -> Vec<Dataset> {
+    organize_with(profiles, pool, content, false)
+}
+
+/// [`organize`], with the derived files the profiles ask for (`derive = [...]`) when `derived`.
+pub fn organize_with(
+    profiles: &[Profile],
+    pool: &[PoolFile],
+    content: &(dyn ContentSource + Sync),
+    derived: bool,
+) -> Vec<Dataset> {
     // Profiles are independent: each looks at the whole pool on its own. Run them on every core
     // (NIH scale with 18 profiles is 2 s on one); rayon's collect keeps the profiles' order.
     use rayon::prelude::*;
-    profiles.par_iter().filter_map(|p| organize_one(p, pool, content)).collect()
+    profiles.par_iter().filter_map(|p| organize_one(p, pool, content, derived)).collect()
 }
 
 /// A pool file placed by a rule.
@@ -306,7 +329,7 @@ fn table_files(hits: &[Vec<usize>], pool: &[PoolFile]) -> Vec<usize> {
     g
 }
 
-fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSource) -> Option<Dataset> {
+fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSource, derived: bool) -> Option<Dataset> {
     let mut warnings = Vec::new();
     let table_hits = table_hits(profile, pool);
     // Tables are read before placing only when a rule looks captures up in them (`lookup`):
@@ -381,6 +404,9 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
 
     let mut files = Vec::with_capacity(placed.len());
     let mut generated = Vec::new();
+    let mut derived_files: Vec<DerivedFile> = Vec::new();
+    let kinds: Vec<&dyn crate::derive::Kind> =
+        if derived { profile.derive.iter().filter_map(|id| crate::derive::by_id(*id)).collect() } else { Vec::new() };
     let mut csv = LabelsCsv::new(&profile.label_columns);
     let mut patients: BTreeMap<&str, Option<usize>> = BTreeMap::new();
     let mut n_studies = 0usize;
@@ -490,6 +516,41 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
         meta.insert("source".into(), Value::Object(source));
 
         let dir = format!("{}/{}", first.patient, first.study);
+        // Derived files, listed where their originals are: a labels.csv row each (the row of the
+        // file it is made from) and `derived` in metadata.json (name -> kind and inputs).
+        let planned = if kinds.is_empty() {
+            Vec::new()
+        } else {
+            let study = crate::derive::Study {
+                dataset: profile.slug(),
+                dir: &dir,
+                files: members
+                    .iter()
+                    .map(|m| crate::derive::StudyFile {
+                        name: &m.name,
+                        role: &profile.roles[profile.rules[m.rule].role],
+                        id: pool[m.pool].id,
+                        size: pool[m.pool].size,
+                        dicom: pool[m.pool].dicom.as_deref(),
+                    })
+                    .collect(),
+                planned: &[],
+            };
+            crate::derive::plan_study(&kinds, study, &STUDY_RESERVED, content, &mut warnings)
+        };
+        if !planned.is_empty() {
+            let by_id: std::collections::HashMap<(u32, u32), &str> =
+                members.iter().map(|m| (pool[m.pool].id, m.name.as_str())).collect();
+            let listed: Map<String, Value> = planned
+                .iter()
+                .map(|p| {
+                    let kind = crate::derive::by_id(p.spec.kind).map_or("", |k| k.name());
+                    let from: Vec<&str> = p.spec.inputs.iter().filter_map(|i| by_id.get(i).copied()).collect();
+                    (p.name.clone(), json!({"kind": kind, "from": from}))
+                })
+                .collect();
+            meta.insert("derived".into(), Value::Object(listed));
+        }
         let split_cell = sidecar::cell(&split);
         let label_cells: Vec<String> =
             profile.label_columns.iter().map(|c| labels.get(c).map(sidecar::cell).unwrap_or_default()).collect();
@@ -501,6 +562,15 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
             row.extend(label_cells.iter().cloned());
             csv.row(&row);
             files.push(DatasetFile { rel_path, source: pf.id });
+        }
+        for p in planned {
+            let rel_path = format!("{dir}/{}", p.name);
+            if p.beside.is_some() {
+                let mut row = vec![rel_path.clone(), first.patient.clone(), first.study.clone(), split_cell.clone()];
+                row.extend(label_cells.iter().cloned());
+                csv.row(&row);
+            }
+            derived_files.push(DerivedFile { rel_path, spec: p.spec, size: p.size });
         }
         generated.push(GeneratedFile {
             rel_path: format!("{dir}/labels.json"),
@@ -539,11 +609,12 @@ fn organize_one(profile: &Profile, pool: &[PoolFile], content: &dyn ContentSourc
         "counts": {"patients": patients.len(), "studies": n_studies, "files": files.len()},
     });
     sidecar::finish_dataset(&mut files, &mut generated, &dataset_json, csv);
+    derived_files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     warnings.extend(env.problems.into_inner().into_warnings());
     for w in &warnings {
         tracing::warn!(dataset = profile.slug(), "{w}");
     }
-    Some(Dataset { slug: profile.slug().to_string(), files, generated, warnings })
+    Some(Dataset { slug: profile.slug().to_string(), files, generated, derived: derived_files, warnings })
 }
 
 #[cfg(test)]

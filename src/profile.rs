@@ -200,6 +200,8 @@ pub struct Profile {
     pub(crate) split: Option<Field>,
     pub(crate) patient: Vec<(String, Field)>,
     pub(crate) passwords: Vec<String>,
+    /// Derived-file kinds made per study (`derive = [...]`), in order.
+    pub(crate) derive: Vec<crate::derive::KindId>,
     /// SHA-256 of the file name and text the profile was parsed from: keys the persisted tree.
     pub(crate) digest: [u8; 32],
 }
@@ -391,6 +393,17 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
     }
     if let Some(i) = raw.passwords.iter().position(|p| p.is_empty()) {
         return Err(inv(&format!("passwords[{i}]"), "must not be empty".into()));
+    }
+    let mut derive = Vec::new();
+    for (i, name) in raw.derive.iter().enumerate() {
+        let kind = crate::derive::by_name(name).ok_or_else(|| {
+            let known: Vec<&str> = crate::derive::KINDS.iter().map(|k| k.name()).collect();
+            inv(&format!("derive[{i}]"), format!("no derived-file kind `{name}` (known: {})", known.join(", ")))
+        })?;
+        if derive.contains(&kind.id()) {
+            return Err(inv(&format!("derive[{i}]"), format!("`{name}` is listed twice")));
+        }
+        derive.push(kind.id());
     }
 
     let exclude = if raw.exclude.is_empty() {
@@ -691,6 +704,7 @@ fn compile(file: &str, raw: RawProfile) -> Result<Profile, ProfileError> {
         split,
         patient,
         passwords: raw.passwords,
+        derive,
         digest: [0; 32],
     })
 }

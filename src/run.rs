@@ -103,7 +103,11 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         [one] => eprintln!("medfs: {one}"),
         [first, rest @ ..] => eprintln!("medfs: {first} (and {} more archives not saved either)", rest.len()),
     }
-    let opts = TreeOptions { keep_outside_symlinks: tree.keep_outside_symlinks, datasets: !tree.no_datasets };
+    let opts = TreeOptions {
+        keep_outside_symlinks: tree.keep_outside_symlinks,
+        datasets: !tree.no_datasets,
+        derived: !tree.no_datasets && !tree.no_derived,
+    };
     // The profiles were parsed above for their passwords; the persisted tree is keyed by
     // their texts (build.rs).
     let (tree, reader) = if tree.no_datasets {

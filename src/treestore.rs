@@ -33,8 +33,9 @@ use crate::pool::Pool;
 use crate::profile::Profile;
 use crate::tree::{self, Data, DataFile, Tree, TreeOptions};
 
-/// The persisted tree file. Bumped whenever the node layout (tree.rs) or the payload changes.
-pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 1 };
+/// The persisted tree file. Bumped whenever the node layout (tree.rs) or the payload changes
+/// (2: derived files).
+pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 2 };
 
 /// The payload: what is needed to check the tail and whether it is about these sources.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -102,7 +103,7 @@ pub fn slot(pool: &Pool, opts: TreeOptions, profiles: &[u8; 32]) -> Option<Slot>
     put(&mut h, b"medfs tree");
     put(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
     h.update(TREE.version.to_le_bytes());
-    h.update([opts.keep_outside_symlinks as u8, opts.datasets as u8]);
+    h.update([opts.keep_outside_symlinks as u8, opts.datasets as u8, opts.derived as u8]);
     h.update(profiles);
     // The slot is named by where the sources are, not by what they hold.
     let mut place: Vec<u8> = Vec::new();
@@ -152,7 +153,9 @@ pub fn slot(pool: &Pool, opts: TreeOptions, profiles: &[u8; 32]) -> Option<Slot>
             (None, None) => return None,
         }
     }
-    place.extend_from_slice(format!("tree-k{}d{}", opts.keep_outside_symlinks as u8, opts.datasets as u8).as_bytes());
+    place.extend_from_slice(
+        format!("tree-k{}d{}v{}", opts.keep_outside_symlinks as u8, opts.datasets as u8, opts.derived as u8).as_bytes(),
+    );
     let identity = Identity { path: place, size: 0, mtime_ns: 0, dev: 0, ino: 0 };
     let path = pool.store.file_for(&identity)?.with_extension("tree");
     Some(Slot { path, identity, key: h.finalize().into() })

@@ -441,7 +441,8 @@ fn archives_of(studies: &[S]) -> Vec<String> {
 
 fn mount_at(tmp: &Path, name: &str, sources: &[PathBuf]) -> Mounted {
     let srcs: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
-    mount(&srcs, &tmp.join(name), &[])
+    // Derived files (PNGs beside DDSM and JSRT images) are tests/derived.rs's.
+    mount(&srcs, &tmp.join(name), &["--no-derived"])
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -1,27 +1,30 @@
-//! The derived NIfTI of a DICOM series (`medfs::derive::nifti`) against independent readers:
-//! series written by `medfs::fixtures` (and compressed copies of one), converted by
-//! the module to `.nii` + `.json` files, loaded by nibabel and compared with pydicom's reading of
-//! the same DICOM files (shape, affine computed in Python from the tags, voxels, scaling,
-//! sidecar fields), and with dcm2niix's conversion of the same files (affine, voxels, sidecar).
+//! The derived NIfTI of a DICOM series (`medfs::derive::nifti`) through a real mount, against
+//! independent readers: series written by `medfs::fixtures` (and compressed or multi-frame
+//! copies Python makes) in a zip, mounted; every `<series>.nii` / `.json` medfs lists is read
+//! (its `st_size` exact before and after), loaded by nibabel and compared with pydicom's reading
+//! of the same DICOM files (shape, affine computed in Python from the tags, voxels, scaling,
+//! sidecar fields) and with dcm2niix's conversion of them (affine, voxels, sidecar). The pure
+//! API (`plan`, `read_at`, `render_slice`) gives the same bytes in process.
 //! Compressed copies: RLE by pydicom, JPEG Lossless by libjpeg-turbo and JPEG 2000 by OpenJPEG
 //! (imagecodecs), decoded by medfs through dicom-rs and checked against pydicom / imagecodecs /
-//! dcm2niix decoding them.
-//! Multi-frame: an Enhanced MR file of one series (plain and RLE), planned from its functional
-//! groups through the kind.
+//! dcm2niix decoding them. Multi-frame: an Enhanced MR file of one series (plain and RLE),
+//! planned from its functional groups.
 //! Needs `$MEDFS_PYTHON` with pydicom, nibabel, numpy, imagecodecs and dcm2niix (./test.sh).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use medfs::derive::nifti::{self, NiftiKind, VolumePlan};
-use medfs::derive::seam::{Kind, RenderCx, Study, StudyFile};
+use common::{mount, walk};
+use medfs::derive::nifti::{self, VolumePlan};
 use medfs::dicom::{self, DicomInfo};
-use medfs::fixtures::{Dv, dicom as dicom_file};
+use medfs::fixtures::{Dv, ZipMethod, dicom as dicom_file, entry, write_zip};
 
 /// One series to write: geometry, pixel type, rescale, instance numbering.
 struct Case {
     name: &'static str,
+    /// Its SeriesInstanceUID (so its folder in the mount).
+    series: &'static str,
     iop: [f64; 6],
     origin: [f64; 3],
     /// Signed distance of slice k from the origin along the normal, in write order.
@@ -75,7 +78,7 @@ fn write_series(dir: &Path, case: &Case) -> Vec<PathBuf> {
             (0x18, 0x1030, Dv::Text("t1_mprage")),
             (0x18, 0x1314, Dv::Text("9")),
             (0x20, 0x0D, Dv::Uid("1.2.3")),
-            (0x20, 0x0E, Dv::Uid("1.2.3.4")),
+            (0x20, 0x0E, Dv::Uid(case.series)),
             (0x20, 0x11, Dv::Text("5")),
             (0x20, 0x13, Dv::Text(&inst)),
             (0x20, 0x32, Dv::Text(&ipp)),
@@ -100,10 +103,9 @@ fn write_series(dir: &Path, case: &Case) -> Vec<PathBuf> {
     paths
 }
 
-/// Converts the series in `dir` the way a mount serves it: headers -> plan -> every byte of
-/// the file through `read_at` and `render_slice`; also through the kind's parts. Writes
-/// `<dir>.nii` and `<dir>.json`.
-fn convert(dir: &Path) -> VolumePlan {
+/// Converts the series in `dir` in process with the pure API: headers -> plan -> every byte of
+/// the file through `read_at` and `render_slice`. Returns the plan, the `.nii` and the `.json`.
+fn convert(dir: &Path) -> (VolumePlan, Vec<u8>, Vec<u8>) {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     files.reverse(); // the order given must not matter
@@ -114,122 +116,17 @@ fn convert(dir: &Path) -> VolumePlan {
     let mut nii = vec![0u8; plan.size() as usize];
     let n = plan.read_at(0, &mut nii, |k| nifti::render_slice(&plan, &bytes[plan.order[k]])).unwrap();
     assert_eq!(n as u64, plan.size());
-    std::fs::write(dir.with_extension("nii"), &nii).unwrap();
-    std::fs::write(dir.with_extension("json"), medfs::derive::bids::sidecar(&plan, &refs)).unwrap();
-
-    // The kind: one series folder as a study; its parts concatenated are the same file.
-    let names: Vec<String> = files.iter().map(|p| format!("s1/{}", p.file_name().unwrap().to_string_lossy())).collect();
-    let study = Study {
-        dataset: "d",
-        dir: "P1/1.2.3",
-        files: (0..files.len())
-            .map(|i| StudyFile {
-                name: &names[i],
-                role: "",
-                id: (0, i as u32),
-                size: bytes[i].len() as u64,
-                dicom: Some(&infos[i]),
-            })
-            .collect(),
-        planned: &[],
-    };
-    struct NoContent;
-    impl medfs::organize::ContentSource for NoContent {
-        fn read_all(&self, _: (u32, u32)) -> std::io::Result<Vec<u8>> {
-            unreachable!("the NIfTI kind plans from headers only")
-        }
-    }
-    let mut warn = Vec::new();
-    let planned = NiftiKind.plan(&study, &NoContent, &mut warn);
-    assert!(warn.is_empty(), "{warn:?}");
-    assert_eq!(planned.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["s1/s1.nii", "s1/s1.json"]);
-    assert_eq!(planned[0].size, plan.size());
-    for (p, want) in planned.iter().zip([nii.clone(), std::fs::read(dir.with_extension("json")).unwrap()]) {
-        let spec = &p.spec;
-        assert_eq!(spec.kind, NiftiKind.id());
-        let parts = NiftiKind.parts(spec).unwrap();
-        assert_eq!(parts.iter().sum::<u64>(), p.size);
-        let read = |i: usize| Ok(bytes[spec.inputs[i].1 as usize].clone());
-        let cx = RenderCx { read_all: &read };
-        let mut got = Vec::new();
-        for (i, len) in parts.iter().enumerate() {
-            let b = NiftiKind.render(spec, i, &cx).unwrap();
-            assert_eq!(b.len() as u64, *len);
-            got.extend_from_slice(&b);
-        }
-        assert!(got == want, "{}: parts differ from the file", p.name);
-    }
-
-    // The preview image of the .nii: its middle slice as the DICOM shows it (the file's slice
-    // rows flipped back), big-endian, signed values shifted by 32768.
-    let spec = &planned[0].spec;
-    let image = NiftiKind.image().unwrap();
-    let (w, h, bits) = image.shape(spec).unwrap();
-    assert_eq!((w as usize, h as usize, bits), (plan.dim[0], plan.dim[1], 16));
-    let read = |i: usize| Ok(bytes[spec.inputs[i].1 as usize].clone());
-    let cx = RenderCx { read_all: &read };
-    let k = plan.dim[2] / 2;
-    let sb = plan.slice_bytes() as usize;
-    let file_slice = &nii[352 + k * sb..352 + (k + 1) * sb];
-    let signed = plan.voxel == nifti::Voxel::I16;
-    let mut want = Vec::new();
-    for row in file_slice.rchunks_exact(2 * w as usize) {
-        for v in row.chunks_exact(2) {
-            let v = u16::from_le_bytes([v[0], v[1]]) ^ if signed { 0x8000 } else { 0 };
-            want.extend_from_slice(&v.to_be_bytes());
-        }
-    }
-    assert_eq!(image.rows(spec, 0..h, &cx).unwrap(), want);
-    assert_eq!(image.rows(spec, 1..3, &cx).unwrap(), want[2 * w as usize..6 * w as usize]);
-    assert!(image.rows(spec, 0..h + 1, &cx).is_err());
-    plan
+    let json = medfs::derive::bids::sidecar(&plan, &refs);
+    (plan, nii, json)
 }
 
-/// A file system's worth of content for the kind's planning: the files' bytes by pool id.
-struct Files(Vec<Vec<u8>>);
-
-impl medfs::organize::ContentSource for Files {
-    fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>> {
-        Ok(self.0[id.1 as usize].clone())
-    }
-
-    fn read_head(&self, id: (u32, u32), len: usize) -> std::io::Result<Vec<u8>> {
-        let b = &self.0[id.1 as usize];
-        Ok(b[..len.min(b.len())].to_vec())
-    }
-}
-
-/// Converts the one multi-frame file in `dir` through the kind alone (its frames' geometry is
-/// in the functional groups the header scan skips): writes `<dir>.nii` and `<dir>.json`.
-fn convert_frames(dir: &Path) {
-    let path = std::fs::read_dir(dir).unwrap().next().unwrap().unwrap().path();
-    let bytes = std::fs::read(&path).unwrap();
-    let info = dicom::parse_header_sized(&bytes, bytes.len() as u64).unwrap();
-    assert!(info.number_of_frames.unwrap() > 1);
-    let name = "s1/frames.dcm";
-    let study = Study {
-        dataset: "d",
-        dir: "P1/1.2.3",
-        files: vec![StudyFile { name, role: "", id: (0, 0), size: bytes.len() as u64, dicom: Some(&info) }],
-        planned: &[],
-    };
-    let files = Files(vec![bytes]);
-    let mut warn = Vec::new();
-    let planned = NiftiKind.plan(&study, &files, &mut warn);
-    assert!(warn.is_empty(), "{warn:?}");
-    assert_eq!(planned.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["s1/frames.nii", "s1/frames.json"]);
-    let read = |i: usize| Ok(files.0[planned[0].spec.inputs[i].1 as usize].clone());
-    let cx = RenderCx { read_all: &read };
-    for (p, ext) in planned.iter().zip(["nii", "json"]) {
-        let parts = NiftiKind.parts(&p.spec).unwrap();
-        assert_eq!(parts.iter().sum::<u64>(), p.size);
-        let mut got = Vec::new();
-        for i in 0..parts.len() {
-            got.extend(NiftiKind.render(&p.spec, i, &cx).unwrap());
-        }
-        assert_eq!(got.len() as u64, p.size);
-        std::fs::write(dir.with_extension(ext), got).unwrap();
-    }
+/// `st_size` before the first read, the bytes, `st_size` after: all the same length.
+fn read_checked(p: &Path) -> Vec<u8> {
+    let before = std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).len();
+    let bytes = std::fs::read(p).unwrap();
+    assert_eq!(bytes.len() as u64, before, "{}: st_size before the first read", p.display());
+    assert_eq!(std::fs::metadata(p).unwrap().len(), before, "{}: st_size after", p.display());
+    bytes
 }
 
 const CHECK: &str = r#"
@@ -241,6 +138,14 @@ import pydicom
 root = sys.argv[1]
 mode = sys.argv[2]
 
+
+def renamed(ds):
+    """A copy's own series (argv[5]) and instance UIDs."""
+    from pydicom.uid import generate_uid
+    ds.SeriesInstanceUID = sys.argv[5]
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+
 if mode == "rle":
     # An RLE Lossless copy of a series, encoded by pydicom.
     from pydicom.uid import RLELossless
@@ -248,6 +153,7 @@ if mode == "rle":
     os.makedirs(dst, exist_ok=True)
     for f in sorted(os.listdir(src)):
         ds = pydicom.dcmread(os.path.join(src, f))
+        renamed(ds)
         ds.compress(RLELossless, ds.pixel_array)
         ds.save_as(os.path.join(dst, f), enforce_file_format=True)
     print(json.dumps({"rle": len(os.listdir(dst))}))
@@ -263,6 +169,7 @@ if mode in ("jpegll", "j2k"):
     os.makedirs(dst, exist_ok=True)
     for f in sorted(os.listdir(src)):
         ds = pydicom.dcmread(os.path.join(src, f))
+        renamed(ds)
         if mode == "jpegll":
             frame = imagecodecs.jpeg8_encode(ds.pixel_array.view(np.uint16), lossless=True, predictor=1)
         else:
@@ -298,7 +205,7 @@ if mode == "enhanced":
         setattr(ds, kw, getattr(first, kw))
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"
     ds.SOPInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = sys.argv[5]
     ds.InstanceNumber = 1
     ds.NumberOfFrames = len(dss)
     shared, pm, po, pvt = Dataset(), Dataset(), Dataset(), Dataset()
@@ -328,7 +235,7 @@ if mode == "enhanced":
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
     ds.save_as(os.path.join(dst, "frames.dcm"), enforce_file_format=True)
-    print(json.dumps({"frames": len(dss)}))
+    print(json.dumps({"enhanced": len(dss)}))
     sys.exit(0)
 
 
@@ -454,6 +361,7 @@ fn nibabel_reads_what_pydicom_reads() {
         // Axial, numbered top-down while z goes up: still stored bottom-up (slice axis S).
         Case {
             name: "axial",
+            series: "1.2.3.4.1",
             iop: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
             origin: [-120.5, -100.25, -40.0],
             along: (0..5).map(|k| 2.5 * k as f64).collect(),
@@ -468,6 +376,7 @@ fn nibabel_reads_what_pydicom_reads() {
         // Oblique sagittal-ish, numbered out of order: sorted by position.
         Case {
             name: "oblique",
+            series: "1.2.3.4.2",
             iop: [0.0, a.cos(), a.sin(), -b.sin(), -a.sin() * b.cos(), a.cos() * b.cos()],
             origin: [40.0, -90.0, 60.0],
             along: (0..4).map(|k| 1.2 * k as f64).collect(),
@@ -482,6 +391,7 @@ fn nibabel_reads_what_pydicom_reads() {
         // Coronal.
         Case {
             name: "coronal",
+            series: "1.2.3.4.3",
             iop: [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
             origin: [-30.0, 12.0, 50.0],
             along: (0..3).map(|k| -3.0 * k as f64).collect(),
@@ -497,26 +407,69 @@ fn nibabel_reads_what_pydicom_reads() {
     for case in &cases {
         write_series(&root.join(case.name), case);
     }
-    let out = common::py(CHECK, &[root, Path::new("rle"), Path::new("axial"), Path::new("axial_rle")]);
-    assert!(out.contains("\"rle\": 5"), "{out}");
-    let out = common::py(CHECK, &[root, Path::new("jpegll"), Path::new("axial"), Path::new("axial_jpegll")]);
-    assert!(out.contains("\"jpegll\": 5"), "{out}");
-    let out = common::py(CHECK, &[root, Path::new("j2k"), Path::new("coronal"), Path::new("coronal_j2k")]);
-    assert!(out.contains("\"j2k\": 3"), "{out}");
-    let out = common::py(CHECK, &[root, Path::new("enhanced"), Path::new("oblique"), Path::new("oblique_frames")]);
-    assert!(out.contains("\"frames\": 4"), "{out}");
-    convert_frames(&root.join("oblique_frames"));
-    let out =
-        common::py(CHECK, &[root, Path::new("rle"), Path::new("oblique_frames"), Path::new("oblique_frames_rle")]);
-    assert!(out.contains("\"rle\": 1"), "{out}");
-    convert_frames(&root.join("oblique_frames_rle"));
-    let mut names: Vec<&str> = cases.iter().map(|c| c.name).collect();
-    names.extend(["axial_rle", "axial_jpegll", "coronal_j2k"]);
-    for n in &names {
-        let plan = convert(&root.join(n));
-        assert_eq!(plan.dim[2], if n.starts_with("axial") { 5 } else { plan.dim[2] });
+    // Copies under new series UIDs: (mode, from, to, SeriesInstanceUID, files written).
+    let copies = [
+        ("rle", "axial", "axial_rle", "1.2.3.4.11", 5),
+        ("jpegll", "axial", "axial_jpegll", "1.2.3.4.12", 5),
+        ("j2k", "coronal", "coronal_j2k", "1.2.3.4.13", 3),
+        ("enhanced", "oblique", "oblique_frames", "1.2.3.4.14", 4),
+        ("rle", "oblique_frames", "oblique_frames_rle", "1.2.3.4.15", 1),
+    ];
+    for (mode, from, to, uid, n) in copies {
+        let out = common::py(CHECK, &[root, Path::new(mode), Path::new(from), Path::new(to), Path::new(uid)]);
+        assert!(out.contains(&format!("\"{mode}\": {n}")), "{out}");
     }
-    names.extend(["oblique_frames", "oblique_frames_rle"]);
+    // Every series in one zip, mounted: the generic DICOM dataset `series` lists each volume's
+    // `.nii` and `.json` in its series folder (a multi-frame file's named after the file).
+    let mut series: Vec<(&str, &str, &str)> = cases.iter().map(|c| (c.name, c.series, c.series)).collect();
+    for (_, _, to, uid, _) in &copies[..3] {
+        series.push((to, uid, uid));
+    }
+    for (_, _, to, uid, _) in &copies[3..] {
+        series.push((to, uid, "frames"));
+    }
+    let mut entries = Vec::new();
+    for (name, _, _) in &series {
+        for e in std::fs::read_dir(root.join(name)).unwrap() {
+            let p = e.unwrap().path();
+            entries.push(entry(
+                &format!("{name}/{}", p.file_name().unwrap().to_string_lossy()),
+                std::fs::read(&p).unwrap(),
+            ));
+        }
+    }
+    let zip = root.join("series.zip");
+    write_zip(&zip, &entries, ZipMethod::Deflated).unwrap();
+    let mnt = root.join("mnt");
+    {
+        let m = mount(&[&zip], &mnt, &[]);
+        let study = m.path("series/P1/1.2.3");
+        let listed = walk(&study);
+        for (name, uid, stem) in &series {
+            for ext in ["nii", "json"] {
+                let rel = format!("{uid}/{stem}.{ext}");
+                assert!(listed.contains(&rel), "{rel} not in {listed:?}");
+                let bytes = read_checked(&study.join(&rel));
+                std::fs::write(root.join(format!("{name}.{ext}")), &bytes).unwrap();
+            }
+        }
+        // Listed where the originals are: a labels.csv row and the study's metadata.json.
+        let csv = std::fs::read_to_string(m.path("series/labels.csv")).unwrap();
+        assert!(csv.contains("P1/1.2.3/1.2.3.4.1/1.2.3.4.1.nii,P1,1.2.3"), "{csv}");
+        let meta = std::fs::read_to_string(study.join("metadata.json")).unwrap();
+        assert!(meta.contains("\"1.2.3.4.14/frames.nii\""), "{meta}");
+    }
+    // The pure API in process gives the bytes the mount served.
+    for (name, _, stem) in &series {
+        if *stem == "frames" {
+            continue;
+        }
+        let (plan, nii, json) = convert(&root.join(name));
+        assert!(nii == std::fs::read(root.join(format!("{name}.nii"))).unwrap(), "{name}.nii");
+        assert_eq!(json, std::fs::read(root.join(format!("{name}.json"))).unwrap(), "{name}.json");
+        assert!(plan.dim[2] >= 3);
+    }
+    let names: Vec<&str> = series.iter().map(|s| s.0).collect();
     let mut args: Vec<&Path> = vec![root, Path::new("check")];
     args.extend(names.iter().map(Path::new));
     let out = common::py(CHECK, &args);

@@ -669,7 +669,7 @@ fn frame_pixels(plan: &VolumePlan, mf: &MultiFrame, bytes: &[u8]) -> Result<Vec<
 // ---------------------------------------------------------------------------------------------
 // The derived-file kind
 
-use super::seam::{
+use super::{
     Image, Kind, KindId, MEMO_FRAMES, MEMO_MIDDLE_SLICE, Planned, RenderCx, Spec, Study, bad, derived_name, params,
     unparams,
 };
@@ -938,6 +938,11 @@ impl Kind for NiftiKind {
     /// A `.nii` is an image for previews: its middle slice.
     fn image(&self) -> Option<&dyn Image> {
         Some(self)
+    }
+
+    /// Planned per series folder of the DICOM datasets no profile claims.
+    fn dicom_series(&self) -> bool {
+        true
     }
 }
 
@@ -1284,7 +1289,7 @@ mod tests {
     /// for the rest; parts cover the file exactly.
     #[test]
     fn kind_plans_series() {
-        use super::super::seam::StudyFile;
+        use super::super::StudyFile;
         struct NoContent;
         impl crate::organize::ContentSource for NoContent {
             fn read_all(&self, _: (u32, u32)) -> std::io::Result<Vec<u8>> {

@@ -55,6 +55,9 @@ pub struct RawProfile {
     pub recognize: RawRecognize,
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Derived-file kinds to make per study (`derive/`), in order.
+    #[serde(default)]
+    pub derive: Vec<String>,
     #[serde(default)]
     pub files: Vec<RawFileRule>,
     #[serde(default)]

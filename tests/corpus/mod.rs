@@ -91,7 +91,7 @@ fn build(path: &std::path::Path, name: String, keep_outside_symlinks: bool) -> R
     // The raw view exactly as the core's builder makes it with datasets off.
     let reader = Reader::new(pool);
     let newest = reader.pool().archives.iter().map(|a| a.mtime).max().unwrap_or(0);
-    let mut builder = TreeBuilder::new(newest, TreeOptions { keep_outside_symlinks, datasets: false });
+    let mut builder = TreeBuilder::new(newest, TreeOptions { keep_outside_symlinks, datasets: false, derived: false });
     builder.archives_dir(newest);
     for (i, archive) in reader.pool().archives.iter().enumerate() {
         builder.add_archive(i as u32, archive);

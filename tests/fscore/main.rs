@@ -6,6 +6,7 @@ mod budget;
 #[path = "../common/mod.rs"]
 mod common;
 mod corrupt;
+mod derived;
 mod errors;
 mod faults;
 mod nested;

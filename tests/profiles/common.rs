@@ -65,6 +65,13 @@ impl MemPool {
         organize(&p, &self.files, self).pop()
     }
 
+    /// Runs the organizer with one built-in profile and its derived files on.
+    pub fn organize_derived(&self, slug: &str) -> Option<Dataset> {
+        let p: Vec<Profile> = profile::builtin().into_iter().filter(|p| p.slug() == slug).collect();
+        assert_eq!(p.len(), 1, "no built-in profile {slug}");
+        medfs::organize::organize_with(&p, &self.files, self, true).pop()
+    }
+
     /// Id of a file.
     pub fn id(&self, archive: &str, path: &str) -> (u32, u32) {
         self.files.iter().find(|f| f.archive == archive && f.path == path).expect("file in pool").id

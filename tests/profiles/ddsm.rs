@@ -125,3 +125,52 @@ fn ddsm_tree_and_sidecars() {
     assert!(csv.contains("\nA_0002_1/case0002/A-0002-1.ics,A_0002_1,case0002,,normal,[]\n"), "{csv}");
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
 }
+
+/// Derived files (`derive = ["ddsm_png", "ddsm_mask", "preview"]`): the placeholder LJPEGs are
+/// not JPEG streams, or have no view line in their .ics, so they get no PNG (a warning each,
+/// naming the file) and the studies no preview; each outlined abnormality gets a mask the size of its view in the .ics (3056 x 4624
+/// for RIGHT_CC, 3120 x 4664 for RIGHT_MLO); an overlay whose .ics has no line for its view gets
+/// none (a warning).
+#[test]
+fn ddsm_derived_files() {
+    let p = pool();
+    let ds = p.organize_derived("ddsm").expect("recognized");
+    let size = |w: u64, h: u64| {
+        let row = w + 1;
+        let per = (256 * 1024 / row).min(h);
+        let mut total = 33 + 28;
+        let mut left = h;
+        let mut first = true;
+        while left > 0 {
+            let d = per.min(left) * row;
+            total += 12 + if first { 2 } else { 0 } + d + 5 * d.div_ceil(65_535);
+            first = false;
+            left -= per.min(left);
+        }
+        total
+    };
+    let got: Vec<(&str, u64)> = ds.derived.iter().map(|d| (d.rel_path.as_str(), d.size)).collect();
+    assert_eq!(
+        got,
+        [
+            ("A_1509_1/case1509/A_1509_1.RIGHT_CC.mask1.png", size(3056, 4624)),
+            ("A_1509_1/case1509/A_1509_1.RIGHT_CC.mask2.png", size(3056, 4624)),
+            ("A_1509_1/case1509/A_1509_1.RIGHT_MLO.mask1.png", size(3120, 4664)),
+        ]
+    );
+    let not_jpeg = ds.warnings.iter().filter(|w| w.contains("not a JPEG stream (no SOI marker); no PNG")).count();
+    assert_eq!(not_jpeg, 4, "case1509's four: {:?}", ds.warnings);
+    // The case0002 .ics files have no view lines: their 8 LJPEGs and one overlay.
+    let no_dims = ds.warnings.iter().filter(|w| w.contains("no LINES and PIXELS_PER_LINE for its view")).count();
+    assert_eq!(no_dims, 9, "{:?}", ds.warnings);
+    assert!(
+        ds.warnings.iter().any(|w| w.contains("C_0002_1.LEFT_MLO.OVERLAY: no LINES and PIXELS_PER_LINE")),
+        "{:?}",
+        ds.warnings
+    );
+    let meta = json(&ds, "A_1509_1/case1509/metadata.json");
+    assert_eq!(
+        meta["derived"]["A_1509_1.RIGHT_CC.mask2.png"],
+        json!({"kind": "ddsm_mask", "from": ["A_1509_1.RIGHT_CC.OVERLAY"]})
+    );
+}

@@ -91,3 +91,42 @@ fn scr_tree_and_sidecars() {
     );
     assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
 }
+
+/// Derived files (`derive = ["jsrt_png", "preview"]`): a 16-bit PNG beside each .IMG, with the
+/// size of a stored-deflate PNG of 256 x 256 (33 head, 12 + 2 + 256 x 513 + 3 x 5 rows, 28 tail),
+/// and a preview of the same side at 8 bits; listed in labels.csv and metadata.json.
+#[test]
+fn scr_derived_files() {
+    let p = pool();
+    let ds = p.organize_derived("scr").expect("recognized");
+    let got: Vec<(&str, u64, &str)> = ds
+        .derived
+        .iter()
+        .map(|d| (d.rel_path.as_str(), d.size, medfs::derive::by_id(d.spec.kind).unwrap().name()))
+        .collect();
+    let png = 33 + 12 + 2 + 256 * 513 + 3 * 5 + 28;
+    let preview = 33 + 12 + 2 + 256 * 257 + 2 * 5 + 28;
+    assert_eq!(
+        got,
+        [
+            ("JPCLN001/JPCLN001/JPCLN001.png", png, "jsrt_png"),
+            ("JPCLN001/JPCLN001/preview.png", preview, "preview"),
+            ("JPCLN002/JPCLN002/JPCLN002.png", png, "jsrt_png"),
+            ("JPCLN002/JPCLN002/preview.png", preview, "preview"),
+            ("JPCNN001/JPCNN001/JPCNN001.png", png, "jsrt_png"),
+            ("JPCNN001/JPCNN001/preview.png", preview, "preview"),
+        ]
+    );
+    assert_eq!(ds.derived[0].spec.inputs, vec![p.id("All247images.zip", "All247images/JPCLN001.IMG")]);
+    let csv =
+        String::from_utf8(ds.generated.iter().find(|g| g.rel_path == "labels.csv").unwrap().bytes.clone()).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with("JPCLN001/JPCLN001/JPCLN001.png,JPCLN001,JPCLN001,")), "{csv}");
+    let meta = json(&ds, "JPCLN001/JPCLN001/metadata.json");
+    assert_eq!(
+        meta["derived"],
+        json!({"JPCLN001.png": {"kind": "jsrt_png", "from": ["JPCLN001.IMG"]},
+                                       "preview.png": {"kind": "preview", "from": ["JPCLN001.IMG"]}})
+    );
+    // Without derived files, the golden tree above is unchanged.
+    assert!(p.organize_with("scr").unwrap().derived.is_empty());
+}
