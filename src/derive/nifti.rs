@@ -496,7 +496,11 @@ const TS_NATIVE: [&str; 3] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.8
 pub fn render_slice(plan: &VolumePlan, file: &[u8]) -> Result<Vec<u8>, RenderError> {
     let native = slice_pixels(plan, file)?;
     let row = plan.dim[0] * plan.voxel.bytes();
-    Ok(native.rchunks_exact(row).flatten().copied().collect())
+    let mut out = Vec::with_capacity(native.len());
+    for r in native.rchunks_exact(row) {
+        out.extend_from_slice(r);
+    }
+    Ok(out)
 }
 
 /// One slice's stored values as the DICOM has them (rows top to bottom), little-endian,
@@ -930,7 +934,9 @@ impl Kind for NiftiKind {
             // The slice's file (or frame) and its values are held while it renders.
             let _charge = cx.reserve(2 * p.slice_bytes() as usize);
             let px = slice_at(&p, mf.as_ref(), k, cx)?;
-            out.extend(px.rchunks_exact(row).flatten());
+            for r in px.rchunks_exact(row) {
+                out.extend_from_slice(r);
+            }
         }
         Ok(out)
     }
