@@ -21,6 +21,7 @@ use medfs::dicom::{self, DicomInfo};
 use medfs::fixtures::{Dv, ZipMethod, dicom as dicom_file, entry, write_zip};
 
 /// One series to write: geometry, pixel type, rescale, instance numbering.
+#[derive(Clone)]
 struct Case {
     name: &'static str,
     /// Its SeriesInstanceUID (so its folder in the mount).
@@ -438,13 +439,31 @@ fn nibabel_reads_what_pydicom_reads() {
             ));
         }
     }
+    // A lone image is no volume: no .nii, a debug line saying why.
+    let single = Case { name: "single", series: "1.2.3.4.9", along: vec![0.0], instance: vec![1], ..cases[2].clone() };
+    for p in write_series(&root.join("single"), &single) {
+        entries
+            .push(entry(&format!("single/{}", p.file_name().unwrap().to_string_lossy()), std::fs::read(&p).unwrap()));
+    }
     let zip = root.join("series.zip");
     write_zip(&zip, &entries, ZipMethod::Deflated).unwrap();
     let mnt = root.join("mnt");
+    let build_log;
     {
-        let m = mount(&[&zip], &mnt, &[]);
+        let m = mount(&[&zip], &mnt, &["-vv"]);
+        build_log = m.stderr.clone();
         let study = m.path("series/P1/1.2.3");
         let listed = walk(&study);
+        // Eight readers at once on a volume nobody read yet: the same bytes (each part made
+        // once: the log below).
+        let first = study.join("1.2.3.4.1/1.2.3.4.1.nii");
+        let reads: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8).map(|_| s.spawn(|| std::fs::read(&first).unwrap())).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(reads.windows(2).all(|w| w[0] == w[1]), "concurrent readers got different bytes");
+        assert!(listed.contains(&"1.2.3.4.9/000.dcm".to_string()), "{listed:?}");
+        assert!(!listed.iter().any(|n| n.starts_with("1.2.3.4.9/1.2.3.4.9.")), "{listed:?}");
         for (name, uid, stem) in &series {
             for ext in ["nii", "json"] {
                 let rel = format!("{uid}/{stem}.{ext}");
@@ -459,6 +478,13 @@ fn nibabel_reads_what_pydicom_reads() {
         let meta = std::fs::read_to_string(study.join("metadata.json")).unwrap();
         assert!(meta.contains("\"1.2.3.4.14/frames.nii\""), "{meta}");
     }
+    // Header and the one slice group of the first volume: each rendered once for 8 readers.
+    let log = std::fs::read_to_string(mnt.with_extension("log")).unwrap() + &build_log;
+    assert!(log.contains("P1/1.2.3/1.2.3.4.9/1.2.3.4.9: no .nii: 1 slice(s)"), "{log}");
+    let needle = "derived series/P1/1.2.3/1.2.3.4.1/1.2.3.4.1.nii: part ";
+    let mut parts: Vec<&str> = log.lines().filter_map(|l| l.split_once(needle).map(|(_, rest)| rest)).collect();
+    parts.sort();
+    assert_eq!(parts, ["0 of 2 rendered (nifti)", "1 of 2 rendered (nifti)"], "{log}");
     // The pure API in process gives the bytes the mount served.
     for (name, _, stem) in &series {
         if *stem == "frames" {
