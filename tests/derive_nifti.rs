@@ -478,6 +478,14 @@ fn nibabel_reads_what_pydicom_reads() {
         let meta = std::fs::read_to_string(study.join("metadata.json")).unwrap();
         assert!(meta.contains("\"1.2.3.4.14/frames.nii\""), "{meta}");
     }
+    // A warm mount loads the persisted tree (specs and sizes) and serves the same bytes.
+    {
+        let m = mount(&[&zip], &mnt, &["-v"]);
+        let again = read_checked(&m.path("series/P1/1.2.3/1.2.3.4.14/frames.nii"));
+        assert!(again == std::fs::read(root.join("oblique_frames.nii")).unwrap(), "warm mount: other bytes");
+        let log = std::fs::read_to_string(mnt.with_extension("log")).unwrap() + &m.stderr;
+        assert!(log.contains("loaded from"), "the warm mount loads the persisted tree: {log}");
+    }
     // Header and the one slice group of the first volume: each rendered once for 8 readers.
     let log = std::fs::read_to_string(mnt.with_extension("log")).unwrap() + &build_log;
     assert!(log.contains("P1/1.2.3/1.2.3.4.9/1.2.3.4.9: no .nii: 1 slice(s)"), "{log}");
