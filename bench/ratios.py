@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Prints each tool's numbers next to the extracted-on-disk baseline of the same run, as ratios,
-then one line per (archive, metric): extracted, medfs, the best peer, medfs/extracted and
-medfs/best-peer.
+then one line per (archive, metric): extracted, medfs, the best peer, the tightest bound (rows
+labelled "bound: ...": the extracted tree through a FUSE passthrough, the members inflated without
+FUSE), medfs/extracted, medfs/best-peer and medfs/bound.
 
 Usage: python3 ratios.py RESULTS.jsonl   (rows written by bench.py; medians when --reps > 1)
 """
@@ -49,16 +50,23 @@ def ratio(a, b, higher):
     return f"{(a / b if higher else b / a):.2f}x"
 
 
+def is_bound(row):
+    """Rows of bench/run.sh's bounds (a FUSE passthrough, inflating without FUSE), not peers."""
+    return row["label"].startswith("bound:")
+
+
 def summary(rows):
     print("\n### medfs against the extracted tree and the best peer (same run; x > 1: medfs better)\n")
-    print("| archive | metric | extracted | medfs | best peer | medfs/extracted | medfs/best peer |")
-    print("|---|---|---|---|---|---|---|")
+    print("| archive | metric | extracted | medfs | best peer | tightest bound | medfs/extracted "
+          "| medfs/best peer | medfs/bound |")
+    print("|---|---|---|---|---|---|---|---|---|")
     probs = []
     for archive in sorted({r["archive"] for r in rows}):
         mine = [r for r in rows if r["archive"] == archive]
         base = next((r for r in mine if r["label"] == "extracted"), None)
         med = next((r for r in mine if r["label"] == "medfs"), None)
-        peers = [r for r in mine if r["label"] not in ("extracted", "medfs")]
+        peers = [r for r in mine if r["label"] not in ("extracted", "medfs") and not is_bound(r)]
+        bounds = [r for r in mine if is_bound(r)]
         for r in mine:
             for p in r.get("problems") or []:
                 probs.append(f"{r['label']} on {archive}: {p}")
@@ -68,8 +76,13 @@ def summary(rows):
             best = (max if higher else min)(cands) if cands else (None, None)
             b, m = val(base) if base else None, val(med) if med else None
             peer = f"{best[1]} {fmt(best[0])}" if best[1] else "-"
-            print(f"| {archive} | {name} | {fmt(b)} | {fmt(m)} | {peer} | "
-                  f"{ratio(m, b, higher) if name != 'peak RSS, MiB' else '-'} | {ratio(m, best[0], higher)} |")
+            # Each bound caps what any tool can reach here; the tightest one is the one that binds.
+            lims = [(val(r), r["label"][len("bound: "):]) for r in bounds if val(r) is not None]
+            lim = (min if higher else max)(lims) if lims else (None, None)
+            bound = f"{lim[1]} {fmt(lim[0])}" if lim[1] else "-"
+            print(f"| {archive} | {name} | {fmt(b)} | {fmt(m)} | {peer} | {bound} | "
+                  f"{ratio(m, b, higher) if name != 'peak RSS, MiB' else '-'} | {ratio(m, best[0], higher)} | "
+                  f"{ratio(m, lim[0], higher)} |")
     for p in probs:
         print(f"- check failed: {p}")
 

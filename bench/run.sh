@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Benchmarks medfs against the same files extracted on local disk and against every peer that is
-# installed (ratarmount with and without `-gs 1`, fuse-zip, archivemount), in one run, on the
-# deterministic data of make_data.py; prints the tables, then medfs/extracted and
-# medfs/best-peer per row (ratios.py). Must run as root (drops the page cache between
-# measurements). Every read through every tool is checked against the archive's manifest (size
-# and CRC32 of each file read, file count and byte total of the walk).
+# installed (ratarmount with and without `-gs 1`, fuse-zip, archivemount), and the bounds (the
+# extracted tree served through FUSE by medfs as loose files; the members inflated on every core
+# without FUSE, bounds.py), in one run, on the deterministic data of make_data.py; prints the
+# tables, then medfs/extracted, medfs/best-peer and medfs/bound per row (ratios.py). Must run as
+# root (drops the page cache between measurements). Every read through every tool is checked
+# against the archive's manifest (size and CRC32 of each file read, file count and byte total of
+# the walk).
 #
 #   bash bench/run.sh [ARCHIVE...]      default: mura_like.zip nih_like.tar.gz dicom_like.zip
 #
-# Also: random 4 KiB reads inside a 512 MiB deflated zip member (bigmember.py; BIGMEMBER=0 skips).
+# Also: random 4 KiB reads inside a 512 MiB deflated zip member (bigmember.py; BIGMEMBER=0 skips),
+# and the collection-scale warm mounts (warm_mount.py; COLLECTION=0 skips).
 #
 # Env: MEDFS_BENCH_DIR (default /tmp/medfs-bench), SCALE (make_data.py's entry-count factor,
 #      default 1.0; data of another scale goes to its own folder), REPS (default 3), CAP (seconds
@@ -64,6 +67,14 @@ P=(--cap "$CAP" --reps "${PEER_REPS:-$REPS}" --nrandom "$NRANDOM" --out "$OUT")
 for a in $ARCHIVES; do
   name=$(basename "$a")
   "${B[@]}" baseline --label extracted --archive "$DATA/$a" --dir "$W/extracted/${name%%.*}" --extract "${C[@]}"
+  # The bounds: the extracted tree served by medfs itself as loose files (the same FUSE layer
+  # and request handling with no archive under it: what FUSE costs per request here; bindfs was
+  # tried and is slower than medfs on the archive, so it bounds nothing), and, for zips of
+  # deflated members, the same members inflated on every core without FUSE (bounds.py).
+  "${B[@]}" run --label "bound: FUSE, medfs over the extracted tree" --archive "$DATA/$a" --subdir _archives \
+      --mount "$MEDFS mount --foreground --no-datasets --index-dir $W/index-extracted $W/extracted/${name%%.*} {mnt}" \
+      --unmount "$MEDFS unmount {mnt}" "${C[@]}"
+  python3 "$HERE/bounds.py" --archive "$DATA/$a" "${C[@]}"
   # The raw view only (--no-datasets), as the peers show it; cold: no persistent index; warm
   # (--remount): from the index the cold mount wrote.
   "${B[@]}" run --label medfs --archive "$DATA/$a" --subdir "_archives/$name" \
@@ -101,4 +112,8 @@ done
 "${B[@]}" table "$OUT"
 python3 "$HERE/ratios.py" "$OUT"
 [ "${BIGMEMBER:-1}" = 0 ] || python3 "$HERE/bigmember.py" --mib 512
+# Collection scale: warm mounts (persisted indexes and tree) of an NIH look-alike of 112,120
+# images in 12 tar.gz and of 300,000 generic DICOM files in 30 zips, with datasets on: ready time
+# and idle RSS against the goals (warm_mount.py; SCALE applies).
+[ "${COLLECTION:-1}" = 0 ] || python3 "$HERE/warm_mount.py" --scale "$SCALE" --runs "$REPS" --medfs "medfs=$MEDFS"
 echo "raw results: $OUT" >&2

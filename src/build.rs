@@ -7,7 +7,9 @@
 
 use crate::archive::path::normalize;
 use crate::archive::{DataLoc, MemberKind};
+use crate::collection::{Collection, Origin, collections};
 use crate::dicomtree::{DicomFile, organize_dicom_with};
+use crate::niftitree;
 use crate::organize::{self, ContentSource, PoolFile};
 use crate::pool::Pool;
 use crate::profile::Profile;
@@ -81,7 +83,8 @@ fn assemble<'p>(
 
 /// The tree shown over the reader's pool: DICOM headers scanned (when datasets are on),
 /// datasets organized by `profiles`, the raw view of every archive, and one DICOM dataset per
-/// archive that no profile claims.
+/// collection (`collection.rs`: a source folder, or the archives given alone as parts of one)
+/// for the DICOM files no profile claims.
 pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     let newest = reader.pool().archives.iter().map(|a| a.mtime).max().unwrap_or(0);
     let started = std::time::Instant::now();
@@ -90,13 +93,24 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     let headers = if opts.datasets { crate::dicomscan::scan(reader, &reader.pool().store) } else { Vec::new() };
     // Recognizing datasets reads label tables and renders sidecars; the raw view needs none
     // of that: build both at once.
-    let datasets = std::thread::scope(|s| {
+    let (datasets, volumes) = std::thread::scope(|s| {
         let organizing = s.spawn(|| {
-            if profiles.is_empty() {
-                return Vec::new();
+            if profiles.is_empty() && !opts.datasets {
+                return (Vec::new(), Vec::new());
             }
             let files = pool_files(reader.pool(), &headers);
-            organize::organize_with(profiles, &files, reader, opts.derived)
+            let datasets = if profiles.is_empty() {
+                Vec::new()
+            } else {
+                organize::organize_with(profiles, &files, reader, opts.derived)
+            };
+            // Volumes a profile may leave to the generic NIfTI dataset.
+            let volumes: Vec<PoolFile> = if opts.datasets {
+                files.into_iter().filter(|f| niftitree::is_volume(&f.path)).collect()
+            } else {
+                Vec::new()
+            };
+            (datasets, volumes)
         });
         builder.archives_dir(newest);
         for (i, archive) in reader.pool().archives.iter().enumerate() {
@@ -105,43 +119,60 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
         organizing.join().expect("organizing datasets panicked")
     });
     tracing::info!("raw view built and datasets organized in {:.3} s", started.elapsed().as_secs_f64());
-    let mut claimed = vec![false; reader.pool().archives.len()];
+    let mut claimed: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
+    let any_generic = headers.iter().any(|h| !h.is_empty()) || !volumes.is_empty();
     let mut slugs: Vec<String> = Vec::new();
     for dataset in datasets {
-        for f in &dataset.files {
-            claimed[f.source.0 as usize] = true;
+        if any_generic {
+            claimed.extend(dataset.files.iter().map(|f| f.source));
         }
         slugs.push(dataset.slug.clone());
         add_dataset(&mut builder, reader.pool(), dataset, newest);
     }
-    // DICOM that no profile claims is organized by its tags, one dataset per archive, with the
-    // derived files of the kinds made per series.
+    // DICOM and NIfTI that no profile claims are organized generically, one dataset per
+    // collection (a collection with both: `<name>` for its DICOM, `<name>-nifti` for its volumes),
+    // with the derived files of the kinds made per DICOM series.
     let dicom_kinds: Vec<&'static dyn crate::derive::Kind> = if opts.derived {
         crate::derive::KINDS.iter().copied().filter(|k| k.dicom_series()).collect()
     } else {
         Vec::new()
     };
-    // DICOM that no profile claims is organized by its tags, one dataset per archive.
-    for (ai, found) in headers.iter().enumerate().filter(|(ai, h)| !h.is_empty() && !claimed[*ai]) {
-        let a = &reader.pool().archives[ai];
-        // Annotation XMLs carry only the series they name: not DICOM files to organize.
-        let files: Vec<DicomFile> = found
-            .iter()
-            .filter(|(_, info)| !info.is_series_reference())
-            .map(|(&m, info)| DicomFile {
-                id: (ai as u32, m),
-                archive: String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned(),
-                path: String::from_utf8_lossy(&a.members[m as usize].path).into_owned(),
-                size: a.members[m as usize].size,
-                info: (**info).clone(),
-            })
-            .collect();
-        if files.is_empty() {
-            continue;
+    let cols = if any_generic { collections(&origins(reader.pool())) } else { Vec::new() };
+    let mut with_dicom = vec![false; cols.len()];
+    for (ci, name, files) in unclaimed_dicom(reader.pool(), &cols, &headers, &claimed) {
+        with_dicom[ci] = true;
+        let slug = unique_slug(&generic_stem(&name, "dicom"), &mut slugs);
+        add_dataset(
+            &mut builder,
+            reader.pool(),
+            organize_dicom_with(&slug, &files, &dicom_kinds, Some(reader)),
+            newest,
+        );
+    }
+    if !volumes.is_empty() {
+        let mut of_archive = vec![usize::MAX; reader.pool().archives.len()];
+        for (ci, c) in cols.iter().enumerate() {
+            for &ai in &c.members {
+                of_archive[ai] = ci;
+            }
         }
-        let slug = unique_slug(&dataset_stem(a), &mut slugs);
-        let dataset = organize_dicom_with(&slug, &files, &dicom_kinds, Some(reader));
-        add_dataset(&mut builder, reader.pool(), dataset, newest);
+        let mut by_collection: Vec<Vec<PoolFile>> = vec![Vec::new(); cols.len()];
+        for f in volumes.into_iter().filter(|f| !claimed.contains(&f.id)) {
+            if let Some(v) = by_collection.get_mut(of_archive[f.id.0 as usize]) {
+                v.push(f);
+            }
+        }
+        for (ci, files) in by_collection.into_iter().enumerate().filter(|(_, f)| !f.is_empty()) {
+            let name = &cols[ci].name;
+            let stem = generic_stem(name, "nifti");
+            let stem = if with_dicom[ci] { format!("{stem}-nifti") } else { stem };
+            let slug = unique_slug(&stem, &mut slugs);
+            if let Some(d) = niftitree::organize_nifti(&slug, name, &files, reader) {
+                add_dataset(&mut builder, reader.pool(), d, newest);
+            } else {
+                slugs.pop();
+            }
+        }
     }
     tracing::info!("DICOM organized after {:.3} s", started.elapsed().as_secs_f64());
     let sidecars = builder.generated();
@@ -154,20 +185,80 @@ pub fn tree(reader: &Reader, opts: TreeOptions, profiles: &[Profile]) -> Tree {
     tree
 }
 
-/// The name a generic DICOM dataset takes: its archive's file stem, or its folder's name.
-fn dataset_stem(a: &crate::pool::Archive) -> String {
-    let name = match (a.loose_root(), a.mount_path.last()) {
-        (Some(root), _) => root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dicom".into()),
-        (None, Some(last)) => String::from_utf8_lossy(last).into_owned(),
-        (None, None) => "dicom".into(),
-    };
-    let lower = name.to_ascii_lowercase();
-    let cut = [".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tgz", ".zip", ".tar", ".gz", ".7z"]
+/// Where each archive of the pool came from, for grouping generic collections.
+fn origins(pool: &Pool) -> Vec<Origin<'_>> {
+    pool.archives
         .iter()
-        .find(|ext| lower.ends_with(*ext))
-        .map_or(name.len(), |ext| name.len() - ext.len());
-    let stem = &name[..cut];
-    if stem.is_empty() || stem.starts_with('_') { format!("dicom-{stem}") } else { stem.to_string() }
+        .map(|a| match pool.sources.get(a.source_index) {
+            Some(s) => Origin { source: a.source_index, folder: s.folder, name: &s.name },
+            // A pool built by hand: each archive is named alone.
+            None => Origin {
+                source: a.source_index,
+                folder: false,
+                name: a.mount_path.first().and_then(|n| std::str::from_utf8(n).ok()).unwrap_or("dicom"),
+            },
+        })
+        .collect()
+}
+
+/// The DICOM files no profile claims, grouped by collection (`collection.rs`), each with the
+/// collection's number and name. A file is claimed when a profile placed it, or placed another file of
+/// its series (a profile's series is never split between it and a generic dataset). Annotation
+/// XMLs carry only the series they name: not DICOM files to organize.
+fn unclaimed_dicom(
+    pool: &Pool,
+    cols: &[Collection],
+    headers: &[crate::dicomscan::Headers],
+    claimed: &std::collections::HashSet<(u32, u32)>,
+) -> Vec<(usize, String, Vec<DicomFile>)> {
+    if headers.iter().all(|h| h.is_empty()) {
+        return Vec::new();
+    }
+    let claimed_series: std::collections::HashSet<&str> =
+        claimed.iter().filter_map(|(a, m)| headers.get(*a as usize)?.get(m)?.series_uid.as_deref()).collect();
+    let mut out = Vec::new();
+    for (ci, c) in cols.iter().enumerate() {
+        let mut files = Vec::new();
+        for &ai in &c.members {
+            let Some(found) = headers.get(ai) else { continue };
+            let a = &pool.archives[ai];
+            let archive = String::from_utf8_lossy(&a.mount_path.join(&b'/')).into_owned();
+            let mut members: Vec<(&u32, &std::sync::Arc<crate::dicom::DicomInfo>)> = found.iter().collect();
+            members.sort_unstable_by_key(|(m, _)| **m);
+            for (&m, info) in members {
+                if info.is_series_reference()
+                    || claimed.contains(&(ai as u32, m))
+                    || info.series_uid.as_deref().is_some_and(|s| claimed_series.contains(s))
+                {
+                    continue;
+                }
+                let path = String::from_utf8_lossy(&a.members[m as usize].path).into_owned();
+                // Loose files count their first path component as their archive, as for the
+                // profiles (`pool_files`).
+                let archive = match (a.loose_root(), path.split_once('/')) {
+                    (Some(_), Some((first, _))) => first.to_string(),
+                    _ => archive.clone(),
+                };
+                files.push(DicomFile {
+                    id: (ai as u32, m),
+                    archive,
+                    path,
+                    size: a.members[m as usize].size,
+                    info: (**info).clone(),
+                });
+            }
+        }
+        if !files.is_empty() {
+            out.push((ci, c.name.clone(), files));
+        }
+    }
+    out
+}
+
+/// A generic dataset's folder name for the collection `name`: the name, or `<kind>-<name>` when
+/// it is empty or starts with `_` (which would read as medfs's own `_archives`).
+fn generic_stem(name: &str, kind: &str) -> String {
+    if name.is_empty() || name.starts_with('_') { format!("{kind}-{name}") } else { name.to_string() }
 }
 
 /// `slug`, or `slug~2`, `~3`... when a dataset of that name exists already.

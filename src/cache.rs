@@ -181,6 +181,14 @@ impl BlockCache {
         drop(evicted);
     }
 
+    /// The state under `key` if there is one of type `T` (marked recently used).
+    pub fn get_state<T: Any + Send + Sync>(&self, key: &BlockKey) -> Option<Arc<T>> {
+        match &self.lru.lock().get(key)?.value {
+            Value::State(any) => any.clone().downcast::<T>().ok(),
+            Value::Bytes(_) => None,
+        }
+    }
+
     /// The per-member state under `key`, or a new one from `init` (value and weight in bytes),
     /// made and inserted under the lock so that concurrent readers share one state.
     pub fn state<T: Any + Send + Sync>(&self, key: BlockKey, init: impl FnOnce() -> (T, usize)) -> Arc<T> {

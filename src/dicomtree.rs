@@ -1,27 +1,49 @@
-//! Generic organization of DICOM files that no profile claims (TREE.md: "if it holds DICOM
-//! files it also appears as a dataset named after the archive's file stem, organized by DICOM
-//! tags"). Pure: takes already-parsed headers ([`crate::dicom::DicomInfo`]), returns the tree.
+//! Generic organization of DICOM files that no profile claims (TREE.md: DICOM that no profile
+//! claims appears as a generic dataset, one per source, organized by DICOM tags; which files
+//! form one collection is `collection.rs`). Pure: takes already-parsed headers
+//! ([`crate::dicom::DicomInfo`]), returns the tree.
 //!
 //! ```text
 //! <slug>/
 //! ├── dataset.json        slug, title, homepage (null), source_archives, counts
-//! ├── labels.csv          path,patient,study,split (no label columns; split empty)
+//! ├── labels.csv          path,patient,study,split: one row per series, its folder as path
+//! │                       (no label columns; split empty)
 //! └── <PatientID>/
 //!     ├── patient.json    PatientSex / PatientAge / PatientBirthDate when present, else {}
-//!     └── <StudyInstanceUID>/
+//!     └── 12-05-1998-NA-RT SIMULATION-43582/          <- the study
 //!         ├── labels.json     {}
-//!         ├── metadata.json   split (null), source, ids, modality, study_date, ..., series
-//!         └── <SeriesInstanceUID>/<basename>
+//!         ├── metadata.json   split (null), source, study_instance_uid, modality, study_date,
+//!         │                   ..., series (by folder name, each with its series_instance_uid)
+//!         └── 601.000000-PETCoronal-31515/<basename>  <- the series
 //! ```
 //!
-//! Folder names are the tag values, sanitized ([`folder_name`]): `/` and NUL become `_`; `.`,
+//! Patients are grouped by PatientID, studies by StudyInstanceUID, series by
+//! SeriesInstanceUID, wherever the files lie: a patient whose series sit in two archives of the
+//! collection is one folder, its studies merged. Study and series folders are named as the NBIA
+//! Data Retriever's default "descriptive" layout names them, which TCIA users already know
+//! (a file manager shows dates and descriptions, not 60-digit UIDs):
+//!
+//! - study: `<StudyDate as MM-DD-YYYY>-<StudyID>-<StudyDescription>-<last 5 characters of
+//!   StudyInstanceUID>` ([`study_folder`]); series: `<SeriesNumber as %.6f>-<SeriesDescription>-
+//!   <last 5 characters of SeriesInstanceUID>`, the number and its `-` left out when the series
+//!   has none ([`series_folder`]). A missing or blank field is `NA`; in a field `/`, `\`, NUL
+//!   and control characters become `_`, spaces are kept. Each value is the first present among
+//!   the study's files in source order, or the series' files in InstanceNumber order.
+//! - Files without StudyInstanceUID are the study `unknown-study`, without SeriesInstanceUID the
+//!   series `unknown-series`.
+//! - Two studies (or series) of one folder with the same name: the one with the smaller UID keeps
+//!   it, the others get `~2`, `~3`, ... in UID order, so a name depends only on the set of
+//!   UIDs there, never on the order files were found. The UIDs are in `metadata.json`
+//!   (`study_instance_uid`, and `series.<folder>.series_instance_uid`).
+//!
+//! Patient folders are the PatientID, sanitized ([`folder_name`]): `/` and NUL become `_`; `.`,
 //! `..` and the names medfs writes at that level (`dataset.json`, `labels.csv`, `patient.json`,
 //! `labels.json`, `metadata.json`) get a leading `_`; more than 255 bytes are cut to 246 and
-//! suffixed `~<8 hex of FNV-1a of the full value>`. A missing PatientID is `unknown`, a missing
-//! StudyInstanceUID `unknown-study`, a missing SeriesInstanceUID `unknown-series`. If two
-//! different values end up with the same folder name at one level (e.g. `a/b` and `a_b`), the
-//! value that is its own folder name keeps it (else the one that sorts first), and the others
-//! get a `~<8 hex of FNV-1a>` suffix too; a missing tag never takes a real value's name.
+//! suffixed `~<8 hex of FNV-1a of the full value>` (study and series names too). A missing
+//! PatientID is `unknown`. If two different PatientIDs end up with the same folder name (e.g.
+//! `a/b` and `a_b`), the value that is its own folder name keeps it (else the one that sorts
+//! first), and the others get a `~<8 hex of FNV-1a>` suffix too; a missing tag never takes a
+//! real value's name.
 //!
 //! Basenames are kept exactly. When several files of one series folder share a basename (the
 //! same series from two download layouts, or a flat dump renamed by a tool), every one of them
@@ -173,6 +195,75 @@ fn first<'a, T: 'a>(
     files.into_iter().find_map(|d| f(&d.info))
 }
 
+/// `files[idx]` in InstanceNumber order (missing last; ties keep source order).
+fn by_instance<'a>(files: &'a [DicomFile], idx: &[usize]) -> Vec<&'a DicomFile> {
+    let mut inst: Vec<&DicomFile> = idx.iter().map(|&i| &files[i]).collect();
+    inst.sort_by_key(|f| (f.info.instance_number.is_none(), f.info.instance_number));
+    inst
+}
+
+/// A tag's text as a field of a descriptive name: `NA` when missing or blank; `/`, `\`, NUL
+/// and other control characters become `_` (spaces, double ones included, are kept).
+fn field(v: Option<&str>) -> String {
+    match v.map(str::trim) {
+        None | Some("") => "NA".into(),
+        Some(t) => t.chars().map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c }).collect(),
+    }
+}
+
+/// The last 5 characters of a UID (all of it when shorter), sanitized like a field.
+fn uid_tail(uid: &str) -> String {
+    let n = uid.chars().count();
+    field(Some(&uid.chars().skip(n.saturating_sub(5)).collect::<String>()))
+}
+
+/// A study's folder name as the NBIA Data Retriever's descriptive layout writes it:
+/// `<StudyDate MM-DD-YYYY|NA>-<StudyID|NA>-<StudyDescription|NA>-<last 5 of StudyInstanceUID>`,
+/// e.g. `12-05-1998-NA-RT SIMULATION-43582`. A StudyDate that is not `YYYYMMDD` is `NA`.
+pub fn study_folder(date: Option<&str>, study_id: Option<&str>, description: Option<&str>, uid: &str) -> String {
+    let date = match date.map(str::trim) {
+        Some(d) if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{}-{}-{}", &d[4..6], &d[6..8], &d[..4])
+        }
+        _ => "NA".into(),
+    };
+    format!("{date}-{}-{}-{}", field(study_id), field(description), uid_tail(uid))
+}
+
+/// A series' folder name as the NBIA Data Retriever's descriptive layout writes it:
+/// `<SeriesNumber as %.6f>-<SeriesDescription|NA>-<last 5 of SeriesInstanceUID>`, e.g.
+/// `601.000000-PETCoronal-31515`; without a SeriesNumber `<SeriesDescription|NA>-<last 5>`
+/// (`NA-28768`).
+pub fn series_folder(number: Option<i64>, description: Option<&str>, uid: &str) -> String {
+    let tail = format!("{}-{}", field(description), uid_tail(uid));
+    match number {
+        Some(n) => format!("{n}.000000-{tail}"),
+        None => tail,
+    }
+}
+
+/// Makes the names of one level unique: values whose names collide keep them in UID order, the
+/// first plain and the later ones `~2`, `~3`, ... (a missing UID last); a suffixed name that is
+/// another value's name already moves on to the next number. Independent of input order.
+fn unique_names(mut items: Vec<(Option<String>, String)>) -> BTreeMap<Option<String>, String> {
+    items.sort_by(|a, b| (&a.1, a.0.is_none(), &a.0).cmp(&(&b.1, b.0.is_none(), &b.0)));
+    let taken: BTreeSet<String> = items.iter().map(|(_, n)| n.clone()).collect();
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    for (uid, name) in items {
+        let mut chosen = name.clone();
+        let mut n = 2u32;
+        while used.contains(&chosen) || (chosen != name && taken.contains(&chosen)) {
+            let extra = format!("~{n}");
+            chosen = format!("{}{extra}", cut(&name, MAX_NAME - extra.len()));
+            n += 1;
+        }
+        used.insert(chosen.clone());
+        out.insert(uid, chosen);
+    }
+    out
+}
+
 /// Organizes `files` (all DICOM, typically one archive's) as the dataset `slug`.
 pub fn organize_dicom(slug: &str, files: &[DicomFile]) -> crate::organize::Dataset {
     organize_dicom_with(slug, files, &[], None)
@@ -231,7 +322,7 @@ pub fn organize_dicom_with(
 
     let mut out_files: Vec<DatasetFile> = Vec::with_capacity(files.len());
     let mut generated: Vec<GeneratedFile> = Vec::new();
-    let mut rows: Vec<[String; 3]> = Vec::with_capacity(files.len());
+    let mut rows: Vec<[String; 3]> = Vec::new();
     let mut archives: BTreeSet<&str> = BTreeSet::new();
     let (mut n_studies, mut n_series) = (0usize, 0usize);
 
@@ -253,23 +344,45 @@ pub fn organize_dicom_with(
             bytes: sidecar::json(&Value::Object(pj)),
         });
 
-        let study_names = name_level(
-            studies.keys().map(Option::as_deref).collect(),
-            "unknown-study",
-            PATIENT_RESERVED,
-            "StudyInstanceUID",
-            &mut warnings,
+        // Study and series folders: the NBIA Data Retriever's descriptive names (module doc).
+        let study_names = unique_names(
+            studies
+                .iter()
+                .map(|(uid, series)| {
+                    let sf: Vec<&DicomFile> = series.values().flatten().map(|&i| &files[i]).collect();
+                    let name = match uid {
+                        None => "unknown-study".to_string(),
+                        Some(uid) => study_folder(
+                            first(sf.iter().copied(), |i| i.study_date.clone()).as_deref(),
+                            first(sf.iter().copied(), |i| i.study_id.clone()).as_deref(),
+                            first(sf.iter().copied(), |i| i.study_description.clone()).as_deref(),
+                            uid,
+                        ),
+                    };
+                    (uid.clone(), folder_name(&name, PATIENT_RESERVED))
+                })
+                .collect(),
         );
         for (study_raw, series_map) in studies {
             let study = &study_names[study_raw];
             let dir = format!("{patient}/{study}");
             n_studies += 1;
-            let series_names = name_level(
-                series_map.keys().map(Option::as_deref).collect(),
-                "unknown-series",
-                STUDY_RESERVED,
-                "SeriesInstanceUID",
-                &mut warnings,
+            let series_names = unique_names(
+                series_map
+                    .iter()
+                    .map(|(uid, idx)| {
+                        let inst = by_instance(files, idx);
+                        let name = match uid {
+                            None => "unknown-series".to_string(),
+                            Some(uid) => series_folder(
+                                first(inst.iter().copied(), |i| i.series_number),
+                                first(inst.iter().copied(), |i| i.series_description.clone()).as_deref(),
+                                uid,
+                            ),
+                        };
+                        (uid.clone(), folder_name(&name, STUDY_RESERVED))
+                    })
+                    .collect(),
             );
             let sfiles: Vec<&DicomFile> = series_map.values().flatten().map(|&i| &files[i]).collect();
             let mut source = Map::new();
@@ -280,13 +393,14 @@ pub fn organize_dicom_with(
                 n_series += 1;
                 let folder = &series_names[series_raw];
                 let names = file_names(files, idx, &mut warnings, &dir, folder);
+                // labels.csv: one row per image unit, here the series (its folder as path).
+                rows.push([format!("{dir}/{folder}"), patient.to_string(), study.clone()]);
                 for (&i, name) in idx.iter().zip(&names) {
                     let f = &files[i];
                     let rel = format!("{folder}/{name}");
                     source.insert(rel.clone(), json!({"archive": f.archive, "path": f.path}));
                     archives.insert(f.archive.as_str());
                     let rel_path = format!("{dir}/{rel}");
-                    rows.push([rel_path.clone(), patient.to_string(), study.clone()]);
                     out_files.push(DatasetFile { rel_path, source: f.id });
                     if let Some(m) = &f.info.modality {
                         modalities.insert(m.clone());
@@ -328,8 +442,7 @@ pub fn organize_dicom_with(
                 }
                 // Series facts: from the instances in InstanceNumber order (missing last), the
                 // first value present.
-                let mut inst: Vec<&DicomFile> = idx.iter().map(|&i| &files[i]).collect();
-                inst.sort_by_key(|f| (f.info.instance_number.is_none(), f.info.instance_number));
+                let inst = by_instance(files, idx);
                 let fi = || inst.iter().copied();
                 series_json.insert(
                     folder.clone(),
@@ -377,15 +490,23 @@ pub fn organize_dicom_with(
     }
     let dataset_json = json!({
         "slug": slug,
-        "title": format!("DICOM files of {}", archives.iter().copied().collect::<Vec<_>>().join(", ")),
+        "title": title(&archives),
         "homepage": null,
-        "organized_by": "DICOM tags: PatientID / StudyInstanceUID / SeriesInstanceUID",
+        "organized_by": "DICOM tags: PatientID / study (StudyDate-StudyID-StudyDescription-end of StudyInstanceUID) / series (SeriesNumber-SeriesDescription-end of SeriesInstanceUID)",
         "source_archives": archives.iter().collect::<Vec<_>>(),
         "counts": {"patients": by_patient.len(), "studies": n_studies, "series": n_series, "files": out_files.len()},
     });
     sidecar::finish_dataset(&mut out_files, &mut generated, &dataset_json, csv);
     out_derived.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Dataset { slug: slug.to_string(), files: out_files, generated, derived: out_derived, warnings }
+}
+
+/// `DICOM files of a.zip, b.zip`; past three archives, the first three and how many more.
+fn title(archives: &BTreeSet<&str>) -> String {
+    let shown: Vec<&str> = archives.iter().copied().take(3).collect();
+    let more = archives.len().saturating_sub(shown.len());
+    let list = shown.iter().map(|a| if a.is_empty() { "loose files" } else { a }).collect::<Vec<_>>().join(", ");
+    if more == 0 { format!("DICOM files of {list}") } else { format!("DICOM files of {list} and {more} more archives") }
 }
 
 /// Names of the files `idx` (source order) in one series folder: basenames, with colliding
@@ -488,10 +609,17 @@ mod tests {
         assert!(d.warnings.is_empty(), "{:?}", d.warnings);
         assert_eq!(d.files.len(), files.len());
         let i0 = &files[0].info;
-        let (p, st, se) =
+        let (p, st_uid, se_uid) =
             (i0.patient_id.clone().unwrap(), i0.study_uid.clone().unwrap(), i0.series_uid.clone().unwrap());
+        // Descriptive names: date, StudyID (none: NA), description, end of the UID.
+        let (st, se) = ("01-01-2000-NA-CT CHEST W CONT-60011".to_string(), "3001.000000-Recon 1-00111".to_string());
+        assert!(st_uid.ends_with("60011") && se_uid.ends_with("00111"));
         let first = &d.files.iter().find(|f| f.source == (0, 0)).unwrap().rel_path;
         assert_eq!(first, &format!("{p}/{st}/{se}/1-01.dcm"));
+        // The radiograph study of the same patient: its own description, its own UID end.
+        assert!(d.files.iter().any(|f| {
+            f.rel_path.starts_with(&format!("{p}/01-01-2000-NA-Chest PA Lateral-60012/3001.000000-Recon 1-00121/"))
+        }));
         // Paths sorted, sidecars present.
         let mut sorted = d.files.clone();
         sorted.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
@@ -518,16 +646,17 @@ mod tests {
         assert_eq!(meta["modalities"], json!(["CT"]));
         assert_eq!(meta["study_date"], "20000101");
         assert_eq!(meta["study_description"], "CT CHEST W CONT");
-        assert_eq!(meta["study_instance_uid"], st.as_str());
+        assert_eq!(meta["study_instance_uid"], st_uid.as_str());
         assert_eq!(meta["source"].as_object().unwrap().len(), 6);
         assert_eq!(
             meta["source"][format!("{se}/1-01.dcm")],
             json!({"archive": "manifest-1600000000000.zip", "path": files[0].path})
         );
         let s = &meta["series"][se.as_str()];
+        assert_eq!(meta["series"].as_object().unwrap().len(), 2);
         assert_eq!(
             *s,
-            json!({"series_instance_uid": se, "series_number": 3001, "modality": "CT",
+            json!({"series_instance_uid": se_uid, "series_number": 3001, "modality": "CT",
                    "series_description": "Recon 1", "body_part": "CHEST",
                    "manufacturer": "GE MEDICAL SYSTEMS", "num_instances": 3, "rows": 512,
                    "columns": 512, "pixel_spacing": [0.703125, 0.703125], "slice_thickness": 2.5,
@@ -536,8 +665,8 @@ mod tests {
         let csv = get(&d, "labels.csv");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "path,patient,study,split");
-        assert_eq!(lines.len(), 14);
-        assert!(lines.contains(&format!("{p}/{st}/{se}/1-01.dcm,{p},{st},").as_str()));
+        assert_eq!(lines.len(), 1 + 5, "one row per series: {csv}");
+        assert!(lines.contains(&format!("{p}/{st}/{se},{p},{st},").as_str()), "{csv}");
     }
 
     /// A kind made per series: one file in the series folder, beside the series' first file,
@@ -665,15 +794,18 @@ mod tests {
         // "../evil/.." sanitizes to ".._evil_..", which another PatientID is verbatim: the
         // verbatim one keeps the name.
         let odd_path = paths.iter().find(|p| p.ends_with("/1.dcm")).unwrap();
-        assert!(odd_path.starts_with(".._evil_..~") && odd_path.ends_with("/_./_labels.json/1.dcm"), "{odd_path}");
+        assert!(
+            odd_path.starts_with(".._evil_..~")
+                && odd_path.ends_with("/01-01-2000-NA-CT CHEST W CONT-./3001.000000-Recon 1-.json/1.dcm"),
+            "{odd_path}"
+        );
         let twin_path = paths.iter().find(|p| p.ends_with("/2.dcm")).unwrap();
         assert!(twin_path.starts_with(".._evil_../"), "{twin_path}");
         assert!(paths.iter().any(|p| p.starts_with("_labels.csv/")));
         let long_path = paths.iter().find(|p| p.ends_with("/4.dcm")).unwrap();
         let long_dir = long_path.split('/').next().unwrap();
         assert!(long_dir.len() <= 255 && long_dir.contains('~'), "{long_dir}");
-        let (st, se) = (base.study_uid.clone().unwrap(), base.series_uid.clone().unwrap());
-        let dir = format!("LIDC-IDRI-0001/{st}/{se}");
+        let dir = "LIDC-IDRI-0001/01-01-2000-NA-CT CHEST W CONT-60011/3001.000000-Recon 1-00111";
         for want in ["1-001_1.2.3.1.dcm", "1-001_1.2.3.1~2.dcm", "1-001_1.2.3.2.dcm"] {
             assert!(paths.contains(&format!("{dir}/{want}").as_str()), "{want} in {paths:?}");
         }
@@ -699,6 +831,83 @@ mod tests {
         let mut rev = files.clone();
         rev.reverse();
         assert_eq!(organize_dicom("a", &rev), d);
+    }
+
+    #[test]
+    fn descriptive_names() {
+        assert_eq!(
+            study_folder(
+                Some("19981205"),
+                None,
+                Some("RT SIMULATION"),
+                "1.3.6.1.4.1.14519.5.2.1.1706.8040.141473127645431244275904143582"
+            ),
+            "12-05-1998-NA-RT SIMULATION-43582"
+        );
+        assert_eq!(study_folder(Some("20170829"), Some("DDSM"), None, "1.2.96009"), "08-29-2017-DDSM-NA-96009");
+        // Double spaces kept; separators and control characters replaced; a bad date is NA.
+        assert_eq!(
+            study_folder(Some("2000-01-01"), Some(" "), Some("PETCT HEAD  NECK/CA\\x\ty "), "12"),
+            "NA-NA-PETCT HEAD  NECK_CA_x_y-12"
+        );
+        assert_eq!(series_folder(Some(601), Some("PETCoronal"), "1.2.3.31515"), "601.000000-PETCoronal-31515");
+        assert_eq!(series_folder(Some(3000566), None, "1.03192"), "3000566.000000-NA-03192");
+        assert_eq!(series_folder(None, Some("NA"), "1.2.28768"), "NA-28768");
+        assert_eq!(series_folder(Some(-1), Some("x"), "1"), "-1.000000-x-1");
+    }
+
+    /// Two series of one study whose descriptive names collide: the smaller UID keeps the name,
+    /// whatever the order the files come in; the UIDs stay in metadata.json.
+    #[test]
+    fn colliding_names_are_numbered_in_uid_order() {
+        let mut files = Vec::new();
+        for (k, uid) in ["1.2.9.12345", "1.2.8.12345", "1.2.7.12345"].iter().enumerate() {
+            let mut info = ct_info(1, 1, 1, k);
+            info.series_uid = Some(uid.to_string());
+            files.push(file(k as u32, "a.zip", &format!("s{k}/1.dcm"), info));
+        }
+        let d = organize_dicom("a", &files);
+        let study = "LIDC-IDRI-0001/01-01-2000-NA-CT CHEST W CONT-60011";
+        let where_ = |id: u32| d.files.iter().find(|f| f.source == (0, id)).unwrap().rel_path.clone();
+        assert_eq!(where_(2), format!("{study}/3001.000000-Recon 1-12345/1.dcm"));
+        assert_eq!(where_(1), format!("{study}/3001.000000-Recon 1-12345~2/1.dcm"));
+        assert_eq!(where_(0), format!("{study}/3001.000000-Recon 1-12345~3/1.dcm"));
+        let meta = json_of(&d, &format!("{study}/metadata.json"));
+        assert_eq!(meta["series"]["3001.000000-Recon 1-12345~2"]["series_instance_uid"], "1.2.8.12345");
+        // A suffixed name never takes a name another value has on its own.
+        let names = unique_names(vec![
+            (Some("b".into()), "x".into()),
+            (Some("a".into()), "x".into()),
+            (Some("c".into()), "x~2".into()),
+            (None, "x".into()),
+        ]);
+        let got: Vec<(&str, &str)> = names.iter().map(|(k, v)| (k.as_deref().unwrap_or("-"), v.as_str())).collect();
+        assert_eq!(got, [("-", "x~4"), ("a", "x"), ("b", "x~3"), ("c", "x~2")]);
+        let mut rev = files.clone();
+        rev.reverse();
+        assert_eq!(organize_dicom("a", &rev), d);
+    }
+
+    /// One patient's series spread over two archives (and a third archive holding a second
+    /// study of it): one patient folder, one study folder holding both series.
+    #[test]
+    fn a_patient_across_archives_is_merged() {
+        let mut files = Vec::new();
+        for (id, (archive, se)) in [("part1.zip", 1), ("part2.zip", 2)].into_iter().enumerate() {
+            files.push(file(id as u32, archive, &format!("x/{se}/1-1.dcm"), ct_info(3, 1, se, 0)));
+        }
+        files.push(file(2, "part3.zip", "y/1-1.dcm", ct_info(3, 2, 1, 0)));
+        let d = organize_dicom("c", &files);
+        let ds = json_of(&d, "dataset.json");
+        assert_eq!(ds["counts"], json!({"patients": 1, "studies": 2, "series": 3, "files": 3}));
+        assert_eq!(ds["source_archives"], json!(["part1.zip", "part2.zip", "part3.zip"]));
+        assert_eq!(ds["title"], "DICOM files of part1.zip, part2.zip, part3.zip");
+        let meta = json_of(&d, "LIDC-IDRI-0003/01-01-2000-NA-CT CHEST W CONT-60031/metadata.json");
+        assert_eq!(meta["series"].as_object().unwrap().len(), 2);
+        assert_eq!(
+            meta["source"]["3002.000000-Recon 2-00312/1-1.dcm"],
+            json!({"archive": "part2.zip", "path": "x/2/1-1.dcm"})
+        );
     }
 
     #[test]

@@ -175,6 +175,13 @@ impl Filesystem for MedFuse {
 
     fn destroy(&mut self) {
         debug!("{}", self.reads.summary());
+        let cache = &self.fs.pool().cache;
+        let (parts, decoded) = self.fs.derived_work();
+        debug!(
+            "cache peak {} of {} bytes; derived files: {parts} parts rendered, {decoded} images decoded",
+            cache.peak_bytes(),
+            cache.capacity()
+        );
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

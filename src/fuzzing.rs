@@ -205,6 +205,7 @@ fn read_all_members(data: Box<dyn OpenArchive>, listing: Listing) -> std::sync::
         cache: Arc::new(BlockCache::new(CACHE_BYTES)),
         warnings: Vec::new(),
         store: IndexStore::new(None),
+        sources: Vec::new(),
     };
     read_pool(pool)
 }

@@ -12,6 +12,7 @@ pub mod archive;
 pub mod build;
 pub mod cache;
 pub mod cli;
+pub mod collection;
 pub mod demo;
 pub mod derive;
 pub mod dicom;
@@ -26,6 +27,7 @@ pub mod fuse;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod index;
+pub mod niftitree;
 pub mod organize;
 pub mod persist;
 pub mod pool;

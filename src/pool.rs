@@ -171,6 +171,27 @@ pub struct Pool {
     pub warnings: Vec<String>,
     /// Where indexes (and their side files) live.
     pub store: IndexStore,
+    /// The command-line SOURCEs, by `Archive::source_index`: what the generic DICOM and NIfTI
+    /// datasets are grouped and named by (`dicomtree::collections`). May be shorter than the
+    /// sources (a pool built by hand); a missing one counts as an archive named alone.
+    pub sources: Vec<Source>,
+}
+
+/// One command-line SOURCE as the organizer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// Its file or folder name (of the canonical path, so `.` is named after the folder).
+    pub name: String,
+    /// A folder (its archives and loose files are one collection), not an archive or file.
+    pub folder: bool,
+}
+
+impl Source {
+    fn of(path: &Path, folder: bool) -> Source {
+        let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let name = canon.file_name().or_else(|| path.file_name()).map(|n| n.to_string_lossy().into_owned());
+        Source { name: name.unwrap_or_else(|| "source".into()), folder }
+    }
 }
 
 impl Pool {
@@ -355,9 +376,11 @@ impl Pool {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128);
         let mut warnings = Vec::new();
         let mut candidates = Vec::new();
+        let mut described = Vec::with_capacity(sources.len());
         for (source_index, path) in sources.iter().enumerate() {
             let meta = std::fs::metadata(path)
                 .map_err(|source| PoolError::Open { path: path.display().to_string(), source })?;
+            described.push(Source::of(path, meta.is_dir()));
             if meta.is_dir() {
                 walk_folder(source_index, path, path, &mut candidates, &mut warnings);
             } else {
@@ -467,7 +490,7 @@ impl Pool {
             a.id = i as u32;
         }
         let next_owner = loose_owners + sources.len() as u32;
-        let mut pool = Pool { archives, cache: cache.clone(), warnings, store: store.clone() };
+        let mut pool = Pool { archives, cache: cache.clone(), warnings, store: store.clone(), sources: described };
         nested::open_nested(&mut pool, &lister, opts, next_owner)?;
         progress.finish();
         Ok(pool)
@@ -696,7 +719,9 @@ impl Pool {
         let progress = crate::progress::Progress::new(false);
         let mut archives = Vec::new();
         let mut warnings = Vec::new();
+        let mut described = Vec::with_capacity(sources.len());
         for (i, (name, file)) in sources.into_iter().enumerate() {
+            described.push(Source { name: name.clone(), folder: false });
             let ctx = ListCtx {
                 path: Path::new(&name),
                 display: &name,
@@ -726,6 +751,6 @@ impl Pool {
             warnings.extend(a.warnings.iter().map(|w| format!("warning: {w}")));
             archives.push(a);
         }
-        Ok(Pool { archives, cache, warnings, store })
+        Ok(Pool { archives, cache, warnings, store, sources: described })
     }
 }

@@ -251,6 +251,34 @@ pub fn published_passwords(profiles: &[Profile]) -> Vec<String> {
     out
 }
 
+/// [`published_passwords`] of the built-in profiles merged with those of `dir` (as [`merge`]
+/// does), from TOML alone: no pattern is compiled. Listing needs the passwords before anything
+/// else, and a warm mount needs nothing more of the profiles; compiling all of them took 10-40 ms
+/// of a 50 ms warm mount. A profile that is not valid TOML fails here as it would when parsed.
+pub fn published_passwords_raw(dir: Option<&Path>) -> Result<Vec<String>, ProfileError> {
+    let slugged = |name: &str, text: &str| -> Result<(String, Vec<String>), ProfileError> {
+        let raw: RawProfile = toml::from_str(text).map_err(|e| ProfileError::Syntax {
+            file: name.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let stem = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        Ok((raw.slug.unwrap_or_else(|| stem.strip_suffix(".toml").unwrap_or(stem).to_string()), raw.passwords))
+    };
+    let user = match dir {
+        Some(dir) => dir_texts(dir)?.iter().map(|(n, t)| slugged(n, t)).collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    let builtin = BUILTIN.iter().map(|(n, t)| slugged(n, t)).collect::<Result<Vec<_>, _>>()?;
+    let mut out: Vec<String> = Vec::new();
+    let kept = builtin.iter().filter(|(slug, _)| !user.iter().any(|(u, _)| u == slug));
+    for p in kept.chain(&user).flat_map(|(_, passwords)| passwords) {
+        if !p.is_empty() && !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
 macro_rules! builtin_profile {
     ($name:literal) => {
         (
@@ -281,6 +309,10 @@ const BUILTIN: &[(&str, &str)] = &[
     builtin_profile!("i2cvb"),
     builtin_profile!("adni"),
     builtin_profile!("cervix"),
+    builtin_profile!("belarus-tb"),
+    builtin_profile!("i-elcap"),
+    builtin_profile!("scmr"),
+    builtin_profile!("medpix"),
 ];
 
 /// The built-in profiles, in a fixed order.
@@ -748,7 +780,11 @@ mod tests {
                 "cbis-ddsm",
                 "i2cvb",
                 "adni",
-                "cervix"
+                "cervix",
+                "belarus-tb",
+                "i-elcap",
+                "scmr",
+                "medpix"
             ]
         );
     }

@@ -72,12 +72,13 @@ fn open_disk_cache(tree: &TreeArgs) -> Option<std::sync::Arc<diskcache::DiskCach
 
 /// Opens the sources and builds the core, printing warnings (damaged archives, skipped files).
 fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<MedFs> {
-    // Profiles first: the passwords they publish are tried when archives are listed, even with
-    // --no-datasets (the raw view of an encrypted download is still worth reading).
-    let profiles = load_profiles(tree.profiles.as_deref())?;
+    // Profiles' passwords first: they are tried when archives are listed, even with
+    // --no-datasets (the raw view of an encrypted download is still worth reading). Only their
+    // TOML is read here; they are compiled if the tree must be built.
+    let published = crate::profile::published_passwords_raw(tree.profiles.as_deref())?;
     let env = std::env::var("MEDFS_PASSWORD").ok().filter(|p| !p.is_empty());
     let passwords_given = tree.passwords.len() + env.is_some() as usize;
-    let passwords = passwords(&tree.passwords, env, &profiles);
+    let passwords = passwords(&tree.passwords, env, published);
     let opts = PoolOptions {
         strict: tree.strict,
         progress,
@@ -108,13 +109,13 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
         datasets: !tree.no_datasets,
         derived: !tree.no_datasets && !tree.no_derived,
     };
-    // The profiles were parsed above for their passwords; the persisted tree is keyed by
-    // their texts (build.rs).
+    // The persisted tree is keyed by the profiles' texts (build.rs): a warm mount compiles none.
     let (tree, reader) = if tree.no_datasets {
         crate::build::parts(pool, opts, &[])
     } else {
-        let digest = crate::profile::texts_digest(tree.profiles.as_deref())?;
-        crate::build::parts_lazy(pool, opts, &digest, || Ok(profiles))?
+        let dir = tree.profiles.as_deref();
+        let digest = crate::profile::texts_digest(dir)?;
+        crate::build::parts_lazy(pool, opts, &digest, || load_profiles(dir))?
     };
     let fs = MedFs::from_parts(tree, reader);
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
@@ -136,11 +137,11 @@ fn open_core(sources: &[PathBuf], tree: &TreeArgs, progress: bool) -> Result<Med
 }
 
 /// Passwords in the order they are tried: those given with `--password`, then
-/// `$MEDFS_PASSWORD`, then those the loaded profiles publish (`passwords` in a profile), each once.
-fn passwords(given: &[String], env: Option<String>, profiles: &[crate::profile::Profile]) -> Vec<String> {
+/// `$MEDFS_PASSWORD`, then those the profiles publish (`passwords` in a profile), each once.
+fn passwords(given: &[String], env: Option<String>, published: Vec<String>) -> Vec<String> {
     let mut out = given.to_vec();
     out.extend(env.filter(|p| !p.is_empty()));
-    for p in crate::profile::published_passwords(profiles) {
+    for p in published {
         if !out.contains(&p) {
             out.push(p);
         }
@@ -530,20 +531,41 @@ mod tests {
 
     #[test]
     fn published_passwords_come_after_the_users_each_once() {
-        let pub_ = |slug: &str, pw: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |slug: &str, pw: &[&str]| {
             let list: Vec<String> = pw.iter().map(|p| format!("{p:?}")).collect();
             let text = format!(
                 "title = \"t\"\npasswords = [{}]\n[[files]]\nrole = \"i\"\npath = 'x'\npatient = \"p\"\nstudy = \"s\"\n",
                 list.join(", ")
             );
-            crate::profile::parse(&format!("{slug}.toml"), &text).unwrap()
+            std::fs::write(dir.path().join(format!("{slug}.toml")), text).unwrap();
         };
-        let profiles = [pub_("a", &["open sesame", "mine"]), pub_("b", &[]), pub_("c", &["open sesame", "late"])];
+        write("a", &["open sesame", "mine"]);
+        write("b", &[]);
+        write("c", &["open sesame", "late"]);
+        // The raw read gives what compiling every profile gives: built-ins first, then the user's.
+        let raw = crate::profile::published_passwords_raw(Some(dir.path())).unwrap();
+        let compiled = crate::profile::published_passwords(&load_profiles(Some(dir.path())).unwrap());
+        assert_eq!(raw, compiled);
+        assert!(raw.ends_with(&["open sesame".to_string(), "mine".to_string(), "late".to_string()]));
         let given = vec!["mine".to_string(), "first".to_string()];
-        assert_eq!(passwords(&given, Some("env".into()), &profiles), ["mine", "first", "env", "open sesame", "late"]);
-        // An empty MEDFS_PASSWORD is no password; no profile publishes any: only the user's.
-        assert_eq!(passwords(&given, Some(String::new()), &profiles[1..2]), ["mine", "first"]);
-        // The built-in cervix profile publishes the stage-2 password.
-        assert!(passwords(&[], None, &crate::profile::builtin()).contains(&"byecervicalcancer".to_string()));
+        let all = passwords(&given, Some("env".into()), raw.clone());
+        assert_eq!(all[..3], ["mine", "first", "env"]);
+        assert_eq!(all.iter().filter(|p| *p == "mine").count(), 1, "each once");
+        // An empty MEDFS_PASSWORD is no password.
+        assert_eq!(passwords(&given, Some(String::new()), Vec::new()), ["mine", "first"]);
+        // The built-in cervix profile publishes the stage-2 password; a user profile of its slug
+        // without passwords replaces it.
+        assert!(crate::profile::published_passwords_raw(None).unwrap().contains(&"byecervicalcancer".to_string()));
+        write("cervix", &[]);
+        assert!(
+            !crate::profile::published_passwords_raw(Some(dir.path()))
+                .unwrap()
+                .contains(&"byecervicalcancer".to_string())
+        );
+        // A profile that is not TOML fails, naming its file.
+        std::fs::write(dir.path().join("d.toml"), "title = ").unwrap();
+        let e = crate::profile::published_passwords_raw(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("d.toml"), "{e}");
     }
 }

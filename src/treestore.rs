@@ -37,6 +37,12 @@ use crate::tree::{self, Data, DataFile, Tree, TreeOptions};
 /// (2: derived files).
 pub const TREE: Kind = Kind { name: "tree", magic: *b"MEDFSTRE", version: 2 };
 
+/// What the organizer makes of the same sources and profiles, in the key: bumped whenever the
+/// datasets come out differently (2: generic DICOM per collection with descriptive study and
+/// series names, generic NIfTI), so a tree persisted by an earlier build of the same version is
+/// stale (rebuilt silently), never served.
+pub const ORGANIZED: u32 = 2;
+
 /// The payload: what is needed to check the tail and whether it is about these sources.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Stored {
@@ -103,6 +109,7 @@ pub fn slot(pool: &Pool, opts: TreeOptions, profiles: &[u8; 32]) -> Option<Slot>
     put(&mut h, b"medfs tree");
     put(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
     h.update(TREE.version.to_le_bytes());
+    h.update(ORGANIZED.to_le_bytes());
     h.update([opts.keep_outside_symlinks as u8, opts.datasets as u8, opts.derived as u8]);
     h.update(profiles);
     // The slot is named by where the sources are, not by what they hold.

@@ -1,6 +1,6 @@
 //! Real clients through real mounts: pydicom reads DICOM and nibabel reads NIfTI and Analyze
 //! pairs out of zip and tar.gz archives, and DICOM that no profile claims is organized by its
-//! tags (PatientID / StudyInstanceUID / SeriesInstanceUID). Python comes from the venv that
+//! tags (PatientID / study / series, named as the NBIA Data Retriever names them). Python comes from the venv that
 //! `./test.sh` sets up (`MEDFS_PYTHON`); without pydicom/nibabel these tests fail loudly.
 
 mod common;
@@ -74,26 +74,36 @@ fn pydicom_reads_dicom_through_the_mount_and_unclaimed_dicom_is_organized_by_tag
     make_tar_gz(&tgz, &entries_of(&src, &rels[..6]));
 
     let m = mount(&[&zip, &tgz], &dir.path().join("mnt"), &[]);
-    // The tag tree of the zip: every file at PatientID/StudyUID/SeriesUID/basename.
+    // The tag tree of the zip: every file at PatientID/<study>/<series>/basename, the study and
+    // series folders named as the NBIA Data Retriever names them.
     for (rel, patient, study, series) in &files {
         let base = rel.rsplit('/').next().unwrap();
-        let placed = m.path(&format!("ScannerExport/{patient}/{study}/{series}/{base}"));
+        let r: usize = rel.split('/').nth(2).unwrap().parse().unwrap();
+        let study_dir = medfs::dicomtree::study_folder(Some("20200102"), None, Some("CHEST"), study);
+        let series_dir = medfs::dicomtree::series_folder(None, Some(&format!("series {r}")), series);
+        assert!(
+            study_dir.starts_with("01-02-2020-NA-CHEST-") && series_dir.starts_with("series "),
+            "{study_dir} {series_dir}"
+        );
+        let placed = m.path(&format!("ScannerExport/{patient}/{study_dir}/{series_dir}/{base}"));
         let got = std::fs::read(&placed).unwrap_or_else(|e| panic!("{}: {e}", placed.display()));
         assert!(got == std::fs::read(src.join(rel)).unwrap(), "{rel}: bytes differ");
     }
     assert!(m.path("Second_Site/PAT-000").is_dir(), "the tar.gz is its own dataset");
     assert!(!m.path("Second_Site/PAT-001").exists(), "and holds only its own patients");
     let study = &files[0].2;
+    let study_dir = medfs::dicomtree::study_folder(Some("20200102"), None, Some("CHEST"), study);
     let meta: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(m.path(&format!("ScannerExport/PAT-000/{study}/metadata.json"))).unwrap(),
+        &std::fs::read(m.path(&format!("ScannerExport/PAT-000/{study_dir}/metadata.json"))).unwrap(),
     )
     .unwrap();
+    assert_eq!(meta["study_instance_uid"], study.as_str(), "the UID stays in metadata.json");
     assert_eq!(meta["modality"], "CT");
     assert_eq!(meta["study_date"], "20200102");
     assert!(meta["split"].is_null());
     assert_eq!(meta["series"].as_object().unwrap().len(), 2);
     let labels = std::fs::read_to_string(m.path("ScannerExport/labels.csv")).unwrap();
-    assert_eq!(labels.lines().count(), 1 + 24, "{labels}");
+    assert_eq!(labels.lines().count(), 1 + 8, "one row per series: {labels}");
 
     // pydicom reads every organized file through the kernel and gets the pixels written.
     let check = r#"
@@ -104,7 +114,9 @@ for p in paths:
     ds = pydicom.dcmread(p)
     n = int(ds.SOPInstanceUID.rsplit(".", 1)[1])
     assert ds.pixel_array.shape == (16, 16)
-    assert ds.PatientID in p and ds.SeriesInstanceUID in p
+    parts = p.split("/")
+    assert parts[-4] == ds.PatientID and parts[-3].endswith("-" + ds.StudyInstanceUID[-5:]), p
+    assert parts[-2] == f"{ds.SeriesDescription}-{ds.SeriesInstanceUID[-5:]}", p
 print(len(paths))
 "#;
     assert_eq!(py(check, &[&m.path("ScannerExport")]).trim(), "24");

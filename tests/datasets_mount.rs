@@ -3265,3 +3265,255 @@ fn drive_zip_holding_training_and_test_zips() {
     assert_eq!(e.archives, ["DRIVE.zip/test.zip", "DRIVE.zip/training.zip"]);
     check(&m, &e);
 }
+
+// ---- Belarus TB, VIA/I-ELCAP, SCMR, MedPix (issue 13: collections without a profile before)
+
+/// A slice of a look-alike collection (the LIDC writer's DICOM: Implicit VR, 8x8 pixels).
+fn slice_dcm(patient: &str, study: &str, series: &str, instance: i64, modality: &str) -> Vec<u8> {
+    dicom_file_by(&Slice { patient, study, series, series_number: 1, instance, modality, description: None }, "SIEMENS")
+}
+
+/// labels.csv columns of belarus-tb: the X-ray keys, then the CT keys (the md_* columns last).
+const BELARUS_LABELS: [&str; 14] = [
+    "tb_location",
+    "projection",
+    "mask",
+    "severity",
+    "md_Disability",
+    "md_Relapse",
+    "md_SymptomsOfTB",
+    "md_Comorbidity",
+    "md_Bacillary",
+    "md_DrugResistance",
+    "md_HigherEducation",
+    "md_ExPrisoner",
+    "md_Alcoholic",
+    "md_Smoking",
+];
+
+/// Belarus TB: the TB Portals X-ray zip beside its table (named one by one), then the
+/// ImageCLEF CT zips, masks zip and md_* CSV in one folder.
+#[test]
+fn belarus_tb_xray_dicom_with_table_and_imageclef_ct_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = Download::default();
+    let z = Some("TB_Portal_CXR_Belarus.zip");
+    let rows = [
+        ("00001", "P1", "S10", "pulmonary", "PA"),
+        ("00002", "P1", "S11", "pulmonary and extrapulmonary", "Lateral"),
+        ("00003", "P2", "S20", "pulmonary", "AP"),
+    ];
+    let mut csv = String::from("image_index,study_id,patient_id,tb_location,projection\n");
+    for (k, (img, pid, sid, loc, proj)) in rows.iter().enumerate() {
+        d.add(
+            z,
+            &format!("Belarus/images/{img}.dcm"),
+            slice_dcm(pid, &format!("1.2.9.{k}"), &format!("1.2.9.{k}.1"), 1, "CR"),
+        );
+        csv.push_str(&format!("{img}.dcm,{sid},{pid},{loc},{proj}\n"));
+    }
+    d.add(None, "tbportals_metadata.csv", csv);
+    let srcs = d.write_archives(&tmp.path().join("xray"));
+    let m = mount_at(tmp.path(), "mnt1", &srcs);
+    let studies: Vec<S> = rows
+        .iter()
+        .map(|(img, pid, sid, loc, proj)| {
+            let it = d.items.iter().find(|i| i.path.ends_with(&format!("{img}.dcm"))).unwrap();
+            S {
+                patient: pid.to_string(),
+                study: sid.to_string(),
+                files: vec![file(&format!("{img}.dcm"), &it.data, loc_of(it))],
+                labels: json!({"tb_location": loc, "projection": proj}),
+                meta: json!({"form": "x-ray", "image_index": format!("{img}.dcm"), "images": [format!("{img}.dcm")],
+                    "modality": "CR", "rows": 8, "columns": 8, "sex": null, "age": null, "volume": null,
+                    "shape": null, "voxel_size": null}),
+                split: None,
+            }
+        })
+        .collect();
+    let label_columns = &BELARUS_LABELS[..];
+    let mut archives = archives_of(&studies);
+    archives.push("tbportals_metadata.csv".into());
+    check(&m, &Exp { slug: "belarus-tb", label_columns, studies, archives });
+    drop(m);
+
+    // CT: volumes in two part zips, masks in their own zip (same names), metadata CSV.
+    let mut d = Download::default();
+    let vol = |seed| nii(&[10, 8, 6], &[0.7, 0.7, 2.5], seed, true);
+    d.add(Some("TrainingSet_1_of_2.zip"), "TRN_000.nii.gz", vol(1));
+    d.add(Some("TrainingSet_2_of_2.zip"), "TRN_001.nii.gz", vol(2));
+    d.add(Some("TrainingSet_Masks.zip"), "TRN_000.nii.gz", vol(3));
+    d.add(Some("TrainingSet_Masks.zip"), "TRN_001.nii.gz", vol(4));
+    d.add(None, "TrainingSet_metaData.csv", "Filename,md_Disability,md_Relapse,md_SymptomsOfTB,md_Comorbidity,md_Bacillary,md_DrugResistance,md_HigherEducation,md_ExPrisoner,md_Alcoholic,md_Smoking,md_Severity\nTRN_000.nii.gz,0,1,1,0,1,0,0,0,1,1,HIGH\nTRN_001.nii.gz,1,0,0,0,0,1,1,0,0,0,LOW\n");
+    let dir = tmp.path().join("ImageCLEF");
+    d.write_archives(&dir);
+    let m = mount_at(tmp.path(), "mnt2", &[dir]);
+    let md = [
+        ("TRN_000", ["0", "1", "1", "0", "1", "0", "0", "0", "1", "1"], "HIGH"),
+        ("TRN_001", ["1", "0", "0", "0", "0", "1", "1", "0", "0", "0"], "LOW"),
+    ];
+    let keys = &BELARUS_LABELS[4..];
+    let studies: Vec<S> = md
+        .iter()
+        .map(|(id, vals, sev)| {
+            let name = format!("{id}.nii.gz");
+            let ct = d.items.iter().find(|i| i.path == name && !i.container.as_deref().unwrap().contains("Masks")).unwrap();
+            let mask = d.items.iter().find(|i| i.path == name && i.container.as_deref().unwrap().contains("Masks")).unwrap();
+            let mut labels = json!({"mask": format!("mask/{name}"), "severity": sev});
+            for (k, v) in keys.iter().zip(vals) {
+                labels[*k] = json!(v);
+            }
+            S {
+                patient: id.to_string(),
+                study: id.to_string(),
+                files: vec![file(&name, &ct.data, loc_of(ct)), file(&format!("mask/{name}"), &mask.data, loc_of(mask))],
+                labels,
+                meta: json!({"form": "ct", "image_index": null, "images": [], "modality": null, "rows": null,
+                    "columns": null, "sex": null, "age": null, "volume": name, "shape": [10, 8, 6], "voxel_size": [0.7, 0.7, 2.5]}),
+                split: None,
+            }
+        })
+        .collect();
+    let mut archives = archives_of(&studies);
+    archives.push("TrainingSet_metaData.csv".into());
+    check(&m, &Exp { slug: "belarus-tb", label_columns, studies, archives });
+}
+
+/// Where an item of an archives-form download comes from.
+fn loc_of(it: &Item) -> (String, String, bool) {
+    loc(Form::Archives, it.container.as_deref(), &it.path)
+}
+
+/// VIA/I-ELCAP: case folders of DICOM slices in one zip, a notes file beside the slices, the
+/// nodule list at the top; SCMR: case folders under an SCMR folder, contours beside a series,
+/// the case table; MedPix 2.0: the extracted export. Each mounted alone.
+#[test]
+fn i_elcap_scmr_and_medpix_look_alikes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // I-ELCAP.
+    let mut d = Download::default();
+    let z = Some("ELCAP.zip");
+    for case in [1, 2] {
+        for k in 1..=3 {
+            d.add(
+                z,
+                &format!("ELCAP/W{case:04}/{k:04}"),
+                slice_dcm("anon", &format!("1.2.840.5.{case}"), &format!("1.2.840.5.{case}.1"), k, "CT"),
+            );
+        }
+    }
+    d.add(z, "ELCAP/W0001/nodules.txt", "slice 2: 100,120\n");
+    d.add(z, "ELCAP/ELCAP_nodule_list.csv", "case,slice,x,y\nW0001,61,306,186\n");
+    let srcs = d.write_archives(&tmp.path().join("elcap"));
+    let m = mount_at(tmp.path(), "mnt1", &srcs);
+    let studies: Vec<S> = [1, 2]
+        .iter()
+        .map(|case| {
+            let (st, se) = (format!("1.2.840.5.{case}"), format!("1.2.840.5.{case}.1"));
+            let mut files: Vec<F> = d
+                .items
+                .iter()
+                .filter(|i| i.path.starts_with(&format!("ELCAP/W{case:04}/0")))
+                .map(|i| file(&format!("{se}/{}", i.path.rsplit('/').next().unwrap()), &i.data, loc_of(i)))
+                .collect();
+            let mut notes = vec![];
+            if *case == 1 {
+                let n = d.items.iter().find(|i| i.path.ends_with("nodules.txt")).unwrap();
+                files.push(file("notes/nodules.txt", &n.data, loc_of(n)));
+                notes.push("notes/nodules.txt");
+            }
+            S {
+                patient: format!("W{case:04}"),
+                study: st.clone(),
+                files,
+                labels: json!({"nodules": if *case == 1 { json!([{"slice": 61, "x": 306, "y": 186}]) } else { json!([]) }, "annotation_files": notes}),
+                meta: json!({"case": format!("W{case:04}"), "study_instance_uid": st, "study_date": "20000101",
+                    "modality": "CT", "slice_thickness": null, "num_slices": 3, "series": [se]}),
+                split: None,
+            }
+        })
+        .collect();
+    let archives = archives_of(&studies);
+    check(&m, &Exp { slug: "i-elcap", label_columns: &["nodules", "annotation_files"], studies, archives });
+    drop(m);
+
+    // SCMR.
+    let mut d = Download::default();
+    let z = Some("SCMR_consensus_data.zip");
+    for se in [1, 2] {
+        for k in 1..=2 {
+            d.add(
+                z,
+                &format!("SCMR/SCD0001/SA{se}/IM{k}.dcm"),
+                slice_dcm("CAP-1", "1.3.9.1", &format!("1.3.9.1.{se}"), k, "MR"),
+            );
+        }
+    }
+    d.add(z, "SCMR/SCD0001/SA1/ED_contours.txt", "12.5 30.25\n");
+    d.add(z, "SCMR/cases.csv", "case,pathology\nSCD0001,MI\n");
+    let srcs = d.write_archives(&tmp.path().join("scmr"));
+    let m = mount_at(tmp.path(), "mnt2", &srcs);
+    let mut files: Vec<F> = d
+        .items
+        .iter()
+        .filter(|i| i.path.ends_with(".dcm"))
+        .map(|i| {
+            let se = &i.path["SCMR/SCD0001/SA".len().."SCMR/SCD0001/SA".len() + 1];
+            file(&format!("1.3.9.1.{se}/{}", i.path.rsplit('/').next().unwrap()), &i.data, loc_of(i))
+        })
+        .collect();
+    let c = d.items.iter().find(|i| i.path.ends_with(".txt")).unwrap();
+    files.push(file("contours/ED_contours.txt", &c.data, loc_of(c)));
+    let studies = vec![S {
+        patient: "SCD0001".into(),
+        study: "1.3.9.1".into(),
+        files,
+        labels: json!({"pathology": "MI", "contour_files": ["contours/ED_contours.txt"]}),
+        meta: json!({"case": "SCD0001", "study_instance_uid": "1.3.9.1", "study_date": "20000101", "manufacturer": "SIEMENS",
+            "modality": "MR", "num_images": 4, "series": ["1.3.9.1.1", "1.3.9.1.2"]}),
+        split: None,
+    }];
+    let archives = archives_of(&studies);
+    check(&m, &Exp { slug: "scmr", label_columns: &["pathology", "contour_files"], studies, archives });
+    drop(m);
+
+    // MedPix 2.0, extracted.
+    let mut d = Download::default();
+    let pics = ["MPX1009_synpic46283", "MPX1009_synpic46296", "MPX1024_synpic40274"];
+    for (k, p) in pics.iter().enumerate() {
+        d.add(None, &format!("MedPix-2-0/images/{p}.png"), png(6, 6, k as u8, k as u64));
+    }
+    d.add(None, "MedPix-2-0/Case_topic.json", "[]\n");
+    d.add(None, "MedPix-2-0/images_overview.csv", "Type,U_id,ID_Image,Img_Large,URL_Article_image\nTAC,MPX1009,MPX1009_synpic46283,https://x/1.png,https://medpix/a\nMRI,MPX1009,MPX1009_synpic46296,https://x/2.png,https://medpix/b\nTAC,MPX1024,MPX1024_synpic40274,https://x/3.png,https://medpix/c\n");
+    let dir = tmp.path().join("medpix");
+    d.write_extracted(&dir);
+    let m = mount_at(tmp.path(), "mnt3", &[dir]);
+    let f = |p: &str| {
+        let it = d.items.iter().find(|i| i.path.ends_with(&format!("{p}.png"))).unwrap();
+        file(&format!("{p}.png"), &it.data, loc(Form::Extracted, None, &it.path))
+    };
+    let studies = vec![
+        S {
+            patient: "MPX1009".into(),
+            study: "MPX1009".into(),
+            files: vec![f(pics[0]), f(pics[1])],
+            labels: json!({"images": [
+                {"image": format!("{}.png", pics[0]), "modality": "CT", "url": "https://medpix/a"},
+                {"image": format!("{}.png", pics[1]), "modality": "MR", "url": "https://medpix/b"}]}),
+            meta: json!({"case": "MPX1009", "form": "medpix-2.0", "num_images": 2}),
+            split: None,
+        },
+        S {
+            patient: "MPX1024".into(),
+            study: "MPX1024".into(),
+            files: vec![f(pics[2])],
+            labels: json!({"images": [{"image": format!("{}.png", pics[2]), "modality": "CT", "url": "https://medpix/c"}]}),
+            meta: json!({"case": "MPX1024", "form": "medpix-2.0", "num_images": 1}),
+            split: None,
+        },
+    ];
+    check(
+        &m,
+        &Exp { slug: "medpix", label_columns: &["images", "diagnosis"], studies, archives: vec!["MedPix-2-0".into()] },
+    );
+}

@@ -134,7 +134,9 @@ fn derived_pngs_read_through_the_mount_equal_their_references() {
     };
     let left;
     {
-        let m = mount(&[&zip, &mirror], &mnt, &["-vv"]);
+        // A budget of 8 MiB: more than one decoded LJPEG and its parts (2.6 MB), less than all
+        // the derived files' bytes (about 5 MB of PNGs plus 1.4 MB decoded).
+        let m = mount(&[&zip, &mirror], &mnt, &["-vv", "--cache-size", "8M"]);
         // Listed beside the originals, and in labels.csv / metadata.json.
         let names: Vec<String> = walk(&m.path(STUDY));
         for want in ["A_1509_1.LEFT_CC.LJPEG", "A_1509_1.LEFT_CC.png", "A_1509_1.RIGHT_CC.mask2.png", "preview.png"] {
@@ -162,6 +164,13 @@ fn derived_pngs_read_through_the_mount_equal_their_references() {
         let out = py(CHECK, &[&m.mnt]);
         assert_eq!(out.trim(), "ok");
     }
+    // The daemon's cache never passed the budget (its own count, logged when the mount ends).
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let peak_line = logged.lines().find(|l| l.contains("cache peak ")).expect("the cache peak is logged at unmount");
+    let peak: usize = peak_line.split("cache peak ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    eprintln!("{peak_line}");
+    assert!(peak <= 8 << 20, "{peak_line}");
+    assert!(peak > 1 << 20, "the derived files went through the cache: {peak_line}");
     // Head, 5 row parts (900 x 700 x 16 bits in 256 KiB parts), tail: each rendered once.
     let mut parts = parts_of("ddsm/A_1509_1/case1509/A_1509_1.LEFT_CC.png");
     parts.sort();

@@ -144,7 +144,7 @@ fn a_warm_mount_reads_no_archive_byte_and_renders_no_sidecar() {
         datasets(&m)
     };
     assert!(before.contains_key("mura/patient00001/XR_WRIST_study1_positive/labels.json"), "{:?}", before.keys());
-    assert!(before.keys().any(|p| p.starts_with("ct/") && p.ends_with("metadata.json")), "{:?}", before.keys());
+    assert!(before.keys().any(|p| p.starts_with("src/") && p.ends_with("metadata.json")), "{:?}", before.keys());
     let labels = "mura/patient00002/XR_WRIST_study1_negative/labels.json";
     assert!(String::from_utf8_lossy(&before[labels]).contains("\"label\": 1"), "from the CSV in the zip");
     // Every archive byte garbled: whatever read one (the label CSV inside the zip, a DICOM
@@ -213,13 +213,13 @@ fn a_changed_profile_or_source_rebuilds_the_tree_silently() {
         let m = s.mount("m6");
         assert!(built(&m), "{}", m.stderr);
         assert!(!m.stderr.contains("invalid"), "{}", m.stderr);
-        let slices = walk(&m.path("ct")).iter().filter(|p| p.ends_with(".dcm")).count();
+        let slices = walk(&m.path("src")).iter().filter(|p| p.ends_with(".dcm")).count();
         assert_eq!(slices, 5);
     }
     {
         let m = s.mount("m7");
         assert!(loaded(&m), "{}", m.stderr);
-        assert_eq!(walk(&m.path("ct")).iter().filter(|p| p.ends_with(".dcm")).count(), 5);
+        assert_eq!(walk(&m.path("src")).iter().filter(|p| p.ends_with(".dcm")).count(), 5);
     }
     // Profiles are parsed only when the tree is built, but a broken one still fails the mount:
     // its text is in the key, so no persisted tree matches.

@@ -7,9 +7,13 @@
 //! decided when the tree is built (so `st_size` is right before any read) and persisted with the
 //! tree. Its bytes are cut into *parts* ([`Kind::parts`], ~256 KiB each); a read renders only the
 //! parts it touches, each one at most once at a time however many readers ask
-//! (`BlockCache::get_or_load`: single-flight), and keeps them as blocks of the one memory budget.
-//! What several parts need (a decoded image) is a *memo* ([`RenderCx::memo`]), also a cached
-//! block, also computed once.
+//! (`BlockCache::get_or_load_costly`: single-flight), and keeps them as blocks of the one memory
+//! budget. What several parts need (a decoded image) is a *memo* ([`RenderCx::memo`]), also a
+//! cached block, also computed once. A part whose input is bad (`InvalidData`) fails the file for
+//! good: later reads fail at once.
+//!
+//! Generic DICOM datasets (`dicomtree.rs`) plan the kinds whose [`Kind::dicom_series`] is true
+//! once per series folder.
 //!
 //! Steps of a kind:
 //! - **build time** ([`Kind::plan`]): the organizer hands it each study of a dataset whose profile
@@ -381,10 +385,12 @@ pub fn read(
         return Err(failed("not a derived file".into()));
     };
     let key = BlockKey { owner: PARTS_OWNER, item: node, block: SPEC_BLOCK };
-    let loaded: Arc<Result<Loaded, String>> = reader.pool().cache.state(key, || {
+    // Loaded outside the cache's lock (the spec may be read from the persisted tree's file).
+    let cache = &reader.pool().cache;
+    let loaded: Arc<Result<Loaded, String>> = cache.get_state(&key).unwrap_or_else(|| {
         let loaded = load(tree, node, size);
         let weight = loaded.as_ref().map_or(64, |l| l.starts.len() * 8 + l.spec.params.len() + 64);
-        (loaded, weight)
+        cache.state(key, || (loaded, weight))
     });
     let file = loaded.as_ref().as_ref().map_err(|e| failed(e.clone()))?;
     let end = offset.saturating_add(len as u64).min(size);

@@ -7,11 +7,31 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// The medfs binary under test, with its persistent indexes in a folder of the test run's own
-/// (never the user's cache).
+/// (never the user's cache), removed when the test binary exits.
 pub fn medfs() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_medfs"));
-    cmd.env("XDG_CACHE_HOME", std::env::temp_dir().join(format!("medfs-test-cache-{}", std::process::id())));
+    cmd.env("XDG_CACHE_HOME", test_cache());
     cmd
+}
+
+/// The test binary's cache folder; the first call arranges its removal at exit (libtest exits
+/// the process with the statics alive, so no destructor would run).
+fn test_cache() -> PathBuf {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_test_cache() {
+        let _ = std::fs::remove_dir_all(cache_path());
+    }
+    fn cache_path() -> PathBuf {
+        std::env::temp_dir().join(format!("medfs-test-cache-{}", std::process::id()))
+    }
+    REGISTERED.call_once(|| {
+        // SAFETY: `remove_test_cache` is a plain `extern "C" fn()` that does not unwind (errors
+        // are ignored) and touches no state that exit has torn down but the file system.
+        unsafe {
+            libc::atexit(remove_test_cache);
+        }
+    });
+    cache_path()
 }
 
 #[allow(unused_imports)] // not every test crate uses each

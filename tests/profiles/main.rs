@@ -4,6 +4,7 @@
 
 mod abide;
 mod adni;
+mod belarus_tb;
 mod brats;
 mod cbis;
 mod cervix;
@@ -12,12 +13,15 @@ mod common;
 mod ddsm;
 mod drive;
 mod i2cvb;
+mod i_elcap;
 mod kaggle_dr;
 mod lidc;
+mod medpix;
 mod mixed;
 mod mura;
 mod nih_scale;
 mod oasis;
+mod scmr;
 mod scr;
 mod usc_sipi;
 mod validation;
