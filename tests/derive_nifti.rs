@@ -449,48 +449,77 @@ fn nibabel_reads_what_pydicom_reads() {
     write_zip(&zip, &entries, ZipMethod::Deflated).unwrap();
     let mnt = root.join("mnt");
     let build_log;
+    // Where each case's volume is (its path below the dataset), from the study's metadata.json:
+    // the `.nii`'s first input's source path starts with the case's folder in the zip.
+    let mut nii_of: std::collections::HashMap<String, String> = Default::default();
+    let single_folder;
     {
         let m = mount(&[&zip], &mnt, &["-vv"]);
         build_log = m.stderr.clone();
-        let study = m.path("series/P1/1.2.3");
+        let patient = m.path("series/P1");
+        let studies: Vec<_> = std::fs::read_dir(&patient)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(studies.len(), 1, "{studies:?}");
+        let study_name = studies[0].to_string_lossy().into_owned();
+        let study = patient.join(&study_name);
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(study.join("metadata.json")).unwrap()).unwrap();
+        let case_of = |rel: &str| -> String {
+            let src = meta["source"][rel]["path"].as_str().unwrap_or_else(|| panic!("{rel}: {meta}"));
+            src.split('/').next().unwrap().to_string()
+        };
+        for (name, d) in meta["derived"].as_object().unwrap() {
+            assert_eq!(d["kind"], "nifti", "{meta}");
+            if let Some(stem) = name.strip_suffix(".nii") {
+                let from = d["from"][0].as_str().unwrap();
+                nii_of.insert(case_of(from), format!("P1/{study_name}/{stem}"));
+            }
+        }
         let listed = walk(&study);
+        let single_dcm = listed.iter().find(|rel| meta["source"][rel.as_str()]["path"] == "single/000.dcm").unwrap();
+        single_folder = format!("P1/{study_name}/{}", single_dcm.rsplit_once('/').unwrap().0);
+        assert!(!nii_of.contains_key("single"), "a lone image has no .nii: {nii_of:?}");
         // Eight readers at once on a volume nobody read yet: the same bytes (each part made
         // once: the log below).
-        let first = study.join("1.2.3.4.1/1.2.3.4.1.nii");
+        let first = m.path(&format!("series/{}.nii", nii_of["axial"]));
         let reads: Vec<Vec<u8>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..8).map(|_| s.spawn(|| std::fs::read(&first).unwrap())).collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(reads.windows(2).all(|w| w[0] == w[1]), "concurrent readers got different bytes");
-        assert!(listed.contains(&"1.2.3.4.9/000.dcm".to_string()), "{listed:?}");
-        assert!(!listed.iter().any(|n| n.starts_with("1.2.3.4.9/1.2.3.4.9.")), "{listed:?}");
-        for (name, uid, stem) in &series {
+        for (name, _, stem) in &series {
+            let base = nii_of.get(*name).unwrap_or_else(|| panic!("no .nii for {name}: {nii_of:?}"));
+            // Named after its series folder, or after the multi-frame file.
+            let folder = base.rsplit_once('/').unwrap().0.rsplit('/').next().unwrap();
+            let want = if *stem == "frames" { "frames" } else { folder };
+            assert!(base.ends_with(&format!("/{want}")), "{base}");
             for ext in ["nii", "json"] {
-                let rel = format!("{uid}/{stem}.{ext}");
-                assert!(listed.contains(&rel), "{rel} not in {listed:?}");
-                let bytes = read_checked(&study.join(&rel));
+                let bytes = read_checked(&m.path(&format!("series/{base}.{ext}")));
                 std::fs::write(root.join(format!("{name}.{ext}")), &bytes).unwrap();
             }
         }
-        // Listed where the originals are: a labels.csv row and the study's metadata.json.
+        // Listed where the originals are: a labels.csv row (metadata.json: above).
         let csv = std::fs::read_to_string(m.path("series/labels.csv")).unwrap();
-        assert!(csv.contains("P1/1.2.3/1.2.3.4.1/1.2.3.4.1.nii,P1,1.2.3"), "{csv}");
-        let meta = std::fs::read_to_string(study.join("metadata.json")).unwrap();
-        assert!(meta.contains("\"1.2.3.4.14/frames.nii\""), "{meta}");
+        assert!(csv.lines().any(|l| l.starts_with(&format!("{}.nii,P1,", nii_of["axial"]))), "{csv}");
     }
     // A warm mount loads the persisted tree (specs and sizes) and serves the same bytes.
     {
         let m = mount(&[&zip], &mnt, &["-v"]);
-        let again = read_checked(&m.path("series/P1/1.2.3/1.2.3.4.14/frames.nii"));
+        let again = read_checked(&m.path(&format!("series/{}.nii", nii_of["oblique_frames"])));
         assert!(again == std::fs::read(root.join("oblique_frames.nii")).unwrap(), "warm mount: other bytes");
         let log = std::fs::read_to_string(mnt.with_extension("log")).unwrap() + &m.stderr;
         assert!(log.contains("loaded from"), "the warm mount loads the persisted tree: {log}");
     }
     // Header and the one slice group of the first volume: each rendered once for 8 readers.
     let log = std::fs::read_to_string(mnt.with_extension("log")).unwrap() + &build_log;
-    assert!(log.contains("P1/1.2.3/1.2.3.4.9/1.2.3.4.9: no .nii: 1 slice(s)"), "{log}");
-    let needle = "derived series/P1/1.2.3/1.2.3.4.1/1.2.3.4.1.nii: part ";
-    let mut parts: Vec<&str> = log.lines().filter_map(|l| l.split_once(needle).map(|(_, rest)| rest)).collect();
+    let why = |l: &str| l.contains(&format!("{single_folder}/")) && l.ends_with(": no .nii: 1 slice(s)");
+    assert!(log.lines().any(why), "{single_folder}: {log}");
+    let needle = format!("derived series/{}.nii: part ", nii_of["axial"]);
+    let mut parts: Vec<&str> = log.lines().filter_map(|l| l.split_once(&needle).map(|(_, rest)| rest)).collect();
     parts.sort();
     assert_eq!(parts, ["0 of 2 rendered (nifti)", "1 of 2 rendered (nifti)"], "{log}");
     // The pure API in process gives the bytes the mount served.
