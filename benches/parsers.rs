@@ -645,6 +645,25 @@ fn info_from_object(obj: &DefaultDicomObject) -> DicomInfo {
         rows: obj.element_opt(tags::ROWS).ok().flatten().and_then(|e| e.to_int::<u32>().ok()),
         columns: obj.element_opt(tags::COLUMNS).ok().flatten().and_then(|e| e.to_int::<u32>().ok()),
         pixel_spacing: floats(tags::PIXEL_SPACING).and_then(|v| v.try_into().ok()),
+        image_type: text(tags::IMAGE_TYPE),
+        manufacturer_model: text(tags::MANUFACTURER_MODEL_NAME),
+        repetition_time: float(tags::REPETITION_TIME),
+        echo_time: float(tags::ECHO_TIME),
+        magnetic_field_strength: float(tags::MAGNETIC_FIELD_STRENGTH),
+        spacing_between_slices: float(tags::SPACING_BETWEEN_SLICES),
+        software_versions: text(tags::SOFTWARE_VERSIONS),
+        protocol_name: text(tags::PROTOCOL_NAME),
+        flip_angle: float(tags::FLIP_ANGLE),
+        patient_position: text(tags::PATIENT_POSITION),
+        samples_per_pixel: obj.element_opt(tags::SAMPLES_PER_PIXEL).ok().flatten().and_then(|e| e.to_int::<u32>().ok()),
+        bits_allocated: obj.element_opt(tags::BITS_ALLOCATED).ok().flatten().and_then(|e| e.to_int::<u32>().ok()),
+        pixel_representation: obj
+            .element_opt(tags::PIXEL_REPRESENTATION)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u32>().ok()),
+        rescale_intercept: float(tags::RESCALE_INTERCEPT),
+        rescale_slope: float(tags::RESCALE_SLOPE),
     }
 }
 

@@ -37,8 +37,9 @@ use std::fmt;
 
 /// Version of [`DicomInfo`]'s stored form ([`DicomInfo::to_bytes`], the DICOM side file of an
 /// index): its fields in order. Bump it whenever the field list changes; side files of another
-/// version are a miss and the members are read again. 2: postcard.
-pub const FORMAT_VERSION: u32 = 2;
+/// version are a miss and the members are read again. 2: postcard. 3: the pixel and
+/// acquisition attributes the derived NIfTI needs (`derive::nifti`).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Maximum nesting of sequences/items the scanner follows before calling the data malformed.
 pub const MAX_DEPTH: usize = 64;
@@ -102,6 +103,37 @@ pub struct DicomInfo {
     pub columns: Option<u32>,
     /// (0028,0030) PixelSpacing (row spacing, column spacing) in mm.
     pub pixel_spacing: Option<[f64; 2]>,
+    // The attributes below serve the derived NIfTI and its JSON sidecar (`derive::nifti`).
+    /// (0008,0008) ImageType, verbatim (`ORIGINAL\PRIMARY\AXIAL`).
+    pub image_type: Option<String>,
+    /// (0008,1090) ManufacturerModelName.
+    pub manufacturer_model: Option<String>,
+    /// (0018,0080) RepetitionTime in ms.
+    pub repetition_time: Option<f64>,
+    /// (0018,0081) EchoTime in ms.
+    pub echo_time: Option<f64>,
+    /// (0018,0087) MagneticFieldStrength in T.
+    pub magnetic_field_strength: Option<f64>,
+    /// (0018,0088) SpacingBetweenSlices in mm.
+    pub spacing_between_slices: Option<f64>,
+    /// (0018,1020) SoftwareVersions, verbatim.
+    pub software_versions: Option<String>,
+    /// (0018,1030) ProtocolName.
+    pub protocol_name: Option<String>,
+    /// (0018,1314) FlipAngle in degrees.
+    pub flip_angle: Option<f64>,
+    /// (0018,5100) PatientPosition (`HFS`, ...).
+    pub patient_position: Option<String>,
+    /// (0028,0002) SamplesPerPixel.
+    pub samples_per_pixel: Option<u32>,
+    /// (0028,0100) BitsAllocated.
+    pub bits_allocated: Option<u32>,
+    /// (0028,0103) PixelRepresentation (0 unsigned, 1 two's complement).
+    pub pixel_representation: Option<u32>,
+    /// (0028,1052) RescaleIntercept.
+    pub rescale_intercept: Option<f64>,
+    /// (0028,1053) RescaleSlope.
+    pub rescale_slope: Option<f64>,
 }
 
 impl DicomInfo {
@@ -165,8 +197,9 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 const ITEM: u32 = 0xFFFE_E000;
 const ITEM_DELIM: u32 = 0xFFFE_E00D;
 const SEQ_DELIM: u32 = 0xFFFE_E0DD;
-/// The last top-level tag [`DicomInfo`] needs; the scan stops after it.
-const LAST_WANTED: u32 = 0x0028_0030;
+/// The last top-level tag [`DicomInfo`] needs; the scan stops after it (before the private
+/// blocks of group 0029, such as Siemens CSA headers).
+const LAST_WANTED: u32 = 0x0028_1053;
 /// (7FE0,0010) Pixel Data. The scan stops before it in any case.
 pub const PIXEL_DATA: u32 = 0x7FE0_0010;
 
@@ -395,6 +428,21 @@ fn store(info: &mut DicomInfo, tag: u32, vr: [u8; 2], v: &[u8], big: bool) {
         0x0028_0010 => info.rows = us(v, vr, big),
         0x0028_0011 => info.columns = us(v, vr, big),
         0x0028_0030 => info.pixel_spacing = ds_n(v),
+        0x0008_0008 => info.image_type = text(v, true),
+        0x0008_1090 => info.manufacturer_model = text(v, false),
+        0x0018_0080 => info.repetition_time = ds1(v),
+        0x0018_0081 => info.echo_time = ds1(v),
+        0x0018_0087 => info.magnetic_field_strength = ds1(v),
+        0x0018_0088 => info.spacing_between_slices = ds1(v),
+        0x0018_1020 => info.software_versions = text(v, false),
+        0x0018_1030 => info.protocol_name = text(v, false),
+        0x0018_1314 => info.flip_angle = ds1(v),
+        0x0018_5100 => info.patient_position = text(v, true),
+        0x0028_0002 => info.samples_per_pixel = us(v, vr, big),
+        0x0028_0100 => info.bits_allocated = us(v, vr, big),
+        0x0028_0103 => info.pixel_representation = us(v, vr, big),
+        0x0028_1052 => info.rescale_intercept = ds1(v),
+        0x0028_1053 => info.rescale_slope = ds1(v),
         _ => {}
     }
 }
@@ -458,8 +506,8 @@ pub fn parse_header(head: &[u8]) -> Result<DicomInfo, DicomError> {
 /// always enough to make progress, and it already doubles small heads to keep round trips few.
 pub fn parse_header_sized(head: &[u8], member_size: u64) -> Result<DicomInfo, DicomError> {
     let complete = head.len() as u64 >= member_size;
-    match parse_inner(head, complete) {
-        Ok(info) => Ok(info),
+    match parse_inner(head, complete, LAST_WANTED) {
+        Ok((info, _)) => Ok(info),
         Err(Fail::Err(e)) => Err(e),
         Err(Fail::Short(_)) if complete => Err(DicomError::Truncated),
         Err(Fail::Short(need)) => {
@@ -470,7 +518,64 @@ pub fn parse_header_sized(head: &[u8], member_size: u64) -> Result<DicomInfo, Di
     }
 }
 
-fn parse_inner(buf: &[u8], complete: bool) -> Result<DicomInfo, Fail> {
+/// A whole DICOM file's Pixel Data (7FE0,0010), as [`pixel_data`] finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PixelData {
+    /// The file's header (every [`DicomInfo`] attribute).
+    pub info: DicomInfo,
+    /// Offset in the file of the element's value (for encapsulated data, its first item).
+    pub offset: usize,
+    /// Length of the value; None when undefined, i.e. encapsulated (compressed) frames.
+    pub len: Option<usize>,
+    /// Whether native values are big-endian (Explicit VR Big Endian data).
+    pub big_endian: bool,
+}
+
+/// Finds the top-level Pixel Data element of a whole DICOM file (`buf` is all of it), reading
+/// its header on the way. A file that ends before its Pixel Data value does is
+/// [`DicomError::Truncated`]; one without Pixel Data is [`DicomError::Malformed`].
+pub fn pixel_data(buf: &[u8]) -> Result<PixelData, DicomError> {
+    let pd = locate_pixel_data(buf, buf.len() as u64)?;
+    if pd.offset.saturating_add(pd.len.unwrap_or(0)) > buf.len() {
+        return Err(DicomError::Truncated);
+    }
+    Ok(pd)
+}
+
+/// Finds the Pixel Data element from `head`, the first bytes of a member of `member_size`
+/// bytes (the value itself need not be in `head`): [`DicomError::NeedMore`] as
+/// [`parse_header_sized`] says it when the header goes on past `head`.
+pub fn locate_pixel_data(head: &[u8], member_size: u64) -> Result<PixelData, DicomError> {
+    let complete = head.len() as u64 >= member_size;
+    match parse_inner(head, complete, PIXEL_DATA - 1) {
+        Ok((info, Some(stop))) if stop.hdr.tag == PIXEL_DATA => {
+            let offset = stop.pos + stop.hdr.hdr_len;
+            let len = (stop.hdr.len != UNDEFINED).then_some(stop.hdr.len as usize);
+            if offset as u64 + len.unwrap_or(0) as u64 > member_size {
+                return Err(DicomError::Truncated);
+            }
+            Ok(PixelData { info, offset, len, big_endian: stop.enc.big })
+        }
+        Ok(_) => Err(DicomError::Malformed("no Pixel Data element")),
+        Err(Fail::Err(e)) => Err(e),
+        Err(Fail::Short(_)) if complete => Err(DicomError::Truncated),
+        Err(Fail::Short(need)) => {
+            let want = need.max(head.len().saturating_mul(2)).max(head.len() + 1);
+            Err(DicomError::NeedMore(usize::try_from((want as u64).min(member_size)).unwrap_or(usize::MAX)))
+        }
+    }
+}
+
+/// Where the top-level element that ended a scan starts, and how the dataset is encoded.
+struct Stop {
+    pos: usize,
+    hdr: Hdr,
+    enc: Enc,
+}
+
+/// Reads the header up to the first top-level element whose tag is past `stop` (returned as
+/// [`Stop`], None when the data ends first).
+fn parse_inner(buf: &[u8], complete: bool, stop: u32) -> Result<(DicomInfo, Option<Stop>), Fail> {
     // Where the meta group (if any) starts.
     let (mut pos, has_meta) = if buf.len() >= 132 && &buf[128..132] == b"DICM" {
         (132, true)
@@ -492,7 +597,7 @@ fn parse_inner(buf: &[u8], complete: bool) -> Result<DicomInfo, Fail> {
         loop {
             let Some(g) = buf.get(pos..pos + 2) else {
                 if complete && pos == buf.len() {
-                    return Ok(info);
+                    return Ok((info, None));
                 }
                 return Err(Fail::Short(pos + 8));
             };
@@ -528,7 +633,7 @@ fn parse_inner(buf: &[u8], complete: bool) -> Result<DicomInfo, Fail> {
         None => None,
     };
     if pos == buf.len() && complete {
-        return Ok(info);
+        return Ok((info, None));
     }
     let Some(first) = buf.get(pos..pos + 6) else {
         return Err(Fail::Short(pos + 8));
@@ -547,14 +652,14 @@ fn parse_inner(buf: &[u8], complete: bool) -> Result<DicomInfo, Fail> {
     loop {
         if pos >= buf.len() {
             if complete {
-                return Ok(info);
+                return Ok((info, None));
             }
             return Err(Fail::Short(pos + 8));
         }
         let h = read_hdr(buf, pos, enc)?;
-        if h.tag > LAST_WANTED {
-            // Everything medfs needs comes before; this also stops at Pixel Data.
-            return Ok(info);
+        if h.tag > stop {
+            // Everything the caller needs comes before; this also stops at Pixel Data.
+            return Ok((info, Some(Stop { pos, hdr: h, enc })));
         }
         let start = pos + h.hdr_len;
         if h.len == UNDEFINED {
@@ -573,7 +678,7 @@ fn parse_inner(buf: &[u8], complete: bool) -> Result<DicomInfo, Fail> {
 
 impl DicomInfo {
     /// The record as the DICOM side file of an archive's index stores it (postcard, about
-    /// 280–420 bytes for a CT slice with TCIA-length UIDs); [`FORMAT_VERSION`] names its layout.
+    /// 350–550 bytes for a CT slice with TCIA-length UIDs); [`FORMAT_VERSION`] names its layout.
     pub fn to_bytes(&self) -> Vec<u8> {
         crate::persist::encode(self)
     }
@@ -733,6 +838,12 @@ pub(crate) mod testgen {
 
     /// A DICOM file holding `info`'s attributes (those set), in the given encoding.
     pub fn write(info: &DicomInfo, o: &Opts) -> Vec<u8> {
+        write_pixels(info, o, None)
+    }
+
+    /// [`write`] with these Pixel Data bytes (already in the encoding's byte order) instead of
+    /// `o.pixel_bytes` zeros; the element's length is theirs.
+    pub fn write_pixels(info: &DicomInfo, o: &Opts, pixels: Option<&[u8]>) -> Vec<u8> {
         let mut out = Vec::new();
         if o.preamble {
             out.extend_from_slice(&[0u8; 128]);
@@ -754,7 +865,7 @@ pub(crate) mod testgen {
         }
         let mut w = W { out, explicit: o.syntax != Syntax::ImplicitLe, big: o.syntax == Syntax::ExplicitBe };
         w.raw(0x0008_0005, b"CS", b"ISO_IR 100");
-        w.raw(0x0008_0008, b"CS", b"ORIGINAL\\PRIMARY\\AXIAL");
+        w.s(0x0008_0008, b"CS", &info.image_type);
         w.s(0x0008_0016, b"UI", &info.sop_class_uid);
         w.s(0x0008_0018, b"UI", &info.sop_uid);
         w.s(0x0008_0020, b"DA", &info.study_date);
@@ -763,6 +874,7 @@ pub(crate) mod testgen {
         w.s(0x0008_0070, b"LO", &info.manufacturer);
         w.s(0x0008_1030, b"LO", &info.study_description);
         w.s(0x0008_103E, b"LO", &info.series_description);
+        w.s(0x0008_1090, b"LO", &info.manufacturer_model);
         if o.undefined_seq {
             w.undefined_seq(0x0008_1140, 2, true);
         }
@@ -774,6 +886,14 @@ pub(crate) mod testgen {
         w.s(0x0018_0015, b"CS", &info.body_part);
         w.num(0x0018_0050, b"DS", info.slice_thickness.as_ref().map(std::slice::from_ref));
         w.raw(0x0018_0060, b"DS", b"120");
+        w.num(0x0018_0080, b"DS", info.repetition_time.as_ref().map(std::slice::from_ref));
+        w.num(0x0018_0081, b"DS", info.echo_time.as_ref().map(std::slice::from_ref));
+        w.num(0x0018_0087, b"DS", info.magnetic_field_strength.as_ref().map(std::slice::from_ref));
+        w.num(0x0018_0088, b"DS", info.spacing_between_slices.as_ref().map(std::slice::from_ref));
+        w.s(0x0018_1020, b"LO", &info.software_versions);
+        w.s(0x0018_1030, b"LO", &info.protocol_name);
+        w.num(0x0018_1314, b"DS", info.flip_angle.as_ref().map(std::slice::from_ref));
+        w.s(0x0018_5100, b"CS", &info.patient_position);
         w.s(0x0020_000D, b"UI", &info.study_uid);
         w.s(0x0020_000E, b"UI", &info.series_uid);
         w.s(0x0020_0010, b"SH", &info.study_id);
@@ -783,18 +903,23 @@ pub(crate) mod testgen {
         w.num(0x0020_0037, b"DS", info.image_orientation.as_ref().map(|a| &a[..]));
         w.raw(0x0020_0052, b"UI", b"1.2.3.4.5.6.7.8.9");
         w.num(0x0020_1041, b"DS", info.slice_location.as_ref().map(std::slice::from_ref));
-        w.raw(0x0028_0002, b"US", &if w.big { 1u16.to_be_bytes() } else { 1u16.to_le_bytes() });
+        w.us(0x0028_0002, info.samples_per_pixel);
         w.raw(0x0028_0004, b"CS", b"MONOCHROME2");
         w.int(0x0028_0008, info.number_of_frames);
         w.us(0x0028_0010, info.rows);
         w.us(0x0028_0011, info.columns);
         w.num(0x0028_0030, b"DS", info.pixel_spacing.as_ref().map(|a| &a[..]));
-        w.us(0x0028_0100, Some(16));
-        w.raw(0x0028_1052, b"DS", b"-1024");
-        w.raw(0x0028_1053, b"DS", b"1");
+        w.us(0x0028_0100, info.bits_allocated);
+        w.us(0x0028_0103, info.pixel_representation);
+        w.num(0x0028_1052, b"DS", info.rescale_intercept.as_ref().map(std::slice::from_ref));
+        w.num(0x0028_1053, b"DS", info.rescale_slope.as_ref().map(std::slice::from_ref));
         if o.private_blob > 0 {
             w.raw(0x0029_0010, b"LO", b"SIEMENS CSA HEADER");
             w.raw(0x0029_1010, b"OB", &vec![0xAB; o.private_blob]);
+        }
+        if let Some(px) = pixels {
+            w.raw(super::PIXEL_DATA, b"OW", px);
+            return w.out;
         }
         let px = info.rows.unwrap_or(0) * info.columns.unwrap_or(0) * 2;
         w.head(super::PIXEL_DATA, b"OW", px);
@@ -832,6 +957,21 @@ pub(crate) mod testgen {
             rows: Some(512),
             columns: Some(512),
             pixel_spacing: Some([0.703125, 0.703125]),
+            image_type: Some("ORIGINAL\\PRIMARY\\AXIAL".into()),
+            manufacturer_model: Some("LightSpeed16".into()),
+            repetition_time: None,
+            echo_time: None,
+            magnetic_field_strength: None,
+            spacing_between_slices: None,
+            software_versions: Some("LightSpeedverrel".into()),
+            protocol_name: Some("CHEST ROUTINE".into()),
+            flip_angle: None,
+            patient_position: Some("FFS".into()),
+            samples_per_pixel: Some(1),
+            bits_allocated: Some(16),
+            pixel_representation: Some(1),
+            rescale_intercept: Some(-1024.0),
+            rescale_slope: Some(1.0),
         }
     }
 }
@@ -1033,10 +1173,10 @@ mod tests {
         info.instance_number = Some(-3);
         info.number_of_frames = Some(i64::MAX);
         let b = info.to_bytes();
-        assert!(b.len() < 480, "{}", b.len());
+        assert!(b.len() < 600, "{}", b.len());
         assert_eq!(DicomInfo::from_bytes(&b).unwrap(), info);
         let empty = DicomInfo::default();
-        assert_eq!(empty.to_bytes(), vec![0; 26], "one byte per absent field");
+        assert_eq!(empty.to_bytes(), vec![0; 41], "one byte per absent field");
         assert_eq!(DicomInfo::from_bytes(&empty.to_bytes()).unwrap(), empty);
         // Every truncation is an error, not a panic.
         for n in 0..b.len() {
@@ -1115,6 +1255,7 @@ import sys
 
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -1127,10 +1268,18 @@ FIELDS = {
     "series_description": "SeriesDescription", "body_part": "BodyPartExamined",
     "manufacturer": "Manufacturer", "patient_sex": "PatientSex", "patient_age": "PatientAge",
     "patient_birth_date": "PatientBirthDate", "study_id": "StudyID",
+    "manufacturer_model": "ManufacturerModelName", "software_versions": "SoftwareVersions",
+    "protocol_name": "ProtocolName", "patient_position": "PatientPosition",
 }
 INTS = {"series_number": "SeriesNumber", "instance_number": "InstanceNumber",
-        "number_of_frames": "NumberOfFrames", "rows": "Rows", "columns": "Columns"}
-FLOATS = {"slice_thickness": "SliceThickness", "slice_location": "SliceLocation"}
+        "number_of_frames": "NumberOfFrames", "rows": "Rows", "columns": "Columns",
+        "samples_per_pixel": "SamplesPerPixel", "bits_allocated": "BitsAllocated",
+        "pixel_representation": "PixelRepresentation"}
+FLOATS = {"slice_thickness": "SliceThickness", "slice_location": "SliceLocation",
+          "repetition_time": "RepetitionTime", "echo_time": "EchoTime",
+          "magnetic_field_strength": "MagneticFieldStrength",
+          "spacing_between_slices": "SpacingBetweenSlices", "flip_angle": "FlipAngle",
+          "rescale_intercept": "RescaleIntercept", "rescale_slope": "RescaleSlope"}
 LISTS = {"image_position": "ImagePositionPatient", "image_orientation": "ImageOrientationPatient",
          "pixel_spacing": "PixelSpacing"}
 
@@ -1155,6 +1304,17 @@ def make(i, full):
         ds.StudyID = f"S{i}"
         ds.SliceLocation = f"{-100.5 + i}"
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ManufacturerModelName = "Discovery MR750"
+        ds.SoftwareVersions = ["DV26.0", "R02"]
+        ds.ProtocolName = "BRAIN T1"
+        ds.PatientPosition = "HFS"
+        ds.RepetitionTime = "2300.0"
+        ds.EchoTime = "2.98"
+        ds.MagneticFieldStrength = "3"
+        ds.SpacingBetweenSlices = "1.25"
+        ds.FlipAngle = "9"
+        ds.RescaleIntercept = "-1024"
+        ds.RescaleSlope = "1.5"
     # A sequence of undefined length with undefined-length items and a nested sequence.
     items = []
     for k in range(2):
@@ -1201,6 +1361,8 @@ def expect(path):
     e["transfer_syntax"] = str(ts) if ts else None
     for k, kw in FIELDS.items():
         v = ds.get(kw)
+        if isinstance(v, MultiValue):
+            v = "\\".join(str(x) for x in v)  # medfs keeps multi-valued text verbatim
         e[k] = str(v) if v not in (None, "") else None
     for k, kw in INTS.items():
         v = ds.get(kw)
@@ -1290,6 +1452,7 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
             let s = |x: &Option<String>| x.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
             let i = |x: Option<i64>| x.map_or(serde_json::Value::Null, serde_json::Value::from);
             let fl = |x: &[f64]| serde_json::Value::from(x.to_vec());
+            let f = |x: Option<f64>| x.map_or(serde_json::Value::Null, serde_json::Value::from);
             let pairs: Vec<(&str, serde_json::Value)> = vec![
                 ("transfer_syntax", s(&got.transfer_syntax)),
                 ("patient_id", s(&got.patient_id)),
@@ -1317,6 +1480,20 @@ print(json.dumps({"pydicom": pydicom.__version__, "files": files}))
                 ("image_position", got.image_position.map_or(serde_json::Value::Null, |a| fl(&a))),
                 ("image_orientation", got.image_orientation.map_or(serde_json::Value::Null, |a| fl(&a))),
                 ("pixel_spacing", got.pixel_spacing.map_or(serde_json::Value::Null, |a| fl(&a))),
+                ("manufacturer_model", s(&got.manufacturer_model)),
+                ("software_versions", s(&got.software_versions)),
+                ("protocol_name", s(&got.protocol_name)),
+                ("patient_position", s(&got.patient_position)),
+                ("samples_per_pixel", i(got.samples_per_pixel.map(i64::from))),
+                ("bits_allocated", i(got.bits_allocated.map(i64::from))),
+                ("pixel_representation", i(got.pixel_representation.map(i64::from))),
+                ("repetition_time", f(got.repetition_time)),
+                ("echo_time", f(got.echo_time)),
+                ("magnetic_field_strength", f(got.magnetic_field_strength)),
+                ("spacing_between_slices", f(got.spacing_between_slices)),
+                ("flip_angle", f(got.flip_angle)),
+                ("rescale_intercept", f(got.rescale_intercept)),
+                ("rescale_slope", f(got.rescale_slope)),
             ];
             for (k, mine) in pairs {
                 assert_eq!(mine, e[k], "{name}: {k}");

@@ -33,8 +33,10 @@
 //! `preview.png`. An original of the same name wins: the derived file is left out with a
 //! warning.
 
+pub mod bids;
 pub mod ddsm;
 pub mod jsrt;
+pub mod nifti;
 pub mod png;
 pub mod preview;
 
@@ -53,7 +55,8 @@ use crate::tree::{NodeId, Tree};
 pub type KindId = u8;
 
 /// Every kind, registered once.
-pub static KINDS: &[&dyn Kind] = &[&jsrt::JsrtPng, &ddsm::DdsmPng, &ddsm::DdsmMask, &preview::Preview];
+pub static KINDS: &[&dyn Kind] =
+    &[&jsrt::JsrtPng, &ddsm::DdsmPng, &ddsm::DdsmMask, &preview::Preview, &nifti::NiftiKind];
 
 /// The kind named `name` (as profiles write it).
 pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
@@ -222,6 +225,14 @@ const STATE_BLOCK: u64 = u64::MAX - 1;
 
 /// Memo slot: the first input decoded to an image (rows of big-endian samples).
 pub const MEMO_DECODED: u16 = 1;
+
+/// Memo slot: the middle slice of the NIfTI volume whose first input is the key, as big-endian
+/// rows top to bottom (`nifti.rs`'s [`Image`], for previews).
+pub const MEMO_MIDDLE_SLICE: u16 = 2;
+
+/// Memo slot: every frame of a compressed multi-frame DICOM file (the key), decoded,
+/// little-endian (`nifti.rs`).
+pub const MEMO_FRAMES: u16 = 3;
 
 /// What render gets: the inputs, the cache, the other parts of the same file.
 pub struct RenderCx<'a> {

@@ -372,3 +372,48 @@ fn lidc_broken_xml_is_named_in_a_warning() {
         assert!(w.contains("are not well-formed XML") && w.contains(&format!("{dir}/070.xml (")), "{w}");
     }
 }
+
+/// Derived files (`derive = ["nifti"]`): a `.nii` and `.json` in each CT series folder whose
+/// slices make a volume, sized 352 + 512 x 512 x slices x 2; nothing for the one-image CR study
+/// nor for a series without geometry; listed in labels.csv and metadata.json.
+#[test]
+fn lidc_derived_nifti() {
+    let mut p = MemPool::new();
+    for (i, series) in SERIES.iter().enumerate() {
+        let (a, dir) = series_dir(Layout::Classic, i);
+        for k in 0..series.5 {
+            let mut d = info(i, k);
+            // The first CT series has its geometry; the second none (no volume, no .nii).
+            if i == 0 {
+                d.image_position = Some([-166.0, -171.7, -10.0 - 2.5 * k as f64]);
+                d.image_orientation = Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+                d.pixel_spacing = Some([0.703125, 0.703125]);
+                d.bits_allocated = Some(16);
+                d.pixel_representation = Some(1);
+            }
+            p.add_dicom(&a, &format!("{dir}/{}", file_name(Layout::Classic, k, series.5)), d);
+        }
+    }
+    let ds = p.organize_derived("lidc-idri").expect("recognized");
+    let (st, se) = (format!("{ROOT}.{}", SERIES[0].1), format!("{ROOT}.{}", SERIES[0].2));
+    let got: Vec<(&str, u64, &str)> = ds
+        .derived
+        .iter()
+        .map(|d| (d.rel_path.as_str(), d.size, medfs::derive::by_id(d.spec.kind).unwrap().name()))
+        .collect();
+    let nii = format!("LIDC-IDRI-0001/{st}/{se}/{se}.nii");
+    let json_name = format!("LIDC-IDRI-0001/{st}/{se}/{se}.json");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].0, got[0].1, got[0].2), (json_name.as_str(), got[0].1, "nifti"));
+    assert_eq!((got[1].0, got[1].1, got[1].2), (nii.as_str(), 352 + 512 * 512 * 12 * 2, "nifti"));
+    // Slices bottom-up: the last file (k = 11, z = -37.5) first.
+    let nii_spec = &ds.derived[1].spec;
+    assert_eq!(nii_spec.inputs.len(), 12);
+    let (a, dir) = series_dir(Layout::Classic, 0);
+    assert_eq!(nii_spec.inputs[0], p.id(&a, &format!("{dir}/{}", file_name(Layout::Classic, 11, 12))));
+    let csv =
+        String::from_utf8(ds.generated.iter().find(|g| g.rel_path == "labels.csv").unwrap().bytes.clone()).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with(&format!("{nii},LIDC-IDRI-0001,{st},"))), "{csv}");
+    let meta = json(&ds, &format!("LIDC-IDRI-0001/{st}/metadata.json"));
+    assert_eq!(meta["derived"][format!("{se}/{se}.nii")]["kind"], "nifti", "{meta}");
+}
