@@ -18,6 +18,13 @@ pub enum FsError {
     /// readlink on something that is not a symlink.
     #[error("not a symbolic link")]
     NotASymlink,
+    /// No extended attribute of that name on that inode.
+    #[error("no such extended attribute")]
+    NoAttribute,
+    /// The caller's buffer is too small for an extended attribute's value or name list (it
+    /// asks the size first with a buffer of 0, then again).
+    #[error("buffer too small for the extended attribute")]
+    BufferTooSmall,
     /// Any attempt to change the mount.
     #[error("read-only file system")]
     ReadOnly,
@@ -58,6 +65,8 @@ impl FsError {
             FsError::NotADirectory => libc::ENOTDIR,
             FsError::IsADirectory => libc::EISDIR,
             FsError::NotASymlink => libc::EINVAL,
+            FsError::NoAttribute => libc::ENODATA,
+            FsError::BufferTooSmall => libc::ERANGE,
             FsError::ReadOnly => libc::EROFS,
             FsError::Unreadable { .. } | FsError::ArchiveChanged { .. } => libc::EIO,
             // Corrupt data surfaces as InvalidData/UnexpectedEof: that is EIO, not the
@@ -73,6 +82,8 @@ impl FsError {
             | FsError::NotADirectory
             | FsError::IsADirectory
             | FsError::NotASymlink
+            | FsError::NoAttribute
+            | FsError::BufferTooSmall
             | FsError::ReadOnly => true,
             // Warned about once, by the reader, when the change is found; every later read of
             // the archive fails the same way and would only repeat it.

@@ -13,6 +13,7 @@ mod nested;
 mod readahead;
 mod readdir;
 mod sevenz;
+mod xattr;
 mod slow;
 
 use std::sync::Arc;
