@@ -13,8 +13,8 @@ mod nested;
 mod readahead;
 mod readdir;
 mod sevenz;
-mod xattr;
 mod slow;
+mod xattr;
 
 use std::sync::Arc;
 
