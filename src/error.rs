@@ -48,12 +48,12 @@ pub enum FsError {
         archive: String,
     },
     /// Reading the underlying archive file failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being read.
         context: String,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (in the message, not a `source()`, so that a printed chain says it once).
+        error: io::Error,
     },
 }
 
@@ -71,7 +71,7 @@ impl FsError {
             FsError::Unreadable { .. } | FsError::ArchiveChanged { .. } => libc::EIO,
             // Corrupt data surfaces as InvalidData/UnexpectedEof: that is EIO, not the
             // raw errno (there is none).
-            FsError::Io { source, .. } => source.raw_os_error().unwrap_or_else(|| errno_of_kind(source.kind())),
+            FsError::Io { error, .. } => error.raw_os_error().unwrap_or_else(|| errno_of_kind(error.kind())),
         }
     }
 
@@ -111,12 +111,12 @@ mod tests {
 
     #[test]
     fn corrupt_data_is_eio_and_os_errors_keep_their_errno() {
-        let corrupt = FsError::Io { context: "x".into(), source: io::Error::new(io::ErrorKind::InvalidData, "crc") };
+        let corrupt = FsError::Io { context: "x".into(), error: io::Error::new(io::ErrorKind::InvalidData, "crc") };
         assert_eq!(corrupt.errno(), libc::EIO);
-        let denied = FsError::Io { context: "x".into(), source: io::Error::from_raw_os_error(libc::EACCES) };
+        let denied = FsError::Io { context: "x".into(), error: io::Error::from_raw_os_error(libc::EACCES) };
         assert_eq!(denied.errno(), libc::EACCES);
         assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
-        let relayed = FsError::Io { context: "x".into(), source: io::ErrorKind::PermissionDenied.into() };
+        let relayed = FsError::Io { context: "x".into(), error: io::ErrorKind::PermissionDenied.into() };
         assert_eq!(relayed.errno(), libc::EACCES, "an errno relayed as a kind only");
         assert!(!corrupt.is_expected());
     }

@@ -99,16 +99,26 @@ fn absolute(path: &Path) -> String {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
 }
 
+/// What to do about a SOURCE that cannot be opened, when the error says it.
+fn next_step(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::NotFound => "; check the path: each SOURCE is an existing archive, file or folder",
+        io::ErrorKind::PermissionDenied => "; run medfs as a user who may read it",
+        _ => "",
+    }
+}
+
 /// Why the pool could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    /// A SOURCE does not exist or cannot be opened.
-    #[error("{path}: {source}")]
+    /// A SOURCE does not exist or cannot be opened. The OS error is part of the message, not
+    /// a `source()`: an error chain printed whole (`{:#}`) would say it twice.
+    #[error("{path}: {error}{}", next_step(.error))]
     Open {
         /// The path given.
         path: String,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// A SOURCE named as an archive is not one we can read.
     #[error("{path}: {reason}")]
@@ -416,8 +426,8 @@ impl Pool {
         let mut candidates = Vec::new();
         let mut described = Vec::with_capacity(sources.len());
         for (source_index, path) in sources.iter().enumerate() {
-            let meta = std::fs::metadata(path)
-                .map_err(|source| PoolError::Open { path: path.display().to_string(), source })?;
+            let meta =
+                std::fs::metadata(path).map_err(|error| PoolError::Open { path: path.display().to_string(), error })?;
             described.push(Source::of(path, meta.is_dir()));
             if meta.is_dir() {
                 walk_folder(source_index, path, path, &mut candidates, &mut warnings);
