@@ -21,6 +21,11 @@ pub enum FsError {
     /// No extended attribute of that name on that inode.
     #[error("no such extended attribute")]
     NoAttribute,
+    /// An extended attribute outside the `user.` namespace (`security.selinux`, ACLs): medfs
+    /// keeps none. Not ENODATA: `ls -l` asks `security.selinux` of every file, and only this
+    /// answer makes it stop asking (one FUSE round trip saved per file listed).
+    #[error("extended attributes of that namespace are not supported")]
+    NamespaceNotSupported,
     /// The caller's buffer is too small for an extended attribute's value or name list (it
     /// asks the size first with a buffer of 0, then again).
     #[error("buffer too small for the extended attribute")]
@@ -66,6 +71,7 @@ impl FsError {
             FsError::IsADirectory => libc::EISDIR,
             FsError::NotASymlink => libc::EINVAL,
             FsError::NoAttribute => libc::ENODATA,
+            FsError::NamespaceNotSupported => libc::EOPNOTSUPP,
             FsError::BufferTooSmall => libc::ERANGE,
             FsError::ReadOnly => libc::EROFS,
             FsError::Unreadable { .. } | FsError::ArchiveChanged { .. } => libc::EIO,
@@ -83,6 +89,7 @@ impl FsError {
             | FsError::IsADirectory
             | FsError::NotASymlink
             | FsError::NoAttribute
+            | FsError::NamespaceNotSupported
             | FsError::BufferTooSmall
             | FsError::ReadOnly => true,
             // Warned about once, by the reader, when the change is found; every later read of

@@ -1,8 +1,8 @@
 //! Extended attributes through a real mount, read by `getfattr -d` and Python's
 //! `os.getxattr`/`os.listxattr`: `user.medfs.source` of a zip member (given by a relative path:
 //! the attribute is absolute), a loose file, a dataset study file and a sidecar, and
-//! `user.medfs.labels` of the study equal to its `labels.json`; other names are ENODATA and
-//! setting one is EROFS.
+//! `user.medfs.labels` of the study equal to its `labels.json`; other `user.` names are ENODATA,
+//! other namespaces EOPNOTSUPP, and setting one is EROFS.
 
 mod common;
 
@@ -100,6 +100,11 @@ for p in sys.argv[1:]:
         sys.exit("no ENODATA")
     except OSError as e:
         assert e.errno == errno.ENODATA, e
+    try:
+        os.getxattr(p, "security.selinux")
+        sys.exit("a security label")
+    except OSError as e:
+        assert e.errno == errno.EOPNOTSUPP, e
     try:
         os.setxattr(p, "user.medfs.source", b"x")
         sys.exit("set an attribute")

@@ -75,9 +75,13 @@ fn the_two_step_protocol_other_names_and_inodes_give_their_errno() {
     assert_eq!(short.errno(), libc::ERANGE);
     let Xattr::Size(len) = fs.getxattr(file, XATTR_SOURCE.as_bytes(), 0).unwrap() else { panic!() };
     assert_eq!(fs.getxattr(file, XATTR_SOURCE.as_bytes(), len - 1).unwrap_err().errno(), libc::ERANGE);
-    // Other names: ENODATA, also for names medfs could have but this inode has not.
-    for name in [&b"user.other"[..], b"security.selinux", b"system.posix_acl_access", b"user.medfs.source2"] {
+    // Other names: ENODATA, also for names medfs could have but this inode has not; other
+    // namespaces are not supported (what makes `ls -l` stop asking for security.selinux).
+    for name in [&b"user.other"[..], b"user.medfs.source2", b"user.medfs"] {
         assert_eq!(fs.getxattr(file, name, 0).unwrap_err().errno(), libc::ENODATA);
+    }
+    for name in [&b"security.selinux"[..], b"system.posix_acl_access", b"trusted.x", b"medfs.source"] {
+        assert_eq!(fs.getxattr(file, name, 0).unwrap_err().errno(), libc::EOPNOTSUPP);
     }
     let root = medfs::fs::ROOT_INO;
     assert_eq!(fs.listxattr(root, 0).unwrap(), Xattr::Size(0), "the root has none");
