@@ -6,7 +6,14 @@ use clap::{Args, Parser, Subcommand};
 
 /// medfs: mount medical-imaging dataset downloads read-only, lazily, as one tree.
 #[derive(Parser, Debug)]
-#[command(name = "medfs", version, about, long_about = None)]
+#[command(
+    name = "medfs",
+    version,
+    about,
+    long_about = None,
+    after_help = "Example:\n  medfs mount ~/Downloads/MURA-v1.1.zip /mnt/med && ls /mnt/med/mura\n  \
+                  medfs help mount    # each command's options and an example"
+)]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -20,16 +27,23 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Mount SOURCE... at MOUNTPOINT (returns once the mount answers; -f stays attached).
-    #[command(override_usage = "medfs mount [OPTIONS] SOURCE... MOUNTPOINT")]
+    #[command(
+        override_usage = "medfs mount [OPTIONS] SOURCE... MOUNTPOINT",
+        after_help = "Example:\n  medfs mount ~/Downloads/MURA-v1.1.zip ~/Downloads/ChestXray-NIHCC/ /mnt/med\n  \
+                      ls /mnt/med/mura/patient00001/\n  medfs unmount /mnt/med"
+    )]
     Mount(MountArgs),
     /// Unmount a medfs mount (also cleans up a mount left dead by a killed daemon).
-    #[command(alias = "umount")]
+    #[command(alias = "umount", after_help = "Example:\n  medfs unmount /mnt/med")]
     Unmount {
         /// The mountpoint.
         mountpoint: PathBuf,
     },
     /// Print the virtual tree without mounting (no FUSE needed).
-    #[command(override_usage = "medfs ls [OPTIONS] SOURCE... [PATH]")]
+    #[command(
+        override_usage = "medfs ls [OPTIONS] SOURCE... [PATH]",
+        after_help = "Example:\n  medfs ls ~/Downloads/MURA-v1.1.zip mura/patient00001"
+    )]
     Ls {
         /// Sources, optionally followed by a PATH inside the tree.
         #[arg(required = true, num_args = 1.., value_name = "ARG")]
@@ -39,7 +53,10 @@ pub enum Command {
         tree: TreeArgs,
     },
     /// Write one virtual file to stdout without mounting.
-    #[command(override_usage = "medfs cat [OPTIONS] SOURCE... PATH")]
+    #[command(
+        override_usage = "medfs cat [OPTIONS] SOURCE... PATH",
+        after_help = "Example:\n  medfs cat ~/Downloads/MURA-v1.1.zip mura/labels.csv | head"
+    )]
     Cat {
         /// Sources followed by the PATH of the file inside the tree.
         #[arg(required = true, num_args = 2.., value_name = "ARG")]
@@ -49,6 +66,7 @@ pub enum Command {
         tree: TreeArgs,
     },
     /// Build or refresh the persistent index of the sources ahead of time.
+    #[command(after_help = "Example:\n  medfs index ~/Downloads/")]
     Index {
         /// Sources.
         #[arg(required = true, num_args = 1..)]
@@ -58,16 +76,27 @@ pub enum Command {
         tree: TreeArgs,
     },
     /// List the dataset profiles medfs knows.
+    #[command(after_help = "Example:\n  medfs datasets --profiles ~/my-profiles/")]
     Datasets {
         /// More dataset profiles (*.toml) to validate and list.
         #[arg(long)]
         profiles: Option<PathBuf>,
     },
     /// Generate a small demo download, mount it, and show the tree.
+    #[command(after_help = "Example:\n  medfs demo --dir /tmp/medfs-demo")]
     Demo {
         /// Where to put the demo files and mountpoint.
         #[arg(long, default_value = "/tmp/medfs-demo")]
         dir: PathBuf,
+    },
+    /// Print a shell completion script for medfs to stdout.
+    #[command(after_help = "Example:\n  \
+                  medfs completions bash > ~/.local/share/bash-completion/completions/medfs\n  \
+                  medfs completions zsh > ~/.zfunc/_medfs    # with fpath+=~/.zfunc before compinit\n  \
+                  medfs completions fish > ~/.config/fish/completions/medfs.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -135,7 +164,8 @@ pub struct MountArgs {
     /// Let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root).
     #[arg(long)]
     pub allow_other: bool,
-    /// Log file of the daemon (default: $XDG_CACHE_HOME/medfs/medfs.log).
+    /// Log file of the daemon (default: $XDG_CACHE_HOME/medfs/medfs.log); with -f, the log
+    /// goes to this file as well as to the terminal (without it, to the terminal only).
     #[arg(long)]
     pub log_file: Option<PathBuf>,
     /// Tree options.

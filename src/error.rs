@@ -18,6 +18,18 @@ pub enum FsError {
     /// readlink on something that is not a symlink.
     #[error("not a symbolic link")]
     NotASymlink,
+    /// No extended attribute of that name on that inode.
+    #[error("no such extended attribute")]
+    NoAttribute,
+    /// An extended attribute outside the `user.` namespace (`security.selinux`, ACLs): medfs
+    /// keeps none. Not ENODATA: `ls -l` asks `security.selinux` of every file, and only this
+    /// answer makes it stop asking (one FUSE round trip saved per file listed).
+    #[error("extended attributes of that namespace are not supported")]
+    NamespaceNotSupported,
+    /// The caller's buffer is too small for an extended attribute's value or name list (it
+    /// asks the size first with a buffer of 0, then again).
+    #[error("buffer too small for the extended attribute")]
+    BufferTooSmall,
     /// Any attempt to change the mount.
     #[error("read-only file system")]
     ReadOnly,
@@ -41,12 +53,12 @@ pub enum FsError {
         archive: String,
     },
     /// Reading the underlying archive file failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being read.
         context: String,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (in the message, not a `source()`, so that a printed chain says it once).
+        error: io::Error,
     },
 }
 
@@ -58,11 +70,14 @@ impl FsError {
             FsError::NotADirectory => libc::ENOTDIR,
             FsError::IsADirectory => libc::EISDIR,
             FsError::NotASymlink => libc::EINVAL,
+            FsError::NoAttribute => libc::ENODATA,
+            FsError::NamespaceNotSupported => libc::EOPNOTSUPP,
+            FsError::BufferTooSmall => libc::ERANGE,
             FsError::ReadOnly => libc::EROFS,
             FsError::Unreadable { .. } | FsError::ArchiveChanged { .. } => libc::EIO,
             // Corrupt data surfaces as InvalidData/UnexpectedEof: that is EIO, not the
             // raw errno (there is none).
-            FsError::Io { source, .. } => source.raw_os_error().unwrap_or_else(|| errno_of_kind(source.kind())),
+            FsError::Io { error, .. } => error.raw_os_error().unwrap_or_else(|| errno_of_kind(error.kind())),
         }
     }
 
@@ -73,6 +88,9 @@ impl FsError {
             | FsError::NotADirectory
             | FsError::IsADirectory
             | FsError::NotASymlink
+            | FsError::NoAttribute
+            | FsError::NamespaceNotSupported
+            | FsError::BufferTooSmall
             | FsError::ReadOnly => true,
             // Warned about once, by the reader, when the change is found; every later read of
             // the archive fails the same way and would only repeat it.
@@ -100,12 +118,12 @@ mod tests {
 
     #[test]
     fn corrupt_data_is_eio_and_os_errors_keep_their_errno() {
-        let corrupt = FsError::Io { context: "x".into(), source: io::Error::new(io::ErrorKind::InvalidData, "crc") };
+        let corrupt = FsError::Io { context: "x".into(), error: io::Error::new(io::ErrorKind::InvalidData, "crc") };
         assert_eq!(corrupt.errno(), libc::EIO);
-        let denied = FsError::Io { context: "x".into(), source: io::Error::from_raw_os_error(libc::EACCES) };
+        let denied = FsError::Io { context: "x".into(), error: io::Error::from_raw_os_error(libc::EACCES) };
         assert_eq!(denied.errno(), libc::EACCES);
         assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
-        let relayed = FsError::Io { context: "x".into(), source: io::ErrorKind::PermissionDenied.into() };
+        let relayed = FsError::Io { context: "x".into(), error: io::ErrorKind::PermissionDenied.into() };
         assert_eq!(relayed.errno(), libc::EACCES, "an errno relayed as a kind only");
         assert!(!corrupt.is_expected());
     }

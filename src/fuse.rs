@@ -15,12 +15,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use fuser::{
     Config, Errno, FileAttr, FileHandle, FileType, Filesystem, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
     MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyWrite, Request, SessionACL,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
 };
 use tracing::{debug, error, warn};
 
 use crate::error::FsError;
-use crate::fs::{Attr, FileKind, MedFs};
+use crate::fs::{Attr, FileKind, MedFs, Xattr};
 
 /// The mount never changes while mounted, so the kernel may cache names and attributes for as
 /// long as it likes: every cached answer saves a round trip.
@@ -148,6 +148,16 @@ fn guard<T>(op: &str, ino: u64, call: impl FnOnce() -> Result<T, FsError>) -> Re
     }
 }
 
+/// Answers `getxattr`/`listxattr`: the size asked for, the value, or the error (ERANGE when the
+/// caller's buffer is too small, decided by the core).
+fn reply_xattr(result: Result<Xattr, Errno>, reply: ReplyXattr) {
+    match result {
+        Ok(Xattr::Size(n)) => reply.size(n),
+        Ok(Xattr::Data(value)) => reply.data(&value),
+        Err(e) => reply.error(e),
+    }
+}
+
 impl Filesystem for MedFuse {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Fewer round trips is the whole game on FUSE: list with attributes, let lookups in one
@@ -271,6 +281,31 @@ impl Filesystem for MedFuse {
             Ok(s) => reply.statfs(s.bytes.div_ceil(4096), 0, 0, s.files, 0, 4096, 255, 4096),
             Err(e) => reply.error(e),
         }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        reply_xattr(guard("getxattr", ino.0, || self.fs.getxattr(ino.0, name.as_bytes(), size)), reply);
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        reply_xattr(guard("listxattr", ino.0, || self.fs.listxattr(ino.0, size)), reply);
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::from_i32(FsError::ReadOnly.errno()));
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::from_i32(FsError::ReadOnly.errno()));
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, mask: fuser::AccessFlags, reply: ReplyEmpty) {

@@ -5,6 +5,7 @@
 //! format seam (`archive::format`); listing runs in parallel across archives.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,16 +94,31 @@ impl Archive {
     }
 }
 
+/// `path` made absolute against the current folder, as text.
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
+/// What to do about a SOURCE that cannot be opened, when the error says it.
+fn next_step(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::NotFound => "; check the path: each SOURCE is an existing archive, file or folder",
+        io::ErrorKind::PermissionDenied => "; run medfs as a user who may read it",
+        _ => "",
+    }
+}
+
 /// Why the pool could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    /// A SOURCE does not exist or cannot be opened.
-    #[error("{path}: {source}")]
+    /// A SOURCE does not exist or cannot be opened. The OS error is part of the message, not
+    /// a `source()`: an error chain printed whole (`{:#}`) would say it twice.
+    #[error("{path}: {error}{}", next_step(.error))]
     Open {
         /// The path given.
         path: String,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// A SOURCE named as an archive is not one we can read.
     #[error("{path}: {reason}")]
@@ -195,6 +211,39 @@ impl Source {
 }
 
 impl Pool {
+    /// Where member `member` of archive `archive` comes from, for the `user.medfs.source`
+    /// extended attribute: `ARCHIVE:MEMBER` (an archive inside an archive adds a link per level,
+    /// `outer.zip:inner.7z:member`; byte-split parts are joined by `+`), or the file's own path
+    /// for loose files. Paths on disk are made absolute (the daemon never changes folder); a
+    /// pool built from in-memory sources names them by their display names.
+    pub fn source_of(&self, archive: u32, member: u32) -> String {
+        let Some(a) = self.archives.get(archive as usize) else { return String::new() };
+        let path: &[u8] = a.members.get(member as usize).map_or(b"", |m| &m.path);
+        if let Some(root) = a.loose_root() {
+            return absolute(&root.join(std::ffi::OsStr::from_bytes(path)));
+        }
+        format!("{}:{}", self.archive_source(a), String::from_utf8_lossy(path))
+    }
+
+    /// The chain naming archive `a` (see [`source_of`](Self::source_of)).
+    fn archive_source(&self, a: &Archive) -> String {
+        if let Some(nest) = &a.nest
+            && let Some(outer) = self.archives.get(nest.outer as usize)
+        {
+            let parts: Vec<_> = nest
+                .members
+                .iter()
+                .filter_map(|&m| outer.members.get(m as usize))
+                .map(|m| String::from_utf8_lossy(&m.path).into_owned())
+                .collect();
+            return format!("{}:{}", self.archive_source(outer), parts.join("+"));
+        }
+        match a.file.as_ref().map(|f| f.origin.as_slice()) {
+            Some(origin) if !origin.is_empty() => origin.iter().map(|p| absolute(p)).collect::<Vec<_>>().join("+"),
+            _ => a.display.clone(),
+        }
+    }
+
     /// Heap bytes of the member tables (paths, locations, sparse extents, zip data offsets):
     /// memory outside the cache budget, reported at mount.
     pub fn member_table_bytes(&self) -> usize {
@@ -279,7 +328,6 @@ struct Candidate {
 }
 
 fn components(rel: &Path) -> Vec<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
     rel.components().map(|c| c.as_os_str().as_bytes().to_vec()).collect()
 }
 
@@ -378,8 +426,8 @@ impl Pool {
         let mut candidates = Vec::new();
         let mut described = Vec::with_capacity(sources.len());
         for (source_index, path) in sources.iter().enumerate() {
-            let meta = std::fs::metadata(path)
-                .map_err(|source| PoolError::Open { path: path.display().to_string(), source })?;
+            let meta =
+                std::fs::metadata(path).map_err(|error| PoolError::Open { path: path.display().to_string(), error })?;
             described.push(Source::of(path, meta.is_dir()));
             if meta.is_dir() {
                 walk_folder(source_index, path, path, &mut candidates, &mut warnings);

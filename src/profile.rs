@@ -43,12 +43,12 @@ pub enum ProfileError {
         problem: String,
     },
     /// Reading the file or folder failed.
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Io {
         /// File or folder.
         file: String,
-        /// Cause.
-        source: std::io::Error,
+        /// Cause (in the message, not a `source()`, so that a printed chain says it once).
+        error: std::io::Error,
     },
     /// Two profiles claim the same slug.
     #[error("{file}: slug `{slug}` is already defined by {other}")]
@@ -344,7 +344,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
 
 /// The `*.toml` files of `dir` as (file name, text), sorted by file name.
 fn dir_texts(dir: &Path) -> Result<Vec<(String, String)>, ProfileError> {
-    let io = |e| ProfileError::Io { file: dir.display().to_string(), source: e };
+    let io = |e| ProfileError::Io { file: dir.display().to_string(), error: e };
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(io)?
         .collect::<Result<Vec<_>, _>>()
@@ -358,7 +358,7 @@ fn dir_texts(dir: &Path) -> Result<Vec<(String, String)>, ProfileError> {
         .into_iter()
         .map(|p| {
             let file = p.display().to_string();
-            let text = std::fs::read_to_string(&p).map_err(|e| ProfileError::Io { file: file.clone(), source: e })?;
+            let text = std::fs::read_to_string(&p).map_err(|e| ProfileError::Io { file: file.clone(), error: e })?;
             Ok((file, text))
         })
         .collect()

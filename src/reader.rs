@@ -218,7 +218,7 @@ impl Reader {
             io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Unsupported => {
                 Self::unreadable(a, m, e)
             }
-            _ => FsError::Io { context: format!("{}: {}", a.display, String::from_utf8_lossy(&m.path)), source: e },
+            _ => FsError::Io { context: format!("{}: {}", a.display, String::from_utf8_lossy(&m.path)), error: e },
         }
     }
 

@@ -33,6 +33,18 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Index { sources, tree } => index(&sources, &tree),
         Command::Datasets { profiles } => datasets(profiles.as_deref()),
         Command::Demo { dir } => crate::demo::run(&dir),
+        Command::Completions { shell } => completions(shell),
+    }
+}
+
+/// Writes the completion script for `shell` to stdout. Made in memory first (the generator
+/// panics on a failed write); a reader that stops early (`| head`) is no error.
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "medfs", &mut script);
+    match io::stdout().write_all(&script) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e).context("writing the completion script"),
+        _ => Ok(()),
     }
 }
 
@@ -45,8 +57,30 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MEDFS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("medfs={level},fuser=error")));
-    // Logs go to fd 2, which a daemon points at its log file.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_ansi(false).try_init();
+    // Logs go to fd 2, which a daemon points at its log file; a foreground mount with
+    // --log-file copies them to `LOG_COPY` too.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| LogWriter).with_ansi(false).try_init();
+}
+
+/// The log file of a foreground mount given `--log-file` (set once, before the mount is built).
+static LOG_COPY: std::sync::OnceLock<File> = std::sync::OnceLock::new();
+
+/// Where log lines go: stderr, and `LOG_COPY` when set. A failed write to the copy is dropped
+/// (the terminal still has the line; a full disk must not stop the mount).
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(mut file) = LOG_COPY.get() {
+            let _ = file.write_all(buf);
+        }
+        io::stderr().write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
 }
 
 /// The disk cache the options ask for; a folder that cannot be made is a warning, not a failure
@@ -362,9 +396,13 @@ fn mount(args: MountArgs) -> Result<()> {
     check_mountpoint(mnt)?;
     let config = MountConfig { threads: args.threads, allow_other: args.allow_other };
     if args.foreground {
+        if let Some(path) = &args.log_file {
+            let _ = LOG_COPY.set(open_log(path)?);
+        }
         let stop = Stop::start()?;
         let fs = open_core(sources, &args.tree, true)?;
         let session = stop.mount(fs, mnt, &config)?;
+        tracing::info!("mounted {} in the foreground (pid {})", mnt.display(), std::process::id());
         return serve(session);
     }
     let log_path = args.log_file.clone().unwrap_or_else(default_log_file);

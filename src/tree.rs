@@ -40,6 +40,9 @@ pub type NodeId = u32;
 /// The root directory.
 pub const ROOT: NodeId = 0;
 
+/// Name of a study folder's labels sidecar (see [`Tree::study_labels`]).
+pub const STUDY_LABELS: &[u8] = b"labels.json";
+
 /// The name of the raw view folder.
 pub const ARCHIVES_DIR: &[u8] = b"_archives";
 
@@ -465,6 +468,29 @@ impl Tree {
         }
         parts.reverse();
         parts.join(&b'/')
+    }
+
+    /// The `labels.json` of the study folder `id` lies in (or is): the generated file of that
+    /// name in the nearest folder above `id` (or `id` itself) that has one. Only the organizers
+    /// write it, one per study (`organize.rs`, `dicomtree.rs`), and a member of that name is
+    /// renamed `_labels.json` there, so a generated `labels.json` marks a study folder. A few
+    /// binary searches, no read: `listxattr` asks this for every file.
+    pub fn study_labels(&self, id: NodeId) -> Option<NodeId> {
+        let mut dir = match self.node(id)?.kind {
+            Kind::Dir { .. } => id,
+            _ => self.raw(id).parent,
+        };
+        loop {
+            if let Some(labels) = self.lookup(dir, STUDY_LABELS)
+                && matches!(self.node(labels)?.kind, Kind::Generated { .. })
+            {
+                return Some(labels);
+            }
+            if dir == ROOT {
+                return None;
+            }
+            dir = self.raw(dir).parent;
+        }
     }
 
     /// Up to `size` bytes at `offset` of generated file `id` into `out` (cleared first). Bytes

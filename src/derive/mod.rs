@@ -425,9 +425,14 @@ pub fn read(
     Ok(())
 }
 
-fn load(tree: &Tree, node: NodeId, size: u64) -> Result<Loaded, String> {
+/// The spec of derived file `node`, decoded.
+pub fn spec_of(tree: &Tree, node: NodeId) -> Result<Spec, String> {
     let bytes = tree.derived_spec(node)?;
-    let spec: Spec = postcard::from_bytes(&bytes).map_err(|e| format!("derived file spec unreadable: {e}"))?;
+    postcard::from_bytes(&bytes).map_err(|e| format!("derived file spec unreadable: {e}"))
+}
+
+fn load(tree: &Tree, node: NodeId, size: u64) -> Result<Loaded, String> {
+    let spec = spec_of(tree, node)?;
     let kind = by_id(spec.kind).ok_or_else(|| format!("unknown derived kind {}", spec.kind))?;
     let lens = kind.parts(&spec)?;
     let mut starts = Vec::with_capacity(lens.len() + 1);

@@ -16,8 +16,8 @@ use super::{ZipMethod, entry, ino, read_all, zip_bytes};
 const ICS: &str = "ics_version 1.0\nfilename A-1509-1\nDIGITIZER LUMISYS LASER\nSELECTED\n\
 LEFT_CC LINES 700 PIXELS_PER_LINE 900 BITS_PER_PIXEL 12 RESOLUTION 50 NON_OVERLAY\n\
 RIGHT_CC LINES 300 PIXELS_PER_LINE 200 BITS_PER_PIXEL 12 RESOLUTION 50 OVERLAY\n";
-const DIR: &str = "ddsm/A_1509_1/case1509";
-const CASE: &str = "cases/cancers/cancer_08/case1509";
+pub(super) const DIR: &str = "ddsm/A_1509_1/case1509";
+pub(super) const CASE: &str = "cases/cancers/cancer_08/case1509";
 
 fn samples(n: usize, bits: u8, seed: u64) -> Vec<u16> {
     noise(n * 2, seed, false).chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]]) >> (16 - bits)).collect()
@@ -26,7 +26,7 @@ fn samples(n: usize, bits: u8, seed: u64) -> Vec<u16> {
 /// A DDSM case in a zip: LEFT_CC 900x700 (header as the .ics), RIGHT_CC 200x300 with its header
 /// transposed, an overlay for RIGHT_CC; and a JSRT image. The core with datasets and derived
 /// files on.
-fn core(cache: usize, derived: bool) -> (MedFs, Vec<u16>, Vec<u16>, Vec<u8>) {
+pub(super) fn core(cache: usize, derived: bool) -> (MedFs, Vec<u16>, Vec<u16>, Vec<u8>) {
     let left = samples(900 * 700, 12, 1);
     let right = samples(200 * 300, 12, 2);
     let img = medfs::fixtures::jsrt_img(512, 3);

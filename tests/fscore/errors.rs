@@ -15,7 +15,7 @@ use super::*;
 
 #[test]
 fn every_error_variant_has_its_errno_and_only_misses_are_expected() {
-    let io_err = |source: io::Error| FsError::Io { context: "ctx".into(), source };
+    let io_err = |error: io::Error| FsError::Io { context: "ctx".into(), error };
     let unreadable = FsError::Unreadable { archive: "a".into(), member: "m".into(), reason: "crc".into() };
     let table: Vec<(FsError, i32, bool)> = vec![
         (FsError::NotFound, libc::ENOENT, true),

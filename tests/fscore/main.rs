@@ -14,6 +14,7 @@ mod readahead;
 mod readdir;
 mod sevenz;
 mod slow;
+mod xattr;
 
 use std::sync::Arc;
 
