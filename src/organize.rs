@@ -480,12 +480,14 @@ fn organize_one(
     let mut derived_files: Vec<DerivedFile> = Vec::new();
     let kinds: Vec<&dyn crate::derive::Kind> =
         if derived { profile.derive.iter().filter_map(|id| crate::derive::by_id(*id)).collect() } else { Vec::new() };
-    // labels.csv columns: the labels, the label files' roles, then each derived kind that makes
-    // files of image units (a DDSM PNG in its LJPEG's row), holding their paths.
-    let derived_columns: Vec<crate::derive::KindId> = kinds.iter().filter(|k| k.csv_column()).map(|k| k.id()).collect();
+    // labels.csv columns: the labels, the label files' roles, then each derived kind whose files
+    // are label files (DDSM masks), holding their paths; derived images and volumes are units
+    // of their own (a row each), study-wide files (previews) neither.
+    let derived_columns: Vec<crate::derive::KindId> =
+        kinds.iter().filter(|k| k.csv_role() == crate::profile::CsvRole::Column).map(|k| k.id()).collect();
     let mut csv_header = profile.label_columns.clone();
     csv_header.extend(profile.csv_file_columns.iter().map(|&r| profile.roles[r].clone()));
-    csv_header.extend(kinds.iter().filter(|k| k.csv_column()).map(|k| k.name().to_string()));
+    csv_header.extend(derived_columns.iter().filter_map(|&k| crate::derive::by_id(k)).map(|k| k.name().to_string()));
     let mut csv = LabelsCsv::new(&csv_header);
     let mut patients: BTreeMap<&str, Option<usize>> = BTreeMap::new();
     let mut n_studies = 0usize;
@@ -659,23 +661,36 @@ fn organize_one(
             }
             files.push(DatasetFile { rel_path, source: pf.id });
         }
-        // Derived files: in their original's row when it is a unit, else in every row of the
-        // study; each kind a column.
+        // Derived files: an image or volume is a unit (a row, with the cells of the study);
+        // a label file is a cell of its kind's column, in its original's row when that is a
+        // unit, else in every row of the study. A derived file's sidecar (`.json`) is neither.
+        let mut derived_rows: BTreeSet<String> = BTreeSet::new();
         let mut derived_cells: BTreeMap<Option<String>, Vec<Vec<String>>> = BTreeMap::new();
         for p in planned {
             let rel_path = format!("{dir}/{}", p.name);
-            if let Some(c) = derived_columns.iter().position(|&k| k == p.spec.kind) {
-                let unit = p.beside.and_then(|i| members.get(i)).and_then(|m| {
-                    let path = format!("{dir}/{}", m.name);
-                    match profile.csv_roles[profile.rules[m.rule].role] {
-                        crate::profile::CsvRole::Row => Some(path),
-                        crate::profile::CsvRole::Series => m.name.rsplit_once('/').map(|(d, _)| format!("{dir}/{d}")),
-                        _ => None,
-                    }
-                });
-                let unit = unit.filter(|u| units.contains(u));
-                derived_cells.entry(unit).or_insert_with(|| vec![Vec::new(); derived_columns.len()])[c]
-                    .push(rel_path.clone());
+            let role = crate::derive::by_id(p.spec.kind).map_or(crate::profile::CsvRole::Neither, |k| k.csv_role());
+            match role {
+                _ if p.name.ends_with(".json") => {}
+                crate::profile::CsvRole::Row | crate::profile::CsvRole::Series if p.beside.is_some() => {
+                    derived_rows.insert(rel_path.clone());
+                }
+                crate::profile::CsvRole::Column => {
+                    let c = derived_columns.iter().position(|&k| k == p.spec.kind).expect("a column kind");
+                    let unit = p.beside.and_then(|i| members.get(i)).and_then(|m| {
+                        let path = format!("{dir}/{}", m.name);
+                        match profile.csv_roles[profile.rules[m.rule].role] {
+                            crate::profile::CsvRole::Row => Some(path),
+                            crate::profile::CsvRole::Series => {
+                                m.name.rsplit_once('/').map(|(d, _)| format!("{dir}/{d}"))
+                            }
+                            _ => None,
+                        }
+                    });
+                    let unit = unit.filter(|u| units.contains(u));
+                    derived_cells.entry(unit).or_insert_with(|| vec![Vec::new(); derived_columns.len()])[c]
+                        .push(rel_path.clone());
+                }
+                _ => {}
             }
             derived_files.push(DerivedFile { rel_path, spec: p.spec, size: p.size });
         }
@@ -689,6 +704,7 @@ fn organize_one(
         };
         let file_cells: Vec<String> = columns.into_iter().map(cell).collect();
         let study_wide = derived_cells.remove(&None).unwrap_or_else(|| vec![Vec::new(); derived_columns.len()]);
+        units.extend(derived_rows);
         for unit in units {
             let mut row = vec![unit.clone(), first.patient.clone(), first.study.clone(), split_cell.clone()];
             row.extend(label_cells.iter().cloned());

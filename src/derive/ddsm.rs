@@ -363,6 +363,10 @@ impl Kind for DdsmMask {
         "ddsm_mask"
     }
 
+    fn csv_role(&self) -> crate::profile::CsvRole {
+        crate::profile::CsvRole::Column
+    }
+
     fn plan(&self, study: &Study<'_>, content: &dyn ContentSource, warn: &mut Vec<String>) -> Vec<Planned> {
         let mut out = Vec::new();
         for (i, at, w, h) in sized(study, "overlay", content, warn, "masks") {

@@ -145,10 +145,11 @@ pub trait Kind: Send + Sync {
     fn dicom_series(&self) -> bool {
         false
     }
-    /// Whether `labels.csv` gives the kind a column holding its files' paths (in the row of the
-    /// original they are made from); a study-wide file such as a preview is no unit's.
-    fn csv_column(&self) -> bool {
-        true
+    /// What the kind's files are in `labels.csv`: `Row`, an image unit of its own (a PNG of an
+    /// LJPEG, a series' NIfTI); `Column`, a label file (a mask), its path in a column named after
+    /// the kind; `Neither` (a study's preview).
+    fn csv_role(&self) -> crate::profile::CsvRole {
+        crate::profile::CsvRole::Row
     }
 }
 

@@ -50,8 +50,8 @@ impl Kind for Preview {
         "preview"
     }
 
-    fn csv_column(&self) -> bool {
-        false
+    fn csv_role(&self) -> crate::profile::CsvRole {
+        crate::profile::CsvRole::Neither
     }
 
     fn plan(&self, study: &Study<'_>, _: &dyn ContentSource, warn: &mut Vec<String>) -> Vec<Planned> {
