@@ -48,35 +48,20 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    struct Mem(Vec<(PoolFile, Vec<u8>)>);
-
-    impl ContentSource for Mem {
-        fn read_all(&self, id: (u32, u32)) -> std::io::Result<Vec<u8>> {
-            Ok(self.0[id.1 as usize].1.clone())
-        }
-    }
+    use crate::organize::tests::Mem;
 
     fn pool(paths: &[&str]) -> Mem {
-        Mem(paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
+        Mem::in_archive(
+            "vols.zip",
+            paths.iter().enumerate().map(|(i, p)| {
                 let bytes = if p.contains("fake") {
                     b"not a volume, just named like one".repeat(20)
                 } else {
                     crate::fixtures::nifti(&[4, 3, 2], &[1.0, 1.0, 2.5], i as u64, p.ends_with(".gz"))
                 };
-                let f = PoolFile {
-                    id: (0, i as u32),
-                    archive: "vols.zip".into(),
-                    path: p.to_string(),
-                    size: bytes.len() as u64,
-                    mtime: 0,
-                    dicom: None,
-                };
-                (f, bytes)
-            })
-            .collect())
+                (p.to_string(), bytes)
+            }),
+        )
     }
 
     #[test]

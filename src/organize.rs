@@ -829,11 +829,11 @@ pub fn near_miss(profile: &Profile, pool: &[PoolFile], idx: &[usize], content: &
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// Files with their bytes, all in one archive.
-    struct Mem(Vec<(PoolFile, Vec<u8>)>);
+    /// Files with their bytes, all in one archive (also the pool of niftitree.rs' tests).
+    pub(crate) struct Mem(pub(crate) Vec<(PoolFile, Vec<u8>)>);
 
     #[test]
     fn one_scan_finds_exactly_the_paths_each_profile_matches() {
@@ -852,17 +852,10 @@ mod tests {
             "notes/readme.txt",
             "x/y/z.bin",
         ];
-        let pool: Vec<PoolFile> = paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| PoolFile {
-                id: (0, i as u32),
-                archive: "a.zip".into(),
-                path: p.to_string(),
-                size: 1,
-                mtime: 0,
-                dicom: None,
-            })
+        let pool: Vec<PoolFile> = Mem::in_archive("a.zip", paths.iter().map(|p| (p.to_string(), vec![0])))
+            .0
+            .into_iter()
+            .map(|(f, _)| f)
             .collect();
         let profiles = crate::profile::builtin();
         let got = candidates(&profiles, &pool);
@@ -879,19 +872,23 @@ mod tests {
 
     impl Mem {
         fn new(files: &[(&str, &[u8])]) -> Mem {
+            Mem::in_archive("a.zip", files.iter().map(|(p, b)| (p.to_string(), b.to_vec())))
+        }
+        /// `files` (path, bytes) as members of `archive`, numbered in order.
+        pub(crate) fn in_archive(archive: &str, files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Mem {
             Mem(files
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, (path, bytes))| {
                     let f = PoolFile {
                         id: (0, i as u32),
-                        archive: "a.zip".into(),
-                        path: path.to_string(),
+                        archive: archive.into(),
+                        path,
                         size: bytes.len() as u64,
                         mtime: 0,
                         dicom: None,
                     };
-                    (f, bytes.to_vec())
+                    (f, bytes)
                 })
                 .collect())
         }
