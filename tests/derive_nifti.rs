@@ -15,7 +15,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{mount, walk};
+use common::{mount, read_checked, walk};
 use medfs::derive::nifti::{self, VolumePlan};
 use medfs::dicom::{self, DicomInfo};
 use medfs::fixtures::{Dv, ZipMethod, dicom as dicom_file, entry, write_zip};
@@ -119,15 +119,6 @@ fn convert(dir: &Path) -> (VolumePlan, Vec<u8>, Vec<u8>) {
     assert_eq!(n as u64, plan.size());
     let json = medfs::derive::bids::sidecar(&plan, &refs);
     (plan, nii, json)
-}
-
-/// `st_size` before the first read, the bytes, `st_size` after: all the same length.
-fn read_checked(p: &Path) -> Vec<u8> {
-    let before = std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).len();
-    let bytes = std::fs::read(p).unwrap();
-    assert_eq!(bytes.len() as u64, before, "{}: st_size before the first read", p.display());
-    assert_eq!(std::fs::metadata(p).unwrap().len(), before, "{}: st_size after", p.display());
-    bytes
 }
 
 const CHECK: &str = r#"

@@ -56,15 +56,6 @@ fn sources(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (zip, mirror)
 }
 
-/// Reads `p` through the mount, checking `st_size` before and after against the bytes read.
-fn read_checked(p: &Path) -> Vec<u8> {
-    let before = std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).len();
-    let bytes = std::fs::read(p).unwrap();
-    assert_eq!(bytes.len() as u64, before, "{}: st_size before the first read", p.display());
-    assert_eq!(std::fs::metadata(p).unwrap().len(), before, "{}: st_size after", p.display());
-    bytes
-}
-
 const DERIVED: [&str; 8] = [
     "scr/JPCLN001/JPCLN001/JPCLN001.png",
     "scr/JPCLN001/JPCLN001/preview.png",

@@ -236,3 +236,12 @@ pub fn disk_blocks(dir: &Path) -> Vec<(PathBuf, i64)> {
     out.sort();
     out
 }
+
+/// Reads `p` through the mount, checking `st_size` before and after against the bytes read.
+pub fn read_checked(p: &Path) -> Vec<u8> {
+    let before = std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).len();
+    let bytes = std::fs::read(p).unwrap();
+    assert_eq!(bytes.len() as u64, before, "{}: st_size before the first read", p.display());
+    assert_eq!(std::fs::metadata(p).unwrap().len(), before, "{}: st_size after", p.display());
+    bytes
+}
