@@ -954,6 +954,9 @@ fn parse_decimal(v: &[u8]) -> Option<u64> {
     Some(x)
 }
 
+/// Longest file taken for an empty tar: one record of the default blocking factor (20 blocks).
+const EMPTY_TAR_MAX: u64 = 20 * BLOCK as u64;
+
 /// Bytes of zero padding after `size` bytes of data.
 fn padding(size: u64) -> u64 {
     (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
@@ -1043,16 +1046,21 @@ impl Format for Tar {
         if head.len() == BLOCK && looks_like_tar(head) {
             return Ok(Detection::Yes(TAG));
         }
-        // An empty tar is nothing but zero blocks: two of them end the archive. That is weak
-        // evidence (any format may start with zeros), so a zip's end record wins over it.
-        let mut second = [0u8; BLOCK];
+        // An empty tar is nothing but zero blocks: two of them end the archive, padded to at
+        // most one record (20 blocks, the writers' default blocking factor). That is weak
+        // evidence (any format may start with zeros), so a zip's end record wins over it, and
+        // only a file that is zeros to its end, and no longer than a record, is one: a raw
+        // volume (`.raw`, Analyze `.img`) starts with zeros too and was shown as an empty folder.
         if head.len() == BLOCK
+            && probe.file.len() >= 2 * BLOCK as u64
+            && probe.file.len() <= EMPTY_TAR_MAX
             && probe.file.len().is_multiple_of(BLOCK as u64)
             && head.iter().all(|&b| b == 0)
-            && read_up_to(probe.file, BLOCK as u64, &mut second)? == BLOCK
-            && second.iter().all(|&b| b == 0)
         {
-            return Ok(Detection::Weak(TAG));
+            let mut rest = vec![0u8; probe.file.len() as usize - BLOCK];
+            if read_up_to(probe.file, BLOCK as u64, &mut rest)? == rest.len() && rest.iter().all(|&b| b == 0) {
+                return Ok(Detection::Weak(TAG));
+            }
         }
         Ok(Detection::No)
     }
@@ -1078,6 +1086,29 @@ impl Format for Tar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_record_of_zeros_is_an_empty_tar_not_a_file_that_starts_with_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let detect = |bytes: &[u8]| {
+            let path = dir.path().join("f");
+            std::fs::write(&path, bytes).unwrap();
+            let file = crate::archive::FileSource::open(&path).unwrap();
+            let head = &bytes[..bytes.len().min(BLOCK)];
+            Tar.detect(&Probe { file: &file, head, name: None }).unwrap()
+        };
+        assert!(matches!(detect(&[0u8; 2 * BLOCK]), Detection::Weak(TAG)));
+        assert!(matches!(detect(&[0u8; 20 * BLOCK]), Detection::Weak(TAG)));
+        // A raw volume whose first voxels are zero, of a size a tar could have.
+        let mut volume = vec![0u8; 64 * BLOCK];
+        volume[40 * BLOCK] = 7;
+        assert!(matches!(detect(&volume), Detection::No));
+        let mut short = vec![0u8; 4 * BLOCK];
+        short[3 * BLOCK + 1] = 1;
+        assert!(matches!(detect(&short), Detection::No));
+        // Zeros to the end but longer than a record: no writer pads an empty tar so far.
+        assert!(matches!(detect(&[0u8; 21 * BLOCK]), Detection::No));
+    }
 
     /// A ustar header with `name`, `typ` and `size`, then `edit` applied, then the checksum.
     fn header(name: &[u8], typ: u8, size: u64, edit: impl FnOnce(&mut [u8; BLOCK])) -> [u8; BLOCK] {
