@@ -159,7 +159,7 @@ def main():
             {"nih": gen_nih, "dicom": gen_dicom, "mura": gen_mura}[pool](work, n)
             open(os.path.join(work, ".done"), "w").close()
         # The marker is not a source: mount a folder that holds only the pool.
-        pools.append((pool, n, work, {"nih": "chestxray14", "dicom": "collection_01", "mura": "mura"}[pool]))
+        pools.append((pool, n, work, {"nih": "chestxray14", "dicom": "pool", "mura": "mura"}[pool]))
     for pool, n, work, dataset in pools:
         src = os.path.join(work, "pool")
         if not os.path.isdir(src):
