@@ -126,6 +126,7 @@ import json, os, subprocess, sys
 import numpy as np
 import nibabel as nib
 import pydicom
+import SimpleITK as sitk
 
 root = sys.argv[1]
 mode = sys.argv[2]
@@ -307,6 +308,10 @@ for case in sys.argv[3:]:
     assert np.array_equal(raw, want), case
     slope, inter = float(dss[0].RescaleSlope), float(dss[0].RescaleIntercept)
     assert np.allclose(img.get_fdata(), want * slope + inter), case
+    # SimpleITK reads the same volume: voxels (z, y, x order, rescaled) and spacing.
+    itk = sitk.ReadImage(d + ".nii")
+    assert np.allclose(sitk.GetArrayFromImage(itk).transpose(2, 1, 0), want * slope + inter), ("SimpleITK", case)
+    assert np.allclose(itk.GetSpacing(), img.header.get_zooms()[:3], atol=1e-4), ("SimpleITK", case, itk.GetSpacing())
     side = json.load(open(d + ".json"))
     assert side["EchoTime"] == round(float(dss[0].EchoTime) / 1000, 8), side
     assert side["RepetitionTime"] == float(dss[0].RepetitionTime) / 1000, side

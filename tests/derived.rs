@@ -67,15 +67,20 @@ const DERIVED: [&str; 8] = [
     "ddsm/A_1509_1/case1509/preview.png",
 ];
 
-/// Pillow decodes every derived file to the reference computed from its input.
+/// Pillow decodes every derived file to the reference computed from its input, and SimpleITK
+/// reads the same pixels.
 const CHECK: &str = r##"
 import sys, os, numpy as np, imagecodecs
+import SimpleITK as sitk
 from PIL import Image, ImageDraw
 mnt = sys.argv[1]
 def png(rel, mode=None):
     im = Image.open(os.path.join(mnt, rel)); im.load()
     if mode: assert im.mode == mode, (rel, im.mode)
-    return np.array(im)
+    got = np.array(im)
+    itk = sitk.GetArrayFromImage(sitk.ReadImage(os.path.join(mnt, rel)))
+    assert itk.shape == got.shape and (itk.astype(np.int64) == got.astype(np.int64)).all(), ("SimpleITK", rel)
+    return got
 # JSRT: the raw big-endian samples, values kept.
 for id, side in [("JPCLN001", 1024), ("JPCNN001", 64)]:
     raw = np.fromfile(os.path.join(mnt, f"scr/{id}/{id}/{id}.IMG"), dtype=">u2").reshape(side, side)
