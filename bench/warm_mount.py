@@ -130,11 +130,14 @@ def mount(medfs, work, idx, mnt, dataset):
     subprocess.run([medfs, "mount", "--index-dir", idx, work, mnt], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ready = time.monotonic() - t
-    pid = daemon_pid(mnt)
-    time.sleep(1.0)
-    idle = rss(pid) if pid else None
-    n = sum(1 for _ in os.scandir(os.path.join(mnt, dataset)))
-    subprocess.run([medfs, "unmount", mnt], check=True)
+    try:
+        pid = daemon_pid(mnt)
+        time.sleep(1.0)
+        idle = rss(pid) if pid else None
+        n = sum(1 for _ in os.scandir(os.path.join(mnt, dataset)))
+    finally:
+        # A failed check (a dataset not where expected) must not leave the mount behind.
+        subprocess.run([medfs, "unmount", mnt], check=True)
     return ready, idle, n
 
 
