@@ -389,6 +389,10 @@ pub fn organize_dicom_with(
             let mut derived = Map::new();
             let mut series_json = Map::new();
             let mut modalities = BTreeSet::new();
+            // What the series' kinds planned, and each input's path in the study, for the
+            // study's preview (made after every series is planned).
+            let mut study_planned: Vec<crate::derive::Planned> = Vec::new();
+            let mut rel_of: BTreeMap<(u32, u32), String> = BTreeMap::new();
             for (series_raw, idx) in series_map {
                 n_series += 1;
                 let folder = &series_names[series_raw];
@@ -433,6 +437,10 @@ pub fn organize_dicom_with(
                             .filter_map(|id| idx.iter().position(|&i| files[i].id == *id).map(|k| rel[k].as_str()))
                             .collect();
                         derived.insert(p.name.clone(), json!({"kind": kind, "from": from}));
+                        for (&i, r) in idx.iter().zip(&rel) {
+                            rel_of.insert(files[i].id, r.clone());
+                        }
+                        study_planned.push(p.clone());
                         let rel_path = format!("{dir}/{}", p.name);
                         if p.beside.is_some() {
                             rows.push([rel_path.clone(), patient.to_string(), study.clone()]);
@@ -461,6 +469,20 @@ pub fn organize_dicom_with(
                         "transfer_syntax": first(fi(), |i| i.transfer_syntax.clone()),
                     }),
                 );
+            }
+            // A preview of the study (a volume's middle slice, downscaled) beside its series
+            // folders, so a file manager shows a picture there; in no labels.csv row.
+            if let (Some(content), Some(preview)) = (content, crate::derive::by_name("preview"))
+                && !study_planned.is_empty()
+            {
+                let view =
+                    crate::derive::Study { dataset: slug, dir: &dir, files: Vec::new(), planned: &study_planned };
+                for p in preview.plan(&view, content, &mut warnings) {
+                    let from: Vec<&str> =
+                        p.spec.inputs.iter().filter_map(|id| rel_of.get(id).map(String::as_str)).collect();
+                    derived.insert(p.name.clone(), json!({"kind": preview.name(), "from": from}));
+                    out_derived.push(DerivedFile { rel_path: format!("{dir}/{}", p.name), spec: p.spec, size: p.size });
+                }
             }
             let modality = if modalities.len() == 1 { modalities.iter().next().cloned() } else { None };
             let mut meta = json!({

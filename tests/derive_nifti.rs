@@ -468,7 +468,14 @@ fn nibabel_reads_what_pydicom_reads() {
             let src = meta["source"][rel]["path"].as_str().unwrap_or_else(|| panic!("{rel}: {meta}"));
             src.split('/').next().unwrap().to_string()
         };
+        // The study's preview: an 8-bit PNG of the first volume's middle slice, downscaled.
+        assert_eq!(meta["derived"]["preview.png"]["kind"], "preview", "{meta}");
+        let preview = read_checked(&study.join("preview.png"));
+        assert_eq!(&preview[..8], b"\x89PNG\r\n\x1a\n");
         for (name, d) in meta["derived"].as_object().unwrap() {
+            if name == "preview.png" {
+                continue;
+            }
             assert_eq!(d["kind"], "nifti", "{meta}");
             if let Some(stem) = name.strip_suffix(".nii") {
                 let from = d["from"][0].as_str().unwrap();

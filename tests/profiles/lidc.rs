@@ -403,9 +403,13 @@ fn lidc_derived_nifti() {
         .collect();
     let nii = format!("LIDC-IDRI-0001/{st}/{se}/{se}.nii");
     let json_name = format!("LIDC-IDRI-0001/{st}/{se}/{se}.json");
-    assert_eq!(got.len(), 2, "{got:?}");
+    // The volume, its sidecar, and the study's preview (its middle slice, 512 -> 256 px, 8-bit).
+    assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!((got[0].0, got[0].1, got[0].2), (json_name.as_str(), got[0].1, "nifti"));
     assert_eq!((got[1].0, got[1].1, got[1].2), (nii.as_str(), 352 + 512 * 512 * 12 * 2, "nifti"));
+    let preview = format!("LIDC-IDRI-0001/{st}/preview.png");
+    assert_eq!((got[2].0, got[2].2), (preview.as_str(), "preview"));
+    assert_eq!(ds.derived[2].spec.inputs, ds.derived[1].spec.inputs, "made from the volume's slices");
     // Slices bottom-up: the last file (k = 11, z = -37.5) first.
     let nii_spec = &ds.derived[1].spec;
     assert_eq!(nii_spec.inputs.len(), 12);
