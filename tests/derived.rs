@@ -161,7 +161,15 @@ fn derived_pngs_read_through_the_mount_equal_their_references() {
         assert_eq!(out.trim(), "ok");
     }
     // The daemon's cache never passed the budget (its own count, logged when the mount ends).
-    let logged = std::fs::read_to_string(&log).unwrap();
+    // The daemon writes it as it exits, which may be just after the unmount returns: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let logged = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("cache peak ") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     let peak_line = logged.lines().find(|l| l.contains("cache peak ")).expect("the cache peak is logged at unmount");
     let peak: usize = peak_line.split("cache peak ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     eprintln!("{peak_line}");
